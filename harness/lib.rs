@@ -1,0 +1,27 @@
+//! zdt-check: proves, under load, whether a reload strategy is really zero-downtime.
+//!
+//! The binary (`main.rs`) only parses arguments and maps errors to exit codes;
+//! everything else lives here so that tests can drive it in-process.
+//!
+//! Map of the crate:
+//! - [`load`]: the load generator (pacer, HTTP/1.1 client, outcome classes).
+//! - [`stats`]: windowed latency histograms, timeline, phases, max gap.
+//! - [`app`]: child-process supervision and the app topologies.
+//! - [`fixture`]: the built-in fixture server (needs nothing installed).
+//! - [`strategy`]: one file per reload strategy, behind one trait.
+//! - [`scenario`]: the TOML scenario schema and its validation.
+//! - [`verdict`]: assertions judged over a run's statistics.
+//! - [`report`]: terminal and JSON reports.
+//! - [`run`]: one scenario run, start to finish.
+
+pub mod app;
+pub mod cli;
+pub mod error;
+pub mod fixture;
+pub mod load;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod stats;
+pub mod strategy;
+pub mod verdict;

@@ -14,14 +14,7 @@
 //! - [`report`]: terminal and JSON reports.
 //! - [`run`]: one scenario run, start to finish.
 
-pub mod app;
-pub mod cli;
 pub mod error;
-pub mod fixture;
 pub mod load;
-pub mod report;
-pub mod run;
 pub mod scenario;
 pub mod stats;
-pub mod strategy;
-pub mod verdict;

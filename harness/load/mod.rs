@@ -1,1 +1,375 @@
-//! TODO
+//! The load generator: open loop (fixed rate, latency from the scheduled send
+//! time) or closed loop (N connections back to back), over TCP or a unix socket,
+//! keep-alive or a new connection per request.
+//!
+//! Bookkeeping is the point: every scheduled request ends in exactly one
+//! [`Outcome`], requests still open at the end are counted as hung, and the
+//! engine's own counters are kept apart from the collector's so the accounting
+//! identity is a real check.
+
+pub mod client;
+pub mod outcome;
+pub mod pacer;
+pub mod target;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+
+use crate::stats::collector::LoadCounters;
+use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
+use crate::stats::{Collector, Sample};
+use client::{Conn, ReadSpec};
+pub use outcome::Outcome;
+pub use target::{Endpoint, Target};
+
+/// A send that begins more than this after its schedule counts as late.
+pub const LATE_NS: u64 = 1_000_000;
+/// Samples a worker batches before handing them to the collector.
+const BATCH: usize = 128;
+/// A batch older than this is handed over even if not full (keeps live progress current).
+const BATCH_AGE_NS: u64 = 20_000_000;
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Fixed rate (requests/s), spread over the connections; latency from the scheduled time.
+    Open {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Each connection sends the next request when the last one completes.
+    Closed,
+}
+
+/// Everything the load generator needs to know.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Where to send.
+    pub target: Target,
+    /// Open or closed loop.
+    pub mode: Mode,
+    /// Concurrent connections (open loop: the most requests in flight at once).
+    pub connections: usize,
+    /// Reuse connections, or open one per request.
+    pub keep_alive: bool,
+    /// Time limit for one request, connect included.
+    pub timeout: Duration,
+    /// Time limit for the connect alone.
+    pub connect_timeout: Duration,
+    /// How responses name the serving version.
+    pub version: VersionSpec,
+    /// Width of a timeline window.
+    pub window: Duration,
+}
+
+/// How to read the serving version from a response, and which versions are acceptable.
+#[derive(Debug, Clone, Default)]
+pub struct VersionSpec {
+    /// Response header naming the version (e.g. `X-App-Version`).
+    pub header: Option<String>,
+    /// Regex over the body whose first capture group (or whole match) is the version.
+    pub body_regex: Option<Regex>,
+    /// If non-empty, an ok response whose version is missing or not listed is `bad_body`.
+    pub expected: Vec<String>,
+}
+
+/// Counters shared between the workers, the pacer and the caller.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Requests scheduled so far.
+    pub scheduled: AtomicU64,
+    /// Requests begun so far.
+    pub sent: AtomicU64,
+    /// Requests begun and not yet recorded.
+    pub in_flight: AtomicU64,
+    /// Ok responses recorded (live progress).
+    pub ok: AtomicU64,
+    /// Failures recorded (live progress).
+    pub failed: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// The load clock: every timestamp in a run is ns since this instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(pub Instant);
+
+impl Clock {
+    /// ns since load start.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+/// A running load.
+pub struct LoadRun {
+    clock: Clock,
+    shared: Arc<Shared>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    pacer: Option<pacer::Pacer>,
+    tickets: Option<async_channel::Receiver<u64>>,
+    collector: std::thread::JoinHandle<Collector>,
+    target_rate: f64,
+    schedule_end_ns: Option<u64>,
+}
+
+impl LoadRun {
+    /// Starts the load now. Must be called inside a tokio runtime.
+    pub fn start(spec: LoadSpec, versions: VersionTable) -> std::io::Result<LoadRun> {
+        let clock = Clock(Instant::now());
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = mpsc::channel::<Vec<Sample>>();
+        let window_ns = spec.window.as_nanos() as u64;
+        let progress = shared.clone();
+        let collector = std::thread::Builder::new().name("zdt-collector".into()).spawn(move || {
+            let mut c = Collector::new(window_ns, LATE_NS);
+            for batch in rx {
+                let mut ok = 0;
+                for s in &batch {
+                    c.add(s);
+                    ok += u64::from(s.outcome == Outcome::Ok);
+                }
+                progress.ok.fetch_add(ok, Ordering::Relaxed);
+                progress.failed.fetch_add(batch.len() as u64 - ok, Ordering::Relaxed);
+            }
+            c
+        })?;
+        let spec = Arc::new(spec);
+        let (pacer, tickets, target_rate) = match spec.mode {
+            Mode::Open { rate } => {
+                let (p, rx) = pacer::Pacer::start(clock, rate, shared.clone())?;
+                (Some(p), Some(rx), rate)
+            }
+            Mode::Closed => (None, None, 0.0),
+        };
+        let workers = (0..spec.connections.max(1))
+            .map(|_| {
+                let w = Worker {
+                    spec: spec.clone(),
+                    clock,
+                    shared: shared.clone(),
+                    versions: VersionCache::new(versions.clone()),
+                    batch: Batch::new(tx.clone()),
+                    request: spec.target.request_bytes(spec.keep_alive),
+                    read: ReadSpec {
+                        version_header: spec.version.header.clone(),
+                        keep_body: spec.version.body_regex.is_some(),
+                    },
+                    buf: Vec::with_capacity(16 * 1024),
+                    conn: None,
+                };
+                tokio::spawn(w.run(tickets.clone()))
+            })
+            .collect();
+        Ok(LoadRun {
+            clock,
+            shared,
+            workers,
+            pacer,
+            tickets,
+            collector,
+            target_rate,
+            schedule_end_ns: None,
+        })
+    }
+
+    /// The clock all of this run's timestamps are on.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Live counters.
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Stops scheduling new requests; requests already scheduled still run.
+    pub fn stop_scheduling(&mut self) {
+        if self.schedule_end_ns.is_none() {
+            self.schedule_end_ns = Some(self.clock.now_ns());
+        }
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(p) = self.pacer.take() {
+            p.stop();
+        }
+    }
+
+    /// Stops scheduling, gives requests in flight (and queued) up to `grace` to finish,
+    /// then abandons the rest as hung and returns the collector and the engine's counters.
+    pub async fn finish(mut self, grace: Duration) -> (Collector, LoadCounters) {
+        self.stop_scheduling();
+        let deadline = tokio::time::Instant::now() + grace;
+        for w in &mut self.workers {
+            if tokio::time::timeout_at(deadline, &mut *w).await.is_err() {
+                break;
+            }
+        }
+        let queued = self.tickets.as_ref().map_or(0, |t| t.len() as u64);
+        if let Some(t) = &self.tickets {
+            t.close();
+        }
+        for w in &self.workers {
+            w.abort();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.await;
+        }
+        // Every worker (and its batch sender) is gone now, so the collector's loop ends.
+        let collector = tokio::task::spawn_blocking(move || self.collector.join())
+            .await
+            .expect("joining the collector thread")
+            .expect("the collector thread does not panic");
+        let scheduled = self.shared.scheduled.load(Ordering::SeqCst);
+        let counters = LoadCounters {
+            scheduled,
+            sent: self.shared.sent.load(Ordering::SeqCst),
+            in_flight_at_end: self.shared.in_flight.load(Ordering::SeqCst),
+            queued_at_end: queued,
+            target_rate: self.target_rate,
+            schedule_ns: self.schedule_end_ns.unwrap_or(0),
+            end_ns: self.clock.now_ns(),
+        };
+        (collector, counters)
+    }
+}
+
+/// Samples on their way to the collector; flushed when full, when old, and on drop
+/// (so a worker aborted at the end of the run loses nothing it recorded).
+struct Batch {
+    samples: Vec<Sample>,
+    tx: mpsc::Sender<Vec<Sample>>,
+}
+
+impl Batch {
+    fn new(tx: mpsc::Sender<Vec<Sample>>) -> Batch {
+        Batch {
+            samples: Vec::with_capacity(BATCH),
+            tx,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, s: Sample) {
+        let first = self.samples.first().map_or(s.done_ns, |f| f.done_ns);
+        self.samples.push(s);
+        if self.samples.len() >= BATCH || s.done_ns.saturating_sub(first) > BATCH_AGE_NS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.samples.is_empty() {
+            let full = std::mem::replace(&mut self.samples, Vec::with_capacity(BATCH));
+            // The collector outlives every worker; a send error only happens if it panicked.
+            let _ = self.tx.send(full);
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// One connection's loop.
+struct Worker {
+    spec: Arc<LoadSpec>,
+    clock: Clock,
+    shared: Arc<Shared>,
+    versions: VersionCache,
+    batch: Batch,
+    request: Vec<u8>,
+    read: ReadSpec,
+    buf: Vec<u8>,
+    conn: Option<Conn>,
+}
+
+impl Worker {
+    async fn run(mut self, tickets: Option<async_channel::Receiver<u64>>) {
+        match tickets {
+            Some(rx) => {
+                loop {
+                    // Hand over what we have before waiting: at low rates a batch would otherwise sit.
+                    if rx.is_empty() {
+                        self.batch.flush();
+                    }
+                    let Ok(scheduled) = rx.recv().await else { break };
+                    self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+                    self.one(scheduled).await;
+                }
+            }
+            None => {
+                while !self.shared.stop.load(Ordering::Relaxed) {
+                    self.shared.scheduled.fetch_add(1, Ordering::SeqCst);
+                    self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+                    let now = self.clock.now_ns();
+                    self.one(now).await;
+                }
+            }
+        }
+        self.batch.flush();
+    }
+
+    /// Sends one request scheduled at `scheduled_ns` and records its outcome.
+    async fn one(&mut self, scheduled_ns: u64) {
+        let sent_ns = self.clock.now_ns();
+        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+        let (outcome, version) = match tokio::time::timeout(self.spec.timeout, self.exchange()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                (Outcome::Timeout, NO_VERSION)
+            }
+        };
+        let done_ns = self.clock.now_ns();
+        self.batch.push(Sample {
+            scheduled_ns,
+            sent_ns,
+            done_ns,
+            outcome,
+            version,
+        });
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn exchange(&mut self) -> (Outcome, u16) {
+        let spec = &*self.spec;
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => match Conn::connect(&spec.target.endpoint, spec.connect_timeout).await {
+                Ok(c) => self.conn.insert(c),
+                Err(o) => return (o, NO_VERSION),
+            },
+        };
+        match conn.exchange(&self.request, &mut self.buf, &self.read).await {
+            Err(o) => {
+                self.conn = None;
+                (o, NO_VERSION)
+            }
+            Ok(reply) => {
+                if !(spec.keep_alive && reply.reusable) {
+                    self.conn = None;
+                }
+                let outcome = Outcome::from_status(reply.status);
+                let name = reply.version.or_else(|| {
+                    let re = spec.version.body_regex.as_ref()?;
+                    let caps = re.captures(&reply.body)?;
+                    let m = caps.get(1).or_else(|| caps.get(0))?;
+                    Some(String::from_utf8_lossy(m.as_bytes()).into_owned())
+                });
+                let version = name.as_deref().map_or(NO_VERSION, |n| self.versions.id(n));
+                if outcome == Outcome::Ok && !spec.version.expected.is_empty() {
+                    let known = name.as_deref().is_some_and(|n| spec.version.expected.iter().any(|e| e == n));
+                    if !known {
+                        return (Outcome::BadBody, version);
+                    }
+                }
+                (outcome, version)
+            }
+        }
+    }
+}

@@ -1,1 +1,422 @@
-//! TODO
+//! Scenario files: what to start, how to load it, which reload to trigger, what to assert.
+//!
+//! Unknown keys are rejected; every error names the file, line, column and field.
+//! See README.md ("Scenario reference") for every key with its default.
+
+pub mod duration;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+pub use duration::Dur;
+
+use crate::error::{Error, Result};
+use crate::load::outcome;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name shown in reports (default: the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the scenario shows.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The app under test.
+    #[serde(default)]
+    pub app: AppConfig,
+    /// The load driven during the reload.
+    #[serde(default)]
+    pub load: LoadConfig,
+    /// The reload strategy and its options.
+    pub reload: ReloadConfig,
+    /// What must hold for a pass.
+    #[serde(default)]
+    pub assert: AssertConfig,
+}
+
+/// Which app server runs the app, and how it behaves.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// `builtin` (the fixture server in this binary).
+    pub kind: Spanned<String>,
+    /// `unix` or `tcp`: what the app instances listen on.
+    pub socket: Spanned<String>,
+    /// How long an instance takes to start (models a slow app import).
+    pub startup_delay: Dur,
+    /// Versions: the first is started, each reload moves to the next.
+    pub versions: Spanned<Vec<String>>,
+    /// Builtin fixture: `drain` (graceful) or `exit` (drop everything) on SIGTERM.
+    pub on_term: Spanned<String>,
+    /// Builtin fixture: bind at once, listen only after the startup delay.
+    pub bind_early: bool,
+    /// Longest an instance may take to become ready.
+    pub ready_timeout: Dur,
+    /// Path the readiness probe asks for.
+    pub status_path: String,
+    /// How long a stopping instance may drain before it is killed.
+    pub stop_timeout: Dur,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            kind: Spanned::new(0..0, "builtin".into()),
+            socket: Spanned::new(0..0, "unix".into()),
+            startup_delay: Dur::ms(1000),
+            versions: Spanned::new(0..0, vec!["v1".into(), "v2".into()]),
+            on_term: Spanned::new(0..0, "drain".into()),
+            bind_early: false,
+            ready_timeout: Dur::ms(30_000),
+            status_path: "/_status".into(),
+            stop_timeout: Dur::ms(10_000),
+        }
+    }
+}
+
+/// The load.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadConfig {
+    /// `open` (fixed rate) or `closed` (N connections back to back).
+    pub mode: Spanned<String>,
+    /// Open loop: requests per second.
+    pub rate: Spanned<f64>,
+    /// Connections (open loop: the most requests in flight).
+    pub connections: Spanned<usize>,
+    /// Reuse connections (true) or open one per request (false, what nginx does to upstreams).
+    pub keep_alive: bool,
+    /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
+    pub path: Spanned<String>,
+    /// Per-request time limit.
+    pub timeout: Dur,
+    /// Connect time limit.
+    pub connect_timeout: Dur,
+    /// Load before the first reload step.
+    pub warmup: Dur,
+    /// Load after the last reload step.
+    pub cooldown: Dur,
+    /// After scheduling stops, how long requests in flight may take before they count as hung.
+    pub grace: Dur,
+    /// Timeline window.
+    pub window: Spanned<Dur>,
+    /// Response header naming the serving version ("" for none).
+    pub version_header: String,
+    /// Regex over the body whose first group is the version (used if the header is absent).
+    pub version_regex: Option<Spanned<String>>,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            mode: Spanned::new(0..0, "open".into()),
+            rate: Spanned::new(0..0, 500.0),
+            connections: Spanned::new(0..0, 32),
+            keep_alive: false,
+            path: Spanned::new(0..0, "/".into()),
+            timeout: Dur::ms(5000),
+            connect_timeout: Dur::ms(2000),
+            warmup: Dur::ms(1000),
+            cooldown: Dur::ms(1000),
+            grace: Dur::ms(2000),
+            window: Spanned::new(0..0, Dur::ms(100)),
+            version_header: "X-App-Version".into(),
+            version_regex: None,
+        }
+    }
+}
+
+/// The reload: a strategy name plus its options (each strategy accepts only its own).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// `symlink-swap` or `naive-restart`.
+    pub strategy: Spanned<String>,
+    /// Pause between two reloads when `app.versions` has more than two entries.
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// symlink-swap: `rename` (atomic) or `unlink-then-link` (broken: a window with no socket).
+    #[serde(default)]
+    pub switch: Option<Spanned<String>>,
+    /// symlink-swap with unlink-then-link: time between unlink and link (a deploy script's two commands).
+    #[serde(default)]
+    pub unlink_gap: Option<Spanned<Dur>>,
+    /// symlink-swap: wait until the new instance answers before switching (false is broken).
+    #[serde(default)]
+    pub wait_ready: Option<Spanned<bool>>,
+    /// symlink-swap: time between the switch and stopping the old instance, so connections it already queued are served.
+    #[serde(default)]
+    pub settle: Option<Spanned<Dur>>,
+    /// symlink-swap / naive-restart: how the old instance is stopped: `drain` (SIGTERM, graceful) or `kill` (SIGKILL at once).
+    #[serde(default)]
+    pub stop_old: Option<Spanned<String>>,
+}
+
+/// Assertions; a run passes when all hold.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertConfig {
+    /// Most failed requests allowed (outside `allow`).
+    pub max_failed: u64,
+    /// Failure classes (or keys like `http_502`) that are reported but not counted against `max_failed`.
+    pub allow: Spanned<Vec<String>>,
+    /// After the last step only the last version serves; before the first step only the first.
+    pub new_version_took_over: bool,
+    /// Budget for p99 latency during the reload.
+    pub p99_during: Option<Dur>,
+    /// Budget for the longest interval without a successful response.
+    pub max_gap: Option<Dur>,
+}
+
+impl Default for AssertConfig {
+    fn default() -> Self {
+        AssertConfig {
+            max_failed: 0,
+            allow: Spanned::new(0..0, Vec::new()),
+            new_version_took_over: true,
+            p99_during: None,
+            max_gap: None,
+        }
+    }
+}
+
+/// A scenario with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file.
+    pub path: PathBuf,
+    /// Its name (the `name` key or the file stem).
+    pub name: String,
+    /// The parsed, validated scenario.
+    pub scenario: Scenario,
+}
+
+/// Reads, parses and validates a scenario file.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| Error::Scenario(format!("{}: cannot read scenario file: {e}", path.display())))?;
+    let scenario = parse(path, &src)?;
+    let name = scenario
+        .name
+        .clone()
+        .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        name,
+        scenario,
+    })
+}
+
+/// Parses and validates scenario text; `path` is only used in messages.
+pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
+    let loc = Locator { path, src };
+    let scenario: Scenario = toml::from_str(src).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        loc.error(span, None, e.message())
+    })?;
+    validate(&scenario, &loc)?;
+    Ok(scenario)
+}
+
+/// Turns byte spans into `file:line:col: field: message` errors.
+struct Locator<'a> {
+    path: &'a Path,
+    src: &'a str,
+}
+
+impl Locator<'_> {
+    fn error(&self, span: std::ops::Range<usize>, field: Option<&str>, msg: &str) -> Error {
+        let start = span.start.min(self.src.len());
+        let before = &self.src[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = self.src[line_start..start].chars().count() + 1;
+        let text = self.src[line_start..].lines().next().unwrap_or("");
+        let field = field.map(str::to_string).or_else(|| self.field_at(line_start, text));
+        let field = field.map(|f| format!("`{f}`: ")).unwrap_or_default();
+        let mut out = format!("{}:{line}:{col}: {field}{msg}", self.path.display());
+        if !text.trim().is_empty() {
+            out.push_str(&format!("\n  {line:>4} | {text}\n       | {}^", " ".repeat(col.saturating_sub(1))));
+        }
+        Error::Scenario(out)
+    }
+
+    /// `table.key` for the `key = value` line starting at `line_start`.
+    fn field_at(&self, line_start: usize, text: &str) -> Option<String> {
+        let key = text.split_once('=')?.0.trim().trim_matches('"');
+        if key.is_empty() || key.starts_with('[') {
+            return None;
+        }
+        let table = self.src[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('[') && !l.starts_with("[["))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+        Some(match table {
+            Some(t) => format!("{t}.{key}"),
+            None => key.to_string(),
+        })
+    }
+}
+
+/// Names accepted for `reload.strategy`.
+pub const STRATEGIES: &[&str] = &["symlink-swap", "naive-restart"];
+
+fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&v.get_ref().as_str()) {
+        Ok(())
+    } else {
+        Err(loc.error(
+            v.span(),
+            Some(field),
+            &format!("unknown value {:?}; expected one of: {}", v.get_ref(), allowed.join(", ")),
+        ))
+    }
+}
+
+fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
+    one_of(loc, &s.app.kind, "app.kind", &["builtin"])?;
+    one_of(loc, &s.app.socket, "app.socket", &["unix", "tcp"])?;
+    one_of(loc, &s.app.on_term, "app.on_term", &["drain", "exit"])?;
+    if s.app.versions.get_ref().len() < 2 {
+        return Err(loc.error(s.app.versions.span(), Some("app.versions"), "needs at least two versions: the one started and the one reloaded to"));
+    }
+    if let Some(v) = s.app.versions.get_ref().iter().find(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control())) {
+        return Err(loc.error(s.app.versions.span(), Some("app.versions"), &format!("version {v:?} must be non-empty, without spaces")));
+    }
+    one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
+    let rate = *s.load.rate.get_ref();
+    if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
+        return Err(loc.error(s.load.rate.span(), Some("load.rate"), "must be a rate in requests/s, > 0"));
+    }
+    let conns = *s.load.connections.get_ref();
+    if !(1..=100_000).contains(&conns) {
+        return Err(loc.error(s.load.connections.span(), Some("load.connections"), "must be between 1 and 100000"));
+    }
+    if !s.load.path.get_ref().starts_with('/') {
+        return Err(loc.error(s.load.path.span(), Some("load.path"), "must start with `/`"));
+    }
+    if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
+        return Err(loc.error(s.load.window.span(), Some("load.window"), "must be at least 1ms"));
+    }
+    if let Some(re) = &s.load.version_regex {
+        if let Err(e) = regex::bytes::Regex::new(re.get_ref()) {
+            return Err(loc.error(re.span(), Some("load.version_regex"), &format!("invalid regex: {e}")));
+        }
+    }
+    for name in s.assert.allow.get_ref() {
+        if !outcome::is_valid_name(name) || name == "ok" {
+            return Err(loc.error(
+                s.assert.allow.span(),
+                Some("assert.allow"),
+                &format!("unknown outcome class {name:?}; expected a failure class ({}) or a code key like http_502", outcome::CLASS_NAMES[1..].join(", ")),
+            ));
+        }
+    }
+    validate_reload(&s.reload, loc)
+}
+
+fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
+    one_of(loc, &r.strategy, "reload.strategy", STRATEGIES)?;
+    let strategy = r.strategy.get_ref().as_str();
+    // Options each strategy accepts; any other option given is an error at its own location.
+    let options: [(&str, Option<std::ops::Range<usize>>, &[&str]); 5] = [
+        ("switch", r.switch.as_ref().map(|v| v.span()), &["symlink-swap"]),
+        ("unlink_gap", r.unlink_gap.as_ref().map(|v| v.span()), &["symlink-swap"]),
+        ("wait_ready", r.wait_ready.as_ref().map(|v| v.span()), &["symlink-swap"]),
+        ("settle", r.settle.as_ref().map(|v| v.span()), &["symlink-swap"]),
+        ("stop_old", r.stop_old.as_ref().map(|v| v.span()), &["symlink-swap", "naive-restart"]),
+    ];
+    for (key, span, for_strategies) in options {
+        if let Some(span) = span {
+            if !for_strategies.contains(&strategy) {
+                return Err(loc.error(
+                    span,
+                    Some(&format!("reload.{key}")),
+                    &format!("not an option of strategy {strategy:?} (it applies to: {})", for_strategies.join(", ")),
+                ));
+            }
+        }
+    }
+    if let Some(v) = &r.switch {
+        one_of(loc, v, "reload.switch", &["rename", "unlink-then-link"])?;
+    }
+    if let Some(v) = &r.stop_old {
+        one_of(loc, v, "reload.stop_old", &["drain", "kill"])?;
+    }
+    if r.unlink_gap.is_some() && r.switch.as_ref().map(|s| s.get_ref().as_str()) != Some("unlink-then-link") {
+        let span = r.unlink_gap.as_ref().map(|v| v.span()).unwrap_or(0..0);
+        return Err(loc.error(span, Some("reload.unlink_gap"), "only applies with switch = \"unlink-then-link\""));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> String {
+        parse(Path::new("s.toml"), src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_scenario_gets_defaults() {
+        let s = parse(Path::new("s.toml"), "[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+        assert_eq!(s.app.kind.get_ref(), "builtin");
+        assert_eq!(*s.load.rate.get_ref(), 500.0);
+        assert_eq!(s.load.window.get_ref().0, std::time::Duration::from_millis(100));
+        assert!(s.assert.new_version_took_over);
+    }
+
+    #[test]
+    fn syntax_error_has_location() {
+        let e = err("[reload]\nstrategy = \"symlink-swap\n");
+        assert!(e.starts_with("s.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err("[load]\nrate = 10\nratee = 5\n[reload]\nstrategy = \"naive-restart\"\n");
+        assert!(e.starts_with("s.toml:3:1: `load.ratee`"), "{e}");
+        assert!(e.contains("unknown field `ratee`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_field() {
+        let e = err("[load]\nrate = \"fast\"\n[reload]\nstrategy = \"naive-restart\"\n");
+        assert!(e.starts_with("s.toml:2:8: `load.rate`"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_and_value() {
+        let e = err("[load]\ntimeout = \"5 parsecs\"\n[reload]\nstrategy = \"naive-restart\"\n");
+        assert!(e.contains("`load.timeout`") && e.contains("invalid duration"), "{e}");
+        let e = err("[reload]\nstrategy = \"teleport\"\n");
+        assert!(e.starts_with("s.toml:2:12: `reload.strategy`: unknown value \"teleport\""), "{e}");
+        let e = err("[load]\nrate = 0\n[reload]\nstrategy = \"naive-restart\"\n");
+        assert!(e.contains("`load.rate`: must be"), "{e}");
+    }
+
+    #[test]
+    fn option_of_another_strategy() {
+        let e = err("[reload]\nstrategy = \"naive-restart\"\nsettle = \"1s\"\n");
+        assert!(e.starts_with("s.toml:3:10: `reload.settle`: not an option"), "{e}");
+    }
+
+    #[test]
+    fn missing_reload_table() {
+        let e = err("[load]\nrate = 5\n");
+        assert!(e.contains("missing field `reload`"), "{e}");
+    }
+
+    #[test]
+    fn allow_names_are_checked() {
+        let e = err("[reload]\nstrategy = \"naive-restart\"\n[assert]\nallow = [\"resett\"]\n");
+        assert!(e.contains("`assert.allow`: unknown outcome class \"resett\""), "{e}");
+    }
+}

@@ -1,1 +1,31 @@
-//! TODO
+//! Statistics of a load run: every request's outcome, latency per time window,
+//! phases around the reload, versions seen, and the max gap.
+//!
+//! Workers send [`Sample`]s in batches to one [`Collector`]; it keeps one
+//! histogram per time window (so the timeline shows the reload and memory stays
+//! bounded) and turns them into a [`RunStats`] once the run is over.
+
+pub mod collector;
+pub mod gap;
+pub mod histogram;
+pub mod versions;
+
+pub use collector::{Collector, ReloadSpan, RunStats};
+pub use histogram::Percentiles;
+
+use crate::load::outcome::Outcome;
+
+/// One finished request.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// When it was meant to be sent (open loop: the schedule; closed loop: = `sent_ns`), ns since load start.
+    pub scheduled_ns: u64,
+    /// When the worker actually began it (connect or write).
+    pub sent_ns: u64,
+    /// When its outcome was known.
+    pub done_ns: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The serving version's id, or [`versions::NO_VERSION`].
+    pub version: u16,
+}

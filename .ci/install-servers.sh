@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Install the real servers zdt-check drives, idempotently:
+#   Debian packages: nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3
+#                    (+ python3 python3-venv for the venv, curl for manual checks)
+#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn and flup.
+# Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
+# apt runs only if a package is missing. The package's postinst must not leave
+# a system nginx on port 80: we install under a policy-rc.d that denies service
+# starts (unless one already exists), and if /run/nginx.pid still appears we stop
+# exactly that PID.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${ZDT_VENV:-$REPO/.venv}"
+GUNICORN_VERSION=27.0.1
+FLUP_VERSION=1.0.3
+PKGS=(nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl)
+# Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
+# (not a pyenv/other python3 that happens to come first on PATH).
+SYS_PYTHON=/usr/bin/python3
+
+log() { printf 'install-servers: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        log "need root to run: $*"
+        return 1
+    fi
+}
+
+# ---- Debian packages ---------------------------------------------------------
+missing=()
+for p in "${PKGS[@]}"; do
+    st="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
+    [ "$st" = installed ] || missing+=("$p")
+done
+
+POLICY=/usr/sbin/policy-rc.d
+policy_created=0
+cleanup() {
+    if [ "$policy_created" = 1 ]; then as_root rm -f "$POLICY" || true; fi
+}
+trap cleanup EXIT
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt: installing ${missing[*]}"
+    t0=$SECONDS
+    nginx_pid_before=""
+    [ -r /run/nginx.pid ] && nginx_pid_before="$(cat /run/nginx.pid 2>/dev/null || true)"
+    if [ ! -e "$POLICY" ]; then
+        # Deny service starts from maintainer scripts (exit 101 = action forbidden).
+        printf '#!/bin/sh\n# temporary, from zdt-check .ci/install-servers.sh\nexit 101\n' |
+            as_root tee "$POLICY" >/dev/null
+        as_root chmod 0755 "$POLICY"
+        policy_created=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}" </dev/null >/dev/null
+    cleanup
+    policy_created=0
+    # Belt and braces: a system nginx started by the package (pidfile appeared or changed).
+    if [ -r /run/nginx.pid ]; then
+        pid="$(cat /run/nginx.pid 2>/dev/null || true)"
+        if [ -n "$pid" ] && [ "$pid" != "$nginx_pid_before" ] && [ -d "/proc/$pid" ] &&
+            [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then
+            log "stopping the nginx the package started (pid $pid from /run/nginx.pid)"
+            as_root kill -QUIT "$pid" || true
+            for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+            [ -d "/proc/$pid" ] && as_root kill -TERM "$pid" || true
+        fi
+    fi
+    log "apt: done in $((SECONDS - t0)) s"
+fi
+
+# ---- Python venv with gunicorn + flup ---------------------------------------
+venv_ok() {
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$GUNICORN_VERSION" "$FLUP_VERSION" <<'EOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("gunicorn"), version("flup")) == (sys.argv[1], sys.argv[2]) else 1)
+EOF
+}
+
+if ! venv_ok; then
+    t0=$SECONDS
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "venv: creating $VENV"
+        "$SYS_PYTHON" -m venv "$VENV"
+    fi
+    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION"
+    PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" </dev/null
+    venv_ok || { log "venv: gunicorn/flup not importable after install"; exit 1; }
+    log "venv: done in $((SECONDS - t0)) s"
+fi
+
+# ---- one line per component -------------------------------------------------
+pkgver() { dpkg-query -W -f='${Version}' "$1"; }
+echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||') (deb $(pkgver nginx))"
+echo "wrk $(pkgver wrk)"
+echo "ab $(ab -V | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1) (apache2-utils $(pkgver apache2-utils))"
+echo "uwsgi $(uwsgi --version) (uwsgi-core $(pkgver uwsgi-core), uwsgi-plugin-python3 $(pkgver uwsgi-plugin-python3))"
+echo "python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())') (venv $VENV)"
+echo "gunicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("gunicorn"))')"
+echo "flup $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("flup"))')"

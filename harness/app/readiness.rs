@@ -1,0 +1,51 @@
+//! Readiness: an instance is ready when it answers an HTTP probe, never after a fixed sleep.
+
+use std::time::Duration;
+
+use super::process::Child;
+use crate::error::{Error, Result};
+use crate::load::client::{Conn, ReadSpec};
+use crate::load::Endpoint;
+
+/// Polling interval of the probe.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// Sends `GET path` to `endpoint` until a 2xx arrives, up to `timeout`.
+/// Fails early, with the tail of its log, if `child` exits first.
+/// Returns the `X-App-Version` the probe saw, if any.
+pub async fn wait_ready(endpoint: &Endpoint, path: &str, timeout: Duration, mut child: Option<&mut Child>) -> Result<Option<String>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let host = "localhost";
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: zdt-check-probe\r\nConnection: close\r\n\r\n").into_bytes();
+    let spec = ReadSpec {
+        version_header: Some("x-app-version".into()),
+        keep_body: false,
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut last = String::from("no answer yet");
+    loop {
+        if let Some(c) = child.as_deref_mut() {
+            if let Some(status) = c.try_exited() {
+                return Err(c.error(format!("exited ({status}) before it was ready")));
+            }
+        }
+        let attempt = async {
+            let mut conn = Conn::connect(endpoint, Duration::from_secs(1)).await.map_err(|o| o.to_string())?;
+            conn.exchange(&request, &mut buf, &spec).await.map_err(|o| o.to_string())
+        };
+        match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+            Ok(Ok(reply)) if (200..300).contains(&reply.status) => return Ok(reply.version),
+            Ok(Ok(reply)) => last = format!("status {}", reply.status),
+            Ok(Err(why)) => last = why,
+            Err(_) => last = "probe timed out".into(),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let what = format!("waiting for {endpoint:?} to answer GET {path}");
+            return Err(match child {
+                Some(c) => c.error(format!("not ready after {timeout:?} (last probe: {last})")),
+                None => Error::Harness(format!("{what}: not ready after {timeout:?} (last probe: {last})")),
+            });
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}

@@ -1,0 +1,347 @@
+//! A lean HTTP/1.1 client that knows exactly how far each exchange got.
+//!
+//! General-purpose clients hide what a verifier needs: whether a single response
+//! byte arrived before a reset, whether the connection was new or reused, and they
+//! retry or reconnect silently. This one does none of that: one request, one
+//! outcome, and the connection is dropped after any failure.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+
+use super::outcome::Outcome;
+use super::target::Endpoint;
+
+/// The largest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Body bytes kept for a version regex; the rest is counted and dropped.
+const MAX_KEPT_BODY: usize = 64 * 1024;
+
+/// An open connection to the target.
+pub struct Conn {
+    stream: Stream,
+    /// Completed exchanges on this connection; a failure on a reused one is `reset_reused`.
+    served: u64,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read_buf(buf).await,
+            Stream::Unix(s) => s.read_buf(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(bytes).await,
+            Stream::Unix(s) => s.write_all(bytes).await,
+        }
+    }
+}
+
+/// What a complete response told us.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The version header's value, if the header was asked for and present.
+    pub version: Option<String>,
+    /// The body, kept only when the caller asked for it (a version regex).
+    pub body: Vec<u8>,
+    /// Whether the connection may carry another request.
+    pub reusable: bool,
+}
+
+/// What the exchange should look at in the response.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSpec {
+    /// Header naming the serving version (lowercase comparison), e.g. `x-app-version`.
+    pub version_header: Option<String>,
+    /// Keep the body (needed for a version regex).
+    pub keep_body: bool,
+}
+
+impl Conn {
+    /// Connects within `timeout`; a failure is already classified.
+    pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Conn, Outcome> {
+        let connect = async {
+            match endpoint {
+                Endpoint::Tcp(addr) => {
+                    let s = TcpStream::connect(addr).await?;
+                    s.set_nodelay(true)?;
+                    Ok::<_, io::Error>(Stream::Tcp(s))
+                }
+                Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            }
+        };
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(stream)) => Ok(Conn { stream, served: 0 }),
+            Ok(Err(e)) => Err(Outcome::from_connect_error(&e)),
+            Err(_) => Err(Outcome::ConnectTimeout),
+        }
+    }
+
+    /// True if a previous exchange completed on this connection.
+    pub fn is_reused(&self) -> bool {
+        self.served > 0
+    }
+
+    /// Sends `request` and reads one complete response into `buf` (cleared first).
+    /// The caller applies the request timeout around this future.
+    pub async fn exchange(&mut self, request: &[u8], buf: &mut Vec<u8>, spec: &ReadSpec) -> Result<Reply, Outcome> {
+        let reused = self.is_reused();
+        buf.clear();
+        if self.stream.write_all(request).await.is_err() {
+            return Err(Outcome::cut(0, reused));
+        }
+        let mut received = 0usize;
+        // Read until the head parses.
+        let (head_len, mut reply, framing) = loop {
+            match self.stream.read(buf).await {
+                Ok(0) | Err(_) => return Err(Outcome::cut(received, reused)),
+                Ok(n) => received += n,
+            }
+            match parse_head(buf, spec) {
+                Ok(Some(parsed)) => break parsed,
+                Ok(None) if buf.len() < MAX_HEAD => continue,
+                _ => return Err(Outcome::ProtocolError),
+            }
+        };
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(8192);
+        }
+        let body_start = head_len;
+        match framing {
+            Framing::Length(len) => {
+                let want = body_start + len;
+                while buf.len() < want {
+                    match self.stream.read(buf).await {
+                        Ok(0) | Err(_) => return Err(Outcome::Truncated),
+                        Ok(_) => {}
+                    }
+                    if !spec.keep_body && buf.len() > body_start + MAX_KEPT_BODY {
+                        // Count and drop: remember how much is still owed.
+                        let have = buf.len() - body_start;
+                        buf.truncate(body_start);
+                        return self.skip_body(len - have, buf, reply).await;
+                    }
+                }
+                if spec.keep_body {
+                    reply.body = buf[body_start..want.min(body_start + MAX_KEPT_BODY)].to_vec();
+                }
+            }
+            Framing::Chunked => {
+                let mut pos = body_start;
+                let mut body = Vec::new();
+                loop {
+                    match decode_chunks(buf, &mut pos, spec.keep_body.then_some(&mut body)) {
+                        Ok(true) => break,
+                        Ok(false) => {}
+                        Err(()) => return Err(Outcome::ProtocolError),
+                    }
+                    match self.stream.read(buf).await {
+                        Ok(0) | Err(_) => return Err(Outcome::Truncated),
+                        Ok(_) => {}
+                    }
+                }
+                reply.body = body;
+            }
+            Framing::UntilClose => {
+                loop {
+                    match self.stream.read(buf).await {
+                        Ok(0) => break,
+                        Err(_) => return Err(Outcome::Truncated),
+                        Ok(_) => {}
+                    }
+                    if buf.len() > body_start + MAX_KEPT_BODY {
+                        buf.truncate(body_start + MAX_KEPT_BODY);
+                    }
+                }
+                reply.reusable = false;
+                if spec.keep_body {
+                    reply.body = buf[body_start..].to_vec();
+                }
+            }
+            Framing::Empty => {}
+        }
+        self.served += 1;
+        Ok(reply)
+    }
+
+    async fn skip_body(&mut self, mut owed: usize, buf: &mut Vec<u8>, reply: Reply) -> Result<Reply, Outcome> {
+        while owed > 0 {
+            let start = buf.len();
+            match self.stream.read(buf).await {
+                Ok(0) | Err(_) => return Err(Outcome::Truncated),
+                Ok(n) => owed = owed.saturating_sub(n),
+            }
+            buf.truncate(start);
+        }
+        self.served += 1;
+        Ok(reply)
+    }
+}
+
+/// How the response body is delimited.
+#[derive(Debug, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+    Empty,
+}
+
+/// Parses the response head if it is complete: (head length, reply, framing).
+fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<(usize, Reply, Framing)>, ()> {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let status = resp.code.ok_or(())?;
+    if (100..200).contains(&status) {
+        // An interim response (100 Continue): not expected for GET; treat the next head as the reply.
+        return Err(());
+    }
+    let mut reply = Reply {
+        status,
+        reusable: resp.version == Some(1),
+        ..Reply::default()
+    };
+    let mut length = None;
+    let mut chunked = false;
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value).map_err(|_| ())?;
+            length = Some(v.trim().parse::<usize>().map_err(|_| ())?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = h.value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case("connection") {
+            if h.value.eq_ignore_ascii_case(b"close") {
+                reply.reusable = false;
+            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
+                reply.reusable = true;
+            }
+        } else if let Some(vh) = &spec.version_header {
+            if name.eq_ignore_ascii_case(vh) {
+                reply.version = Some(String::from_utf8_lossy(h.value).trim().to_string());
+            }
+        }
+    }
+    let framing = if status == 204 || status == 304 {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        if n == 0 {
+            Framing::Empty
+        } else {
+            Framing::Length(n)
+        }
+    } else {
+        Framing::UntilClose
+    };
+    Ok(Some((head_len, reply, framing)))
+}
+
+/// Advances through chunks in `buf` from `*pos`; Ok(true) once the last chunk and trailers are in.
+fn decode_chunks(buf: &[u8], pos: &mut usize, mut body: Option<&mut Vec<u8>>) -> Result<bool, ()> {
+    loop {
+        let rest = &buf[*pos..];
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return if rest.len() > 1024 { Err(()) } else { Ok(false) };
+        };
+        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| ())?;
+        let size_str = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_str, 16).map_err(|_| ())?;
+        if size == 0 {
+            // Trailers end with an empty line.
+            let after = &rest[eol + 2..];
+            let mut p = 0;
+            loop {
+                let Some(e) = after[p..].windows(2).position(|w| w == b"\r\n") else {
+                    return Ok(false);
+                };
+                if e == 0 {
+                    *pos += eol + 2 + p + 2;
+                    return Ok(true);
+                }
+                p += e + 2;
+            }
+        }
+        let need = eol + 2 + size + 2;
+        if rest.len() < need {
+            return Ok(false);
+        }
+        if &rest[need - 2..need] != b"\r\n" {
+            return Err(());
+        }
+        if let Some(b) = body.as_deref_mut() {
+            if b.len() < MAX_KEPT_BODY {
+                b.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            }
+        }
+        *pos += need;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ReadSpec {
+        ReadSpec {
+            version_header: Some("x-app-version".into()),
+            keep_body: true,
+        }
+    }
+
+    #[test]
+    fn head_with_length_and_version() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-App-Version: v2\r\n\r\nhello";
+        let (n, reply, framing) = parse_head(raw, &spec()).unwrap().unwrap();
+        assert_eq!(n, raw.len() - 5);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.version.as_deref(), Some("v2"));
+        assert!(reply.reusable);
+        assert_eq!(framing, Framing::Length(5));
+    }
+
+    #[test]
+    fn head_partial_and_close() {
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", &spec()).unwrap().is_none());
+        let (_, reply, framing) = parse_head(b"HTTP/1.0 502 Bad Gateway\r\n\r\n", &spec()).unwrap().unwrap();
+        assert_eq!(reply.status, 502);
+        assert!(!reply.reusable);
+        assert_eq!(framing, Framing::UntilClose);
+        let (_, reply, _) = parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &spec())
+            .unwrap()
+            .unwrap();
+        assert!(!reply.reusable);
+        assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", &spec()).is_err());
+    }
+
+    #[test]
+    fn chunked_body() {
+        let body = b"4\r\nwiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n";
+        let mut pos = 0;
+        let mut out = Vec::new();
+        assert_eq!(decode_chunks(body, &mut pos, Some(&mut out)), Ok(true));
+        assert_eq!(out, b"wikipedia");
+        assert_eq!(pos, body.len());
+        let mut pos = 0;
+        assert_eq!(decode_chunks(&body[..10], &mut pos, None), Ok(false));
+        assert_eq!(decode_chunks(b"zz\r\n", &mut 0, None), Err(()));
+    }
+}

@@ -1,0 +1,113 @@
+//! Load targets: `http://host:port/path` over TCP, or `unix:/path.sock` (HTTP/1.1 over a unix socket).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+/// Where requests go and what they ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The socket to connect to.
+    pub endpoint: Endpoint,
+    /// The Host header value.
+    pub host: String,
+    /// The request path with query, e.g. `/slow?ms=20`.
+    pub path: String,
+}
+
+/// The socket a request connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A unix socket path; it is resolved at every connect, so a symlink swap is seen.
+    Unix(PathBuf),
+}
+
+impl Target {
+    /// Parses `http://host:port/path` or `unix:/path.sock`; `path` overrides the request path.
+    pub fn parse(s: &str, path: Option<&str>) -> Result<Target, String> {
+        let mut target = if let Some(rest) = s.strip_prefix("unix:") {
+            if rest.is_empty() {
+                return Err(format!("target `{s}`: a unix target needs a socket path, e.g. unix:/run/app.sock"));
+            }
+            Target {
+                endpoint: Endpoint::Unix(PathBuf::from(rest)),
+                host: "localhost".into(),
+                path: "/".into(),
+            }
+        } else if let Some(rest) = s.strip_prefix("http://") {
+            let (authority, p) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            if authority.is_empty() {
+                return Err(format!("target `{s}`: missing host, e.g. http://127.0.0.1:8080/"));
+            }
+            let with_port = if authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+                authority.to_string()
+            } else {
+                format!("{authority}:80")
+            };
+            let addr = with_port
+                .to_socket_addrs()
+                .map_err(|e| format!("target `{s}`: cannot resolve `{authority}`: {e}"))?
+                .next()
+                .ok_or_else(|| format!("target `{s}`: `{authority}` resolves to no address"))?;
+            Target {
+                endpoint: Endpoint::Tcp(addr),
+                host: authority.to_string(),
+                path: p.to_string(),
+            }
+        } else if s.starts_with("https://") {
+            return Err(format!("target `{s}`: https is not supported; test the app or front server over http or a unix socket"));
+        } else {
+            return Err(format!("target `{s}`: expected http://HOST:PORT/PATH or unix:/PATH.sock"));
+        };
+        if let Some(p) = path {
+            if !p.starts_with('/') {
+                return Err(format!("request path `{p}` must start with `/`"));
+            }
+            target.path = p.to_string();
+        }
+        Ok(target)
+    }
+
+    /// The bytes of one GET request, built once per connection worker.
+    pub fn request_bytes(&self, keep_alive: bool) -> Vec<u8> {
+        let conn = if keep_alive { "keep-alive" } else { "close" };
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: zdt-check\r\nAccept: */*\r\nConnection: {conn}\r\n\r\n",
+            self.path, self.host
+        )
+        .into_bytes()
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.endpoint {
+            Endpoint::Tcp(a) => write!(f, "http://{a}{}", self.path),
+            Endpoint::Unix(p) => write!(f, "unix:{} {}", p.display(), self.path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let t = Target::parse("http://127.0.0.1:8080/x?y=1", None).unwrap();
+        assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(t.path, "/x?y=1");
+        assert_eq!(t.host, "127.0.0.1:8080");
+        let t = Target::parse("unix:/tmp/a.sock", Some("/slow?ms=5")).unwrap();
+        assert_eq!(t.endpoint, Endpoint::Unix("/tmp/a.sock".into()));
+        assert_eq!(t.path, "/slow?ms=5");
+        assert!(Target::parse("ftp://x", None).is_err());
+        assert!(Target::parse("unix:", None).is_err());
+        assert!(Target::parse("https://127.0.0.1/", None).unwrap_err().contains("https"));
+        assert!(Target::parse("unix:/a", Some("nope")).is_err());
+    }
+}

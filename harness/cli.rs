@@ -1,1 +1,192 @@
-//! TODO
+//! The command line: `run`, `load` and `fixture`, with their help text.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result, EXIT_ERROR};
+use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::report::{self, LoadSummary, RunReport};
+use crate::run::{self, RunOptions};
+use crate::scenario;
+use crate::stats::versions::VersionTable;
+
+/// Proves, under load, whether a reload strategy is really zero-downtime.
+///
+/// Exit codes: 0 every assertion held; 1 an assertion failed; 2 bad input,
+/// harness error or interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "zdt-check", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenario files: start the app, load it, reload it, judge the result.
+    Run(RunArgs),
+    /// Drive load at a target on its own (like ab/wrk), and report every outcome.
+    Load(LoadArgs),
+    /// Run the built-in fixture server (what scenarios with app.kind = "builtin" start).
+    #[command(disable_version_flag = true)]
+    Fixture(crate::fixture::FixtureArgs),
+}
+
+/// `zdt-check run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files (TOML), run one after the other.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Also write the report as JSON (schema: schema/report.schema.json).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Keep the run directory (sockets, rendered configs, logs) and print its path.
+    #[arg(long)]
+    pub keep_run_dir: bool,
+}
+
+/// `zdt-check load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// `http://HOST:PORT/PATH` or `unix:/PATH.sock`.
+    pub target: String,
+    /// Open loop at this many requests/s (latency measured from the scheduled time). Without it: closed loop.
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
+    /// Connections (open loop: the most requests in flight at once).
+    #[arg(long, short = 'c', default_value_t = 64)]
+    pub connections: usize,
+    /// How long to send requests, e.g. `10s`.
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Reuse connections (the default).
+    #[arg(long, overrides_with = "no_keep_alive")]
+    pub keep_alive: bool,
+    /// Open a new connection for every request.
+    #[arg(long)]
+    pub no_keep_alive: bool,
+    /// Per-request time limit.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// After the duration, how long requests in flight may take before they count as hung.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Request path for a unix target (an http target carries its own).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Response header that names the serving version.
+    #[arg(long, default_value = "X-App-Version")]
+    pub version_header: String,
+    /// Write the report as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 500ms, 10s)"))
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
+    let result = match cli.command {
+        Command::Run(a) => cmd_run(a, &cancel).await,
+        Command::Load(a) => cmd_load(a, &cancel).await,
+        Command::Fixture(a) => crate::fixture::serve(a).await.map(|_| 0).map_err(|e| Error::Harness(e.to_string())),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("zdt-check: error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
+    // Validate every file before running any.
+    let loaded = a.scenarios.iter().map(|p| scenario::load(p)).collect::<Result<Vec<_>>>()?;
+    let opts = RunOptions {
+        keep_run_dir: a.keep_run_dir,
+        exe: std::env::current_exe().map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
+    };
+    let mut reports = Vec::new();
+    for sc in &loaded {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let r = run::run(sc, &opts, cancel).await;
+        println!("{}", report::terminal::render(&r));
+        reports.push(r);
+    }
+    if let Some(path) = &a.json {
+        report::json::write(path, &reports)?;
+    }
+    Ok(reports.iter().map(|r| r.exit_code).max().unwrap_or(EXIT_ERROR))
+}
+
+async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
+    let target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!("--rate {r}: must be > 0")));
+        }
+    }
+    if a.connections == 0 {
+        return Err(Error::Usage("--connections must be at least 1".into()));
+    }
+    let keep_alive = !a.no_keep_alive;
+    let spec = LoadSpec {
+        target: target.clone(),
+        mode: a.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
+        connections: a.connections,
+        keep_alive,
+        timeout: a.timeout,
+        connect_timeout: a.timeout.min(Duration::from_secs(2)),
+        version: VersionSpec {
+            header: (!a.version_header.is_empty()).then_some(a.version_header.clone()),
+            ..VersionSpec::default()
+        },
+        window: Duration::from_millis(100),
+    };
+    let table = VersionTable::default();
+    let mut load = LoadRun::start(spec, table.clone()).map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(a.duration) => false,
+        _ = cancel.cancelled() => true,
+    };
+    load.stop_scheduling();
+    let (collector, counters) = load.finish(if interrupted { Duration::ZERO } else { a.grace }).await;
+    let stats = collector.finish(&counters, None, &table.names());
+    let failed = stats.failed;
+    let r = RunReport {
+        scenario: "-".into(),
+        name: format!("load {}", a.target),
+        strategy: "none".into(),
+        load: Some(LoadSummary {
+            mode: if a.rate.is_some() { "open".into() } else { "closed".into() },
+            rate: a.rate,
+            connections: a.connections,
+            keep_alive,
+            target: target.to_string(),
+        }),
+        steps: Vec::new(),
+        stats: Some(stats),
+        verdict: None,
+        error: None,
+        interrupted,
+        run_dir: None,
+        exit_code: if interrupted { EXIT_ERROR } else { u8::from(failed > 0) },
+    };
+    print!("{}", report::terminal::render(&r));
+    if let Some(path) = &a.json {
+        report::json::write(path, std::slice::from_ref(&r))?;
+    }
+    Ok(r.exit_code)
+}

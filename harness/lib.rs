@@ -13,8 +13,17 @@
 //! - [`verdict`]: assertions judged over a run's statistics.
 //! - [`report`]: terminal and JSON reports.
 //! - [`run`]: one scenario run, start to finish.
+//! - [`cli`]: the command line; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
+pub mod app;
+pub mod cancel;
+pub mod cli;
 pub mod error;
+pub mod fixture;
 pub mod load;
+pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod stats;
+pub mod strategy;
+pub mod verdict;

@@ -1,1 +1,208 @@
-//! TODO
+//! One scenario run, start to finish: run dir, topology, load, reload, cool-down,
+//! grace, shutdown, verdict. Children are stopped and the run dir removed on
+//! every path out, errors and Ctrl-C included.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::app::AppEnv;
+use crate::cancel::Cancel;
+use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
+use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::report::{LoadSummary, RunReport};
+use crate::scenario::{Loaded, Scenario};
+use crate::stats::versions::VersionTable;
+use crate::stats::ReloadSpan;
+use crate::strategy::{self, Ctx, StepLog};
+use crate::verdict::{self, Judged};
+
+/// Options that are not part of the scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Keep the run directory (sockets, configs, logs) instead of removing it.
+    pub keep_run_dir: bool,
+    /// The zdt-check binary, to start the built-in fixture.
+    pub exe: PathBuf,
+}
+
+/// Runs `sc` to the end (or until `cancel`), always returning a report.
+pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
+    let mut report = RunReport {
+        scenario: sc.path.display().to_string(),
+        name: sc.name.clone(),
+        strategy: sc.scenario.reload.strategy.get_ref().clone(),
+        load: None,
+        steps: Vec::new(),
+        stats: None,
+        verdict: None,
+        error: None,
+        interrupted: false,
+        run_dir: None,
+        exit_code: EXIT_ERROR,
+    };
+    let dir = match make_run_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    };
+    let mut ctx = Ctx {
+        app: AppEnv {
+            run_dir: dir.path().to_path_buf(),
+            config: sc.scenario.app.clone(),
+            exe: opts.exe.clone(),
+        },
+        steps: StepLog::default(),
+    };
+    let mut strat = strategy::build(&sc.scenario);
+    run_inner(&sc.scenario, &mut ctx, strat.as_mut(), cancel, &mut report).await;
+    // Whatever happened, nothing outlives the run.
+    strat.shutdown(&mut ctx).await;
+    report.steps = std::mem::take(&mut ctx.steps.events);
+    if opts.keep_run_dir {
+        report.run_dir = Some(dir.keep().display().to_string());
+    }
+    report.exit_code = if report.interrupted || report.error.is_some() {
+        EXIT_ERROR
+    } else if report.verdict.as_ref().is_some_and(|v| v.passed) {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    };
+    report
+}
+
+/// A private run directory: mode 0700, removed on drop.
+fn make_run_dir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("zdt-check-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir.path(), e))?;
+    Ok(dir)
+}
+
+/// Awaits `fut` unless `cancel` fires first.
+async fn or_cancel<T>(cancel: &Cancel, fut: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        v = fut => Some(v),
+        _ = cancel.cancelled() => None,
+    }
+}
+
+async fn run_inner(sc: &Scenario, ctx: &mut Ctx, strat: &mut dyn strategy::Strategy, cancel: &Cancel, report: &mut RunReport) {
+    let versions = sc.app.versions.get_ref();
+    let target = match or_cancel(cancel, strat.start(ctx, &versions[0])).await {
+        None => {
+            report.interrupted = true;
+            return;
+        }
+        Some(Err(e)) => {
+            report.error = Some(format!("starting {}: {e}", versions[0]));
+            return;
+        }
+        Some(Ok(t)) => t,
+    };
+    let spec = match load_spec(sc, target) {
+        Ok(s) => s,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return;
+        }
+    };
+    report.load = Some(LoadSummary {
+        mode: sc.load.mode.get_ref().clone(),
+        rate: matches!(spec.mode, Mode::Open { .. }).then_some(*sc.load.rate.get_ref()),
+        connections: spec.connections,
+        keep_alive: spec.keep_alive,
+        target: spec.target.to_string(),
+    });
+    let table = VersionTable::default();
+    let mut load = match LoadRun::start(spec, table.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            report.error = Some(format!("starting the load: {e}"));
+            return;
+        }
+    };
+    ctx.steps.set_clock(load.clock());
+
+    let mut reload_error = None;
+    let mut interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.warmup.0)).await.is_none();
+    for (i, version) in versions.iter().enumerate().skip(1) {
+        if interrupted {
+            break;
+        }
+        if i > 1 {
+            let interval = sc.reload.interval.map_or(Duration::from_secs(1), |d| d.0);
+            if or_cancel(cancel, tokio::time::sleep(interval)).await.is_none() {
+                interrupted = true;
+                break;
+            }
+        }
+        match or_cancel(cancel, strat.reload(ctx, version)).await {
+            None => interrupted = true,
+            Some(Err(e)) => {
+                reload_error = Some(format!("reload to {version}: {e}"));
+                break;
+            }
+            Some(Ok(())) => {}
+        }
+    }
+    if !interrupted {
+        interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0)).await.is_none();
+    }
+    load.stop_scheduling();
+    let grace = if interrupted { Duration::ZERO } else { sc.load.grace.0 };
+    let (collector, counters) = load.finish(grace).await;
+    let span = match (ctx.steps.events.first(), ctx.steps.events.last()) {
+        (Some(a), Some(b)) => Some(ReloadSpan {
+            start_ns: (a.start_ms * 1e6) as u64,
+            end_ns: (ctx.steps.events.iter().map(|s| s.end_ms).fold(b.end_ms, f64::max) * 1e6) as u64,
+        }),
+        _ => None,
+    };
+    let stats = collector.finish(&counters, span, &table.names());
+    let v = verdict::judge(
+        &stats,
+        &Judged {
+            assert: &sc.assert,
+            versions,
+            steps: &ctx.steps.events,
+            reload_error: reload_error.as_deref(),
+        },
+    );
+    report.stats = Some(stats);
+    report.verdict = Some(v);
+    report.interrupted = interrupted;
+}
+
+/// The load generator's settings for a scenario, aimed at `target`.
+pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
+    let l = &sc.load;
+    target.path = l.path.get_ref().clone();
+    let body_regex = match &l.version_regex {
+        Some(re) => Some(regex::bytes::Regex::new(re.get_ref()).map_err(|e| Error::Usage(e.to_string()))?),
+        None => None,
+    };
+    Ok(LoadSpec {
+        target,
+        mode: match l.mode.get_ref().as_str() {
+            "closed" => Mode::Closed,
+            _ => Mode::Open { rate: *l.rate.get_ref() },
+        },
+        connections: *l.connections.get_ref(),
+        keep_alive: l.keep_alive,
+        timeout: l.timeout.0,
+        connect_timeout: l.connect_timeout.0,
+        version: VersionSpec {
+            header: (!l.version_header.is_empty()).then(|| l.version_header.clone()),
+            body_regex,
+            expected: sc.app.versions.get_ref().clone(),
+        },
+        window: l.window.get_ref().0,
+    })
+}

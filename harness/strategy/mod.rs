@@ -1,1 +1,112 @@
-//! TODO
+//! Reload strategies: one file each, behind the [`Strategy`] trait.
+//!
+//! A strategy owns its topology: it starts the first version, carries out each
+//! reload while recording its steps on the load clock, and stops everything it
+//! started. The run loop never needs to know which strategy it drives.
+
+pub mod naive_restart;
+pub mod symlink_swap;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::app::{AppEnv, StopHow};
+use crate::error::Result;
+use crate::load::{Clock, Target};
+use crate::scenario::Scenario;
+
+/// One step of a reload, on the load clock.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepEvent {
+    /// What happened, e.g. `new instance ready`, `switched`, `old instance stopped`.
+    pub name: String,
+    /// When the step began, ms since load start.
+    pub start_ms: f64,
+    /// When it ended.
+    pub end_ms: f64,
+    /// Details (which instance, how it exited).
+    pub detail: String,
+}
+
+/// The steps recorded so far.
+#[derive(Debug, Default)]
+pub struct StepLog {
+    clock: Option<Clock>,
+    /// Recorded steps, in order.
+    pub events: Vec<StepEvent>,
+}
+
+impl StepLog {
+    /// Puts steps on the load's clock (before the load starts, steps are not recorded).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = Some(clock);
+    }
+
+    /// Now, in ms on the load clock (0 before the load started).
+    pub fn now_ms(&self) -> f64 {
+        self.clock.map_or(0.0, |c| c.now_ns() as f64 / 1e6)
+    }
+
+    /// Records a step that began at `start_ms` and ends now.
+    pub fn record(&mut self, name: &str, start_ms: f64, detail: impl Into<String>) {
+        if self.clock.is_some() {
+            let end_ms = self.now_ms();
+            self.events.push(StepEvent {
+                name: name.to_string(),
+                start_ms,
+                end_ms,
+                detail: detail.into(),
+            });
+        }
+    }
+}
+
+/// What a strategy works with.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Starting and stopping app instances.
+    pub app: AppEnv,
+    /// The steps recorded.
+    pub steps: StepLog,
+}
+
+/// A reload strategy.
+#[async_trait]
+pub trait Strategy: Send {
+    /// The strategy's name as written in scenarios.
+    fn name(&self) -> &'static str;
+
+    /// Starts `version` and returns where the load should connect, once it serves.
+    async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target>;
+
+    /// Moves the running topology to `version`, recording each step.
+    async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()>;
+
+    /// Stops everything it started (gracefully where it can, killed after a timeout).
+    async fn shutdown(&mut self, ctx: &mut Ctx);
+}
+
+/// Builds the strategy a (validated) scenario names.
+pub fn build(s: &Scenario) -> Box<dyn Strategy> {
+    let r = &s.reload;
+    let stop_old = match r.stop_old.as_ref().map(|v| v.get_ref().as_str()) {
+        Some("kill") => StopHow::Kill,
+        _ => StopHow::Drain,
+    };
+    match r.strategy.get_ref().as_str() {
+        "naive-restart" => Box::new(naive_restart::NaiveRestart::new(stop_old)),
+        _ => Box::new(symlink_swap::SymlinkSwap::new(symlink_swap::Options {
+            switch: match r.switch.as_ref().map(|v| v.get_ref().as_str()) {
+                Some("unlink-then-link") => symlink_swap::Switch::UnlinkThenLink {
+                    gap: r.unlink_gap.as_ref().map_or(Duration::from_millis(20), |g| g.get_ref().0),
+                },
+                _ => symlink_swap::Switch::Rename,
+            },
+            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
+            settle: r.settle.as_ref().map_or(Duration::from_millis(500), |v| v.get_ref().0),
+            stop_old,
+        })),
+    }
+}

@@ -1,0 +1,69 @@
+//! Naive restart (negative control): stop the running instance, then start the new
+//! one on the same socket. Every request in between fails: refused on TCP, missing
+//! socket on a unix path, for the whole startup time of the new instance.
+
+use async_trait::async_trait;
+
+use super::{Ctx, Strategy};
+use crate::app::{Instance, StopHow};
+use crate::error::Result;
+use crate::load::{Endpoint, Target};
+
+/// The naive-restart strategy.
+pub struct NaiveRestart {
+    stop_old: StopHow,
+    active: Option<Instance>,
+}
+
+impl NaiveRestart {
+    /// A naive restart that stops the old instance with `stop_old`.
+    pub fn new(stop_old: StopHow) -> NaiveRestart {
+        NaiveRestart { stop_old, active: None }
+    }
+}
+
+#[async_trait]
+impl Strategy for NaiveRestart {
+    fn name(&self) -> &'static str {
+        "naive-restart"
+    }
+
+    async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
+        let endpoint = ctx.app.endpoint_for("app")?;
+        let mut inst = ctx.app.start("app", endpoint.clone(), version)?;
+        ctx.app.wait_ready(&mut inst).await?;
+        self.active = Some(inst);
+        let host = match &endpoint {
+            Endpoint::Tcp(a) => a.to_string(),
+            Endpoint::Unix(_) => "localhost".into(),
+        };
+        Ok(Target {
+            endpoint,
+            host,
+            path: "/".into(),
+        })
+    }
+
+    async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
+        let Some(mut old) = self.active.take() else {
+            return Ok(());
+        };
+        let endpoint = old.endpoint.clone();
+        let t = ctx.steps.now_ms();
+        let how = ctx.app.stop(&mut old, self.stop_old).await;
+        ctx.steps.record("old instance stopped", t, format!("{}: {how}", old.name));
+        drop(old);
+        let t = ctx.steps.now_ms();
+        let mut new = ctx.app.start("app", endpoint, version)?;
+        let result = ctx.app.wait_ready(&mut new).await;
+        ctx.steps.record("new instance ready", t, new.name.clone());
+        self.active = Some(new);
+        result
+    }
+
+    async fn shutdown(&mut self, ctx: &mut Ctx) {
+        if let Some(mut inst) = self.active.take() {
+            ctx.app.stop(&mut inst, StopHow::Drain).await;
+        }
+    }
+}

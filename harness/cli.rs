@@ -98,7 +98,10 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(a, &cancel).await,
         Command::Load(a) => cmd_load(a, &cancel).await,
-        Command::Fixture(a) => crate::fixture::serve(a).await.map(|_| 0).map_err(|e| Error::Harness(e.to_string())),
+        Command::Fixture(a) => crate::fixture::serve(a)
+            .await
+            .map(|_| 0)
+            .map_err(|e| Error::Harness(e.to_string())),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -111,10 +114,15 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
 
 async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     // Validate every file before running any.
-    let loaded = a.scenarios.iter().map(|p| scenario::load(p)).collect::<Result<Vec<_>>>()?;
+    let loaded = a
+        .scenarios
+        .iter()
+        .map(|p| scenario::load(p))
+        .collect::<Result<Vec<_>>>()?;
     let opts = RunOptions {
         keep_run_dir: a.keep_run_dir,
-        exe: std::env::current_exe().map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
+        exe: std::env::current_exe()
+            .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
     };
     let mut reports = Vec::new();
     for sc in &loaded {
@@ -128,7 +136,11 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     if let Some(path) = &a.json {
         report::json::write(path, &reports)?;
     }
-    Ok(reports.iter().map(|r| r.exit_code).max().unwrap_or(EXIT_ERROR))
+    Ok(reports
+        .iter()
+        .map(|r| r.exit_code)
+        .max()
+        .unwrap_or(EXIT_ERROR))
 }
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
@@ -156,13 +168,16 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         window: Duration::from_millis(100),
     };
     let table = VersionTable::default();
-    let mut load = LoadRun::start(spec, table.clone()).map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
+    let mut load = LoadRun::start(spec, table.clone())
+        .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(a.duration) => false,
         _ = cancel.cancelled() => true,
     };
     load.stop_scheduling();
-    let (collector, counters) = load.finish(if interrupted { Duration::ZERO } else { a.grace }).await;
+    let (collector, counters) = load
+        .finish(if interrupted { Duration::ZERO } else { a.grace })
+        .await;
     let stats = collector.finish(&counters, None, &table.names());
     let failed = stats.failed;
     let r = RunReport {
@@ -170,7 +185,11 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         name: format!("load {}", a.target),
         strategy: "none".into(),
         load: Some(LoadSummary {
-            mode: if a.rate.is_some() { "open".into() } else { "closed".into() },
+            mode: if a.rate.is_some() {
+                "open".into()
+            } else {
+                "closed".into()
+            },
             rate: a.rate,
             connections: a.connections,
             keep_alive,
@@ -182,7 +201,11 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         error: None,
         interrupted,
         run_dir: None,
-        exit_code: if interrupted { EXIT_ERROR } else { u8::from(failed > 0) },
+        exit_code: if interrupted {
+            EXIT_ERROR
+        } else {
+            u8::from(failed > 0)
+        },
     };
     print!("{}", report::terminal::render(&r));
     if let Some(path) = &a.json {

@@ -13,11 +13,18 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // Help and --version are not errors; usage mistakes exit 2 as documented.
-            return if e.use_stderr() { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     zdt_check::app::process::install_panic_hook();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("zdt-check: error: cannot start the async runtime: {e}");

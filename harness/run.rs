@@ -81,7 +81,8 @@ fn make_run_dir() -> Result<tempfile::TempDir> {
         .prefix("zdt-check-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir.path(), e))?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(dir.path(), e))?;
     Ok(dir)
 }
 
@@ -93,7 +94,13 @@ async fn or_cancel<T>(cancel: &Cancel, fut: impl Future<Output = T>) -> Option<T
     }
 }
 
-async fn run_inner(sc: &Scenario, ctx: &mut Ctx, strat: &mut dyn strategy::Strategy, cancel: &Cancel, report: &mut RunReport) {
+async fn run_inner(
+    sc: &Scenario,
+    ctx: &mut Ctx,
+    strat: &mut dyn strategy::Strategy,
+    cancel: &Cancel,
+    report: &mut RunReport,
+) {
     let versions = sc.app.versions.get_ref();
     let target = match or_cancel(cancel, strat.start(ctx, &versions[0])).await {
         None => {
@@ -131,14 +138,19 @@ async fn run_inner(sc: &Scenario, ctx: &mut Ctx, strat: &mut dyn strategy::Strat
     ctx.steps.set_clock(load.clock());
 
     let mut reload_error = None;
-    let mut interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.warmup.0)).await.is_none();
+    let mut interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.warmup.0))
+        .await
+        .is_none();
     for (i, version) in versions.iter().enumerate().skip(1) {
         if interrupted {
             break;
         }
         if i > 1 {
             let interval = sc.reload.interval.map_or(Duration::from_secs(1), |d| d.0);
-            if or_cancel(cancel, tokio::time::sleep(interval)).await.is_none() {
+            if or_cancel(cancel, tokio::time::sleep(interval))
+                .await
+                .is_none()
+            {
                 interrupted = true;
                 break;
             }
@@ -153,15 +165,27 @@ async fn run_inner(sc: &Scenario, ctx: &mut Ctx, strat: &mut dyn strategy::Strat
         }
     }
     if !interrupted {
-        interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0)).await.is_none();
+        interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0))
+            .await
+            .is_none();
     }
     load.stop_scheduling();
-    let grace = if interrupted { Duration::ZERO } else { sc.load.grace.0 };
+    let grace = if interrupted {
+        Duration::ZERO
+    } else {
+        sc.load.grace.0
+    };
     let (collector, counters) = load.finish(grace).await;
     let span = match (ctx.steps.events.first(), ctx.steps.events.last()) {
         (Some(a), Some(b)) => Some(ReloadSpan {
             start_ns: (a.start_ms * 1e6) as u64,
-            end_ns: (ctx.steps.events.iter().map(|s| s.end_ms).fold(b.end_ms, f64::max) * 1e6) as u64,
+            end_ns: (ctx
+                .steps
+                .events
+                .iter()
+                .map(|s| s.end_ms)
+                .fold(b.end_ms, f64::max)
+                * 1e6) as u64,
         }),
         _ => None,
     };
@@ -185,14 +209,18 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
     let l = &sc.load;
     target.path = l.path.get_ref().clone();
     let body_regex = match &l.version_regex {
-        Some(re) => Some(regex::bytes::Regex::new(re.get_ref()).map_err(|e| Error::Usage(e.to_string()))?),
+        Some(re) => {
+            Some(regex::bytes::Regex::new(re.get_ref()).map_err(|e| Error::Usage(e.to_string()))?)
+        }
         None => None,
     };
     Ok(LoadSpec {
         target,
         mode: match l.mode.get_ref().as_str() {
             "closed" => Mode::Closed,
-            _ => Mode::Open { rate: *l.rate.get_ref() },
+            _ => Mode::Open {
+                rate: *l.rate.get_ref(),
+            },
         },
         connections: *l.connections.get_ref(),
         keep_alive: l.keep_alive,

@@ -16,7 +16,13 @@ pub fn listen_arg(endpoint: &Endpoint) -> String {
 }
 
 /// Spawns the fixture serving `version` on `endpoint`.
-pub fn spawn(env: &AppEnv, name: &str, endpoint: &Endpoint, version: &str, log: &Path) -> Result<Child> {
+pub fn spawn(
+    env: &AppEnv,
+    name: &str,
+    endpoint: &Endpoint,
+    version: &str,
+    log: &Path,
+) -> Result<Child> {
     let c = &env.config;
     let mut args = vec![
         "fixture".to_string(),

@@ -61,7 +61,11 @@ impl AppEnv {
         let log = self.path(&format!("{slot}.log"));
         let child = match self.config.kind.get_ref().as_str() {
             "builtin" => builtin::spawn(self, &name, &endpoint, version, &log)?,
-            other => return Err(Error::Harness(format!("app kind {other:?} is not supported"))),
+            other => {
+                return Err(Error::Harness(format!(
+                    "app kind {other:?} is not supported"
+                )))
+            }
         };
         Ok(Instance {
             name,
@@ -73,9 +77,18 @@ impl AppEnv {
 
     /// Waits until `inst` answers the status probe with its own version.
     pub async fn wait_ready(&self, inst: &mut Instance) -> Result<()> {
-        let seen = readiness::wait_ready(&inst.endpoint, &self.config.status_path, self.config.ready_timeout.0, Some(&mut inst.child)).await?;
+        let seen = readiness::wait_ready(
+            &inst.endpoint,
+            &self.config.status_path,
+            self.config.ready_timeout.0,
+            Some(&mut inst.child),
+        )
+        .await?;
         match seen {
-            Some(v) if v != inst.version => Err(inst.child.error(format!("answered as version {v:?}, expected {:?}", inst.version))),
+            Some(v) if v != inst.version => Err(inst.child.error(format!(
+                "answered as version {v:?}, expected {:?}",
+                inst.version
+            ))),
             _ => Ok(()),
         }
     }
@@ -88,11 +101,19 @@ impl AppEnv {
                 "killed (SIGKILL)".into()
             }
             StopHow::Drain => {
-                let (status, killed) = inst.child.stop(libc::SIGTERM, self.config.stop_timeout.0).await;
+                let (status, killed) = inst
+                    .child
+                    .stop(libc::SIGTERM, self.config.stop_timeout.0)
+                    .await;
                 if killed {
                     format!("did not exit within {}; killed", self.config.stop_timeout)
                 } else {
-                    format!("exited ({})", status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()))
+                    format!(
+                        "exited ({})",
+                        status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "unknown".into())
+                    )
                 }
             }
         }
@@ -100,7 +121,8 @@ impl AppEnv {
 
     /// Picks a free loopback TCP port (bound and released; the kernel will not hand it out again soon).
     pub fn free_tcp_endpoint() -> Result<Endpoint> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Harness(format!("cannot find a free port: {e}")))?;
+        let l = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::Harness(format!("cannot find a free port: {e}")))?;
         let addr = l.local_addr().map_err(|e| Error::Harness(e.to_string()))?;
         Ok(Endpoint::Tcp(addr))
     }

@@ -18,17 +18,26 @@ use crate::error::{Error, Result};
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 fn register(pgid: i32) {
-    LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).push(pgid);
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(pgid);
 }
 
 fn unregister(pgid: i32) {
-    LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).retain(|&g| g != pgid);
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|&g| g != pgid);
 }
 
 /// SIGKILLs every process group this harness started that is still registered.
 /// Safe to call from a panic hook; does not wait.
 pub fn kill_all_groups() {
-    let groups = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let groups = LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     for g in groups {
         kill_group(g, libc::SIGKILL);
     }
@@ -52,10 +61,32 @@ fn kill_group(pgid: i32, sig: i32) {
     }
 }
 
-/// Whether any process of the group is still alive (zombies included until reaped).
-pub fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
+/// Pids of the group's processes that are still running (zombies, already dead
+/// and waiting to be reaped by whoever adopted them, are not counted).
+pub fn group_running(pgid: i32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state, ppid, pgrp, ...
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("");
+        let group = f.nth(1).and_then(|g| g.parse::<i32>().ok());
+        if group == Some(pgid) && state != "Z" && state != "X" {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// A supervised child: leader of its own process group, output in a log file.
@@ -71,7 +102,14 @@ pub struct Child {
 impl Child {
     /// Spawns `program args` in its own process group with stdout+stderr appended to `log`.
     /// `name` is how errors and reports call it (e.g. "fixture v2").
-    pub fn spawn(name: &str, program: &Path, args: &[String], envs: &[(String, String)], cwd: &Path, log: &Path) -> Result<Child> {
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        envs: &[(String, String)],
+        cwd: &Path,
+        log: &Path,
+    ) -> Result<Child> {
         let out = File::options()
             .create(true)
             .append(true)
@@ -240,7 +278,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("sh.log");
         // A shell that ignores TERM and leaves a grandchild in its group.
-        let args = vec!["-c".to_string(), "trap '' TERM; sleep 30 & echo started; wait".to_string()];
+        let args = vec![
+            "-c".to_string(),
+            "trap '' TERM; sleep 30 & echo started; wait".to_string(),
+        ];
         let mut c = Child::spawn("sh", Path::new("/bin/sh"), &args, &[], dir.path(), &log).unwrap();
         let pgid = c.pid();
         for _ in 0..100 {
@@ -249,17 +290,14 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(group_alive(pgid));
+        assert_eq!(group_running(pgid).len(), 2, "the shell and its sleep");
         let (_, killed) = c.stop(libc::SIGTERM, Duration::from_millis(200)).await;
         assert!(killed, "TERM was ignored, so it had to be killed");
-        // The grandchild is reparented and reaped by init; give it a moment.
-        for _ in 0..100 {
-            if !group_alive(pgid) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(!group_alive(pgid), "a process of the group survived");
+        assert_eq!(
+            group_running(pgid),
+            Vec::<i32>::new(),
+            "a process of the group survived"
+        );
     }
 
     #[test]

@@ -13,7 +13,12 @@ const PROBE_EVERY: Duration = Duration::from_millis(20);
 /// Sends `GET path` to `endpoint` until a 2xx arrives, up to `timeout`.
 /// Fails early, with the tail of its log, if `child` exits first.
 /// Returns the `X-App-Version` the probe saw, if any.
-pub async fn wait_ready(endpoint: &Endpoint, path: &str, timeout: Duration, mut child: Option<&mut Child>) -> Result<Option<String>> {
+pub async fn wait_ready(
+    endpoint: &Endpoint,
+    path: &str,
+    timeout: Duration,
+    mut child: Option<&mut Child>,
+) -> Result<Option<String>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let host = "localhost";
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: zdt-check-probe\r\nConnection: close\r\n\r\n").into_bytes();
@@ -22,7 +27,7 @@ pub async fn wait_ready(endpoint: &Endpoint, path: &str, timeout: Duration, mut 
         keep_body: false,
     };
     let mut buf = Vec::with_capacity(4096);
-    let mut last = String::from("no answer yet");
+    let mut last;
     loop {
         if let Some(c) = child.as_deref_mut() {
             if let Some(status) = c.try_exited() {
@@ -30,8 +35,12 @@ pub async fn wait_ready(endpoint: &Endpoint, path: &str, timeout: Duration, mut 
             }
         }
         let attempt = async {
-            let mut conn = Conn::connect(endpoint, Duration::from_secs(1)).await.map_err(|o| o.to_string())?;
-            conn.exchange(&request, &mut buf, &spec).await.map_err(|o| o.to_string())
+            let mut conn = Conn::connect(endpoint, Duration::from_secs(1))
+                .await
+                .map_err(|o| o.to_string())?;
+            conn.exchange(&request, &mut buf, &spec)
+                .await
+                .map_err(|o| o.to_string())
         };
         match tokio::time::timeout(Duration::from_secs(2), attempt).await {
             Ok(Ok(reply)) if (200..300).contains(&reply.status) => return Ok(reply.version),
@@ -43,7 +52,9 @@ pub async fn wait_ready(endpoint: &Endpoint, path: &str, timeout: Duration, mut 
             let what = format!("waiting for {endpoint:?} to answer GET {path}");
             return Err(match child {
                 Some(c) => c.error(format!("not ready after {timeout:?} (last probe: {last})")),
-                None => Error::Harness(format!("{what}: not ready after {timeout:?} (last probe: {last})")),
+                None => Error::Harness(format!(
+                    "{what}: not ready after {timeout:?} (last probe: {last})"
+                )),
             });
         }
         tokio::time::sleep(PROBE_EVERY).await;

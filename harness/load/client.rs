@@ -96,7 +96,12 @@ impl Conn {
 
     /// Sends `request` and reads one complete response into `buf` (cleared first).
     /// The caller applies the request timeout around this future.
-    pub async fn exchange(&mut self, request: &[u8], buf: &mut Vec<u8>, spec: &ReadSpec) -> Result<Reply, Outcome> {
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        buf: &mut Vec<u8>,
+        spec: &ReadSpec,
+    ) -> Result<Reply, Outcome> {
         let reused = self.is_reused();
         buf.clear();
         if self.stream.write_all(request).await.is_err() {
@@ -176,7 +181,12 @@ impl Conn {
         Ok(reply)
     }
 
-    async fn skip_body(&mut self, mut owed: usize, buf: &mut Vec<u8>, reply: Reply) -> Result<Reply, Outcome> {
+    async fn skip_body(
+        &mut self,
+        mut owed: usize,
+        buf: &mut Vec<u8>,
+        reply: Reply,
+    ) -> Result<Reply, Outcome> {
         while owed > 0 {
             let start = buf.len();
             match self.stream.read(buf).await {
@@ -226,7 +236,10 @@ fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<(usize, Reply, Frami
             let v = std::str::from_utf8(h.value).map_err(|_| ())?;
             length = Some(v.trim().parse::<usize>().map_err(|_| ())?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = h.value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
+            chunked = h
+                .value
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
             if h.value.eq_ignore_ascii_case(b"close") {
                 reply.reusable = false;
@@ -260,7 +273,11 @@ fn decode_chunks(buf: &[u8], pos: &mut usize, mut body: Option<&mut Vec<u8>>) ->
     loop {
         let rest = &buf[*pos..];
         let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-            return if rest.len() > 1024 { Err(()) } else { Ok(false) };
+            return if rest.len() > 1024 {
+                Err(())
+            } else {
+                Ok(false)
+            };
         };
         let line = std::str::from_utf8(&rest[..eol]).map_err(|_| ())?;
         let size_str = line.split(';').next().unwrap_or("").trim();
@@ -320,14 +337,21 @@ mod tests {
 
     #[test]
     fn head_partial_and_close() {
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", &spec()).unwrap().is_none());
-        let (_, reply, framing) = parse_head(b"HTTP/1.0 502 Bad Gateway\r\n\r\n", &spec()).unwrap().unwrap();
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", &spec())
+            .unwrap()
+            .is_none());
+        let (_, reply, framing) = parse_head(b"HTTP/1.0 502 Bad Gateway\r\n\r\n", &spec())
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.status, 502);
         assert!(!reply.reusable);
         assert_eq!(framing, Framing::UntilClose);
-        let (_, reply, _) = parse_head(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", &spec())
-            .unwrap()
-            .unwrap();
+        let (_, reply, _) = parse_head(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            &spec(),
+        )
+        .unwrap()
+        .unwrap();
         assert!(!reply.reusable);
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", &spec()).is_err());
     }

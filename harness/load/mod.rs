@@ -124,19 +124,23 @@ impl LoadRun {
         let (tx, rx) = mpsc::channel::<Vec<Sample>>();
         let window_ns = spec.window.as_nanos() as u64;
         let progress = shared.clone();
-        let collector = std::thread::Builder::new().name("zdt-collector".into()).spawn(move || {
-            let mut c = Collector::new(window_ns, LATE_NS);
-            for batch in rx {
-                let mut ok = 0;
-                for s in &batch {
-                    c.add(s);
-                    ok += u64::from(s.outcome == Outcome::Ok);
+        let collector = std::thread::Builder::new()
+            .name("zdt-collector".into())
+            .spawn(move || {
+                let mut c = Collector::new(window_ns, LATE_NS);
+                for batch in rx {
+                    let mut ok = 0;
+                    for s in &batch {
+                        c.add(s);
+                        ok += u64::from(s.outcome == Outcome::Ok);
+                    }
+                    progress.ok.fetch_add(ok, Ordering::Relaxed);
+                    progress
+                        .failed
+                        .fetch_add(batch.len() as u64 - ok, Ordering::Relaxed);
                 }
-                progress.ok.fetch_add(ok, Ordering::Relaxed);
-                progress.failed.fetch_add(batch.len() as u64 - ok, Ordering::Relaxed);
-            }
-            c
-        })?;
+                c
+            })?;
         let spec = Arc::new(spec);
         let (pacer, tickets, target_rate) = match spec.mode {
             Mode::Open { rate } => {
@@ -202,19 +206,20 @@ impl LoadRun {
     pub async fn finish(mut self, grace: Duration) -> (Collector, LoadCounters) {
         self.stop_scheduling();
         let deadline = tokio::time::Instant::now() + grace;
-        for w in &mut self.workers {
-            if tokio::time::timeout_at(deadline, &mut *w).await.is_err() {
-                break;
+        let mut running = Vec::new();
+        for mut w in self.workers.drain(..) {
+            if tokio::time::timeout_at(deadline, &mut w).await.is_err() {
+                running.push(w);
             }
         }
         let queued = self.tickets.as_ref().map_or(0, |t| t.len() as u64);
         if let Some(t) = &self.tickets {
             t.close();
         }
-        for w in &self.workers {
+        for w in &running {
             w.abort();
         }
-        for w in self.workers.drain(..) {
+        for w in running {
             let _ = w.await;
         }
         // Every worker (and its batch sender) is gone now, so the collector's loop ends.
@@ -297,7 +302,9 @@ impl Worker {
                     if rx.is_empty() {
                         self.batch.flush();
                     }
-                    let Ok(scheduled) = rx.recv().await else { break };
+                    let Ok(scheduled) = rx.recv().await else {
+                        break;
+                    };
                     self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
                     self.one(scheduled).await;
                 }
@@ -318,13 +325,14 @@ impl Worker {
     async fn one(&mut self, scheduled_ns: u64) {
         let sent_ns = self.clock.now_ns();
         self.shared.sent.fetch_add(1, Ordering::Relaxed);
-        let (outcome, version) = match tokio::time::timeout(self.spec.timeout, self.exchange()).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.conn = None;
-                (Outcome::Timeout, NO_VERSION)
-            }
-        };
+        let (outcome, version) =
+            match tokio::time::timeout(self.spec.timeout, self.exchange()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.conn = None;
+                    (Outcome::Timeout, NO_VERSION)
+                }
+            };
         let done_ns = self.clock.now_ns();
         self.batch.push(Sample {
             scheduled_ns,
@@ -345,7 +353,10 @@ impl Worker {
                 Err(o) => return (o, NO_VERSION),
             },
         };
-        match conn.exchange(&self.request, &mut self.buf, &self.read).await {
+        match conn
+            .exchange(&self.request, &mut self.buf, &self.read)
+            .await
+        {
             Err(o) => {
                 self.conn = None;
                 (o, NO_VERSION)
@@ -363,7 +374,9 @@ impl Worker {
                 });
                 let version = name.as_deref().map_or(NO_VERSION, |n| self.versions.id(n));
                 if outcome == Outcome::Ok && !spec.version.expected.is_empty() {
-                    let known = name.as_deref().is_some_and(|n| spec.version.expected.iter().any(|e| e == n));
+                    let known = name
+                        .as_deref()
+                        .is_some_and(|n| spec.version.expected.iter().any(|e| e == n));
                     if !known {
                         return (Outcome::BadBody, version);
                     }

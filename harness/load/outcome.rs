@@ -164,10 +164,22 @@ mod tests {
     #[test]
     fn connect_errors() {
         let e = |c| std::io::Error::from_raw_os_error(c);
-        assert_eq!(Outcome::from_connect_error(&e(libc::ECONNREFUSED)), Outcome::ConnectRefused);
-        assert_eq!(Outcome::from_connect_error(&e(libc::ENOENT)), Outcome::ConnectMissing);
-        assert_eq!(Outcome::from_connect_error(&e(libc::EAGAIN)), Outcome::ConnectAgain);
-        assert_eq!(Outcome::from_connect_error(&e(libc::EACCES)), Outcome::ConnectOther);
+        assert_eq!(
+            Outcome::from_connect_error(&e(libc::ECONNREFUSED)),
+            Outcome::ConnectRefused
+        );
+        assert_eq!(
+            Outcome::from_connect_error(&e(libc::ENOENT)),
+            Outcome::ConnectMissing
+        );
+        assert_eq!(
+            Outcome::from_connect_error(&e(libc::EAGAIN)),
+            Outcome::ConnectAgain
+        );
+        assert_eq!(
+            Outcome::from_connect_error(&e(libc::EACCES)),
+            Outcome::ConnectOther
+        );
     }
 
     #[test]

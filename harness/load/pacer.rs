@@ -21,34 +21,40 @@ pub struct Pacer {
 
 impl Pacer {
     /// Starts issuing tickets (scheduled times, ns on `clock`) at `rate` per second.
-    pub fn start(clock: Clock, rate: f64, shared: Arc<Shared>) -> std::io::Result<(Pacer, async_channel::Receiver<u64>)> {
+    pub fn start(
+        clock: Clock,
+        rate: f64,
+        shared: Arc<Shared>,
+    ) -> std::io::Result<(Pacer, async_channel::Receiver<u64>)> {
         let (tx, rx) = async_channel::unbounded::<u64>();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let interval_ns = 1e9 / rate.max(1e-3);
-        let thread = std::thread::Builder::new().name("zdt-pacer".into()).spawn(move || {
-            // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
-            unsafe {
-                libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
-            }
-            let mut issued: u64 = 0;
-            while !flag.load(Ordering::Relaxed) {
-                let now = clock.now_ns();
-                // Release every ticket due by now.
-                while (issued as f64 * interval_ns) as u64 <= now {
-                    let at = (issued as f64 * interval_ns) as u64;
-                    shared.scheduled.fetch_add(1, Ordering::SeqCst);
-                    if tx.send_blocking(at).is_err() {
-                        return;
-                    }
-                    issued += 1;
+        let thread = std::thread::Builder::new()
+            .name("zdt-pacer".into())
+            .spawn(move || {
+                // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
+                unsafe {
+                    libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
                 }
-                let next = (issued as f64 * interval_ns) as u64;
-                let wait = next.saturating_sub(clock.now_ns());
-                // Wake at least every 10 ms to notice a stop.
-                std::thread::sleep(Duration::from_nanos(wait.min(10_000_000)));
-            }
-        })?;
+                let mut issued: u64 = 0;
+                while !flag.load(Ordering::Relaxed) {
+                    let now = clock.now_ns();
+                    // Release every ticket due by now.
+                    while (issued as f64 * interval_ns) as u64 <= now {
+                        let at = (issued as f64 * interval_ns) as u64;
+                        shared.scheduled.fetch_add(1, Ordering::SeqCst);
+                        if tx.send_blocking(at).is_err() {
+                            return;
+                        }
+                        issued += 1;
+                    }
+                    let next = (issued as f64 * interval_ns) as u64;
+                    let wait = next.saturating_sub(clock.now_ns());
+                    // Wake at least every 10 ms to notice a stop.
+                    std::thread::sleep(Duration::from_nanos(wait.min(10_000_000)));
+                }
+            })?;
         Ok((Pacer { stop, thread }, rx))
     }
 

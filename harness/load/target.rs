@@ -28,7 +28,9 @@ impl Target {
     pub fn parse(s: &str, path: Option<&str>) -> Result<Target, String> {
         let mut target = if let Some(rest) = s.strip_prefix("unix:") {
             if rest.is_empty() {
-                return Err(format!("target `{s}`: a unix target needs a socket path, e.g. unix:/run/app.sock"));
+                return Err(format!(
+                    "target `{s}`: a unix target needs a socket path, e.g. unix:/run/app.sock"
+                ));
             }
             Target {
                 endpoint: Endpoint::Unix(PathBuf::from(rest)),
@@ -41,9 +43,14 @@ impl Target {
                 None => (rest, "/"),
             };
             if authority.is_empty() {
-                return Err(format!("target `{s}`: missing host, e.g. http://127.0.0.1:8080/"));
+                return Err(format!(
+                    "target `{s}`: missing host, e.g. http://127.0.0.1:8080/"
+                ));
             }
-            let with_port = if authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+            let with_port = if authority
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+            {
                 authority.to_string()
             } else {
                 format!("{authority}:80")
@@ -61,7 +68,9 @@ impl Target {
         } else if s.starts_with("https://") {
             return Err(format!("target `{s}`: https is not supported; test the app or front server over http or a unix socket"));
         } else {
-            return Err(format!("target `{s}`: expected http://HOST:PORT/PATH or unix:/PATH.sock"));
+            return Err(format!(
+                "target `{s}`: expected http://HOST:PORT/PATH or unix:/PATH.sock"
+            ));
         };
         if let Some(p) = path {
             if !p.starts_with('/') {
@@ -107,7 +116,9 @@ mod tests {
         assert_eq!(t.path, "/slow?ms=5");
         assert!(Target::parse("ftp://x", None).is_err());
         assert!(Target::parse("unix:", None).is_err());
-        assert!(Target::parse("https://127.0.0.1/", None).unwrap_err().contains("https"));
+        assert!(Target::parse("https://127.0.0.1/", None)
+            .unwrap_err()
+            .contains("https"));
         assert!(Target::parse("unix:/a", Some("nope")).is_err());
     }
 }

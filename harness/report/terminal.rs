@@ -12,13 +12,25 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(o, "== {} ({}) ==", r.name, r.scenario);
     if let Some(l) = &r.load {
         let rate = l.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default();
-        let conn = if l.keep_alive { "keep-alive" } else { "new connection per request" };
-        let _ = writeln!(o, "strategy {}; load {} loop{rate}, {} connections, {conn}; target {}", r.strategy, l.mode, l.connections, l.target);
+        let conn = if l.keep_alive {
+            "keep-alive"
+        } else {
+            "new connection per request"
+        };
+        let _ = writeln!(
+            o,
+            "strategy {}; load {} loop{rate}, {} connections, {conn}; target {}",
+            r.strategy, l.mode, l.connections, l.target
+        );
     }
     if !r.steps.is_empty() {
         let _ = writeln!(o, "\nreload steps (ms since load start):");
         for s in &r.steps {
-            let _ = writeln!(o, "  {:>9.1} -> {:>9.1}  {:<22} {}", s.start_ms, s.end_ms, s.name, s.detail);
+            let _ = writeln!(
+                o,
+                "  {:>9.1} -> {:>9.1}  {:<22} {}",
+                s.start_ms, s.end_ms, s.name, s.detail
+            );
         }
     }
     if let Some(st) = &r.stats {
@@ -29,10 +41,23 @@ pub fn render(r: &RunReport) -> String {
                 parts.push(format!("{k} {n}"));
             }
         }
-        let mark = if st.identity_holds { "holds" } else { "DOES NOT HOLD (harness bug)" };
-        let _ = writeln!(o, "  scheduled {} = {}   [identity {mark}]", st.scheduled, parts.join(" + "));
+        let mark = if st.identity_holds {
+            "holds"
+        } else {
+            "DOES NOT HOLD (harness bug)"
+        };
+        let _ = writeln!(
+            o,
+            "  scheduled {} = {}   [identity {mark}]",
+            st.scheduled,
+            parts.join(" + ")
+        );
         if st.never_sent > 0 {
-            let _ = writeln!(o, "  (of the hung, {} were never sent: no connection was free)", st.never_sent);
+            let _ = writeln!(
+                o,
+                "  (of the hung, {} were never sent: no connection was free)",
+                st.never_sent
+            );
         }
         if st.target_rate > 0.0 {
             let _ = writeln!(
@@ -43,25 +68,56 @@ pub fn render(r: &RunReport) -> String {
         } else {
             let _ = writeln!(o, "  rate: {:.1} req/s (closed loop)", st.sent_rate);
         }
-        let _ = writeln!(o, "\nlatency of ok responses (ms, from the scheduled send time):");
-        let _ = writeln!(o, "  {:<22} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  failed", "phase", "count", "p50", "p90", "p99", "p99.9", "max");
+        let _ = writeln!(
+            o,
+            "\nlatency of ok responses (ms, from the scheduled send time):"
+        );
+        let _ = writeln!(
+            o,
+            "  {:<22} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  failed",
+            "phase", "count", "p50", "p90", "p99", "p99.9", "max"
+        );
         for p in &st.phases {
             let failed: Vec<String> = p.failed.iter().map(|(k, n)| format!("{k} {n}")).collect();
             let label = format!("{} ({:.0}-{:.0})", p.name, p.start_ms, p.end_ms);
-            let _ = writeln!(o, "  {}  {}", row(&label, &p.latency), if failed.is_empty() { "0".into() } else { failed.join(", ") });
+            let _ = writeln!(
+                o,
+                "  {}  {}",
+                row(&label, &p.latency),
+                if failed.is_empty() {
+                    "0".into()
+                } else {
+                    failed.join(", ")
+                }
+            );
         }
         let _ = writeln!(o, "  {}", row("whole run", &st.latency));
-        let _ = writeln!(o, "  {}", row("whole run, uncorrected", &st.latency_uncorrected));
-        let _ = writeln!(o, "\nmax gap without a successful response: {:.1} ms (from {:.1} ms)", st.max_gap_ms, st.max_gap_at_ms);
+        let _ = writeln!(
+            o,
+            "  {}",
+            row("whole run, uncorrected", &st.latency_uncorrected)
+        );
+        let _ = writeln!(
+            o,
+            "\nmax gap without a successful response: {:.1} ms (from {:.1} ms)",
+            st.max_gap_ms, st.max_gap_at_ms
+        );
         if !st.versions.is_empty() {
             let _ = writeln!(o, "versions served:");
             for v in &st.versions {
-                let _ = writeln!(o, "  {:<12} ok {:>8}   first {:>9.1} ms   last {:>9.1} ms", v.name, v.ok, v.first_ms, v.last_ms);
+                let _ = writeln!(
+                    o,
+                    "  {:<12} ok {:>8}   first {:>9.1} ms   last {:>9.1} ms",
+                    v.name, v.ok, v.first_ms, v.last_ms
+                );
             }
         }
     }
     if r.interrupted {
-        let _ = writeln!(o, "\nINTERRUPTED: the figures above cover the run until Ctrl-C.");
+        let _ = writeln!(
+            o,
+            "\nINTERRUPTED: the figures above cover the run until Ctrl-C."
+        );
     }
     if let Some(e) = &r.error {
         let _ = writeln!(o, "\nerror: {e}");
@@ -69,9 +125,23 @@ pub fn render(r: &RunReport) -> String {
     if let Some(v) = &r.verdict {
         let _ = writeln!(o);
         for c in &v.checks {
-            let _ = writeln!(o, "  [{}] {:<22} {}", if c.passed { "ok" } else { "FAIL" }, c.name, c.detail);
+            let _ = writeln!(
+                o,
+                "  [{:<4}] {:<22} {}",
+                if c.passed { "ok" } else { "FAIL" },
+                c.name,
+                c.detail
+            );
         }
-        let _ = writeln!(o, "verdict: {}", if v.passed && r.error.is_none() { "PASS" } else { "FAIL" });
+        let _ = writeln!(
+            o,
+            "verdict: {}",
+            if v.passed && r.error.is_none() {
+                "PASS"
+            } else {
+                "FAIL"
+            }
+        );
     } else {
         let _ = writeln!(o, "verdict: none (harness error)");
     }
@@ -82,5 +152,8 @@ pub fn render(r: &RunReport) -> String {
 }
 
 fn row(label: &str, p: &Percentiles) -> String {
-    format!("{label:<22} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}", p.count, p.p50, p.p90, p.p99, p.p999, p.max)
+    format!(
+        "{label:<22} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+        p.count, p.p50, p.p90, p.p99, p.p999, p.max
+    )
 }

@@ -26,15 +26,21 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration string such as \"500ms\" or \"5s\"")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
-                humantime::parse_duration(s.trim())
-                    .map(Dur)
-                    .map_err(|e| E::custom(format!("invalid duration {s:?}: {e} (write e.g. \"500ms\" or \"5s\")")))
+                humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration {s:?}: {e} (write e.g. \"500ms\" or \"5s\")"
+                    ))
+                })
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
-                Err(E::custom(format!("bare number {n} is ambiguous: write a unit, e.g. \"{n}s\" or \"{n}ms\"")))
+                Err(E::custom(format!(
+                    "bare number {n} is ambiguous: write a unit, e.g. \"{n}s\" or \"{n}ms\""
+                )))
             }
             fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dur, E> {
-                Err(E::custom(format!("bare number {n} is ambiguous: write a unit, e.g. \"{n}s\"")))
+                Err(E::custom(format!(
+                    "bare number {n} is ambiguous: write a unit, e.g. \"{n}s\""
+                )))
             }
         }
         d.deserialize_any(V)

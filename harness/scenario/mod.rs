@@ -197,13 +197,18 @@ pub struct Loaded {
 
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| Error::Scenario(format!("{}: cannot read scenario file: {e}", path.display())))?;
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        Error::Scenario(format!(
+            "{}: cannot read scenario file: {e}",
+            path.display()
+        ))
+    })?;
     let scenario = parse(path, &src)?;
-    let name = scenario
-        .name
-        .clone()
-        .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let name = scenario.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     Ok(Loaded {
         path: path.to_path_buf(),
         name,
@@ -236,11 +241,16 @@ impl Locator<'_> {
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = self.src[line_start..start].chars().count() + 1;
         let text = self.src[line_start..].lines().next().unwrap_or("");
-        let field = field.map(str::to_string).or_else(|| self.field_at(line_start, text));
+        let field = field
+            .map(str::to_string)
+            .or_else(|| self.field_at(line_start, text));
         let field = field.map(|f| format!("`{f}`: ")).unwrap_or_default();
         let mut out = format!("{}:{line}:{col}: {field}{msg}", self.path.display());
         if !text.trim().is_empty() {
-            out.push_str(&format!("\n  {line:>4} | {text}\n       | {}^", " ".repeat(col.saturating_sub(1))));
+            out.push_str(&format!(
+                "\n  {line:>4} | {text}\n       | {}^",
+                " ".repeat(col.saturating_sub(1))
+            ));
         }
         Error::Scenario(out)
     }
@@ -274,7 +284,11 @@ fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> 
         Err(loc.error(
             v.span(),
             Some(field),
-            &format!("unknown value {:?}; expected one of: {}", v.get_ref(), allowed.join(", ")),
+            &format!(
+                "unknown value {:?}; expected one of: {}",
+                v.get_ref(),
+                allowed.join(", ")
+            ),
         ))
     }
 }
@@ -284,29 +298,59 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
     one_of(loc, &s.app.socket, "app.socket", &["unix", "tcp"])?;
     one_of(loc, &s.app.on_term, "app.on_term", &["drain", "exit"])?;
     if s.app.versions.get_ref().len() < 2 {
-        return Err(loc.error(s.app.versions.span(), Some("app.versions"), "needs at least two versions: the one started and the one reloaded to"));
+        return Err(loc.error(
+            s.app.versions.span(),
+            Some("app.versions"),
+            "needs at least two versions: the one started and the one reloaded to",
+        ));
     }
-    if let Some(v) = s.app.versions.get_ref().iter().find(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control())) {
-        return Err(loc.error(s.app.versions.span(), Some("app.versions"), &format!("version {v:?} must be non-empty, without spaces")));
+    if let Some(v) = s
+        .app
+        .versions
+        .get_ref()
+        .iter()
+        .find(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(loc.error(
+            s.app.versions.span(),
+            Some("app.versions"),
+            &format!("version {v:?} must be non-empty, without spaces"),
+        ));
     }
     one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
     let rate = *s.load.rate.get_ref();
     if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
-        return Err(loc.error(s.load.rate.span(), Some("load.rate"), "must be a rate in requests/s, > 0"));
+        return Err(loc.error(
+            s.load.rate.span(),
+            Some("load.rate"),
+            "must be a rate in requests/s, > 0",
+        ));
     }
     let conns = *s.load.connections.get_ref();
     if !(1..=100_000).contains(&conns) {
-        return Err(loc.error(s.load.connections.span(), Some("load.connections"), "must be between 1 and 100000"));
+        return Err(loc.error(
+            s.load.connections.span(),
+            Some("load.connections"),
+            "must be between 1 and 100000",
+        ));
     }
     if !s.load.path.get_ref().starts_with('/') {
         return Err(loc.error(s.load.path.span(), Some("load.path"), "must start with `/`"));
     }
     if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
-        return Err(loc.error(s.load.window.span(), Some("load.window"), "must be at least 1ms"));
+        return Err(loc.error(
+            s.load.window.span(),
+            Some("load.window"),
+            "must be at least 1ms",
+        ));
     }
     if let Some(re) = &s.load.version_regex {
         if let Err(e) = regex::bytes::Regex::new(re.get_ref()) {
-            return Err(loc.error(re.span(), Some("load.version_regex"), &format!("invalid regex: {e}")));
+            return Err(loc.error(
+                re.span(),
+                Some("load.version_regex"),
+                &format!("invalid regex: {e}"),
+            ));
         }
     }
     for name in s.assert.allow.get_ref() {
@@ -326,11 +370,31 @@ fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
     let strategy = r.strategy.get_ref().as_str();
     // Options each strategy accepts; any other option given is an error at its own location.
     let options: [(&str, Option<std::ops::Range<usize>>, &[&str]); 5] = [
-        ("switch", r.switch.as_ref().map(|v| v.span()), &["symlink-swap"]),
-        ("unlink_gap", r.unlink_gap.as_ref().map(|v| v.span()), &["symlink-swap"]),
-        ("wait_ready", r.wait_ready.as_ref().map(|v| v.span()), &["symlink-swap"]),
-        ("settle", r.settle.as_ref().map(|v| v.span()), &["symlink-swap"]),
-        ("stop_old", r.stop_old.as_ref().map(|v| v.span()), &["symlink-swap", "naive-restart"]),
+        (
+            "switch",
+            r.switch.as_ref().map(|v| v.span()),
+            &["symlink-swap"],
+        ),
+        (
+            "unlink_gap",
+            r.unlink_gap.as_ref().map(|v| v.span()),
+            &["symlink-swap"],
+        ),
+        (
+            "wait_ready",
+            r.wait_ready.as_ref().map(|v| v.span()),
+            &["symlink-swap"],
+        ),
+        (
+            "settle",
+            r.settle.as_ref().map(|v| v.span()),
+            &["symlink-swap"],
+        ),
+        (
+            "stop_old",
+            r.stop_old.as_ref().map(|v| v.span()),
+            &["symlink-swap", "naive-restart"],
+        ),
     ];
     for (key, span, for_strategies) in options {
         if let Some(span) = span {
@@ -338,7 +402,10 @@ fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
                 return Err(loc.error(
                     span,
                     Some(&format!("reload.{key}")),
-                    &format!("not an option of strategy {strategy:?} (it applies to: {})", for_strategies.join(", ")),
+                    &format!(
+                        "not an option of strategy {strategy:?} (it applies to: {})",
+                        for_strategies.join(", ")
+                    ),
                 ));
             }
         }
@@ -349,9 +416,15 @@ fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
     if let Some(v) = &r.stop_old {
         one_of(loc, v, "reload.stop_old", &["drain", "kill"])?;
     }
-    if r.unlink_gap.is_some() && r.switch.as_ref().map(|s| s.get_ref().as_str()) != Some("unlink-then-link") {
+    if r.unlink_gap.is_some()
+        && r.switch.as_ref().map(|s| s.get_ref().as_str()) != Some("unlink-then-link")
+    {
         let span = r.unlink_gap.as_ref().map(|v| v.span()).unwrap_or(0..0);
-        return Err(loc.error(span, Some("reload.unlink_gap"), "only applies with switch = \"unlink-then-link\""));
+        return Err(loc.error(
+            span,
+            Some("reload.unlink_gap"),
+            "only applies with switch = \"unlink-then-link\"",
+        ));
     }
     Ok(())
 }
@@ -366,10 +439,17 @@ mod tests {
 
     #[test]
     fn minimal_scenario_gets_defaults() {
-        let s = parse(Path::new("s.toml"), "[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+        let s = parse(
+            Path::new("s.toml"),
+            "[reload]\nstrategy = \"symlink-swap\"\n",
+        )
+        .unwrap();
         assert_eq!(s.app.kind.get_ref(), "builtin");
         assert_eq!(*s.load.rate.get_ref(), 500.0);
-        assert_eq!(s.load.window.get_ref().0, std::time::Duration::from_millis(100));
+        assert_eq!(
+            s.load.window.get_ref().0,
+            std::time::Duration::from_millis(100)
+        );
         assert!(s.assert.new_version_took_over);
     }
 
@@ -395,9 +475,15 @@ mod tests {
     #[test]
     fn bad_duration_and_value() {
         let e = err("[load]\ntimeout = \"5 parsecs\"\n[reload]\nstrategy = \"naive-restart\"\n");
-        assert!(e.contains("`load.timeout`") && e.contains("invalid duration"), "{e}");
+        assert!(
+            e.contains("`load.timeout`") && e.contains("invalid duration"),
+            "{e}"
+        );
         let e = err("[reload]\nstrategy = \"teleport\"\n");
-        assert!(e.starts_with("s.toml:2:12: `reload.strategy`: unknown value \"teleport\""), "{e}");
+        assert!(
+            e.starts_with("s.toml:2:12: `reload.strategy`: unknown value \"teleport\""),
+            "{e}"
+        );
         let e = err("[load]\nrate = 0\n[reload]\nstrategy = \"naive-restart\"\n");
         assert!(e.contains("`load.rate`: must be"), "{e}");
     }
@@ -405,7 +491,10 @@ mod tests {
     #[test]
     fn option_of_another_strategy() {
         let e = err("[reload]\nstrategy = \"naive-restart\"\nsettle = \"1s\"\n");
-        assert!(e.starts_with("s.toml:3:10: `reload.settle`: not an option"), "{e}");
+        assert!(
+            e.starts_with("s.toml:3:10: `reload.settle`: not an option"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -417,6 +506,9 @@ mod tests {
     #[test]
     fn allow_names_are_checked() {
         let e = err("[reload]\nstrategy = \"naive-restart\"\n[assert]\nallow = [\"resett\"]\n");
-        assert!(e.contains("`assert.allow`: unknown outcome class \"resett\""), "{e}");
+        assert!(
+            e.contains("`assert.allow`: unknown outcome class \"resett\""),
+            "{e}"
+        );
     }
 }

@@ -44,7 +44,9 @@ impl Window {
     fn dense(&mut self) -> &mut Histogram<u32> {
         match std::mem::replace(&mut self.ok_latency, WindowHist::Empty) {
             WindowHist::Dense(h) => self.ok_latency = WindowHist::Dense(h),
-            WindowHist::Empty => self.ok_latency = WindowHist::Dense(Box::new(histogram::new_dense())),
+            WindowHist::Empty => {
+                self.ok_latency = WindowHist::Dense(Box::new(histogram::new_dense()))
+            }
             WindowHist::Sparse(s) => {
                 let mut h = histogram::new_dense();
                 s.add_to(&mut h);
@@ -153,7 +155,10 @@ impl Collector {
             let corrected = s.done_ns.saturating_sub(s.scheduled_ns) / 1000;
             histogram::record(window.dense(), corrected);
             histogram::record(&mut self.corrected, corrected);
-            histogram::record(&mut self.uncorrected, s.done_ns.saturating_sub(s.sent_ns) / 1000);
+            histogram::record(
+                &mut self.uncorrected,
+                s.done_ns.saturating_sub(s.sent_ns) / 1000,
+            );
             self.gap.mark(s.done_ns);
             if s.version != NO_VERSION {
                 *window.versions.entry(s.version).or_insert(0) += 1;
@@ -191,10 +196,22 @@ impl Collector {
 
     /// Summarises the run. `counters` are the load engine's own counts, so the
     /// accounting identity is checked against numbers the collector did not derive.
-    pub fn finish(self, counters: &LoadCounters, span: Option<ReloadSpan>, version_names: &[String]) -> RunStats {
+    pub fn finish(
+        self,
+        counters: &LoadCounters,
+        span: Option<ReloadSpan>,
+        version_names: &[String],
+    ) -> RunStats {
         let window_ms = self.window_ns as f64 / 1e6;
-        let end_ns = counters.end_ns.max(self.windows.len() as u64 * self.window_ns);
-        let name = |id: u16| version_names.get(id as usize).cloned().unwrap_or_else(|| format!("#{id}"));
+        let end_ns = counters
+            .end_ns
+            .max(self.windows.len() as u64 * self.window_ns);
+        let name = |id: u16| {
+            version_names
+                .get(id as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("#{id}"))
+        };
 
         let mut timeline = Vec::with_capacity(self.windows.len());
         for (i, w) in self.windows.iter().enumerate() {
@@ -212,13 +229,19 @@ impl Collector {
             });
         }
 
+        // Phases partition the windows: a window that overlaps the reload at all is `during`.
+        let n = self.windows.len();
         let phases = match span {
-            None => vec![self.phase("whole run", 0, end_ns)],
-            Some(s) => vec![
-                self.phase("before", 0, s.start_ns),
-                self.phase("during", s.start_ns, s.end_ns),
-                self.phase("after", s.end_ns, end_ns),
-            ],
+            None => vec![self.phase("whole run", 0..n, 0, end_ns)],
+            Some(s) => {
+                let a = ((s.start_ns / self.window_ns) as usize).min(n);
+                let b = (s.end_ns.div_ceil(self.window_ns) as usize).clamp(a, n.max(a));
+                vec![
+                    self.phase("before", 0..a, 0, s.start_ns),
+                    self.phase("during", a..b, s.start_ns, s.end_ns),
+                    self.phase("after", b..n.max(b), s.end_ns, end_ns),
+                ]
+            }
         };
 
         let ok = self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0);
@@ -247,7 +270,11 @@ impl Collector {
             outcomes,
             classes,
             target_rate: counters.target_rate,
-            sent_rate: if sched_secs > 0.0 { counters.sent as f64 / sched_secs } else { 0.0 },
+            sent_rate: if sched_secs > 0.0 {
+                counters.sent as f64 / sched_secs
+            } else {
+                0.0
+            },
             late_sends: self.late_sends,
             lateness: Percentiles::of(&self.lateness),
             latency: Percentiles::of(&self.corrected),
@@ -270,13 +297,17 @@ impl Collector {
         }
     }
 
-    /// Statistics of the windows overlapping `[from_ns, to_ns)`.
-    fn phase(&self, name: &str, from_ns: u64, to_ns: u64) -> PhaseStats {
-        let first = (from_ns / self.window_ns) as usize;
-        let last = (to_ns.div_ceil(self.window_ns) as usize).min(self.windows.len());
+    /// Statistics of the windows `windows`; the phase itself is `[from_ns, to_ns)`.
+    fn phase(
+        &self,
+        name: &str,
+        windows: std::ops::Range<usize>,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> PhaseStats {
         let mut h = histogram::new_dense();
         let mut outcomes: BTreeMap<Outcome, u64> = BTreeMap::new();
-        for w in self.windows.get(first..last.max(first)).unwrap_or(&[]) {
+        for w in self.windows.get(windows).unwrap_or(&[]) {
             w.add_latency_to(&mut h);
             for (o, n) in &w.outcomes {
                 *outcomes.entry(*o).or_insert(0) += n;
@@ -467,8 +498,19 @@ mod tests {
         assert_eq!(stats.versions[0].name, "v1");
         assert!(stats.versions[0].last_ms < stats.versions[1].first_ms);
         // Last v1 ok done at 1000 ms, first v2 ok at 1011 ms: 10.9 ms of empty 0.1 ms slots.
-        assert!((stats.max_gap_ms - 10.9).abs() < 1e-9, "{}", stats.max_gap_ms);
+        assert!(
+            (stats.max_gap_ms - 10.9).abs() < 1e-9,
+            "{}",
+            stats.max_gap_ms
+        );
         assert_eq!(stats.timeline.len(), 31);
+        // Phases partition the windows: every recorded outcome is in exactly one phase.
+        let in_phases: u64 = stats
+            .phases
+            .iter()
+            .map(|p| p.ok + p.failed.values().sum::<u64>())
+            .sum();
+        assert_eq!(in_phases, 3000);
     }
 
     #[test]
@@ -491,7 +533,14 @@ mod tests {
         }
         // A late sample for a compacted window.
         c.add(&sample(0, 1, Outcome::Ok, 0));
-        let stats = c.finish(&LoadCounters { scheduled: 501, ..Default::default() }, None, &[]);
+        let stats = c.finish(
+            &LoadCounters {
+                scheduled: 501,
+                ..Default::default()
+            },
+            None,
+            &[],
+        );
         assert_eq!(stats.phases[0].latency.count, 501);
         assert_eq!(stats.timeline[1].ok, 2);
     }

@@ -41,7 +41,10 @@ pub struct VersionCache {
 impl VersionCache {
     /// A cache over `table`.
     pub fn new(table: VersionTable) -> VersionCache {
-        VersionCache { table, seen: Vec::new() }
+        VersionCache {
+            table,
+            seen: Vec::new(),
+        }
     }
 
     /// The id of `name`.

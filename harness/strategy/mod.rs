@@ -100,12 +100,18 @@ pub fn build(s: &Scenario) -> Box<dyn Strategy> {
         _ => Box::new(symlink_swap::SymlinkSwap::new(symlink_swap::Options {
             switch: match r.switch.as_ref().map(|v| v.get_ref().as_str()) {
                 Some("unlink-then-link") => symlink_swap::Switch::UnlinkThenLink {
-                    gap: r.unlink_gap.as_ref().map_or(Duration::from_millis(20), |g| g.get_ref().0),
+                    gap: r
+                        .unlink_gap
+                        .as_ref()
+                        .map_or(Duration::from_millis(20), |g| g.get_ref().0),
                 },
                 _ => symlink_swap::Switch::Rename,
             },
             wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
-            settle: r.settle.as_ref().map_or(Duration::from_millis(500), |v| v.get_ref().0),
+            settle: r
+                .settle
+                .as_ref()
+                .map_or(Duration::from_millis(500), |v| v.get_ref().0),
             stop_old,
         })),
     }

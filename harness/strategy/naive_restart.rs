@@ -18,7 +18,10 @@ pub struct NaiveRestart {
 impl NaiveRestart {
     /// A naive restart that stops the old instance with `stop_old`.
     pub fn new(stop_old: StopHow) -> NaiveRestart {
-        NaiveRestart { stop_old, active: None }
+        NaiveRestart {
+            stop_old,
+            active: None,
+        }
     }
 }
 
@@ -51,7 +54,8 @@ impl Strategy for NaiveRestart {
         let endpoint = old.endpoint.clone();
         let t = ctx.steps.now_ms();
         let how = ctx.app.stop(&mut old, self.stop_old).await;
-        ctx.steps.record("old instance stopped", t, format!("{}: {how}", old.name));
+        ctx.steps
+            .record("old instance stopped", t, format!("{}: {how}", old.name));
         drop(old);
         let t = ctx.steps.now_ms();
         let mut new = ctx.app.start("app", endpoint, version)?;

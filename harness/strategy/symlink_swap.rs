@@ -56,7 +56,11 @@ const SLOTS: [&str; 2] = ["app-a", "app-b"];
 impl SymlinkSwap {
     /// A symlink swap with `opts`.
     pub fn new(opts: Options) -> SymlinkSwap {
-        SymlinkSwap { opts, active: None, slot: 0 }
+        SymlinkSwap {
+            opts,
+            active: None,
+            slot: 0,
+        }
     }
 
     fn link(ctx: &Ctx) -> PathBuf {
@@ -75,7 +79,9 @@ pub fn atomic_relink(link: &Path, to: &Path) -> std::io::Result<()> {
 fn socket_path(inst: &Instance) -> Result<&Path> {
     match &inst.endpoint {
         Endpoint::Unix(p) => Ok(p),
-        Endpoint::Tcp(_) => Err(Error::Harness("symlink-swap needs unix sockets (app.socket = \"unix\")".into())),
+        Endpoint::Tcp(_) => Err(Error::Harness(
+            "symlink-swap needs unix sockets (app.socket = \"unix\")".into(),
+        )),
     }
 }
 
@@ -106,7 +112,8 @@ impl Strategy for SymlinkSwap {
         let endpoint = Endpoint::Unix(ctx.app.path(&format!("{}.sock", SLOTS[next])));
         let t = ctx.steps.now_ms();
         let mut new = ctx.app.start(SLOTS[next], endpoint, version)?;
-        ctx.steps.record("new instance started", t, new.name.clone());
+        ctx.steps
+            .record("new instance started", t, new.name.clone());
         if self.opts.wait_ready {
             let t = ctx.steps.now_ms();
             ctx.app.wait_ready(&mut new).await?;
@@ -122,11 +129,19 @@ impl Strategy for SymlinkSwap {
                 std::os::unix::fs::symlink(&target, &link).map_err(|e| Error::io(&link, e))?;
             }
         }
-        ctx.steps.record("switched", t, format!("{} -> {}", link.display(), target.display()));
+        ctx.steps.record(
+            "switched",
+            t,
+            format!("{} -> {}", link.display(), target.display()),
+        );
         if !self.opts.wait_ready {
             let t = ctx.steps.now_ms();
             ctx.app.wait_ready(&mut new).await?;
-            ctx.steps.record("new instance ready", t, format!("{} (after the switch)", new.name));
+            ctx.steps.record(
+                "new instance ready",
+                t,
+                format!("{} (after the switch)", new.name),
+            );
         }
         let old = self.active.replace(new);
         self.slot = next;
@@ -134,11 +149,16 @@ impl Strategy for SymlinkSwap {
             if self.opts.stop_old == StopHow::Drain {
                 let t = ctx.steps.now_ms();
                 tokio::time::sleep(self.opts.settle).await;
-                ctx.steps.record("settled", t, format!("{} left to serve what it had queued", old.name));
+                ctx.steps.record(
+                    "settled",
+                    t,
+                    format!("{} left to serve what it had queued", old.name),
+                );
             }
             let t = ctx.steps.now_ms();
             let how = ctx.app.stop(&mut old, self.opts.stop_old).await;
-            ctx.steps.record("old instance stopped", t, format!("{}: {how}", old.name));
+            ctx.steps
+                .record("old instance stopped", t, format!("{}: {how}", old.name));
         }
         Ok(())
     }

@@ -59,7 +59,10 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
         if stats.identity_holds {
             format!("scheduled {} = ok + failed + hung", stats.scheduled)
         } else {
-            format!("scheduled {} != ok {} + failed {}: the harness lost requests (a bug in zdt-check)", stats.scheduled, stats.ok, stats.failed)
+            format!(
+                "scheduled {} != ok {} + failed {}: the harness lost requests (a bug in zdt-check)",
+                stats.scheduled, stats.ok, stats.failed
+            )
         },
     ));
 
@@ -87,19 +90,30 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
     let mut detail = if counted == 0 {
         format!("0 failed of {}", stats.scheduled)
     } else {
-        format!("{counted} failed of {} ({})", stats.scheduled, counted_parts.join(", "))
+        format!(
+            "{counted} failed of {} ({})",
+            stats.scheduled,
+            counted_parts.join(", ")
+        )
     };
     if j.assert.max_failed > 0 {
         detail.push_str(&format!("; at most {} allowed", j.assert.max_failed));
     }
     if !allowed_parts.is_empty() {
-        detail.push_str(&format!("; allowed and not counted: {}", allowed_parts.join(", ")));
+        detail.push_str(&format!(
+            "; allowed and not counted: {}",
+            allowed_parts.join(", ")
+        ));
     }
-    checks.push(check("no_failed_requests", counted <= j.assert.max_failed && stats.ok > 0, if stats.ok == 0 {
-        format!("no request succeeded; {detail}")
-    } else {
-        detail
-    }));
+    checks.push(check(
+        "no_failed_requests",
+        counted <= j.assert.max_failed && stats.ok > 0,
+        if stats.ok == 0 {
+            format!("no request succeeded; {detail}")
+        } else {
+            detail
+        },
+    ));
 
     if j.assert.new_version_took_over {
         checks.push(took_over(stats, j));
@@ -161,21 +175,38 @@ fn took_over(stats: &RunStats, j: &Judged) -> Check {
     }
     let Some(new) = stats.versions.iter().find(|v| &v.name == last) else {
         let seen: Vec<&str> = stats.versions.iter().map(|v| v.name.as_str()).collect();
-        return check(name, false, format!("version {last} never served (seen: {})", seen.join(", ")));
+        return check(
+            name,
+            false,
+            format!("version {last} never served (seen: {})", seen.join(", ")),
+        );
     };
     let start = j.steps.first().map_or(0.0, |s| s.start_ms);
     let end = j.steps.iter().map(|s| s.end_ms).fold(0.0, f64::max);
     let mut problems = Vec::new();
     for v in &stats.versions {
         if &v.name != last && v.last_ms > end {
-            problems.push(format!("{} still served at {:.1} ms, after the last step ended at {end:.1} ms", v.name, v.last_ms));
+            problems.push(format!(
+                "{} still served at {:.1} ms, after the last step ended at {end:.1} ms",
+                v.name, v.last_ms
+            ));
         }
         if &v.name != first && v.first_ms < start {
-            problems.push(format!("{} served at {:.1} ms, before the reload began at {start:.1} ms", v.name, v.first_ms));
+            problems.push(format!(
+                "{} served at {:.1} ms, before the reload began at {start:.1} ms",
+                v.name, v.first_ms
+            ));
         }
     }
     if problems.is_empty() {
-        check(name, true, format!("{last} served from {:.1} ms; nothing else after the last step", new.first_ms))
+        check(
+            name,
+            true,
+            format!(
+                "{last} served from {:.1} ms; nothing else after the last step",
+                new.first_ms
+            ),
+        )
     } else {
         check(name, false, problems.join("; "))
     }

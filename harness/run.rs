@@ -53,13 +53,19 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
             run_dir: dir.path().to_path_buf(),
             config: sc.scenario.app.clone(),
             exe: opts.exe.clone(),
+            has_front: sc.scenario.front.is_some(),
         },
+        front: None,
+        front_config: sc.scenario.front.clone(),
         steps: StepLog::default(),
     };
     let mut strat = strategy::build(&sc.scenario);
     run_inner(&sc.scenario, &mut ctx, strat.as_mut(), cancel, &mut report).await;
     // Whatever happened, nothing outlives the run.
     strat.shutdown(&mut ctx).await;
+    if let Some(mut front) = ctx.front.take() {
+        front.stop().await;
+    }
     report.steps = std::mem::take(&mut ctx.steps.events);
     if opts.keep_run_dir {
         report.run_dir = Some(dir.keep().display().to_string());

@@ -5,8 +5,14 @@
 //! version, and decide themselves how instances are switched and stopped.
 
 pub mod builtin;
+pub mod flup;
+pub mod gunicorn;
+pub mod nginx;
 pub mod process;
+pub mod python;
 pub mod readiness;
+pub mod tools;
+pub mod uwsgi;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,12 +27,28 @@ use process::Child;
 pub struct Instance {
     /// Short name for reports, e.g. `app-b v2`.
     pub name: String,
+    /// The slot it was started in (names its socket, log, pidfile).
+    pub slot: String,
     /// The version it serves.
     pub version: String,
     /// Where it listens (its own socket, not a symlink).
     pub endpoint: Endpoint,
     /// Its process group.
     pub child: Child,
+    /// Python apps: the file the app reads its version from at import (rewrite it, then reload in place).
+    pub version_file: Option<PathBuf>,
+    /// gunicorn: where each worker reports "ready" once it has loaded the app.
+    pub ready_rx: Option<tokio::net::UnixDatagram>,
+    /// uWSGI: the master FIFO and touch-reload file.
+    pub uwsgi: Option<uwsgi::Control>,
+}
+
+impl Instance {
+    /// Records that the instance now serves `version` (after an in-place reload).
+    pub fn set_version(&mut self, version: &str) {
+        self.version = version.to_string();
+        self.name = format!("{} {version}", self.slot);
+    }
 }
 
 /// How an instance is stopped.
@@ -47,6 +69,8 @@ pub struct AppEnv {
     pub config: AppConfig,
     /// The zdt-check binary (runs the built-in fixture).
     pub exe: PathBuf,
+    /// A front server will sit between the load and the app (uWSGI then speaks the uwsgi protocol).
+    pub has_front: bool,
 }
 
 impl AppEnv {
@@ -59,8 +83,28 @@ impl AppEnv {
     pub fn start(&self, slot: &str, endpoint: Endpoint, version: &str) -> Result<Instance> {
         let name = format!("{slot} {version}");
         let log = self.path(&format!("{slot}.log"));
-        let child = match self.config.kind.get_ref().as_str() {
-            "builtin" => builtin::spawn(self, &name, &endpoint, version, &log)?,
+        let kind = self.config.kind.get_ref().as_str();
+        let version_file = (kind != "builtin").then(|| self.path(&format!("{slot}.version")));
+        if let Some(f) = &version_file {
+            python::write_version(f, version)?;
+        }
+        let vf = version_file.as_deref().unwrap_or(std::path::Path::new(""));
+        let (child, ready_rx, uwsgi) = match kind {
+            "builtin" => (
+                builtin::spawn(self, &name, &endpoint, version, &log)?,
+                None,
+                None,
+            ),
+            "flup" => (flup::spawn(self, &name, &endpoint, vf, &log)?, None, None),
+            "gunicorn" => {
+                let (child, ready) = gunicorn::spawn(self, slot, &name, &endpoint, vf, &log)?;
+                (child, Some(ready), None)
+            }
+            "uwsgi" => {
+                let (child, control) =
+                    uwsgi::spawn(self, slot, &name, &endpoint, self.has_front, vf, &log)?;
+                (child, None, Some(control))
+            }
             other => {
                 return Err(Error::Harness(format!(
                     "app kind {other:?} is not supported"
@@ -69,14 +113,39 @@ impl AppEnv {
         };
         Ok(Instance {
             name,
+            slot: slot.to_string(),
             version: version.to_string(),
             endpoint,
             child,
+            version_file,
+            ready_rx,
+            uwsgi,
         })
     }
 
+    /// How a front server passes requests to an instance of this app kind at `endpoint`.
+    pub fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream {
+        match self.config.kind.get_ref().as_str() {
+            "flup" => nginx::Upstream::FastCgi(endpoint),
+            "uwsgi" => nginx::Upstream::Uwsgi(endpoint),
+            _ => nginx::Upstream::Http(endpoint),
+        }
+    }
+
     /// Waits until `inst` answers the status probe with its own version.
+    /// (An app behind a uwsgi or FastCGI socket cannot be probed over HTTP: there
+    /// the strategy probes through the front server, or waits for the socket to accept.)
     pub async fn wait_ready(&self, inst: &mut Instance) -> Result<()> {
+        if matches!(self.config.kind.get_ref().as_str(), "flup")
+            || (self.config.kind.get_ref() == "uwsgi" && self.has_front)
+        {
+            return readiness::wait_accepting(
+                &inst.endpoint,
+                self.config.ready_timeout.0,
+                &mut inst.child,
+            )
+            .await;
+        }
         let seen = readiness::wait_ready(
             &inst.endpoint,
             &self.config.status_path,
@@ -101,10 +170,12 @@ impl AppEnv {
                 "killed (SIGKILL)".into()
             }
             StopHow::Drain => {
-                let (status, killed) = inst
-                    .child
-                    .stop(libc::SIGTERM, self.config.stop_timeout.0)
-                    .await;
+                // uWSGI: SIGTERM is a reload and SIGINT a brutal stop; `q` on the FIFO drains.
+                let sig = match &inst.uwsgi {
+                    Some(ctl) if uwsgi::send(&ctl.fifo, "q").is_ok() => 0,
+                    _ => libc::SIGTERM,
+                };
+                let (status, killed) = inst.child.stop(sig, self.config.stop_timeout.0).await;
                 if killed {
                     format!("did not exit within {}; killed", self.config.stop_timeout)
                 } else {

@@ -61,12 +61,24 @@ fn kill_group(pgid: i32, sig: i32) {
     }
 }
 
-/// Pids of the group's processes that are still running (zombies, already dead
-/// and waiting to be reaped by whoever adopted them, are not counted).
-pub fn group_running(pgid: i32) -> Vec<i32> {
-    let mut pids = Vec::new();
+/// One line of the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcEntry {
+    /// Process id.
+    pub pid: i32,
+    /// Parent.
+    pub ppid: i32,
+    /// Process group.
+    pub pgid: i32,
+    /// A zombie (dead, not yet reaped).
+    pub zombie: bool,
+}
+
+/// The process table, read from /proc.
+pub fn proc_table() -> Vec<ProcEntry> {
+    let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return pids;
+        return out;
     };
     for e in entries.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
@@ -79,14 +91,36 @@ pub fn group_running(pgid: i32) -> Vec<i32> {
         let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        let mut f = rest.split_whitespace();
-        let state = f.next().unwrap_or("");
-        let group = f.nth(1).and_then(|g| g.parse::<i32>().ok());
-        if group == Some(pgid) && state != "Z" && state != "X" {
-            pids.push(pid);
+        let f: Vec<&str> = rest.split_whitespace().take(3).collect();
+        if let [state, ppid, pgid] = f[..] {
+            out.push(ProcEntry {
+                pid,
+                ppid: ppid.parse().unwrap_or(0),
+                pgid: pgid.parse().unwrap_or(0),
+                zombie: state == "Z" || state == "X",
+            });
         }
     }
-    pids
+    out
+}
+
+/// Pids of the group's processes that are still running (zombies, already dead
+/// and waiting to be reaped by whoever adopted them, are not counted).
+pub fn group_running(pgid: i32) -> Vec<i32> {
+    proc_table()
+        .into_iter()
+        .filter(|p| p.pgid == pgid && !p.zombie)
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Running children of `pid` (e.g. gunicorn's or nginx's workers).
+pub fn proc_children(pid: i32) -> Vec<i32> {
+    proc_table()
+        .into_iter()
+        .filter(|p| p.ppid == pid && !p.zombie)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// A supervised child: leader of its own process group, output in a log file.
@@ -170,9 +204,9 @@ impl Child {
         &self.log
     }
 
-    /// Sends `sig` to the child itself (not its group).
+    /// Sends `sig` to the child itself (not its group); 0 sends nothing.
     pub fn signal(&self, sig: i32) {
-        if self.status.is_none() && self.pid > 1 {
+        if sig != 0 && self.status.is_none() && self.pid > 1 {
             // SAFETY: plain kill(2) on a pid we own and have not reaped.
             unsafe {
                 libc::kill(self.pid, sig);

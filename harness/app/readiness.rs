@@ -60,3 +60,30 @@ pub async fn wait_ready(
         tokio::time::sleep(PROBE_EVERY).await;
     }
 }
+
+/// Waits until `endpoint` accepts a connection (for sockets that do not speak HTTP:
+/// FastCGI, uwsgi), up to `timeout`; fails early if `child` exits.
+pub async fn wait_accepting(
+    endpoint: &Endpoint,
+    timeout: Duration,
+    child: &mut Child,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_exited() {
+            return Err(child.error(format!("exited ({status}) before it was ready")));
+        }
+        if Conn::connect(endpoint, Duration::from_secs(1))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(child.error(format!(
+                "its socket did not accept connections within {timeout:?}"
+            )));
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}

@@ -28,6 +28,9 @@ pub struct Scenario {
     /// The app under test.
     #[serde(default)]
     pub app: AppConfig,
+    /// A front server (nginx) between the load and the app; absent: the load hits the app directly.
+    #[serde(default)]
+    pub front: Option<FrontConfig>,
     /// The load driven during the reload.
     #[serde(default)]
     pub load: LoadConfig,
@@ -42,7 +45,7 @@ pub struct Scenario {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
-    /// `builtin` (the fixture server in this binary).
+    /// `builtin` (the fixture server in this binary), `gunicorn`, `uwsgi` or `flup` (FastCGI).
     pub kind: Spanned<String>,
     /// `unix` or `tcp`: what the app instances listen on.
     pub socket: Spanned<String>,
@@ -60,6 +63,18 @@ pub struct AppConfig {
     pub status_path: String,
     /// How long a stopping instance may drain before it is killed.
     pub stop_timeout: Dur,
+    /// gunicorn / uWSGI: worker processes per instance.
+    pub workers: Spanned<u32>,
+    /// gunicorn: `sync` or `gthread`.
+    pub worker_class: Spanned<String>,
+    /// gunicorn gthread: threads per worker.
+    pub threads: u32,
+    /// gunicorn: `--preload` (the app is imported once in the master; reloads keep the old code).
+    pub preload: bool,
+    /// uWSGI: `--lazy-apps` (each worker imports the app; needed for a chain reload to load new code).
+    pub lazy_apps: bool,
+    /// A venv with gunicorn and flup (default: $ZDT_VENV, or a `.venv` found near the binary).
+    pub venv: Option<PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -74,6 +89,31 @@ impl Default for AppConfig {
             ready_timeout: Dur::ms(30_000),
             status_path: "/_status".into(),
             stop_timeout: Dur::ms(10_000),
+            workers: Spanned::new(0..0, 2),
+            worker_class: Spanned::new(0..0, "sync".into()),
+            threads: 4,
+            preload: false,
+            lazy_apps: true,
+            venv: None,
+        }
+    }
+}
+
+/// The front server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontConfig {
+    /// `nginx`.
+    pub kind: Spanned<String>,
+    /// nginx worker processes.
+    pub worker_processes: u32,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        FrontConfig {
+            kind: Spanned::new(0..0, "nginx".into()),
+            worker_processes: 1,
         }
     }
 }
@@ -151,9 +191,27 @@ pub struct ReloadConfig {
     /// symlink-swap: time between the switch and stopping the old instance, so connections it already queued are served.
     #[serde(default)]
     pub settle: Option<Spanned<Dur>>,
-    /// symlink-swap / naive-restart: how the old instance is stopped: `drain` (SIGTERM, graceful) or `kill` (SIGKILL at once).
+    /// symlink-swap / naive-restart / nginx-reload: how the old instance is stopped: `drain` (graceful) or `kill` (SIGKILL at once).
     #[serde(default)]
     pub stop_old: Option<Spanned<String>>,
+    /// rolling-kill with wait_ready = false: the fixed pause between two kills (the classic mistake).
+    #[serde(default)]
+    pub fixed_wait: Option<Spanned<Dur>>,
+    /// nginx-reload: wait until the old nginx workers have exited before stopping the old app (false is broken).
+    #[serde(default)]
+    pub wait_old_workers: Option<Spanned<bool>>,
+    /// uwsgi-chain: `fifo` (write `c` to the master FIFO) or `touch` (touch-chain-reload file).
+    #[serde(default)]
+    pub trigger: Option<Spanned<String>>,
+    /// uwsgi-fastrouter: vassals that must stay subscribed and serving at every moment.
+    #[serde(default)]
+    pub minimum_active: Option<Spanned<u32>>,
+    /// uwsgi-fastrouter: number of vassals.
+    #[serde(default)]
+    pub vassals: Option<Spanned<u32>>,
+    /// Longest one reload step may take (a worker to come up, a chain to finish).
+    #[serde(default)]
+    pub step_timeout: Option<Spanned<Dur>>,
 }
 
 /// Assertions; a run passes when all hold.
@@ -274,8 +332,20 @@ impl Locator<'_> {
     }
 }
 
-/// Names accepted for `reload.strategy`.
-pub const STRATEGIES: &[&str] = &["symlink-swap", "naive-restart"];
+/// Names accepted for `app.kind`.
+pub const APP_KINDS: &[&str] = &["builtin", "gunicorn", "uwsgi", "flup"];
+
+/// Names accepted for `reload.strategy`, with the app kinds each works with.
+pub const STRATEGIES: &[(&str, &[&str])] = &[
+    ("symlink-swap", &["builtin", "flup", "gunicorn", "uwsgi"]),
+    ("naive-restart", &["builtin", "flup", "gunicorn", "uwsgi"]),
+    ("nginx-reload", &["builtin", "flup", "gunicorn", "uwsgi"]),
+    ("rolling-kill", &["gunicorn"]),
+    ("gunicorn-hup", &["gunicorn"]),
+    ("gunicorn-usr2", &["gunicorn"]),
+    ("uwsgi-chain", &["uwsgi"]),
+    ("uwsgi-fastrouter", &["uwsgi"]),
+];
 
 fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&v.get_ref().as_str()) {
@@ -294,7 +364,23 @@ fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> 
 }
 
 fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
-    one_of(loc, &s.app.kind, "app.kind", &["builtin"])?;
+    one_of(loc, &s.app.kind, "app.kind", APP_KINDS)?;
+    one_of(
+        loc,
+        &s.app.worker_class,
+        "app.worker_class",
+        &["sync", "gthread"],
+    )?;
+    if !(1..=64).contains(s.app.workers.get_ref()) {
+        return Err(loc.error(
+            s.app.workers.span(),
+            Some("app.workers"),
+            "must be between 1 and 64",
+        ));
+    }
+    if let Some(f) = &s.front {
+        one_of(loc, &f.kind, "front.kind", &["nginx"])?;
+    }
     one_of(loc, &s.app.socket, "app.socket", &["unix", "tcp"])?;
     one_of(loc, &s.app.on_term, "app.on_term", &["drain", "exit"])?;
     if s.app.versions.get_ref().len() < 2 {
@@ -362,14 +448,42 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
             ));
         }
     }
-    validate_reload(&s.reload, loc)
+    validate_reload(s, loc)
 }
 
-fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
-    one_of(loc, &r.strategy, "reload.strategy", STRATEGIES)?;
+fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
+    let r = &s.reload;
+    let names: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
+    one_of(loc, &r.strategy, "reload.strategy", &names)?;
     let strategy = r.strategy.get_ref().as_str();
+    let kinds = STRATEGIES
+        .iter()
+        .find(|(n, _)| *n == strategy)
+        .map_or(&[][..], |(_, k)| *k);
+    let kind = s.app.kind.get_ref().as_str();
+    if !kinds.contains(&kind) {
+        return Err(loc.error(
+            r.strategy.span(),
+            Some("reload.strategy"),
+            &format!("strategy {strategy:?} does not work with app.kind = {kind:?} (it needs one of: {})", kinds.join(", ")),
+        ));
+    }
+    if strategy == "nginx-reload" && s.front.is_none() {
+        return Err(loc.error(
+            r.strategy.span(),
+            Some("reload.strategy"),
+            "nginx-reload needs a front server: add [front] kind = \"nginx\"",
+        ));
+    }
+    if kind == "flup" && s.front.is_none() {
+        return Err(loc.error(
+            s.app.kind.span(),
+            Some("app.kind"),
+            "a FastCGI app needs a front server: add [front] kind = \"nginx\"",
+        ));
+    }
     // Options each strategy accepts; any other option given is an error at its own location.
-    let options: [(&str, Option<std::ops::Range<usize>>, &[&str]); 5] = [
+    let options: [(&str, Option<std::ops::Range<usize>>, &[&str]); 11] = [
         (
             "switch",
             r.switch.as_ref().map(|v| v.span()),
@@ -383,7 +497,7 @@ fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
         (
             "wait_ready",
             r.wait_ready.as_ref().map(|v| v.span()),
-            &["symlink-swap"],
+            &["symlink-swap", "rolling-kill", "nginx-reload"],
         ),
         (
             "settle",
@@ -393,7 +507,37 @@ fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
         (
             "stop_old",
             r.stop_old.as_ref().map(|v| v.span()),
-            &["symlink-swap", "naive-restart"],
+            &["symlink-swap", "naive-restart", "nginx-reload"],
+        ),
+        (
+            "fixed_wait",
+            r.fixed_wait.as_ref().map(|v| v.span()),
+            &["rolling-kill"],
+        ),
+        (
+            "wait_old_workers",
+            r.wait_old_workers.as_ref().map(|v| v.span()),
+            &["nginx-reload"],
+        ),
+        (
+            "trigger",
+            r.trigger.as_ref().map(|v| v.span()),
+            &["uwsgi-chain"],
+        ),
+        (
+            "minimum_active",
+            r.minimum_active.as_ref().map(|v| v.span()),
+            &["uwsgi-fastrouter"],
+        ),
+        (
+            "vassals",
+            r.vassals.as_ref().map(|v| v.span()),
+            &["uwsgi-fastrouter"],
+        ),
+        (
+            "step_timeout",
+            r.step_timeout.as_ref().map(|v| v.span()),
+            &names,
         ),
     ];
     for (key, span, for_strategies) in options {
@@ -409,6 +553,9 @@ fn validate_reload(r: &ReloadConfig, loc: &Locator) -> Result<()> {
                 ));
             }
         }
+    }
+    if let Some(v) = &r.trigger {
+        one_of(loc, v, "reload.trigger", &["fifo", "touch"])?;
     }
     if let Some(v) = &r.switch {
         one_of(loc, v, "reload.switch", &["rename", "unlink-then-link"])?;

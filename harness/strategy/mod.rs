@@ -12,10 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::app::nginx::Nginx;
 use crate::app::{AppEnv, StopHow};
-use crate::error::Result;
-use crate::load::{Clock, Target};
-use crate::scenario::Scenario;
+use crate::error::{Error, Result};
+use crate::load::{Clock, Endpoint, Target};
+use crate::scenario::{FrontConfig, Scenario};
 
 /// One step of a reload, on the load clock.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +71,39 @@ pub struct Ctx {
     pub app: AppEnv,
     /// The steps recorded.
     pub steps: StepLog,
+    /// The front server, once started by [`expose`].
+    pub front: Option<Nginx>,
+    /// The scenario's front server settings, if it has one.
+    pub front_config: Option<FrontConfig>,
+}
+
+/// Makes `upstream` reachable by the load: through a front server if the scenario has
+/// one (started here and kept in `ctx.front`), else directly.
+pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
+    let Some(fc) = ctx.front_config.clone() else {
+        let host = match upstream {
+            Endpoint::Tcp(a) => a.to_string(),
+            Endpoint::Unix(_) => "localhost".into(),
+        };
+        return Ok(Target {
+            endpoint: upstream.clone(),
+            host,
+            path: "/".into(),
+        });
+    };
+    let up = ctx.app.upstream(upstream.clone());
+    let ngx = Nginx::start(&ctx.app, &up, fc.worker_processes).await?;
+    let endpoint = ngx.endpoint();
+    ctx.front = Some(ngx);
+    let host = match &endpoint {
+        Endpoint::Tcp(a) => a.to_string(),
+        Endpoint::Unix(_) => "localhost".into(),
+    };
+    Ok(Target {
+        endpoint,
+        host,
+        path: "/".into(),
+    })
 }
 
 /// A reload strategy.
@@ -97,7 +131,7 @@ pub fn build(s: &Scenario) -> Box<dyn Strategy> {
     };
     match r.strategy.get_ref().as_str() {
         "naive-restart" => Box::new(naive_restart::NaiveRestart::new(stop_old)),
-        _ => Box::new(symlink_swap::SymlinkSwap::new(symlink_swap::Options {
+        "symlink-swap" => Box::new(symlink_swap::SymlinkSwap::new(symlink_swap::Options {
             switch: match r.switch.as_ref().map(|v| v.get_ref().as_str()) {
                 Some("unlink-then-link") => symlink_swap::Switch::UnlinkThenLink {
                     gap: r
@@ -114,5 +148,29 @@ pub fn build(s: &Scenario) -> Box<dyn Strategy> {
                 .map_or(Duration::from_millis(500), |v| v.get_ref().0),
             stop_old,
         })),
+        other => Box::new(NotYet(other.to_string())),
     }
+}
+
+/// A strategy named in the schema whose implementation has not landed yet.
+struct NotYet(String);
+
+#[async_trait]
+impl Strategy for NotYet {
+    fn name(&self) -> &'static str {
+        "not-implemented"
+    }
+
+    async fn start(&mut self, _ctx: &mut Ctx, _version: &str) -> Result<Target> {
+        Err(Error::Harness(format!(
+            "strategy {:?} is not implemented yet",
+            self.0
+        )))
+    }
+
+    async fn reload(&mut self, _ctx: &mut Ctx, _version: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn shutdown(&mut self, _ctx: &mut Ctx) {}
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::{Ctx, Strategy};
 use crate::app::{Instance, StopHow};
 use crate::error::Result;
-use crate::load::{Endpoint, Target};
+use crate::load::Target;
 
 /// The naive-restart strategy.
 pub struct NaiveRestart {
@@ -36,15 +36,7 @@ impl Strategy for NaiveRestart {
         let mut inst = ctx.app.start("app", endpoint.clone(), version)?;
         ctx.app.wait_ready(&mut inst).await?;
         self.active = Some(inst);
-        let host = match &endpoint {
-            Endpoint::Tcp(a) => a.to_string(),
-            Endpoint::Unix(_) => "localhost".into(),
-        };
-        Ok(Target {
-            endpoint,
-            host,
-            path: "/".into(),
-        })
+        super::expose(ctx, &endpoint).await
     }
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {

@@ -99,11 +99,7 @@ impl Strategy for SymlinkSwap {
         atomic_relink(&link, socket_path(&inst)?).map_err(|e| Error::io(&link, e))?;
         self.active = Some(inst);
         self.slot = 0;
-        Ok(Target {
-            endpoint: Endpoint::Unix(link),
-            host: "localhost".into(),
-            path: "/".into(),
-        })
+        super::expose(ctx, &Endpoint::Unix(link)).await
     }
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {

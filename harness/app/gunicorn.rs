@@ -1,0 +1,120 @@
+//! gunicorn as an app instance: the sample WSGI app with N workers, a pidfile, and
+//! a readiness datagram from each worker once it has loaded the app
+//! (`post_worker_init` in the embedded gunicorn_conf.py).
+
+use std::path::Path;
+
+use tokio::net::UnixDatagram;
+
+use super::process::Child;
+use super::{python, tools, AppEnv};
+use crate::error::{Error, Result};
+use crate::load::Endpoint;
+
+/// The `--bind` argument.
+fn bind_arg(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Tcp(a) => a.to_string(),
+        Endpoint::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
+/// Spawns gunicorn for `slot`; returns the master and the bound readiness socket.
+pub fn spawn(
+    env: &AppEnv,
+    slot: &str,
+    name: &str,
+    endpoint: &Endpoint,
+    version_file: &Path,
+    log: &Path,
+) -> Result<(Child, UnixDatagram)> {
+    let c = &env.config;
+    let gunicorn = tools::require_venv_program(c.venv.as_deref(), "gunicorn")?;
+    let py = python::write_app_dir(&env.run_dir)?;
+    let ready_path = env.path(&format!("{slot}.ready"));
+    let _ = std::fs::remove_file(&ready_path);
+    let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
+    let mut args = vec![
+        "-c".to_string(),
+        py.join("gunicorn_conf.py").display().to_string(),
+        "--chdir".into(),
+        py.display().to_string(),
+        "--bind".into(),
+        bind_arg(endpoint),
+        "--workers".into(),
+        c.workers.get_ref().to_string(),
+        "--worker-class".into(),
+        c.worker_class.get_ref().clone(),
+        "--no-control-socket".into(),
+        "--pid".into(),
+        env.path(&format!("{slot}.pid")).display().to_string(),
+        "--graceful-timeout".into(),
+        c.stop_timeout.0.as_secs().max(1).to_string(),
+    ];
+    if c.worker_class.get_ref() == "gthread" {
+        args.extend(["--threads".into(), c.threads.to_string()]);
+    }
+    if c.preload {
+        args.push("--preload".into());
+    }
+    args.push("app:application".into());
+    let mut envs = python::app_env(version_file, c.startup_delay.0);
+    envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
+    let child = Child::spawn(name, &gunicorn, &args, &envs, &env.run_dir, log)?;
+    Ok((child, ready))
+}
+
+/// Reads readiness datagrams until `n` workers have reported or `timeout` passes;
+/// returns the worker pids that reported.
+pub async fn wait_workers_ready(
+    ready: &UnixDatagram,
+    n: usize,
+    timeout: std::time::Duration,
+) -> Result<Vec<i32>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pids = Vec::new();
+    let mut buf = [0u8; 128];
+    while pids.len() < n {
+        match tokio::time::timeout_at(deadline, ready.recv(&mut buf)).await {
+            Err(_) => {
+                return Err(Error::Step(format!(
+                    "only {} of {n} gunicorn workers reported ready within {timeout:?}",
+                    pids.len()
+                )));
+            }
+            Ok(Err(e)) => return Err(Error::Step(format!("reading the readiness socket: {e}"))),
+            Ok(Ok(len)) => {
+                if let Some(pid) = parse_ready(&buf[..len]) {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    Ok(pids)
+}
+
+/// `ready <worker pid> <master pid>` -> the worker pid.
+pub fn parse_ready(msg: &[u8]) -> Option<i32> {
+    let text = std::str::from_utf8(msg).ok()?;
+    let mut f = text.split_whitespace();
+    (f.next()? == "ready").then_some(())?;
+    f.next()?.parse().ok()
+}
+
+/// Discards readiness messages already queued (e.g. from workers that started before a step).
+pub fn drain_ready(ready: &UnixDatagram) {
+    let mut buf = [0u8; 128];
+    while ready.try_recv(&mut buf).is_ok() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ready_messages() {
+        assert_eq!(parse_ready(b"ready 123 45"), Some(123));
+        assert_eq!(parse_ready(b"hello 1"), None);
+        assert_eq!(parse_ready(b"ready x"), None);
+    }
+}

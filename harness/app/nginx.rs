@@ -1,0 +1,304 @@
+//! nginx as the front server, run without root privileges being needed, in a
+//! private prefix inside the run dir: every path nginx would otherwise take
+//! from its compiled-in defaults (pid, error log, the five temp paths) is set.
+//!
+//! A reload rewrites the upstream and signals the master (`nginx -s reload`,
+//! which only signals and returns); [`Nginx::wait_workers_gone`] is how a
+//! strategy learns that the old workers have really let go of the old upstream.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::process::{proc_children, Child};
+use super::{tools, AppEnv};
+use crate::error::{Error, Result};
+use crate::load::Endpoint;
+
+const CONF_TMPL: &str = include_str!("../../fixtures/nginx/nginx.conf.tmpl");
+const LOC_PROXY: &str = include_str!("../../fixtures/nginx/location-proxy.tmpl");
+const LOC_FASTCGI: &str = include_str!("../../fixtures/nginx/location-fastcgi.tmpl");
+const LOC_UWSGI: &str = include_str!("../../fixtures/nginx/location-uwsgi.tmpl");
+
+/// What nginx passes requests to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// HTTP (`proxy_pass`): gunicorn, the built-in fixture, uWSGI's http-socket.
+    Http(Endpoint),
+    /// FastCGI (`fastcgi_pass`): flup.
+    FastCgi(Endpoint),
+    /// The uwsgi protocol (`uwsgi_pass`): uWSGI's uwsgi-socket or fastrouter.
+    Uwsgi(Endpoint),
+}
+
+impl Upstream {
+    /// The socket nginx connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        match self {
+            Upstream::Http(e) | Upstream::FastCgi(e) | Upstream::Uwsgi(e) => e,
+        }
+    }
+}
+
+/// A running nginx front server.
+#[derive(Debug)]
+pub struct Nginx {
+    bin: PathBuf,
+    prefix: PathBuf,
+    listen: std::net::SocketAddr,
+    worker_processes: u32,
+    child: Child,
+}
+
+/// `user` directive: nginx started as root runs its workers as `nobody`, who cannot
+/// reach sockets in a 0700 run dir; name the harness's own user instead.
+fn user_directive() -> Option<(String, String)> {
+    // SAFETY: geteuid/getpwuid/getgrgid read process credentials and static passwd entries;
+    // the strings are copied before any other call could overwrite them.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return None;
+        }
+        let pw = libc::getpwuid(libc::geteuid());
+        if pw.is_null() {
+            return Some(("root".into(), "root".into()));
+        }
+        let user = std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_string_lossy()
+            .into_owned();
+        let gr = libc::getgrgid((*pw).pw_gid);
+        let group = if gr.is_null() {
+            user.clone()
+        } else {
+            std::ffi::CStr::from_ptr((*gr).gr_name)
+                .to_string_lossy()
+                .into_owned()
+        };
+        Some((user, group))
+    }
+}
+
+/// nginx's command line for the private prefix (the same for `-s reload`).
+fn base_args(prefix: &std::path::Path, foreground: bool) -> Vec<String> {
+    let mut a = vec![
+        "-p".into(),
+        prefix.display().to_string(),
+        "-c".into(),
+        prefix.join("nginx.conf").display().to_string(),
+        "-e".into(),
+        prefix.join("error.log").display().to_string(),
+    ];
+    if foreground {
+        a.extend(["-g".into(), "daemon off;".into()]);
+    }
+    a
+}
+
+/// Writes the config atomically, so a reload never reads half a file.
+fn write_conf(path: &std::path::Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("conf.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// A value inside nginx double quotes (paths may hold spaces or quotes).
+fn quoted_inner(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Renders nginx.conf for `upstream`, listening on `listen`.
+pub fn render(
+    prefix: &std::path::Path,
+    listen: std::net::SocketAddr,
+    worker_processes: u32,
+    upstream: &Upstream,
+) -> String {
+    let server = match upstream.endpoint() {
+        Endpoint::Tcp(a) => format!("        server {a};"),
+        Endpoint::Unix(p) => format!(
+            "        server \"unix:{}\";",
+            quoted_inner(&p.display().to_string())
+        ),
+    };
+    let location = match upstream {
+        Upstream::Http(_) => LOC_PROXY,
+        Upstream::FastCgi(_) => LOC_FASTCGI,
+        Upstream::Uwsgi(_) => LOC_UWSGI,
+    };
+    let mut conf = CONF_TMPL.to_string();
+    match user_directive() {
+        Some((u, g)) => {
+            conf = conf.replace("{{user}}", &u).replace("{{group}}", &g);
+        }
+        None => {
+            conf = conf.replace("user {{user}} {{group}};\n", "");
+        }
+    }
+    conf.replace("{{prefix}}", &quoted_inner(&prefix.display().to_string()))
+        .replace("{{listen}}", &listen.to_string())
+        .replace("{{worker_processes}}", &worker_processes.to_string())
+        .replace("{{upstream_servers}}", &server)
+        .replace("{{location_block}}", location.trim_end())
+}
+
+impl Nginx {
+    /// Renders the config into `run_dir/nginx`, starts nginx and waits until a request
+    /// through it reaches the app (`status_path` answers 2xx).
+    pub async fn start(env: &AppEnv, upstream: &Upstream, worker_processes: u32) -> Result<Nginx> {
+        let bin = tools::require("nginx").or_else(|_| {
+            let p = PathBuf::from("/usr/sbin/nginx");
+            if p.exists() {
+                Ok(p)
+            } else {
+                tools::require("nginx")
+            }
+        })?;
+        let prefix = env.path("nginx");
+        std::fs::create_dir_all(&prefix).map_err(|e| Error::io(&prefix, e))?;
+        let listen = match AppEnv::free_tcp_endpoint()? {
+            Endpoint::Tcp(a) => a,
+            Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
+        };
+        let conf = prefix.join("nginx.conf");
+        write_conf(&conf, &render(&prefix, listen, worker_processes, upstream))?;
+        let args = base_args(&prefix, true);
+        let child = Child::spawn(
+            "nginx",
+            &bin,
+            &args,
+            &[],
+            &env.run_dir,
+            &prefix.join("nginx.out"),
+        )?;
+        let mut ngx = Nginx {
+            bin,
+            prefix,
+            listen,
+            worker_processes,
+            child,
+        };
+        let endpoint = ngx.endpoint();
+        super::readiness::wait_ready(
+            &endpoint,
+            &env.config.status_path,
+            env.config.ready_timeout.0,
+            Some(&mut ngx.child),
+        )
+        .await
+        .map_err(|e| Error::Child {
+            what: "nginx".into(),
+            why: format!("{e}"),
+            log_tail: Some(super::process::log_tail(&ngx.prefix.join("error.log"), 20)),
+        })?;
+        Ok(ngx)
+    }
+
+    fn conf_path(&self) -> PathBuf {
+        self.prefix.join("nginx.conf")
+    }
+
+    /// Where the load connects.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::Tcp(self.listen)
+    }
+
+    /// The master's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.pid()
+    }
+
+    /// The config file.
+    pub fn conf(&self) -> PathBuf {
+        self.conf_path()
+    }
+
+    /// The prefix directory.
+    pub fn prefix(&self) -> &std::path::Path {
+        &self.prefix
+    }
+
+    /// The current worker pids.
+    pub fn worker_pids(&self) -> Vec<i32> {
+        proc_children(self.child.pid())
+    }
+
+    /// Points nginx at `upstream`: rewrites the config and runs `nginx -s reload`, which
+    /// signals the master and returns at once. Returns the workers that were serving
+    /// before (they finish their requests and exit on their own time).
+    pub async fn reload(&mut self, upstream: &Upstream) -> Result<Vec<i32>> {
+        let old = self.worker_pids();
+        write_conf(
+            &self.conf_path(),
+            &render(&self.prefix, self.listen, self.worker_processes, upstream),
+        )?;
+        let mut args = base_args(&self.prefix, false);
+        args.extend(["-s".into(), "reload".into()]);
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::process::Command::new(&self.bin)
+                .args(&args)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| Error::Step("nginx -s reload did not return within 10s".into()))?
+        .map_err(|e| Error::Step(format!("nginx -s reload: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Step(format!(
+                "nginx -s reload failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(old)
+    }
+
+    /// Waits until none of `pids` is running and a new worker is up.
+    pub async fn wait_workers_gone(&self, pids: &[i32], timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let now = self.worker_pids();
+            let old_left = pids.iter().any(|p| now.contains(p));
+            let new_up = now.iter().any(|p| !pids.contains(p));
+            if !old_left && new_up {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Step(format!(
+                    "old nginx workers {pids:?} still running after {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Graceful stop (SIGQUIT), then the whole group is killed.
+    pub async fn stop(&mut self) {
+        self.child.stop(libc::SIGQUIT, Duration::from_secs(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_placeholder() {
+        let conf = render(
+            std::path::Path::new("/tmp/run dir/nginx"),
+            "127.0.0.1:8080".parse().unwrap(),
+            1,
+            &Upstream::FastCgi(Endpoint::Unix("/tmp/run dir/app.sock".into())),
+        );
+        assert!(!conf.contains("{{"), "{conf}");
+        assert!(
+            conf.contains("server \"unix:/tmp/run dir/app.sock\";"),
+            "{conf}"
+        );
+        assert!(conf.contains("fastcgi_param PATH_INFO         $uri;"));
+        assert!(
+            conf.contains("pid \"/tmp/run dir/nginx/nginx.pid\";"),
+            "{conf}"
+        );
+        assert_eq!(quoted_inner(r#"a"b\c"#), r#"a\"b\\c"#);
+    }
+}

@@ -1,0 +1,55 @@
+//! The sample Python apps, embedded in the binary and written into the run dir,
+//! so a run needs no checkout of this repository: only the servers themselves.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+const FILES: &[(&str, &str)] = &[
+    ("app.py", include_str!("../../fixtures/python/app.py")),
+    (
+        "fcgi_runner.py",
+        include_str!("../../fixtures/python/fcgi_runner.py"),
+    ),
+    (
+        "gunicorn_conf.py",
+        include_str!("../../fixtures/python/gunicorn_conf.py"),
+    ),
+];
+
+/// Writes the sample app files into `run_dir/py` (once) and returns that directory.
+pub fn write_app_dir(run_dir: &Path) -> Result<PathBuf> {
+    let dir = run_dir.join("py");
+    if !dir.join("app.py").exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for (name, text) in FILES {
+            let p = dir.join(name);
+            std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Writes `version` into the version file the app reads at import (atomically: temp + rename,
+/// so an import never sees a half-written file).
+pub fn write_version(path: &Path, version: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, version).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The environment every Python app instance gets.
+pub fn app_env(version_file: &Path, startup_delay: std::time::Duration) -> Vec<(String, String)> {
+    vec![
+        (
+            "ZDT_VERSION_FILE".into(),
+            version_file.display().to_string(),
+        ),
+        (
+            "ZDT_STARTUP_DELAY".into(),
+            format!("{:.3}", startup_delay.as_secs_f64()),
+        ),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+    ]
+}

@@ -1,0 +1,102 @@
+//! Bad input: every user mistake exits 2 with a message naming file, line, column
+//! and field, and never a backtrace.
+
+use crate::util::{bin, dump};
+
+fn run_text(toml: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, toml).unwrap();
+    let out = bin().args(["run"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{}",
+        dump(&out)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing runs on bad input: {}",
+        dump(&out)
+    );
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn syntax_error() {
+    let (code, err) = run_text("[reload]\nstrategy = \"symlink-swap\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml:2:"), "{err}");
+}
+
+#[test]
+fn unknown_key() {
+    let (code, err) = run_text("[reload]\nstrategy = \"symlink-swap\"\n\n[load]\nrat = 100\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:5:1: `load.rat`") && err.contains("unknown field `rat`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let (code, err) =
+        run_text("[reload]\nstrategy = \"symlink-swap\"\n[load]\nconnections = \"many\"\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml:4:15: `load.connections`"), "{err}");
+}
+
+#[test]
+fn bad_value_and_wrong_strategy_option() {
+    let (code, err) = run_text("[reload]\nstrategy = \"naive-restart\"\nswitch = \"rename\"\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:3:10: `reload.switch`: not an option of strategy \"naive-restart\""),
+        "{err}"
+    );
+    let (code, err) =
+        run_text("[load]\nwarmup = \"soon\"\n[reload]\nstrategy = \"naive-restart\"\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`load.warmup`") && err.contains("invalid duration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    let out = bin()
+        .args(["run", "scenarios/does-not-exist.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scenarios/does-not-exist.toml: cannot read scenario file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_file_is_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[reload]\n").unwrap();
+    let out = bin()
+        .args(["run", "scenarios/symlink.toml"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "symlink.toml must not have run: {}",
+        dump(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing field `strategy`"),
+        "{}",
+        dump(&out)
+    );
+}

@@ -1,0 +1,154 @@
+//! The load generator on its own, against the built-in fixture: coordinated
+//! omission, max gap accuracy, and the accounting of refused connects.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{assert_no_leftovers, bin, dump, serial};
+
+/// A fixture on a free port; killed on drop.
+struct Fixture {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn start(extra: &[&str]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        let mut cmd = bin();
+        cmd.args(["fixture", "--listen", "tcp:127.0.0.1:0", "--ready-file"])
+            .arg(&ready)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr = loop {
+            if let Ok(s) = std::fs::read_to_string(&ready) {
+                break s.trim().trim_start_matches("tcp:").to_string();
+            }
+            assert!(Instant::now() < deadline, "fixture did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Fixture {
+            child,
+            url: format!("http://{addr}/"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn load(url: &str, args: &[&str], except: &[u32]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let out = bin()
+        .args(["load", url])
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_no_leftovers(&out, except);
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("{}", dump(&out))),
+    )
+    .unwrap();
+    let stats = doc["runs"][0]["stats"].clone();
+    assert_eq!(stats["identity_holds"], true, "{}", dump(&out));
+    stats
+}
+
+#[test]
+fn coordinated_omission_is_corrected() {
+    let _g = serial();
+    // The fixture holds every response for 500 ms, 1 s after it starts listening.
+    let f = Fixture::start(&["--pause-after", "1s", "--pause-for", "500ms"]);
+    // 200 req/s over 2 connections: both stall, and about 100 scheduled sends wait for them.
+    let s = load(
+        &f.url,
+        &["--rate", "200", "-c", "2", "-d", "3s"],
+        &[f.child.id()],
+    );
+    assert_eq!(s["failed"], 0);
+    let corrected = &s["latency"];
+    let uncorrected = &s["latency_uncorrected"];
+    // About 80 of ~600 requests were scheduled more than 100 ms before the pause ended:
+    // the corrected p90 shows the stall...
+    assert!(
+        corrected["p90"].as_f64().unwrap() > 100.0,
+        "corrected: {corrected}"
+    );
+    assert!(
+        corrected["max"].as_f64().unwrap() > 400.0,
+        "corrected: {corrected}"
+    );
+    // ...while from the actual send time only the 2 requests in flight saw it (< 1%).
+    assert!(
+        uncorrected["p99"].as_f64().unwrap() < 50.0,
+        "uncorrected: {uncorrected}"
+    );
+    assert!(s["late_sends"].as_u64().unwrap() > 50, "{s}");
+}
+
+#[test]
+fn max_gap_matches_an_outage_of_known_length() {
+    let _g = serial();
+    let f = Fixture::start(&["--pause-after", "1s", "--pause-for", "500ms"]);
+    // Plenty of connections: nothing queues, so successes stop and resume with the pause.
+    let s = load(
+        &f.url,
+        &["--rate", "200", "-c", "64", "-d", "3s"],
+        &[f.child.id()],
+    );
+    let gap = s["max_gap_ms"].as_f64().unwrap();
+    // Within one request interval (5 ms) of the 500 ms pause, plus timer slack.
+    assert!(
+        (gap - 500.0).abs() <= 8.0,
+        "max gap {gap} ms for a 500 ms pause: {s}"
+    );
+}
+
+#[test]
+fn refused_connects_are_counted_not_retried() {
+    let _g = serial();
+    // A port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = load(
+        &format!("http://127.0.0.1:{port}/"),
+        &["--rate", "100", "-c", "4", "-d", "1s", "--no-keep-alive"],
+        &[],
+    );
+    let refused = s["outcomes"]["connect_refused"].as_u64().unwrap();
+    assert_eq!(refused, s["scheduled"].as_u64().unwrap(), "{s}");
+    assert!((95..=105).contains(&refused), "1 s at 100 req/s: {s}");
+}
+
+#[test]
+fn status_codes_are_classified() {
+    let _g = serial();
+    let f = Fixture::start(&[]);
+    let url = format!("{}status/502", f.url);
+    let s = load(
+        &url,
+        &["--rate", "50", "-c", "2", "-d", "1s"],
+        &[f.child.id()],
+    );
+    assert_eq!(s["ok"], 0, "{s}");
+    assert_eq!(s["outcomes"]["http_502"], s["scheduled"], "{s}");
+    assert_eq!(s["classes"]["http_5xx"], s["scheduled"], "{s}");
+}

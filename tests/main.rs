@@ -1,0 +1,11 @@
+//! Integration tests: one binary, a module per topic. Tests that start processes
+//! run one at a time (see util::serial) and check that nothing survives the harness.
+
+mod util;
+
+mod stacks;
+
+mod bad_input;
+mod builtin_scenarios;
+mod cli;
+mod load;

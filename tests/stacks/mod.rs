@@ -1,0 +1,4 @@
+//! The real stacks (nginx, gunicorn, uWSGI, flup), one module per server family.
+//! In CI a missing server fails the test; elsewhere the test says what to install.
+
+mod flup;

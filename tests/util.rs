@@ -1,0 +1,244 @@
+//! Helpers for the integration tests: run the real binary on a scenario, read its
+#![allow(dead_code)]
+//! JSON report, and prove nothing it started is still running afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Tests that start processes run one at a time: load tests on a 2-core machine
+/// must not compete with each other, and the leak check below must only see the
+/// descendants of the run under test.
+static SERIAL: Mutex<()> = Mutex::new(());
+static SUBREAPER: Once = Once::new();
+
+/// Holds the serial lock; while it is held, orphans are re-parented to this test process.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SUBREAPER.call_once(|| {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes who adopts orphaned descendants.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        }
+    });
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The zdt-check binary under test.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zdt-check"));
+    c.current_dir(repo()).stdin(Stdio::null());
+    c
+}
+
+/// What a scenario run produced.
+pub struct RunResult {
+    /// Exit code.
+    pub code: i32,
+    /// stdout (the terminal report).
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+    /// The first run of the JSON report.
+    pub report: Value,
+}
+
+impl RunResult {
+    /// Count of an outcome class (e.g. `connect_missing`, `http_5xx`) over the whole run.
+    pub fn class(&self, name: &str) -> u64 {
+        self.report["stats"]["classes"][name].as_u64().unwrap_or(0)
+    }
+
+    /// Whether the named check passed.
+    pub fn check(&self, name: &str) -> bool {
+        self.report["verdict"]["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["passed"].as_bool())
+            .unwrap_or_else(|| panic!("no check {name} in report:\n{}", self.stdout))
+    }
+
+    /// A readable dump for assertion messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `zdt-check run SCENARIO --json ...` and checks that nothing it started survives.
+pub fn run_scenario(scenario: &str) -> RunResult {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = bin()
+        .args(["run", scenario, "--json"])
+        .arg(&json)
+        .output()
+        .expect("running zdt-check");
+    assert_no_leftovers(&out, &[]);
+    let text =
+        std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("no JSON report: {}", dump(&out)));
+    let doc: Value = serde_json::from_str(&text).expect("valid JSON report");
+    let result = RunResult {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report: doc["runs"][0].clone(),
+    };
+    assert!(
+        result.report["stats"]["identity_holds"]
+            .as_bool()
+            .unwrap_or(false),
+        "accounting identity broken: {}",
+        result.dump()
+    );
+    result
+}
+
+/// Runs a scenario given as TOML text (written to a temp file).
+pub fn run_scenario_text(name: &str, toml: &str) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, toml).unwrap();
+    run_scenario(path.to_str().unwrap())
+}
+
+/// stdout+stderr of a finished command.
+pub fn dump(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Descendants of the harness that outlived it were re-parented to this process
+/// (a child subreaper). Any still running after a short grace is a leak.
+/// `except`: the test's own children (e.g. a fixture it started itself).
+pub fn assert_no_leftovers(out: &Output, except: &[u32]) {
+    let me = std::process::id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        reap_orphans();
+        let left: Vec<String> = orphans(me)
+            .into_iter()
+            .filter(|(pid, _)| !except.contains(&(*pid as u32)))
+            .map(|(pid, cmd)| format!("{pid} {cmd}"))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "processes left running by the harness:\n{}\n{}",
+                left.join("\n"),
+                dump(out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Running (not zombie) children of `parent`, with their command lines.
+fn orphans(parent: i32) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().take(2).collect();
+        if f.len() == 2 && f[0] != "Z" && f[1].parse::<i32>().ok() == Some(parent) {
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+/// Reaps adopted orphans that have exited (we are their subreaper).
+fn reap_orphans() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG on any child; only called while the serial lock is
+        // held and after the harness itself was waited for, so no live Child is affected.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+    }
+}
+
+/// Whether a program is installed (for tests of the real stacks).
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The venv the real-stack tests use.
+pub fn venv() -> Option<PathBuf> {
+    let v = std::env::var_os("ZDT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    v.join("bin/python").exists().then_some(v)
+}
+
+/// In CI a missing server is a failure; elsewhere the test says what to install and passes.
+pub fn require_stack(what: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    for w in what {
+        let ok = match *w {
+            "gunicorn" | "flup" => venv().is_some_and(|v| match *w {
+                "gunicorn" => v.join("bin/gunicorn").exists(),
+                _ => Command::new(v.join("bin/python"))
+                    .args(["-c", "import flup"])
+                    .output()
+                    .is_ok_and(|o| o.status.success()),
+            }),
+            p => have(p),
+        };
+        if !ok {
+            missing.push(*w);
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "missing {}: run `bash .ci/install-servers.sh`",
+        missing.join(", ")
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg} (in CI a missing server is a failure, never a skip)");
+    }
+    eprintln!("SKIPPED (not in CI): {msg}");
+    false
+}
+
+/// A path relative to the repo.
+pub fn at(rel: &str) -> String {
+    repo().join(rel).display().to_string()
+}
+
+/// Unused-warning guard for helpers used by only some test modules.
+#[allow(dead_code)]
+fn _uses(_: &Path) {}

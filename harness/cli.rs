@@ -33,6 +33,8 @@ pub enum Command {
     Run(RunArgs),
     /// Drive load at a target on its own (like ab/wrk), and report every outcome.
     Load(LoadArgs),
+    /// Show which servers are installed and which scenarios can run here.
+    Doctor(DoctorArgs),
     /// Run the built-in fixture server (what scenarios with app.kind = "builtin" start).
     #[command(disable_version_flag = true)]
     Fixture(crate::fixture::FixtureArgs),
@@ -50,6 +52,14 @@ pub struct RunArgs {
     /// Keep the run directory (sockets, rendered configs, logs) and print its path.
     #[arg(long)]
     pub keep_run_dir: bool,
+}
+
+/// `zdt-check doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Directory of scenarios to check.
+    #[arg(default_value = "scenarios")]
+    pub scenarios: PathBuf,
 }
 
 /// `zdt-check load`.
@@ -98,6 +108,10 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(a, &cancel).await,
         Command::Load(a) => cmd_load(a, &cancel).await,
+        Command::Doctor(a) => {
+            print!("{}", crate::doctor::report(&a.scenarios));
+            Ok(0)
+        }
         Command::Fixture(a) => crate::fixture::serve(a)
             .await
             .map(|_| 0)

@@ -13,11 +13,12 @@
 //! - [`verdict`]: assertions judged over a run's statistics.
 //! - [`report`]: terminal and JSON reports.
 //! - [`run`]: one scenario run, start to finish.
-//! - [`cli`]: the command line; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
+//! - [`cli`]: the command line; [`doctor`]: what is installed; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
 pub mod app;
 pub mod cancel;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod fixture;
 pub mod load;

@@ -64,6 +64,7 @@ fn load(url: &str, args: &[&str], except: &[u32]) -> Value {
         &std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("{}", dump(&out))),
     )
     .unwrap();
+    crate::util::assert_matches_schema(&doc);
     let stats = doc["runs"][0]["stats"].clone();
     assert_eq!(stats["identity_holds"], true, "{}", dump(&out));
     stats

@@ -9,3 +9,4 @@ mod bad_input;
 mod builtin_scenarios;
 mod cli;
 mod load;
+mod report;

@@ -88,6 +88,7 @@ pub fn run_scenario(scenario: &str) -> RunResult {
     let text =
         std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("no JSON report: {}", dump(&out)));
     let doc: Value = serde_json::from_str(&text).expect("valid JSON report");
+    assert_matches_schema(&doc);
     let result = RunResult {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -242,3 +243,21 @@ pub fn at(rel: &str) -> String {
 /// Unused-warning guard for helpers used by only some test modules.
 #[allow(dead_code)]
 fn _uses(_: &Path) {}
+
+/// Validates a JSON report against the committed schema/report.schema.json.
+pub fn assert_matches_schema(doc: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema itself is valid");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match schema/report.schema.json:\n{}",
+        errors.join("\n")
+    );
+}

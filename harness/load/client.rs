@@ -202,26 +202,37 @@ impl Conn {
 
 /// How the response body is delimited.
 #[derive(Debug, PartialEq, Eq)]
-enum Framing {
+pub enum Framing {
+    /// Content-Length bytes.
     Length(usize),
+    /// Transfer-Encoding: chunked.
     Chunked,
+    /// Until the server closes (no length, HTTP/1.0 style).
     UntilClose,
+    /// No body (204, 304, Content-Length: 0).
     Empty,
 }
 
-/// Parses the response head if it is complete: (head length, reply, framing).
-fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<(usize, Reply, Framing)>, ()> {
+/// The bytes received are not an HTTP/1.x response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotHttp;
+
+/// A parsed response head: its length, what it said, how its body is framed.
+pub type Head = (usize, Reply, Framing);
+
+/// Parses the response head if it is complete.
+pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> {
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(()),
+        Err(_) => return Err(NotHttp),
     };
-    let status = resp.code.ok_or(())?;
+    let status = resp.code.ok_or(NotHttp)?;
     if (100..200).contains(&status) {
         // An interim response (100 Continue): not expected for GET; treat the next head as the reply.
-        return Err(());
+        return Err(NotHttp);
     }
     let mut reply = Reply {
         status,
@@ -233,8 +244,8 @@ fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<(usize, Reply, Frami
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value).map_err(|_| ())?;
-            length = Some(v.trim().parse::<usize>().map_err(|_| ())?);
+            let v = std::str::from_utf8(h.value).map_err(|_| NotHttp)?;
+            length = Some(v.trim().parse::<usize>().map_err(|_| NotHttp)?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = h
                 .value

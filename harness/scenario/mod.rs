@@ -451,6 +451,9 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
     validate_reload(s, loc)
 }
 
+/// A reload option: its key, where it was given (if it was), and the strategies it applies to.
+type OptionUse<'a> = (&'a str, Option<std::ops::Range<usize>>, &'a [&'a str]);
+
 fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
     let r = &s.reload;
     let names: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
@@ -483,7 +486,7 @@ fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
         ));
     }
     // Options each strategy accepts; any other option given is an error at its own location.
-    let options: [(&str, Option<std::ops::Range<usize>>, &[&str]); 11] = [
+    let options: [OptionUse; 11] = [
         (
             "switch",
             r.switch.as_ref().map(|v| v.span()),

@@ -223,3 +223,132 @@ mod tests {
         assert_eq!(class_of("reset_reused"), "reset_reused");
     }
 }
+
+#[cfg(test)]
+mod judge_tests {
+    use super::*;
+    use crate::load::Outcome;
+    use crate::stats::collector::{LoadCounters, ReloadSpan};
+    use crate::stats::{Collector, Sample};
+
+    fn stats(samples: &[(u64, Outcome, u16)]) -> RunStats {
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        for &(ms, outcome, version) in samples {
+            c.add(&Sample {
+                scheduled_ns: ms * 1_000_000,
+                sent_ns: ms * 1_000_000,
+                done_ns: ms * 1_000_000 + 500_000,
+                outcome,
+                version,
+            });
+        }
+        let counters = LoadCounters {
+            scheduled: samples.len() as u64,
+            ..LoadCounters::default()
+        };
+        let span = ReloadSpan {
+            start_ns: 1_000_000_000,
+            end_ns: 2_000_000_000,
+        };
+        c.finish(&counters, Some(span), &["v1".into(), "v2".into()])
+    }
+
+    fn steps() -> Vec<StepEvent> {
+        vec![StepEvent {
+            name: "switched".into(),
+            start_ms: 1000.0,
+            end_ms: 2000.0,
+            detail: String::new(),
+        }]
+    }
+
+    fn judge_with(st: &RunStats, allow: &[&str]) -> Verdict {
+        let a = AssertConfig {
+            allow: toml::Spanned::new(0..0, allow.iter().map(|s| s.to_string()).collect()),
+            max_gap: Some(crate::scenario::Dur::ms(100)),
+            ..AssertConfig::default()
+        };
+        let versions = vec!["v1".to_string(), "v2".to_string()];
+        let steps = steps();
+        judge(
+            st,
+            &Judged {
+                assert: &a,
+                versions: &versions,
+                steps: &steps,
+                reload_error: None,
+            },
+        )
+    }
+
+    fn passed(v: &Verdict, name: &str) -> bool {
+        v.checks.iter().find(|c| c.name == name).unwrap().passed
+    }
+
+    #[test]
+    fn clean_switch_passes() {
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, Outcome::Ok, u16::from(t >= 1500)))
+            .collect();
+        let v = judge_with(&stats(&samples), &[]);
+        assert!(v.passed, "{v:?}");
+    }
+
+    #[test]
+    fn old_version_after_the_last_step_fails_took_over() {
+        // v1 still serves at 2500 ms, after the reload ended at 2000 ms.
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, Outcome::Ok, u16::from(t >= 1500 && t != 2500)))
+            .collect();
+        let v = judge_with(&stats(&samples), &[]);
+        assert!(!passed(&v, "new_version_took_over"));
+        assert!(
+            v.checks
+                .iter()
+                .any(|c| c.detail.contains("v1 still served at 2500.5 ms")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn version_that_never_changed_fails_took_over() {
+        let samples: Vec<_> = (0..3000).step_by(10).map(|t| (t, Outcome::Ok, 0)).collect();
+        let v = judge_with(&stats(&samples), &[]);
+        assert!(passed(&v, "no_failed_requests"));
+        assert!(!passed(&v, "new_version_took_over"));
+    }
+
+    #[test]
+    fn failures_count_unless_allowed() {
+        let mut samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, Outcome::Ok, u16::from(t >= 1500)))
+            .collect();
+        samples.push((1501, Outcome::ResetReused, u16::MAX));
+        let v = judge_with(&stats(&samples), &[]);
+        assert!(!passed(&v, "no_failed_requests"));
+        let v = judge_with(&stats(&samples), &["reset_reused"]);
+        assert!(passed(&v, "no_failed_requests"), "{v:?}");
+        assert!(v
+            .checks
+            .iter()
+            .any(|c| c.detail.contains("allowed and not counted: reset_reused 1")));
+        samples.push((1502, Outcome::Http5xx(502), u16::MAX));
+        let v = judge_with(&stats(&samples), &["http_5xx", "reset_reused"]);
+        assert!(passed(&v, "no_failed_requests"), "{v:?}");
+    }
+
+    #[test]
+    fn a_stall_fails_max_gap() {
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .filter(|t| !(1200..1500).contains(t))
+            .map(|t| (t, Outcome::Ok, u16::from(t >= 1500)))
+            .collect();
+        let v = judge_with(&stats(&samples), &[]);
+        assert!(!passed(&v, "max_gap"), "{v:?}");
+        assert!(passed(&v, "no_failed_requests"));
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Side by side: `zdt-check load` (closed loop, classifying every request) vs wrk,
+# same server, same connections, same duration, alternating runs; prints
+# requests/s of each, the median of each, and the ratio. Also peak RSS of a
+# zdt-check run, and open-loop achieved rate vs target.
+#
+#   benches/compare-wrk.sh [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
+#
+# Servers: the built-in fixture (TCP) and nginx serving `return 200` (both on
+# loopback, started here, stopped by PID at the end). Needs wrk (apt install wrk)
+# and nginx; build first with `cargo build --release`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+C=${1:-64}; D=${2:-5s}; ROUNDS=${3:-3}
+BIN=target/release/zdt-check
+[ -x "$BIN" ] || cargo build --release -q
+command -v wrk >/dev/null || { echo "wrk not installed: apt-get install wrk" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The built-in fixture.
+"$BIN" fixture --listen tcp:127.0.0.1:0 --ready-file "$WORK/fixture.addr" >/dev/null &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$WORK/fixture.addr" ] && break; sleep 0.05; done
+FIXTURE="http://$(sed 's/^tcp://' "$WORK/fixture.addr")/"
+
+# nginx `return 200` in a private prefix.
+NGX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<CONF
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+worker_processes 1;
+pid "$WORK/nginx/nginx.pid";
+error_log "$WORK/nginx/error.log" warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path "$WORK/nginx/cb"; proxy_temp_path "$WORK/nginx/p";
+  fastcgi_temp_path "$WORK/nginx/f"; uwsgi_temp_path "$WORK/nginx/u"; scgi_temp_path "$WORK/nginx/s";
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$NGX_PORT; location / { return 200 "ok\n"; } }
+}
+CONF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" -g 'daemon off;' &
+PIDS+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$NGX_PORT/" 2>/dev/null && break; python3 -c 'import time; time.sleep(0.05)'; done
+NGINX="http://127.0.0.1:$NGX_PORT/"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+zdt_rps() {
+    "$BIN" load "$1" -c "$C" -d "$D" --json "$WORK/z.json" >/dev/null || true
+    python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["runs"][0]["stats"]; print(round(s["sent_rate"])); assert s["identity_holds"]' "$WORK/z.json"
+}
+wrk_rps() {
+    wrk -t2 -c "$C" -d "$D" "$1" | awk '/Requests\/sec/ {print int($2)}'
+}
+
+printf '%-10s %-8s %12s %12s %8s\n' server round zdt-check wrk ratio
+for name in fixture nginx; do
+    url=$FIXTURE; [ "$name" = nginx ] && url=$NGINX
+    : > "$WORK/z"; : > "$WORK/w"
+    for r in $(seq "$ROUNDS"); do
+        z=$(zdt_rps "$url"); w=$(wrk_rps "$url")
+        echo "$z" >> "$WORK/z"; echo "$w" >> "$WORK/w"
+        printf '%-10s %-8s %12s %12s %8.2f\n' "$name" "$r" "$z" "$w" "$(echo "$z $w" | awk '{print $1/$2}')"
+    done
+    zm=$(median < "$WORK/z"); wm=$(median < "$WORK/w")
+    printf '%-10s %-8s %12s %12s %8.2f\n' "$name" median "$zm" "$wm" "$(echo "$zm $wm" | awk '{print $1/$2}')"
+done
+
+echo
+echo "peak RSS of zdt-check load (closed loop, $C connections, $D, nginx):"
+/usr/bin/time -f '  %M KB max resident' "$BIN" load "$NGINX" -c "$C" -d "$D" >/dev/null 2> "$WORK/time" || true
+tail -1 "$WORK/time"
+
+echo
+echo "open loop against nginx: achieved vs target"
+printf '%10s %10s %8s %14s %14s\n' target sent ratio 'lateness p99' late_sends
+for rate in 1000 10000 30000; do
+    "$BIN" load "$NGINX" --rate "$rate" -c "$C" -d "$D" --json "$WORK/o.json" >/dev/null || true
+    python3 - "$WORK/o.json" "$rate" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["runs"][0]["stats"]
+t = float(sys.argv[2])
+print("%10d %10.0f %8.4f %12.3fms %14d" % (t, s["sent_rate"], s["sent_rate"] / t, s["lateness"]["p99"], s["late_sends"]))
+PY
+done

@@ -8,6 +8,12 @@ use zdt_check::cli::{Cli, Command};
 use zdt_check::error::EXIT_ERROR;
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == zdt_check::app::reaper::SUBCOMMAND)
+    {
+        return zdt_check::app::reaper::run();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -21,6 +27,9 @@ fn main() -> ExitCode {
         }
     };
     zdt_check::app::process::install_panic_hook();
+    if matches!(cli.command, Command::Run(_)) {
+        zdt_check::app::reaper::start();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

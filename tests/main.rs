@@ -8,5 +8,6 @@ mod stacks;
 mod bad_input;
 mod builtin_scenarios;
 mod cli;
+mod faults;
 mod load;
 mod report;

@@ -11,6 +11,7 @@ pub mod nginx;
 pub mod process;
 pub mod python;
 pub mod readiness;
+pub mod reaper;
 pub mod tools;
 pub mod uwsgi;
 

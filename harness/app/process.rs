@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 fn register(pgid: i32) {
+    super::reaper::note(true, pgid);
     LIVE_GROUPS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -25,6 +26,7 @@ fn register(pgid: i32) {
 }
 
 fn unregister(pgid: i32) {
+    super::reaper::note(false, pgid);
     LIVE_GROUPS
         .lock()
         .unwrap_or_else(|p| p.into_inner())

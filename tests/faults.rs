@@ -1,0 +1,113 @@
+//! Faults: the harness interrupted or killed mid-run, an app that never becomes
+//! ready. Whatever happens, no process survives and the run dir is removed
+//! (except after SIGKILL, which no process can clean up after).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::util::{assert_no_leftovers, at, bin, dump, serial};
+
+/// Waits for `child` up to `limit`; panics if it does not exit.
+fn wait_with_limit(child: std::process::Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    let pid = child.id();
+    let out = std::thread::spawn(move || child.wait_with_output().unwrap());
+    while !out.is_finished() {
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on the harness we started.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            panic!("the harness did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    out.join().unwrap()
+}
+
+fn run_dirs(tmp: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("zdt-check-"))
+        .collect()
+}
+
+#[test]
+fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let child = bin()
+        .args(["run", &at("scenarios/symlink.toml")])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Warm-up is 1 s and the new instance takes 1 s to start: at 1.5 s the reload is under way.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on the harness we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = wait_with_limit(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("INTERRUPTED"), "{}", dump(&out));
+    assert!(
+        stdout.contains("[identity holds]"),
+        "what was measured is still accounted: {}",
+        dump(&out)
+    );
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(
+        run_dirs(tmp.path()),
+        Vec::<String>::new(),
+        "run dir left behind"
+    );
+}
+
+#[test]
+fn sigkill_of_the_harness_leaves_no_child() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    // flup behind nginx when installed (grandchildren: nginx workers), else the fixture.
+    let scenario = if crate::util::require_stack(&["nginx", "flup"]) {
+        "scenarios/symlink-fastcgi.toml"
+    } else {
+        "scenarios/symlink.toml"
+    };
+    let child = bin()
+        .args(["run", &at(scenario)])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: kill(2) on the harness we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let out = wait_with_limit(child, Duration::from_secs(10));
+    assert_no_leftovers(&out, &[]);
+}
+
+#[test]
+fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, "[app]\nstartup_delay = \"5s\"\nready_timeout = \"300ms\"\n[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+    let _g = serial();
+    let out = bin().arg("run").arg(&path).output().unwrap();
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error: starting v1") && stdout.contains("not ready after 300ms"),
+        "{}",
+        dump(&out)
+    );
+    assert!(stdout.contains("verdict: none"), "{}", dump(&out));
+}

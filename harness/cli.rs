@@ -35,6 +35,9 @@ pub enum Command {
     Load(LoadArgs),
     /// Show which servers are installed and which scenarios can run here.
     Doctor(DoctorArgs),
+    /// Wait until a target answers a health probe (for deploy scripts): exit 0 when it
+    /// does, 1 if it does not within the timeout.
+    WaitReady(WaitReadyArgs),
     /// Run the built-in fixture server (what scenarios with app.kind = "builtin" start).
     #[command(disable_version_flag = true)]
     Fixture(crate::fixture::FixtureArgs),
@@ -60,6 +63,19 @@ pub struct DoctorArgs {
     /// Directory of scenarios to check.
     #[arg(default_value = "scenarios")]
     pub scenarios: PathBuf,
+}
+
+/// `zdt-check wait-ready`.
+#[derive(Debug, Args)]
+pub struct WaitReadyArgs {
+    /// `unix:/PATH.sock` or `http://HOST:PORT`.
+    pub target: String,
+    /// Path to probe; a 2xx answer means ready.
+    #[arg(long, default_value = "/_status")]
+    pub path: String,
+    /// Give up after this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// `zdt-check load`.
@@ -108,6 +124,23 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(a, &cancel).await,
         Command::Load(a) => cmd_load(a, &cancel).await,
+        Command::WaitReady(a) => {
+            let target = Target::parse(&a.target, Some(&a.path)).map_err(Error::Usage);
+            match target {
+                Err(e) => Err(e),
+                Ok(t) => {
+                    match crate::app::readiness::wait_ready(&t.endpoint, &t.path, a.timeout, None)
+                        .await
+                    {
+                        Ok(_) => Ok(0),
+                        Err(e) => {
+                            eprintln!("zdt-check: {e}");
+                            Ok(1)
+                        }
+                    }
+                }
+            }
+        }
         Command::Doctor(a) => {
             print!("{}", crate::doctor::report(&a.scenarios));
             Ok(0)

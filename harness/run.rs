@@ -59,7 +59,12 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         front_config: sc.scenario.front.clone(),
         steps: StepLog::default(),
     };
-    let mut strat = strategy::build(&sc.scenario);
+    let base_dir = sc
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let mut strat = strategy::build(&sc.scenario, &base_dir);
     run_inner(&sc.scenario, &mut ctx, strat.as_mut(), cancel, &mut report).await;
     // Whatever happened, nothing outlives the run.
     strat.shutdown(&mut ctx).await;

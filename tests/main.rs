@@ -8,6 +8,7 @@ mod stacks;
 mod bad_input;
 mod builtin_scenarios;
 mod cli;
+mod command;
 mod faults;
 mod load;
 mod report;

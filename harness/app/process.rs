@@ -305,6 +305,30 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The pid of a process that has the unix socket bound at `path` open (the
+/// listener), found through /proc/net/unix and the processes' fds.
+pub fn pid_listening_on(path: &Path) -> Option<i32> {
+    let target = std::fs::canonicalize(path).ok()?;
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    // Num RefCount Protocol Flags Type St Inode Path; flags 00010000 = listening.
+    let inode = table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 8 && Path::new(f[7]) == target && f[3] == "00010000").then(|| f[6].to_string())
+    })?;
+    let needle = format!("socket:[{inode}]");
+    for p in proc_table() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", p.pid)) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == needle.as_str()) {
+                return Some(p.pid);
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

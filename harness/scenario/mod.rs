@@ -209,9 +209,13 @@ pub struct ReloadConfig {
     /// uwsgi-fastrouter: number of vassals.
     #[serde(default)]
     pub vassals: Option<Spanned<u32>>,
-    /// Longest one reload step may take (a worker to come up, a chain to finish).
+    /// Longest one reload step may take (a worker to come up, a chain to finish, the deploy command).
     #[serde(default)]
     pub step_timeout: Option<Spanned<Dur>>,
+    /// command: the deploy command as an argument list (no shell); a relative program path is
+    /// taken from the scenario file's directory, which is also its working directory.
+    #[serde(default)]
+    pub command: Option<Spanned<Vec<String>>>,
 }
 
 /// Assertions; a run passes when all hold.
@@ -345,6 +349,7 @@ pub const STRATEGIES: &[(&str, &[&str])] = &[
     ("gunicorn-usr2", &["gunicorn"]),
     ("uwsgi-chain", &["uwsgi"]),
     ("uwsgi-fastrouter", &["uwsgi"]),
+    ("command", &["builtin", "flup", "gunicorn", "uwsgi"]),
 ];
 
 fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
@@ -486,7 +491,7 @@ fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
         ));
     }
     // Options each strategy accepts; any other option given is an error at its own location.
-    let options: [OptionUse; 11] = [
+    let options: [OptionUse; 12] = [
         (
             "switch",
             r.switch.as_ref().map(|v| v.span()),
@@ -542,6 +547,11 @@ fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
             r.step_timeout.as_ref().map(|v| v.span()),
             &names,
         ),
+        (
+            "command",
+            r.command.as_ref().map(|v| v.span()),
+            &["command"],
+        ),
     ];
     for (key, span, for_strategies) in options {
         if let Some(span) = span {
@@ -555,6 +565,25 @@ fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
                     ),
                 ));
             }
+        }
+    }
+    if strategy == "command" {
+        match &r.command {
+            None => {
+                return Err(loc.error(
+                    r.strategy.span(),
+                    Some("reload.command"),
+                    "strategy \"command\" needs `command = [\"./deploy.sh\", ...]`",
+                ))
+            }
+            Some(c) if c.get_ref().is_empty() || c.get_ref()[0].is_empty() => {
+                return Err(loc.error(
+                    c.span(),
+                    Some("reload.command"),
+                    "must name a program: command = [\"./deploy.sh\"]",
+                ));
+            }
+            Some(_) => {}
         }
     }
     if let Some(v) = &r.trigger {

@@ -4,6 +4,7 @@
 //! reload while recording its steps on the load clock, and stops everything it
 //! started. The run loop never needs to know which strategy it drives.
 
+pub mod command;
 pub mod naive_restart;
 pub mod symlink_swap;
 
@@ -29,6 +30,9 @@ pub struct StepEvent {
     pub end_ms: f64,
     /// Details (which instance, how it exited).
     pub detail: String,
+    /// What a deploy command printed (its last lines), for the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The steps recorded so far.
@@ -52,13 +56,29 @@ impl StepLog {
 
     /// Records a step that began at `start_ms` and ends now.
     pub fn record(&mut self, name: &str, start_ms: f64, detail: impl Into<String>) {
+        self.push(name, start_ms, detail.into(), None);
+    }
+
+    /// Records a step with the output of a command it ran.
+    pub fn record_with_output(
+        &mut self,
+        name: &str,
+        start_ms: f64,
+        detail: String,
+        output: String,
+    ) {
+        self.push(name, start_ms, detail, Some(output));
+    }
+
+    fn push(&mut self, name: &str, start_ms: f64, detail: String, output: Option<String>) {
         if self.clock.is_some() {
             let end_ms = self.now_ms();
             self.events.push(StepEvent {
                 name: name.to_string(),
                 start_ms,
                 end_ms,
-                detail: detail.into(),
+                detail,
+                output,
             });
         }
     }
@@ -122,8 +142,9 @@ pub trait Strategy: Send {
     async fn shutdown(&mut self, ctx: &mut Ctx);
 }
 
-/// Builds the strategy a (validated) scenario names.
-pub fn build(s: &Scenario) -> Box<dyn Strategy> {
+/// Builds the strategy a (validated) scenario names; `base_dir` is the scenario
+/// file's directory (a deploy command runs there).
+pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
     let r = &s.reload;
     let stop_old = match r.stop_old.as_ref().map(|v| v.get_ref().as_str()) {
         Some("kill") => StopHow::Kill,
@@ -131,6 +152,16 @@ pub fn build(s: &Scenario) -> Box<dyn Strategy> {
     };
     match r.strategy.get_ref().as_str() {
         "naive-restart" => Box::new(naive_restart::NaiveRestart::new(stop_old)),
+        "command" => Box::new(command::Command::new(
+            r.command
+                .as_ref()
+                .map(|c| c.get_ref().clone())
+                .unwrap_or_default(),
+            base_dir.to_path_buf(),
+            r.step_timeout
+                .as_ref()
+                .map_or(Duration::from_secs(60), |t| t.get_ref().0),
+        )),
         "symlink-swap" => Box::new(symlink_swap::SymlinkSwap::new(symlink_swap::Options {
             switch: match r.switch.as_ref().map(|v| v.get_ref().as_str()) {
                 Some("unlink-then-link") => symlink_swap::Switch::UnlinkThenLink {

@@ -259,6 +259,7 @@ mod judge_tests {
             start_ms: 1000.0,
             end_ms: 2000.0,
             detail: String::new(),
+            output: None,
         }]
     }
 

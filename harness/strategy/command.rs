@@ -1,0 +1,208 @@
+//! The user's own deploy command as the reload step: what CI gating is for.
+//!
+//! The harness starts the first version in the symlink layout (two slots, the
+//! load or nginx connecting through `app.sock`) and runs the command with the
+//! run's paths in `ZDT_*` environment variables (see README, "The command
+//! strategy"). The command must leave the new version serving; how it does that
+//! is its business, and what it gets wrong is what the run shows. A non-zero exit
+//! or a timeout fails the step. Processes the command leaves running (the new app
+//! instance, started in the background) stay in its process group, which the
+//! harness stops at the end of the run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Ctx, Strategy};
+use crate::app::process::{log_tail, pid_listening_on, Child};
+use crate::app::{tools, Instance, StopHow};
+use crate::error::{Error, Result};
+use crate::load::{Endpoint, Target};
+
+const SLOTS: [&str; 2] = ["app-a", "app-b"];
+
+/// The command strategy.
+pub struct Command {
+    argv: Vec<String>,
+    cwd: PathBuf,
+    timeout: Duration,
+    first: Option<Instance>,
+    /// Each run of the command, kept (with whatever it left running) until shutdown.
+    runs: Vec<Child>,
+    target: Option<Target>,
+}
+
+impl Command {
+    /// Runs `argv` (argv[0] relative to `cwd` if it contains a slash) in `cwd`, for at most `timeout`.
+    pub fn new(argv: Vec<String>, cwd: PathBuf, timeout: Duration) -> Command {
+        // Absolute, so the program path does not depend on where zdt-check was started.
+        let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+        Command {
+            argv,
+            cwd,
+            timeout,
+            first: None,
+            runs: Vec::new(),
+            target: None,
+        }
+    }
+
+    fn program(&self) -> PathBuf {
+        let p = Path::new(&self.argv[0]);
+        if p.is_absolute() || !self.argv[0].contains('/') {
+            p.to_path_buf()
+        } else {
+            self.cwd.join(p)
+        }
+    }
+
+    /// The environment handed to the command.
+    fn env(&self, ctx: &Ctx, version: &str) -> Vec<(String, String)> {
+        let link = ctx.app.path("app.sock");
+        let active = std::fs::read_link(&link).unwrap_or_else(|_| ctx.app.path("app-a.sock"));
+        let next = if active.ends_with("app-a.sock") {
+            ctx.app.path("app-b.sock")
+        } else {
+            ctx.app.path("app-a.sock")
+        };
+        let c = &ctx.app.config;
+        let versions = c.versions.get_ref();
+        let old = versions
+            .iter()
+            .position(|v| v == version)
+            .and_then(|i| i.checked_sub(1))
+            .map_or("", |i| versions[i].as_str());
+        let d = |p: &Path| p.display().to_string();
+        let mut env = vec![
+            ("ZDT_RUN_DIR", d(&ctx.app.run_dir)),
+            ("ZDT_BIN", d(&ctx.app.exe)),
+            ("ZDT_APP_KIND", c.kind.get_ref().clone()),
+            ("ZDT_OLD_VERSION", old.to_string()),
+            ("ZDT_NEW_VERSION", version.to_string()),
+            ("ZDT_LINK", d(&link)),
+            ("ZDT_ACTIVE_SOCKET", d(&active)),
+            ("ZDT_NEXT_SOCKET", d(&next)),
+            (
+                "ZDT_OLD_PID",
+                pid_listening_on(&active)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "ZDT_STARTUP_DELAY",
+                format!("{}ms", c.startup_delay.0.as_millis()),
+            ),
+            ("ZDT_STATUS_PATH", c.status_path.clone()),
+            (
+                "ZDT_TARGET",
+                self.target
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+            ),
+        ];
+        if c.kind.get_ref() != "builtin" {
+            env.push(("ZDT_APP_DIR", d(&ctx.app.path("py"))));
+            env.push((
+                "ZDT_VENV",
+                tools::venv(c.venv.as_deref())
+                    .map(|v| d(&v))
+                    .unwrap_or_default(),
+            ));
+        }
+        if let Some(ngx) = &ctx.front {
+            env.push(("ZDT_NGINX_PREFIX", d(ngx.prefix())));
+            env.push(("ZDT_NGINX_CONF", d(&ngx.conf())));
+            env.push(("ZDT_NGINX_PID", ngx.pid().to_string()));
+        }
+        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
+#[async_trait]
+impl Strategy for Command {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
+        let endpoint = Endpoint::Unix(ctx.app.path(&format!("{}.sock", SLOTS[0])));
+        let mut inst = ctx.app.start(SLOTS[0], endpoint.clone(), version)?;
+        ctx.app.wait_ready(&mut inst).await?;
+        let link = ctx.app.path("app.sock");
+        super::symlink_swap::atomic_relink(&link, &ctx.app.path(&format!("{}.sock", SLOTS[0])))
+            .map_err(|e| Error::io(&link, e))?;
+        self.first = Some(inst);
+        let target = super::expose(ctx, &Endpoint::Unix(link)).await?;
+        self.target = Some(target.clone());
+        Ok(target)
+    }
+
+    async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
+        let n = self.runs.len() + 1;
+        let log = ctx.app.path(&format!("deploy-{n}.log"));
+        let env = self.env(ctx, version);
+        let t = ctx.steps.now_ms();
+        let mut child = Child::spawn(
+            &format!("deploy command #{n}"),
+            &self.program(),
+            &self.argv[1..],
+            &env,
+            &self.cwd,
+            &log,
+        )?;
+        // Reap the first instance as soon as the command stops it: a zombie still answers
+        // `kill -0`, and a script waiting for its old pid to go would wait forever.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let status = loop {
+            if let Some(s) = child.wait_exit(Duration::from_millis(50)).await {
+                break Some(s);
+            }
+            if let Some(first) = self.first.as_mut() {
+                first.child.try_exited();
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break None;
+            }
+        };
+        let output = log_tail(&log, 30);
+        self.runs.push(child);
+        let (ok, what) = match status {
+            None => (
+                false,
+                format!("did not finish within {:?}; stopped", self.timeout),
+            ),
+            Some(s) if s.success() => (true, "exit 0".to_string()),
+            Some(s) => (false, format!("failed ({s})")),
+        };
+        ctx.steps.record_with_output(
+            "deploy command",
+            t,
+            format!("{} {what}", self.argv.join(" ")),
+            output.clone(),
+        );
+        if ok {
+            Ok(())
+        } else {
+            if status.is_none() {
+                if let Some(c) = self.runs.last_mut() {
+                    c.kill().await;
+                }
+            }
+            Err(Error::Step(format!(
+                "deploy command {what}; its last output:\n{output}"
+            )))
+        }
+    }
+
+    async fn shutdown(&mut self, ctx: &mut Ctx) {
+        // What the command started (the new instance) lives in its process group.
+        for mut c in self.runs.drain(..).rev() {
+            c.stop(libc::SIGTERM, ctx.app.config.stop_timeout.0).await;
+        }
+        if let Some(mut inst) = self.first.take() {
+            ctx.app.stop(&mut inst, StopHow::Drain).await;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The `command` strategy: a user's deploy script as the reload step.
+
+use crate::util::{at, run_scenario, run_scenario_text};
+
+#[test]
+fn correct_deploy_script_passes() {
+    let r = run_scenario(&at("scenarios/command.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    let step = &r.report["steps"][0];
+    assert_eq!(step["name"], "deploy command");
+    assert!(
+        step["output"].as_str().unwrap().contains("deployed v2"),
+        "its output is in the report: {}",
+        r.dump()
+    );
+}
+
+#[test]
+fn deploy_script_with_the_classic_mistake_is_caught() {
+    let r = run_scenario(&at("scenarios/negative/command-broken.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(r.class("connect_missing") > 100, "{}", r.dump());
+}
+
+#[test]
+fn failing_deploy_command_fails_the_step_with_its_output() {
+    let r = run_scenario_text(
+        "fails",
+        r#"
+[load]
+rate = 100
+warmup = "300ms"
+cooldown = "300ms"
+[reload]
+strategy = "command"
+command = ["sh", "-c", "echo 'migration 42 failed' >&2; exit 3"]
+"#,
+    );
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("reload_completed"));
+    assert!(
+        r.stdout.contains("exit status: 3") && r.stdout.contains("migration 42 failed"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn hanging_deploy_command_times_out_and_is_killed() {
+    let r = run_scenario_text(
+        "hangs",
+        r#"
+[load]
+rate = 100
+warmup = "300ms"
+cooldown = "300ms"
+[reload]
+strategy = "command"
+command = ["sleep", "60"]
+step_timeout = "1s"
+"#,
+    );
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(
+        r.stdout.contains("did not finish within 1s"),
+        "{}",
+        r.dump()
+    );
+    // run_scenario already checked that the sleep did not survive.
+}

@@ -31,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run scenario files: start the app, load it, reload it, judge the result.
     Run(RunArgs),
+    /// Run several scenarios (each N times) and print one comparison table.
+    Compare(CompareArgs),
     /// Drive load at a target on its own (like ab/wrk), and report every outcome.
     Load(LoadArgs),
     /// Show which servers are installed and which scenarios can run here.
@@ -55,6 +57,29 @@ pub struct RunArgs {
     /// Keep the run directory (sockets, rendered configs, logs) and print its path.
     #[arg(long)]
     pub keep_run_dir: bool,
+}
+
+/// `zdt-check compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Scenario files (TOML).
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Runs per scenario; the table shows passes/N and the spread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+    /// Run every scenario at this rate (open loop), whatever its own [load] says.
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
+    /// Run every scenario with this many connections.
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Also write the table as Markdown.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the summary and every run as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
 }
 
 /// `zdt-check doctor`.
@@ -124,6 +149,7 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(a, &cancel).await,
         Command::Load(a) => cmd_load(a, &cancel).await,
+        Command::Compare(a) => cmd_compare(a, &cancel).await,
         Command::WaitReady(a) => {
             let target = Target::parse(&a.target, Some(&a.path)).map_err(Error::Usage);
             match target {
@@ -188,6 +214,73 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
         .map(|r| r.exit_code)
         .max()
         .unwrap_or(EXIT_ERROR))
+}
+
+async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!("--rate {r}: must be > 0")));
+        }
+    }
+    if a.connections == Some(0) {
+        return Err(Error::Usage("--connections must be at least 1".into()));
+    }
+    let mut loaded = a
+        .scenarios
+        .iter()
+        .map(|p| scenario::load(p))
+        .collect::<Result<Vec<_>>>()?;
+    for l in &mut loaded {
+        if let Some(r) = a.rate {
+            l.scenario.load.mode = toml::Spanned::new(0..0, "open".into());
+            l.scenario.load.rate = toml::Spanned::new(0..0, r);
+        }
+        if let Some(c) = a.connections {
+            l.scenario.load.connections = toml::Spanned::new(0..0, c);
+        }
+    }
+    let opts = RunOptions {
+        keep_run_dir: false,
+        exe: std::env::current_exe()
+            .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
+    };
+    let mut rows = Vec::new();
+    let mut all = Vec::new();
+    'outer: for sc in &loaded {
+        let mut runs = Vec::new();
+        for i in 1..=a.repeat {
+            if cancel.is_cancelled() {
+                break 'outer;
+            }
+            let r = run::run(sc, &opts, cancel).await;
+            let verdict = match r.exit_code {
+                0 => "PASS",
+                1 => "FAIL",
+                _ => "ERROR",
+            };
+            eprintln!("{} run {i}/{}: {verdict}", sc.name, a.repeat);
+            runs.push(r);
+        }
+        if !runs.is_empty() {
+            rows.push(crate::compare::summarise(&runs));
+        }
+        all.extend(runs);
+    }
+    let table = crate::compare::markdown(&rows);
+    println!("{table}");
+    if let Some(p) = &a.markdown {
+        std::fs::write(p, &table).map_err(|e| Error::io(p, e))?;
+    }
+    if let Some(p) = &a.json {
+        let doc =
+            serde_json::json!({ "schema": "zdt-check/compare/v1", "rows": rows, "runs": all });
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&doc).expect("serializes") + "\n",
+        )
+        .map_err(|e| Error::io(p, e))?;
+    }
+    Ok(if cancel.is_cancelled() { EXIT_ERROR } else { 0 })
 }
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {

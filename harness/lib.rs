@@ -12,12 +12,13 @@
 //! - [`scenario`]: the TOML scenario schema and its validation.
 //! - [`verdict`]: assertions judged over a run's statistics.
 //! - [`report`]: terminal and JSON reports.
-//! - [`run`]: one scenario run, start to finish.
+//! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
 //! - [`cli`]: the command line; [`doctor`]: what is installed; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
 pub mod app;
 pub mod cancel;
 pub mod cli;
+pub mod compare;
 pub mod doctor;
 pub mod error;
 pub mod fixture;

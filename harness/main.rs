@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         }
     };
     zdt_check::app::process::install_panic_hook();
-    if matches!(cli.command, Command::Run(_)) {
+    if matches!(cli.command, Command::Run(_) | Command::Compare(_)) {
         zdt_check::app::reaper::start();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

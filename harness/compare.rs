@@ -85,14 +85,16 @@ impl Spread {
     }
 }
 
+/// p50, p99 and p99.9 of one phase, one entry per run.
+type PhaseSamples = (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// Summarises the runs of one scenario.
 pub fn summarise(runs: &[RunReport]) -> Row {
     let first = &runs[0];
     let mut failed = std::collections::BTreeMap::new();
     let mut versions: Vec<String> = Vec::new();
     let (mut gaps, mut reloads, mut dips) = (Vec::new(), Vec::new(), Vec::new());
-    let mut per_phase: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>, Vec<f64>)> =
-        Default::default();
+    let mut per_phase: std::collections::BTreeMap<String, PhaseSamples> = Default::default();
     for r in runs {
         let Some(st) = &r.stats else { continue };
         for (k, n) in &st.outcomes {

@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Keep the run directory (sockets, rendered configs, logs) and print its path.
     #[arg(long)]
     pub keep_run_dir: bool,
+    /// No live progress on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `zdt-check compare`.
@@ -193,6 +196,7 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
         .map(|p| scenario::load(p))
         .collect::<Result<Vec<_>>>()?;
     let opts = RunOptions {
+        progress: !a.no_progress,
         keep_run_dir: a.keep_run_dir,
         exe: std::env::current_exe()
             .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
@@ -240,6 +244,7 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
         }
     }
     let opts = RunOptions {
+        progress: false,
         keep_run_dir: false,
         exe: std::env::current_exe()
             .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,

@@ -13,7 +13,7 @@
 //! - [`verdict`]: assertions judged over a run's statistics.
 //! - [`report`]: terminal and JSON reports.
 //! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
-//! - [`cli`]: the command line; [`doctor`]: what is installed; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
+//! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
 pub mod app;
 pub mod cancel;
@@ -23,6 +23,7 @@ pub mod doctor;
 pub mod error;
 pub mod fixture;
 pub mod load;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub keep_run_dir: bool,
     /// The zdt-check binary, to start the built-in fixture.
     pub exe: PathBuf,
+    /// Show live progress on stderr.
+    pub progress: bool,
 }
 
 /// Runs `sc` to the end (or until `cancel`), always returning a report.
@@ -65,7 +67,15 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
     let mut strat = strategy::build(&sc.scenario, &base_dir);
-    run_inner(&sc.scenario, &mut ctx, strat.as_mut(), cancel, &mut report).await;
+    run_inner(
+        &sc.scenario,
+        &mut ctx,
+        strat.as_mut(),
+        cancel,
+        &mut report,
+        opts.progress,
+    )
+    .await;
     // Whatever happened, nothing outlives the run.
     strat.shutdown(&mut ctx).await;
     if let Some(mut front) = ctx.front.take() {
@@ -111,6 +121,7 @@ async fn run_inner(
     strat: &mut dyn strategy::Strategy,
     cancel: &Cancel,
     report: &mut RunReport,
+    show_progress: bool,
 ) {
     let versions = sc.app.versions.get_ref();
     let target = match or_cancel(cancel, strat.start(ctx, &versions[0])).await {
@@ -147,6 +158,22 @@ async fn run_inner(
         }
     };
     ctx.steps.set_clock(load.clock());
+    let status = crate::progress::Status::default();
+    status.set("warm-up");
+    let expected = sc.load.warmup.0
+        + sc.load.cooldown.0
+        + sc.app.startup_delay.0 * (versions.len() as u32 - 1)
+        + Duration::from_secs(1);
+    let progress = show_progress.then(|| {
+        crate::progress::start(
+            report.name.clone(),
+            load.shared(),
+            load.clock(),
+            status.clone(),
+            ctx.steps.last.clone(),
+            expected,
+        )
+    });
 
     let mut reload_error = None;
     let mut interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.warmup.0))
@@ -166,6 +193,7 @@ async fn run_inner(
                 break;
             }
         }
+        status.set(format!("reload to {version}"));
         match or_cancel(cancel, strat.reload(ctx, version)).await {
             None => interrupted = true,
             Some(Err(e)) => {
@@ -176,10 +204,12 @@ async fn run_inner(
         }
     }
     if !interrupted {
+        status.set("cool-down");
         interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0))
             .await
             .is_none();
     }
+    status.set("grace");
     load.stop_scheduling();
     let grace = if interrupted {
         Duration::ZERO
@@ -187,6 +217,9 @@ async fn run_inner(
         sc.load.grace.0
     };
     let (collector, counters) = load.finish(grace).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
     let span = match (ctx.steps.events.first(), ctx.steps.events.last()) {
         (Some(a), Some(b)) => Some(ReloadSpan {
             start_ns: (a.start_ms * 1e6) as u64,

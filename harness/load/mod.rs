@@ -186,8 +186,8 @@ impl LoadRun {
     }
 
     /// Live counters.
-    pub fn shared(&self) -> &Shared {
-        &self.shared
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// Stops scheduling new requests; requests already scheduled still run.

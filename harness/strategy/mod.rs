@@ -41,6 +41,8 @@ pub struct StepLog {
     clock: Option<Clock>,
     /// Recorded steps, in order.
     pub events: Vec<StepEvent>,
+    /// The last step's name, shared with the live progress display.
+    pub last: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl StepLog {
@@ -72,6 +74,7 @@ impl StepLog {
 
     fn push(&mut self, name: &str, start_ms: f64, detail: String, output: Option<String>) {
         if self.clock.is_some() {
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = name.to_string();
             let end_ms = self.now_ms();
             self.events.push(StepEvent {
                 name: name.to_string(),

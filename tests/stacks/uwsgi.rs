@@ -46,9 +46,10 @@ fn chain_reload_with_one_worker_leaves_a_gap() {
     let r = run_scenario(&at("scenarios/negative/uwsgi-chain-one-worker.toml"));
     assert_eq!(r.code, 1, "{}", r.dump());
     assert!(!r.check("max_gap"), "{}", r.dump());
-    // The only worker re-imports the app (1 s) after a graceful stop: seen ~2 s, budget 300 ms.
+    // The only worker is reaped (~1 s) and re-imports the app (1 s): seen 2.0-2.3 s, budget 1 s.
     let gap = r.report["stats"]["max_gap_ms"].as_f64().unwrap_or(0.0);
-    assert!(gap >= 900.0, "gap {gap} ms: {}", r.dump());
+    assert!(gap >= 1500.0, "gap {gap} ms: {}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "late, not failed: {}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
 }
 

@@ -49,7 +49,12 @@ fn chain_reload_with_one_worker_leaves_a_gap() {
     // The only worker is reaped (~1 s) and re-imports the app (1 s): seen 2.0-2.3 s, budget 1 s.
     let gap = r.report["stats"]["max_gap_ms"].as_f64().unwrap_or(0.0);
     assert!(gap >= 1500.0, "gap {gap} ms: {}", r.dump());
-    assert_eq!(r.report["stats"]["failed"], 0, "late, not failed: {}", r.dump());
+    assert_eq!(
+        r.report["stats"]["failed"],
+        0,
+        "late, not failed: {}",
+        r.dump()
+    );
     assert!(r.check("reload_completed"), "{}", r.dump());
 }
 

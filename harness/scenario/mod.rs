@@ -483,6 +483,30 @@ fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
             "nginx-reload needs a front server: add [front] kind = \"nginx\"",
         ));
     }
+    if strategy == "uwsgi-fastrouter" && s.front.is_none() {
+        return Err(loc.error(
+            r.strategy.span(),
+            Some("reload.strategy"),
+            "uwsgi-fastrouter needs a front server (the fastrouter speaks the uwsgi protocol): add [front] kind = \"nginx\"",
+        ));
+    }
+    if let (Some(v), Some(m)) = (
+        r.vassals.as_ref().map(|v| (*v.get_ref(), v.span())),
+        r.minimum_active.as_ref().map(|m| (*m.get_ref(), m.span())),
+    ) {
+        if m.0 == 0 || m.0 >= v.0 {
+            return Err(loc.error(
+                m.1,
+                Some("reload.minimum_active"),
+                &format!("must be at least 1 and less than vassals ({})", v.0),
+            ));
+        }
+    }
+    if let Some(v) = &r.vassals {
+        if *v.get_ref() < 2 {
+            return Err(loc.error(v.span(), Some("reload.vassals"), "must be at least 2"));
+        }
+    }
     if kind == "flup" && s.front.is_none() {
         return Err(loc.error(
             s.app.kind.span(),

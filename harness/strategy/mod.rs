@@ -7,6 +7,8 @@
 pub mod command;
 pub mod naive_restart;
 pub mod symlink_swap;
+pub mod uwsgi_chain;
+pub mod uwsgi_fastrouter;
 
 use std::time::Duration;
 
@@ -182,6 +184,18 @@ pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
                 .map_or(Duration::from_millis(500), |v| v.get_ref().0),
             stop_old,
         })),
+        "uwsgi-chain" => Box::new(uwsgi_chain::UwsgiChain::new(
+            match r.trigger.as_ref().map(|v| v.get_ref().as_str()) {
+                Some("touch") => uwsgi_chain::Trigger::Touch,
+                _ => uwsgi_chain::Trigger::Fifo,
+            },
+            r.step_timeout
+                .as_ref()
+                .map_or(Duration::from_secs(30), |v| v.get_ref().0),
+        )),
+        "uwsgi-fastrouter" => Box::new(uwsgi_fastrouter::UwsgiFastrouter::new(
+            uwsgi_fastrouter::Options::from_reload(r),
+        )),
         other => Box::new(NotYet(other.to_string())),
     }
 }

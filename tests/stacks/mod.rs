@@ -2,3 +2,4 @@
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
+mod uwsgi;

@@ -190,11 +190,15 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
 
 async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     // Validate every file before running any.
-    let loaded = a
+    let loaded: Vec<_> = a
         .scenarios
         .iter()
         .map(|p| scenario::load(p))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .iter()
+        .flat_map(scenario::expand_sweep)
+        .collect();
+    let swept = loaded.len() > a.scenarios.len();
     let opts = RunOptions {
         progress: !a.no_progress,
         keep_run_dir: a.keep_run_dir,
@@ -209,6 +213,14 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
         let r = run::run(sc, &opts, cancel).await;
         println!("{}", report::terminal::render(&r));
         reports.push(r);
+    }
+    if swept {
+        // A sweep reads best as one table, one row per grid point.
+        let rows: Vec<_> = reports
+            .iter()
+            .map(|r| crate::compare::summarise(std::slice::from_ref(r)))
+            .collect();
+        println!("{}", crate::compare::markdown(&rows));
     }
     if let Some(path) = &a.json {
         report::json::write(path, &reports)?;
@@ -229,11 +241,14 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     if a.connections == Some(0) {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
-    let mut loaded = a
+    let mut loaded: Vec<_> = a
         .scenarios
         .iter()
         .map(|p| scenario::load(p))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .iter()
+        .flat_map(scenario::expand_sweep)
+        .collect();
     for l in &mut loaded {
         if let Some(r) = a.rate {
             l.scenario.load.mode = toml::Spanned::new(0..0, "open".into());

@@ -69,3 +69,34 @@ step_timeout = "1s"
     );
     // run_scenario already checked that the sleep did not survive.
 }
+
+#[test]
+fn sweep_covers_the_grid_and_shows_where_it_breaks() {
+    let _g = crate::util::serial();
+    let out = crate::util::bin()
+        .args([
+            "run",
+            "--no-progress",
+            &at("scenarios/sweeps/swap-before-ready.toml"),
+        ])
+        .output()
+        .unwrap();
+    crate::util::assert_no_leftovers(&out, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let missing = |point: &str| -> u64 {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| swap before ready (startup_delay={point})")))
+            .unwrap_or_else(|| panic!("no row for {point}: {stdout}"));
+        row.split("connect_missing ").nth(1).map_or(0, |r| {
+            r.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+    };
+    // Failures grow with the startup time the broken swap ignores.
+    assert!(missing("1s") > 200, "{stdout}");
+    assert!(missing("1s") > 4 * missing("100ms").max(1), "{stdout}");
+}

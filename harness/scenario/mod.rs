@@ -39,6 +39,27 @@ pub struct Scenario {
     /// What must hold for a pass.
     #[serde(default)]
     pub assert: AssertConfig,
+    /// Parameter lists: the scenario runs once per combination (a grid).
+    #[serde(default)]
+    pub sweep: Option<SweepConfig>,
+}
+
+/// Lists of values to sweep over; the run covers their cartesian product.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// Values for `app.startup_delay`.
+    #[serde(default)]
+    pub startup_delay: Vec<Dur>,
+    /// Values for `app.workers`.
+    #[serde(default)]
+    pub workers: Vec<u32>,
+    /// Values for `load.rate`.
+    #[serde(default)]
+    pub rate: Vec<f64>,
+    /// Values for `load.connections`.
+    #[serde(default)]
+    pub connections: Vec<usize>,
 }
 
 /// Which app server runs the app, and how it behaves.
@@ -278,6 +299,71 @@ pub fn load(path: &Path) -> Result<Loaded> {
     })
 }
 
+/// One scenario per point of its `[sweep]` grid (just the scenario if it has none),
+/// each named after the values it takes, e.g. `symlink (startup_delay=3s, rate=500)`.
+pub fn expand_sweep(l: &Loaded) -> Vec<Loaded> {
+    let Some(sw) = &l.scenario.sweep else {
+        return vec![l.clone()];
+    };
+    let mut points: Vec<(Vec<String>, Scenario)> = vec![(Vec::new(), l.scenario.clone())];
+    fn extend<T: Clone>(
+        points: Vec<(Vec<String>, Scenario)>,
+        values: &[T],
+        label: impl Fn(&T) -> String,
+        set: impl Fn(&mut Scenario, &T),
+    ) -> Vec<(Vec<String>, Scenario)> {
+        if values.is_empty() {
+            return points;
+        }
+        let mut out = Vec::new();
+        for (names, sc) in points {
+            for v in values {
+                let mut sc = sc.clone();
+                set(&mut sc, v);
+                let mut names = names.clone();
+                names.push(label(v));
+                out.push((names, sc));
+            }
+        }
+        out
+    }
+    points = extend(
+        points,
+        &sw.startup_delay,
+        |d| format!("startup_delay={d}"),
+        |s, d| s.app.startup_delay = *d,
+    );
+    points = extend(
+        points,
+        &sw.workers,
+        |w| format!("workers={w}"),
+        |s, w| s.app.workers = Spanned::new(0..0, *w),
+    );
+    points = extend(
+        points,
+        &sw.rate,
+        |r| format!("rate={r}"),
+        |s, r| s.load.rate = Spanned::new(0..0, *r),
+    );
+    points = extend(
+        points,
+        &sw.connections,
+        |c| format!("connections={c}"),
+        |s, c| s.load.connections = Spanned::new(0..0, *c),
+    );
+    points
+        .into_iter()
+        .map(|(names, mut scenario)| {
+            scenario.sweep = None;
+            Loaded {
+                path: l.path.clone(),
+                name: format!("{} ({})", l.name, names.join(", ")),
+                scenario,
+            }
+        })
+        .collect()
+}
+
 /// Parses and validates scenario text; `path` is only used in messages.
 pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
     let loc = Locator { path, src };
@@ -450,6 +536,30 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
                 s.assert.allow.span(),
                 Some("assert.allow"),
                 &format!("unknown outcome class {name:?}; expected a failure class ({}) or a code key like http_502", outcome::CLASS_NAMES[1..].join(", ")),
+            ));
+        }
+    }
+    if let Some(sw) = &s.sweep {
+        let n = sw.startup_delay.len().max(1)
+            * sw.workers.len().max(1)
+            * sw.rate.len().max(1)
+            * sw.connections.len().max(1);
+        let at = loc.src.find("[sweep]").unwrap_or(0);
+        if n > 100 {
+            return Err(loc.error(
+                at..at,
+                Some("sweep"),
+                &format!("{n} combinations: at most 100 per scenario"),
+            ));
+        }
+        if sw.rate.iter().any(|r| !(r.is_finite() && *r > 0.0))
+            || sw.connections.contains(&0)
+            || sw.workers.iter().any(|w| !(1..=64).contains(w))
+        {
+            return Err(loc.error(
+                at..at,
+                Some("sweep"),
+                "rates must be > 0, connections >= 1, workers 1..=64",
             ));
         }
     }
@@ -704,6 +814,24 @@ mod tests {
     fn missing_reload_table() {
         let e = err("[load]\nrate = 5\n");
         assert!(e.contains("missing field `reload`"), "{e}");
+    }
+
+    #[test]
+    fn sweep_expands_to_the_grid() {
+        let src = "name = \"s\"\n[reload]\nstrategy = \"symlink-swap\"\n[sweep]\nstartup_delay = [\"100ms\", \"1s\"]\nrate = [100, 200, 300]\n";
+        let sc = parse(Path::new("s.toml"), src).unwrap();
+        let l = Loaded {
+            path: "s.toml".into(),
+            name: "s".into(),
+            scenario: sc,
+        };
+        let all = expand_sweep(&l);
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[5].name, "s (startup_delay=1s, rate=300)");
+        assert_eq!(*all[5].scenario.load.rate.get_ref(), 300.0);
+        assert!(all.iter().all(|l| l.scenario.sweep.is_none()));
+        let e = err("[reload]\nstrategy = \"symlink-swap\"\n[sweep]\nrate = [0]\n");
+        assert!(e.contains("`sweep`: rates must be > 0"), "{e}");
     }
 
     #[test]

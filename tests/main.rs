@@ -12,3 +12,4 @@ mod command;
 mod faults;
 mod load;
 mod report;
+mod security;

@@ -3,3 +3,4 @@
 
 mod flup;
 mod uwsgi;
+mod nginx;

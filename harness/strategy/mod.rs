@@ -198,8 +198,8 @@ pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
             uwsgi_fastrouter::Options::from_reload(r),
         )),
         "nginx-reload" => Box::new(nginx_reload::NginxReload::new(nginx_reload::Options {
-            wait_ready: r.wait_ready.as_ref().map_or(true, |v| *v.get_ref()),
-            wait_old_workers: r.wait_old_workers.as_ref().map_or(true, |v| *v.get_ref()),
+            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
+            wait_old_workers: r.wait_old_workers.as_ref().is_none_or(|v| *v.get_ref()),
             stop_old,
             step_timeout: r
                 .step_timeout

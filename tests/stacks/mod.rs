@@ -2,5 +2,5 @@
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
-mod uwsgi;
 mod nginx;
+mod uwsgi;

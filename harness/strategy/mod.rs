@@ -6,6 +6,7 @@
 
 pub mod command;
 pub mod naive_restart;
+pub mod nginx_reload;
 pub mod symlink_swap;
 pub mod uwsgi_chain;
 pub mod uwsgi_fastrouter;
@@ -196,6 +197,15 @@ pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
         "uwsgi-fastrouter" => Box::new(uwsgi_fastrouter::UwsgiFastrouter::new(
             uwsgi_fastrouter::Options::from_reload(r),
         )),
+        "nginx-reload" => Box::new(nginx_reload::NginxReload::new(nginx_reload::Options {
+            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
+            wait_old_workers: r.wait_old_workers.as_ref().is_none_or(|v| *v.get_ref()),
+            stop_old,
+            step_timeout: r
+                .step_timeout
+                .as_ref()
+                .map_or(nginx_reload::DEFAULT_STEP_TIMEOUT, |v| v.get_ref().0),
+        })),
         other => Box::new(NotYet(other.to_string())),
     }
 }

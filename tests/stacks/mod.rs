@@ -2,4 +2,5 @@
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
+mod nginx;
 mod uwsgi;

@@ -1,0 +1,189 @@
+//! nginx reload onto a new upstream (healthchecks.io's deploy): every version runs
+//! on its own fresh socket (`app-1`, `app-2`, ...). A reload starts the new version
+//! next to the old one, waits until it answers, rewrites nginx's upstream to the new
+//! socket and runs `nginx -s reload`, waits until the *old nginx workers* have
+//! exited (only then has nothing left a reason to connect to the old socket), and
+//! only then stops the old app.
+//!
+//! Done badly it fails with 502s: `nginx -s reload` only signals the master and
+//! returns at once, while the old workers keep accepting and proxying to the old
+//! upstream until the master has started new workers and told the old ones to
+//! quit. Stopping the old app right after `nginx -s reload` returns
+//! (`wait_old_workers = false`) makes every request those old workers still pass
+//! on fail to connect (`connect() ... failed` in error.log, 502 to the client);
+//! switching before the new app is ready (`wait_ready = false`) sends requests to
+//! a socket that is not there yet (502 as well).
+//!
+//! A side effect that is nginx's, not the strategy's: on reload the old workers
+//! close their *idle* keep-alive client connections. A client that reuses such a
+//! connection sees it closed before any response byte (`reset_reused`); real
+//! clients retry idempotent requests on a reused connection.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Ctx, Strategy};
+use crate::app::{Instance, StopHow};
+use crate::error::{Error, Result};
+use crate::load::{Endpoint, Target};
+
+/// Default limit for the old nginx workers to exit.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The strategy's options.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Wait until the new app answers before pointing nginx at it (false is broken).
+    pub wait_ready: bool,
+    /// Wait until the old nginx workers have exited before stopping the old app (false is broken).
+    pub wait_old_workers: bool,
+    /// How the old app is stopped.
+    pub stop_old: StopHow,
+    /// Longest the old nginx workers may take to exit.
+    pub step_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait_ready: true,
+            wait_old_workers: true,
+            stop_old: StopHow::Drain,
+            step_timeout: DEFAULT_STEP_TIMEOUT,
+        }
+    }
+}
+
+/// The nginx-reload strategy.
+pub struct NginxReload {
+    opts: Options,
+    /// The instance nginx points at.
+    active: Option<Instance>,
+    /// Instances left running by a reload that failed half-way (stopped at shutdown).
+    stray: Vec<Instance>,
+    /// Slots used so far (the next one is `app-{count + 1}`).
+    count: u32,
+}
+
+impl NginxReload {
+    /// An nginx reload with `opts`.
+    pub fn new(opts: Options) -> NginxReload {
+        NginxReload {
+            opts,
+            active: None,
+            stray: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// The next fresh slot: `app-1`, `app-2`, ...
+    fn next_slot(&mut self) -> String {
+        self.count += 1;
+        format!("app-{}", self.count)
+    }
+}
+
+/// A short description of where an instance listens.
+fn describe(inst: &Instance) -> String {
+    match &inst.endpoint {
+        Endpoint::Unix(p) => format!("{} on {}", inst.name, p.display()),
+        Endpoint::Tcp(a) => format!("{} on {a}", inst.name),
+    }
+}
+
+#[async_trait]
+impl Strategy for NginxReload {
+    fn name(&self) -> &'static str {
+        "nginx-reload"
+    }
+
+    async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
+        if ctx.front_config.is_none() {
+            return Err(Error::Harness(
+                "nginx-reload needs a front server: add [front] kind = \"nginx\"".into(),
+            ));
+        }
+        let slot = self.next_slot();
+        let endpoint = ctx.app.endpoint_for(&slot)?;
+        let mut inst = ctx.app.start(&slot, endpoint.clone(), version)?;
+        let ready = ctx.app.wait_ready(&mut inst).await;
+        self.active = Some(inst);
+        ready?;
+        super::expose(ctx, &endpoint).await
+    }
+
+    async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
+        let slot = self.next_slot();
+        let endpoint = ctx.app.endpoint_for(&slot)?;
+        let t = ctx.steps.now_ms();
+        let mut new = ctx.app.start(&slot, endpoint.clone(), version)?;
+        if self.opts.wait_ready {
+            if let Err(e) = ctx.app.wait_ready(&mut new).await {
+                self.stray.push(new);
+                return Err(e);
+            }
+            ctx.steps.record("new app ready", t, describe(&new));
+        } else {
+            ctx.steps.record("new app started", t, describe(&new));
+        }
+
+        // From here on nginx may route to `new`: it is the active instance.
+        let old = self.active.replace(new);
+        if let Some(old) = old {
+            self.stray.push(old);
+        }
+        let t = ctx.steps.now_ms();
+        let upstream = ctx.app.upstream(endpoint);
+        let Some(ngx) = ctx.front.as_mut() else {
+            return Err(Error::Step("nginx-reload: no front server running".into()));
+        };
+        let old_workers = ngx.reload(&upstream).await?;
+        ctx.steps.record(
+            "nginx reloaded",
+            t,
+            format!(
+                "`nginx -s reload` returned; old workers {old_workers:?}; upstream {:?}",
+                upstream.endpoint()
+            ),
+        );
+        if !self.opts.wait_ready {
+            let t = ctx.steps.now_ms();
+            if let Some(new) = self.active.as_mut() {
+                ctx.app.wait_ready(new).await?;
+                ctx.steps.record(
+                    "new app ready",
+                    t,
+                    format!("{} (after the switch)", describe(new)),
+                );
+            }
+        }
+        if self.opts.wait_old_workers {
+            let t = ctx.steps.now_ms();
+            let Some(ngx) = ctx.front.as_ref() else {
+                return Err(Error::Step("nginx-reload: no front server running".into()));
+            };
+            ngx.wait_workers_gone(&old_workers, self.opts.step_timeout)
+                .await?;
+            ctx.steps.record(
+                "old nginx workers exited",
+                t,
+                format!("{old_workers:?} gone; now {:?}", ngx.worker_pids()),
+            );
+        }
+        // Every stray instance is a predecessor nginx no longer routes to.
+        for mut old in std::mem::take(&mut self.stray) {
+            let t = ctx.steps.now_ms();
+            let how = ctx.app.stop(&mut old, self.opts.stop_old).await;
+            ctx.steps
+                .record("old app stopped", t, format!("{}: {how}", old.name));
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self, ctx: &mut Ctx) {
+        for mut inst in self.stray.drain(..).chain(self.active.take()) {
+            ctx.app.stop(&mut inst, StopHow::Drain).await;
+        }
+    }
+}

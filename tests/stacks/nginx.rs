@@ -1,0 +1,113 @@
+//! nginx in front: healthchecks.io's reload onto a new upstream, and the ways of
+//! swapping an app behind nginx that turn into 502s.
+
+use crate::util::{at, require_stack, run_scenario, RunResult};
+
+/// Failure classes other than `allowed` that occurred, with their counts.
+fn other_failures(r: &RunResult, allowed: &[&str]) -> Vec<(String, u64)> {
+    r.report["stats"]["classes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "ok" && !allowed.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Count of one outcome key (e.g. `http_502`).
+fn outcome(r: &RunResult, key: &str) -> u64 {
+    r.report["stats"]["outcomes"][key].as_u64().unwrap_or(0)
+}
+
+/// Asserts a negative control failed only because requests failed, with at least
+/// `min` 502s and nothing but 502s.
+fn assert_failed_with_502s(r: &RunResult, min: u64) {
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    let n502 = outcome(r, "http_502");
+    assert!(
+        n502 >= min,
+        "expected >= {min} x 502, got {n502}\n{}",
+        r.dump()
+    );
+    assert_eq!(r.class("http_5xx"), n502, "{}", r.dump());
+    assert_eq!(other_failures(r, &["http_5xx"]), vec![], "{}", r.dump());
+}
+
+#[test]
+fn nginx_reload_passes() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/nginx-reload.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    let steps: Vec<&str> = r.report["steps"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        steps,
+        [
+            "new app ready",
+            "nginx reloaded",
+            "old nginx workers exited",
+            "old app stopped"
+        ],
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn nginx_reload_keepalive_only_resets_idle_connections() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/nginx-reload-keepalive.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(
+        other_failures(&r, &["reset_reused"]),
+        vec![],
+        "{}",
+        r.dump()
+    );
+    // The old workers close each idle client connection once: at most one
+    // reset per load connection (32) for the one reload.
+    let resets = r.class("reset_reused");
+    assert!(resets <= 32, "{resets} reset_reused\n{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+}
+
+#[test]
+fn nginx_reload_stopping_old_app_at_once_fails_with_502() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/nginx-reload-stop-at-once.toml"));
+    assert_failed_with_502s(&r, 5);
+}
+
+#[test]
+fn naive_restart_behind_nginx_fails_with_502() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/naive-nginx.toml"));
+    assert_failed_with_502s(&r, 40);
+}
+
+#[test]
+fn unlink_then_link_behind_nginx_fails_with_502() {
+    if !require_stack(&["nginx", "flup"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/unlink-then-link-fastcgi.toml"));
+    assert_failed_with_502s(&r, 5);
+}

@@ -124,6 +124,39 @@ impl AppEnv {
         })
     }
 
+    /// Probes a uwsgi-protocol socket until it answers the status path with the instance's version.
+    async fn wait_ready_uwsgi(&self, inst: &mut Instance) -> Result<()> {
+        let Endpoint::Unix(sock) = &inst.endpoint else {
+            return readiness::wait_accepting(
+                &inst.endpoint,
+                self.config.ready_timeout.0,
+                &mut inst.child,
+            )
+            .await;
+        };
+        let deadline = tokio::time::Instant::now() + self.config.ready_timeout.0;
+        let mut last;
+        loop {
+            if let Some(status) = inst.child.try_exited() {
+                return Err(inst
+                    .child
+                    .error(format!("exited ({status}) before it was ready")));
+            }
+            match uwsgi::probe(sock, &self.config.status_path).await {
+                Ok((200..=299, Some(v))) if v == inst.version => return Ok(()),
+                Ok((code, v)) => last = format!("status {code}, version {v:?}"),
+                Err(e) => last = e.to_string(),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(inst.child.error(format!(
+                    "not ready after {} (last probe: {last})",
+                    self.config.ready_timeout
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// How a front server passes requests to an instance of this app kind at `endpoint`.
     pub fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream {
         match self.config.kind.get_ref().as_str() {
@@ -137,15 +170,19 @@ impl AppEnv {
     /// (An app behind a uwsgi or FastCGI socket cannot be probed over HTTP: there
     /// the strategy probes through the front server, or waits for the socket to accept.)
     pub async fn wait_ready(&self, inst: &mut Instance) -> Result<()> {
-        if matches!(self.config.kind.get_ref().as_str(), "flup")
-            || (self.config.kind.get_ref() == "uwsgi" && self.has_front)
-        {
+        let kind = self.config.kind.get_ref().as_str();
+        if kind == "flup" {
             return readiness::wait_accepting(
                 &inst.endpoint,
                 self.config.ready_timeout.0,
                 &mut inst.child,
             )
             .await;
+        }
+        if kind == "uwsgi" && self.has_front {
+            // Behind nginx uWSGI speaks the uwsgi protocol; it binds before its (lazy)
+            // workers have imported the app, so accepting is not ready: ask /_status.
+            return self.wait_ready_uwsgi(inst).await;
         }
         let seen = readiness::wait_ready(
             &inst.endpoint,

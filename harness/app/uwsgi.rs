@@ -6,6 +6,9 @@
 //! graceful stop is `q` on the master FIFO.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::process::Child;
 use super::{python, tools, AppEnv};
@@ -89,4 +92,81 @@ pub fn send(fifo: &Path, cmd: &str) -> Result<()> {
         .open(fifo)
         .map_err(|e| Error::io(fifo, e))?;
     f.write_all(cmd.as_bytes()).map_err(|e| Error::io(fifo, e))
+}
+
+/// Appends one uwsgi-protocol var (little-endian 16-bit lengths).
+fn push_var(out: &mut Vec<u8>, k: &str, v: &str) {
+    out.extend_from_slice(&(k.len() as u16).to_le_bytes());
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+    out.extend_from_slice(v.as_bytes());
+}
+
+/// A uwsgi packet: modifier1, body length, modifier2, body.
+pub fn packet(modifier1: u8, modifier2: u8, vars: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in vars {
+        push_var(&mut body, k, v);
+    }
+    let mut p = vec![modifier1];
+    p.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    p.push(modifier2);
+    p.extend_from_slice(&body);
+    p
+}
+
+/// Tells the subscription server to drop `node` from `key` (modifier1 224, modifier2 1).
+pub fn unsubscribe(server: &Path, key: &str, node: &Path) -> Result<()> {
+    let pkt = packet(
+        224,
+        1,
+        &[("key", key), ("address", &node.display().to_string())],
+    );
+    let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| Error::io(server, e))?;
+    s.send_to(&pkt, server).map_err(|e| Error::io(server, e))?;
+    Ok(())
+}
+
+/// Sends `GET path` over the uwsgi protocol straight to a vassal's socket; returns
+/// the status and the `X-App-Version` header.
+pub async fn probe(socket: &Path, path: &str) -> Result<(u16, Option<String>)> {
+    let pkt = packet(
+        0,
+        0,
+        &[
+            ("REQUEST_METHOD", "GET"),
+            ("REQUEST_URI", path),
+            ("PATH_INFO", path),
+            ("QUERY_STRING", ""),
+            ("SERVER_PROTOCOL", "HTTP/1.0"),
+            ("SERVER_NAME", "localhost"),
+            ("SERVER_PORT", "80"),
+            ("HTTP_HOST", "localhost"),
+            ("REMOTE_ADDR", "127.0.0.1"),
+        ],
+    );
+    let io = async {
+        let mut s = tokio::net::UnixStream::connect(socket).await?;
+        s.write_all(&pkt).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| Error::Step(format!("{}: probe timed out", socket.display())))?
+        .map_err(|e| Error::io(socket, e))?;
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines = text.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| Error::Step(format!("{}: no HTTP status in reply", socket.display())))?;
+    let version = lines.take_while(|l| !l.is_empty()).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("x-app-version")
+            .then(|| v.trim().to_string())
+    });
+    Ok((status, version))
 }

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::uwsgi_chain::LogFollower;
 use super::{Ctx, Strategy};
@@ -160,86 +160,9 @@ pub fn subscribed_nodes(stats: &serde_json::Value, key: &str) -> Vec<(String, bo
         .collect()
 }
 
-/// Appends one uwsgi-protocol var (little-endian 16-bit lengths).
-fn uwsgi_var(out: &mut Vec<u8>, k: &str, v: &str) {
-    out.extend_from_slice(&(k.len() as u16).to_le_bytes());
-    out.extend_from_slice(k.as_bytes());
-    out.extend_from_slice(&(v.len() as u16).to_le_bytes());
-    out.extend_from_slice(v.as_bytes());
-}
-
-/// A uwsgi packet: modifier1, body length, modifier2, body.
-fn uwsgi_packet(modifier1: u8, modifier2: u8, vars: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (k, v) in vars {
-        uwsgi_var(&mut body, k, v);
-    }
-    let mut p = vec![modifier1];
-    p.extend_from_slice(&(body.len() as u16).to_le_bytes());
-    p.push(modifier2);
-    p.extend_from_slice(&body);
-    p
-}
-
-/// Tells the subscription server to drop `node` from `key` (modifier1 224, modifier2 1).
-pub fn unsubscribe(server: &Path, key: &str, node: &Path) -> Result<()> {
-    let pkt = uwsgi_packet(
-        224,
-        1,
-        &[("key", key), ("address", &node.display().to_string())],
-    );
-    let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| Error::io(server, e))?;
-    s.send_to(&pkt, server).map_err(|e| Error::io(server, e))?;
-    Ok(())
-}
-
-/// Sends `GET path` over the uwsgi protocol straight to a vassal's socket; returns
-/// the status and the `X-App-Version` header.
-pub async fn probe(socket: &Path, path: &str) -> Result<(u16, Option<String>)> {
-    let pkt = uwsgi_packet(
-        0,
-        0,
-        &[
-            ("REQUEST_METHOD", "GET"),
-            ("REQUEST_URI", path),
-            ("PATH_INFO", path),
-            ("QUERY_STRING", ""),
-            ("SERVER_PROTOCOL", "HTTP/1.0"),
-            ("SERVER_NAME", "localhost"),
-            ("SERVER_PORT", "80"),
-            ("HTTP_HOST", "localhost"),
-            ("REMOTE_ADDR", "127.0.0.1"),
-        ],
-    );
-    let io = async {
-        let mut s = tokio::net::UnixStream::connect(socket).await?;
-        s.write_all(&pkt).await?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    let buf = tokio::time::timeout(Duration::from_secs(2), io)
-        .await
-        .map_err(|_| Error::Step(format!("{}: probe timed out", socket.display())))?
-        .map_err(|e| Error::io(socket, e))?;
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines = text.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| Error::Step(format!("{}: no HTTP status in reply", socket.display())))?;
-    let version = lines.take_while(|l| !l.is_empty()).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("x-app-version")
-            .then(|| v.trim().to_string())
-    });
-    Ok((status, version))
-}
-
 /// Whether `v` answers the status probe with `version`.
 async fn serves(v: &Vassal, status_path: &str, version: &str) -> bool {
-    matches!(probe(&v.socket, status_path).await, Ok((200..=299, Some(got))) if got == version)
+    matches!(uwsgi::probe(&v.socket, status_path).await, Ok((200..=299, Some(got))) if got == version)
 }
 
 /// Writes a file atomically (temp name outside the emperor's glob, then rename).
@@ -486,7 +409,7 @@ impl Strategy for UwsgiFastrouter {
                         }
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    unsubscribe(&sub, KEY, &v.socket)?;
+                    uwsgi::unsubscribe(&sub, KEY, &v.socket)?;
                     logs[i] = Some(log);
                     since[i] = tokio::time::Instant::now();
                     phase[i] = Phase::Leaving(t);
@@ -611,7 +534,7 @@ mod tests {
 
     #[test]
     fn unsubscribe_packet_layout() {
-        let p = uwsgi_packet(224, 1, &[("key", "zdt")]);
+        let p = crate::app::uwsgi::packet(224, 1, &[("key", "zdt")]);
         assert_eq!(p[0], 224);
         assert_eq!(u16::from_le_bytes([p[1], p[2]]) as usize, p.len() - 4);
         assert_eq!(p[3], 1);

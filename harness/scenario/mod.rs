@@ -843,3 +843,47 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests: no input makes the parser panic, and every error it returns
+    //! carries a `file:line:col:` location.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = "name = \"x\"\n[app]\nkind = \"builtin\"\nstartup_delay = \"1s\"\nversions = [\"v1\", \"v2\"]\n[load]\nrate = 400\nconnections = 32\npath = \"/slow?ms=20\"\nwindow = \"100ms\"\n[reload]\nstrategy = \"symlink-swap\"\nsettle = \"500ms\"\n[assert]\nallow = [\"reset_reused\"]\nmax_gap = \"500ms\"\n[sweep]\nrate = [100, 200]\n";
+
+    fn check(src: &str) {
+        if let Err(e) = parse(Path::new("f.toml"), src) {
+            let msg = e.to_string();
+            assert!(msg.starts_with("f.toml:"), "no location in {msg:?} for {src:?}");
+            let loc: Vec<&str> = msg.splitn(4, ':').collect();
+            assert!(loc.len() == 4 && loc[1].parse::<usize>().is_ok() && loc[2].parse::<usize>().is_ok(), "bad location in {msg:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
+            check(&src);
+        }
+
+        #[test]
+        fn mutated_scenarios_never_panic(cut in 0..VALID.len(), insert in "[\\[\\]=\" a-z0-9_.\\n-]{0,12}", drop in 0usize..8) {
+            let mut s = VALID.to_string();
+            let at = (0..=cut).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+            let end = (at + drop).min(s.len());
+            s.replace_range(at..end, &insert);
+            check(&s);
+        }
+
+        #[test]
+        fn any_value_in_any_field_is_checked(key in prop::sample::select(vec!["rate", "connections", "path", "window", "mode", "timeout", "keep_alive", "version_regex"]), value in prop::sample::select(vec!["0", "-1", "1e309", "\"\"", "\"x\"", "[]", "{}", "true", "\"(\"", "\"0s\"", "99999999999999999999"])) {
+            let s = format!("[load]\n{key} = {value}\n[reload]\nstrategy = \"naive-restart\"\n");
+            check(&s);
+        }
+    }
+}

@@ -11,5 +11,6 @@ mod cli;
 mod command;
 mod faults;
 mod load;
+mod repeat;
 mod report;
 mod security;

@@ -857,9 +857,17 @@ mod fuzz {
     fn check(src: &str) {
         if let Err(e) = parse(Path::new("f.toml"), src) {
             let msg = e.to_string();
-            assert!(msg.starts_with("f.toml:"), "no location in {msg:?} for {src:?}");
+            assert!(
+                msg.starts_with("f.toml:"),
+                "no location in {msg:?} for {src:?}"
+            );
             let loc: Vec<&str> = msg.splitn(4, ':').collect();
-            assert!(loc.len() == 4 && loc[1].parse::<usize>().is_ok() && loc[2].parse::<usize>().is_ok(), "bad location in {msg:?}");
+            assert!(
+                loc.len() == 4
+                    && loc[1].parse::<usize>().is_ok()
+                    && loc[2].parse::<usize>().is_ok(),
+                "bad location in {msg:?}"
+            );
         }
     }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Zero false verdicts: run every passing scenario and every negative control N
+# times and report passes/N. A scenario must be N/N (scenarios/*.toml) or 0/N
+# (scenarios/negative/*.toml); anything else is a bug to fix in the strategy,
+# the fixture or the verdict, not a threshold to loosen.
+#
+#   benches/repeat.sh [N=20] [SCENARIO...]      (default: every scenario)
+#
+# Exit 0 when every scenario gave its expected verdict N times out of N.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+N=${1:-20}; shift || true
+BIN=target/release/zdt-check
+[ -x "$BIN" ] || cargo build --release -q
+if [ "$#" -gt 0 ]; then files=("$@"); else files=(scenarios/*.toml scenarios/negative/*.toml); fi
+out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+bad=0
+printf '%-48s %-9s %8s  %s\n' scenario expected passes verdict
+for f in "${files[@]}"; do
+    expect=pass; case "$f" in */negative/*) expect=fail ;; esac
+    "$BIN" compare --repeat "$N" "$f" --json "$out/r.json" >/dev/null 2>"$out/err" || true
+    line=$(python3 - "$out/r.json" "$expect" "$N" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1])); expect = sys.argv[2]; n = int(sys.argv[3])
+row = doc["rows"][0]
+ok = (row["passes"] == n) if expect == "pass" else (row["passes"] == 0 and row["errors"] == 0)
+classes = ", ".join(f"{k} {v}" for k, v in row["failed"].items()) or "0 failed"
+print(f'{row["passes"]}/{n} {"ok" if ok else "FALSE VERDICT"} ({classes}; errors {row["errors"]})')
+PY
+)
+    printf '%-48s %-9s %s\n' "$f" "$expect" "$line"
+    case "$line" in *"FALSE VERDICT"*) bad=1 ;; esac
+done
+exit $bad

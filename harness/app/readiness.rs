@@ -43,7 +43,11 @@ pub async fn wait_ready(
                 .map_err(|o| o.to_string())
         };
         match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-            Ok(Ok(reply)) if (200..300).contains(&reply.status) => return Ok(reply.version),
+            Ok(Ok(reply)) if (200..300).contains(&reply.status) => {
+                return Ok(reply
+                    .version(&buf)
+                    .map(|v| String::from_utf8_lossy(v).into_owned()));
+            }
             Ok(Ok(reply)) => last = format!("status {}", reply.status),
             Ok(Err(why)) => last = why,
             Err(_) => last = "probe timed out".into(),

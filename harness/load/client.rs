@@ -52,8 +52,9 @@ impl Stream {
 pub struct Reply {
     /// The status code.
     pub status: u16,
-    /// The version header's value, if the header was asked for and present.
-    pub version: Option<String>,
+    /// Where the version header's value sits in the read buffer, if asked for and present
+    /// (a range, so the hot path allocates nothing; see [`Reply::version`]).
+    pub version_at: Option<(usize, usize)>,
     /// The body, kept only when the caller asked for it (a version regex).
     pub body: Vec<u8>,
     /// Whether the connection may carry another request.
@@ -67,6 +68,13 @@ pub struct ReadSpec {
     pub version_header: Option<String>,
     /// Keep the body (needed for a version regex).
     pub keep_body: bool,
+}
+
+impl Reply {
+    /// The version header's value, read from the buffer the exchange filled.
+    pub fn version<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
+        self.version_at.and_then(|(a, b)| buf.get(a..b))
+    }
 }
 
 impl Conn {
@@ -259,7 +267,9 @@ pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> 
             }
         } else if let Some(vh) = &spec.version_header {
             if name.eq_ignore_ascii_case(vh) {
-                reply.version = Some(String::from_utf8_lossy(h.value).trim().to_string());
+                let v = h.value.trim_ascii();
+                let start = v.as_ptr() as usize - buf.as_ptr() as usize;
+                reply.version_at = Some((start, start + v.len()));
             }
         }
     }
@@ -341,7 +351,7 @@ mod tests {
         let (n, reply, framing) = parse_head(raw, &spec()).unwrap().unwrap();
         assert_eq!(n, raw.len() - 5);
         assert_eq!(reply.status, 200);
-        assert_eq!(reply.version.as_deref(), Some("v2"));
+        assert_eq!(reply.version(raw), Some(&b"v2"[..]));
         assert!(reply.reusable);
         assert_eq!(framing, Framing::Length(5));
     }

@@ -76,15 +76,21 @@ pub struct VersionSpec {
     pub expected: Vec<String>,
 }
 
+/// One worker's counters, on a cache line of its own (no contention on the hot path);
+/// the run sums them at the end.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct WorkerCounters {
+    scheduled: AtomicU64,
+    sent: AtomicU64,
+    in_flight: AtomicU64,
+}
+
 /// Counters shared between the workers, the pacer and the caller.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// Requests scheduled so far.
+    /// Requests the open-loop pacer scheduled so far (closed-loop workers count their own).
     pub scheduled: AtomicU64,
-    /// Requests begun so far.
-    pub sent: AtomicU64,
-    /// Requests begun and not yet recorded.
-    pub in_flight: AtomicU64,
     /// Ok responses recorded (live progress).
     pub ok: AtomicU64,
     /// Failures recorded (live progress).
@@ -108,7 +114,11 @@ impl Clock {
 pub struct LoadRun {
     clock: Clock,
     shared: Arc<Shared>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    /// One OS thread per core, each with a current-thread runtime owning its share of
+    /// the connections: no work stealing, no cross-thread wake-ups on the hot path.
+    threads: Vec<std::thread::JoinHandle<()>>,
+    abort: crate::cancel::Cancel,
+    counters: Vec<Arc<WorkerCounters>>,
     pacer: Option<pacer::Pacer>,
     tickets: Option<async_channel::Receiver<u64>>,
     collector: std::thread::JoinHandle<Collector>,
@@ -149,29 +159,65 @@ impl LoadRun {
             }
             Mode::Closed => (None, None, 0.0),
         };
-        let workers = (0..spec.connections.max(1))
-            .map(|_| {
-                let w = Worker {
-                    spec: spec.clone(),
-                    clock,
-                    shared: shared.clone(),
-                    versions: VersionCache::new(versions.clone()),
-                    batch: Batch::new(tx.clone()),
-                    request: spec.target.request_bytes(spec.keep_alive),
-                    read: ReadSpec {
-                        version_header: spec.version.header.clone(),
-                        keep_body: spec.version.body_regex.is_some(),
-                    },
-                    buf: Vec::with_capacity(16 * 1024),
-                    conn: None,
-                };
-                tokio::spawn(w.run(tickets.clone()))
-            })
-            .collect();
+        let conns = spec.connections.max(1);
+        let cores = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(conns);
+        let mut shares: Vec<Vec<Worker>> = (0..cores).map(|_| Vec::new()).collect();
+        let counters: Vec<Arc<WorkerCounters>> = (0..conns).map(|_| Arc::default()).collect();
+        for (i, c) in counters.iter().enumerate() {
+            shares[i % cores].push(Worker {
+                counters: c.clone(),
+                spec: spec.clone(),
+                clock,
+                shared: shared.clone(),
+                versions: VersionCache::new(versions.clone()),
+                batch: Batch::new(tx.clone()),
+                request: spec.target.request_bytes(spec.keep_alive),
+                read: ReadSpec {
+                    version_header: spec.version.header.clone(),
+                    keep_body: spec.version.body_regex.is_some(),
+                },
+                buf: Vec::with_capacity(16 * 1024),
+                conn: None,
+            });
+        }
+        drop(tx);
+        let abort = crate::cancel::Cancel::new();
+        let mut threads = Vec::with_capacity(cores);
+        for (i, share) in shares.into_iter().enumerate() {
+            let tickets = tickets.clone();
+            let abort = abort.clone();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("zdt-load-{i}"))
+                    .spawn(move || {
+                        rt.block_on(async move {
+                            let mut set = tokio::task::JoinSet::new();
+                            for w in share {
+                                set.spawn(w.run(tickets.clone()));
+                            }
+                            tokio::select! {
+                                _ = async { while set.join_next().await.is_some() {} } => {}
+                                _ = abort.cancelled() => {
+                                    // Dropping a worker flushes what it recorded; what it had in flight stays hung.
+                                    set.abort_all();
+                                    while set.join_next().await.is_some() {}
+                                }
+                            }
+                        });
+                    })?,
+            );
+        }
         Ok(LoadRun {
             clock,
             shared,
-            workers,
+            threads,
+            abort,
+            counters,
             pacer,
             tickets,
             collector,
@@ -206,32 +252,40 @@ impl LoadRun {
     pub async fn finish(mut self, grace: Duration) -> (Collector, LoadCounters) {
         self.stop_scheduling();
         let deadline = tokio::time::Instant::now() + grace;
-        let mut running = Vec::new();
-        for mut w in self.workers.drain(..) {
-            if tokio::time::timeout_at(deadline, &mut w).await.is_err() {
-                running.push(w);
-            }
+        while self.threads.iter().any(|t| !t.is_finished())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let queued = self.tickets.as_ref().map_or(0, |t| t.len() as u64);
         if let Some(t) = &self.tickets {
             t.close();
         }
-        for w in &running {
-            w.abort();
-        }
-        for w in running {
-            let _ = w.await;
-        }
+        self.abort.cancel();
+        let threads = std::mem::take(&mut self.threads);
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await
+        .expect("joining the load threads");
         // Every worker (and its batch sender) is gone now, so the collector's loop ends.
         let collector = tokio::task::spawn_blocking(move || self.collector.join())
             .await
             .expect("joining the collector thread")
             .expect("the collector thread does not panic");
-        let scheduled = self.shared.scheduled.load(Ordering::SeqCst);
+        let sum = |f: fn(&WorkerCounters) -> &AtomicU64| {
+            self.counters
+                .iter()
+                .map(|c| f(c).load(Ordering::SeqCst))
+                .sum::<u64>()
+        };
+        let scheduled = self.shared.scheduled.load(Ordering::SeqCst) + sum(|c| &c.scheduled);
         let counters = LoadCounters {
             scheduled,
-            sent: self.shared.sent.load(Ordering::SeqCst),
-            in_flight_at_end: self.shared.in_flight.load(Ordering::SeqCst),
+            sent: sum(|c| &c.sent),
+            in_flight_at_end: sum(|c| &c.in_flight),
             queued_at_end: queued,
             target_rate: self.target_rate,
             schedule_ns: self.schedule_end_ns.unwrap_or(0),
@@ -282,6 +336,7 @@ impl Drop for Batch {
 
 /// One connection's loop.
 struct Worker {
+    counters: Arc<WorkerCounters>,
     spec: Arc<LoadSpec>,
     clock: Clock,
     shared: Arc<Shared>,
@@ -305,14 +360,14 @@ impl Worker {
                     let Ok(scheduled) = rx.recv().await else {
                         break;
                     };
-                    self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+                    self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
                     self.one(scheduled).await;
                 }
             }
             None => {
                 while !self.shared.stop.load(Ordering::Relaxed) {
-                    self.shared.scheduled.fetch_add(1, Ordering::SeqCst);
-                    self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+                    self.counters.scheduled.fetch_add(1, Ordering::Relaxed);
+                    self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
                     let now = self.clock.now_ns();
                     self.one(now).await;
                 }
@@ -324,7 +379,7 @@ impl Worker {
     /// Sends one request scheduled at `scheduled_ns` and records its outcome.
     async fn one(&mut self, scheduled_ns: u64) {
         let sent_ns = self.clock.now_ns();
-        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
         let (outcome, version) =
             match tokio::time::timeout(self.spec.timeout, self.exchange()).await {
                 Ok(r) => r,
@@ -341,7 +396,7 @@ impl Worker {
             outcome,
             version,
         });
-        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn exchange(&mut self) -> (Outcome, u16) {
@@ -366,17 +421,16 @@ impl Worker {
                     self.conn = None;
                 }
                 let outcome = Outcome::from_status(reply.status);
-                let name = reply.version.or_else(|| {
+                let name: Option<&[u8]> = reply.version(&self.buf).or_else(|| {
                     let re = spec.version.body_regex.as_ref()?;
                     let caps = re.captures(&reply.body)?;
                     let m = caps.get(1).or_else(|| caps.get(0))?;
-                    Some(String::from_utf8_lossy(m.as_bytes()).into_owned())
+                    Some(m.as_bytes())
                 });
-                let version = name.as_deref().map_or(NO_VERSION, |n| self.versions.id(n));
+                let version = name.map_or(NO_VERSION, |n| self.versions.id_bytes(n));
                 if outcome == Outcome::Ok && !spec.version.expected.is_empty() {
                     let known = name
-                        .as_deref()
-                        .is_some_and(|n| spec.version.expected.iter().any(|e| e == n));
+                        .is_some_and(|n| spec.version.expected.iter().any(|e| e.as_bytes() == n));
                     if !known {
                         return (Outcome::BadBody, version);
                     }

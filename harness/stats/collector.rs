@@ -24,7 +24,8 @@ enum WindowHist {
     Sparse(Sparse),
 }
 
-/// Everything recorded for one time window (by completion time).
+/// Everything recorded for one time window: the requests *scheduled* in it (so a
+/// stall shows where it began, and a phase holds the requests sent during it).
 #[derive(Debug)]
 struct Window {
     outcomes: BTreeMap<Outcome, u64>,
@@ -131,7 +132,7 @@ impl Collector {
     #[inline]
     pub fn add(&mut self, s: &Sample) {
         *self.outcomes.entry(s.outcome).or_insert(0) += 1;
-        let w = (s.done_ns / self.window_ns) as usize;
+        let w = (s.scheduled_ns / self.window_ns) as usize;
         if w >= self.windows.len() {
             self.windows.resize_with(w + 1, Window::new);
         }
@@ -394,7 +395,7 @@ pub struct RunStats {
     pub versions: Vec<VersionSeen>,
     /// Width of a timeline window.
     pub window_ms: f64,
-    /// One row per window, by completion time.
+    /// One row per window, by scheduled send time.
     pub timeline: Vec<WindowRow>,
 }
 
@@ -407,9 +408,9 @@ pub struct PhaseStats {
     pub start_ms: f64,
     /// End, ms since load start.
     pub end_ms: f64,
-    /// Ok responses completed in the phase's windows.
+    /// Ok responses among the requests scheduled in the phase's windows.
     pub ok: u64,
-    /// Failures by key completed in the phase's windows.
+    /// Failures by key among the requests scheduled in the phase's windows.
     pub failed: BTreeMap<String, u64>,
     /// Corrected latency of ok responses.
     pub latency: Percentiles,
@@ -435,9 +436,9 @@ pub struct VersionSeen {
 pub struct WindowRow {
     /// Window start, ms since load start.
     pub start_ms: f64,
-    /// Ok responses completed in it.
+    /// Ok responses among the requests scheduled in it.
     pub ok: u64,
-    /// Failures by key completed in it.
+    /// Failures by key among the requests scheduled in it.
     pub failed: BTreeMap<String, u64>,
     /// Median corrected latency of its ok responses.
     pub p50_ms: f64,
@@ -503,7 +504,7 @@ mod tests {
             "{}",
             stats.max_gap_ms
         );
-        assert_eq!(stats.timeline.len(), 31);
+        assert_eq!(stats.timeline.len(), 30);
         // Phases partition the windows: every recorded outcome is in exactly one phase.
         let in_phases: u64 = stats
             .phases
@@ -511,6 +512,25 @@ mod tests {
             .map(|p| p.ok + p.failed.values().sum::<u64>())
             .sum();
         assert_eq!(in_phases, 3000);
+    }
+
+    #[test]
+    fn a_request_stalled_across_the_reload_counts_where_it_was_sent() {
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        // Sent at 1500 ms, during the reload; answered at 2600 ms, after it.
+        c.add(&sample(1500, 1100, Outcome::Ok, 0));
+        let counters = LoadCounters {
+            scheduled: 1,
+            ..Default::default()
+        };
+        let span = ReloadSpan {
+            start_ns: 1_000_000_000,
+            end_ns: 2_000_000_000,
+        };
+        let stats = c.finish(&counters, Some(span), &[]);
+        let during = &stats.phases[1];
+        assert_eq!(during.ok, 1);
+        assert!(during.latency.p99 >= 1099.0, "{:?}", during.latency);
     }
 
     #[test]
@@ -542,6 +562,6 @@ mod tests {
             &[],
         );
         assert_eq!(stats.phases[0].latency.count, 501);
-        assert_eq!(stats.timeline[1].ok, 2);
+        assert_eq!(stats.timeline[0].ok, 2);
     }
 }

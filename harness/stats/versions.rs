@@ -35,7 +35,7 @@ impl VersionTable {
 #[derive(Debug)]
 pub struct VersionCache {
     table: VersionTable,
-    seen: Vec<(String, u16)>,
+    seen: Vec<(Vec<u8>, u16)>,
 }
 
 impl VersionCache {
@@ -50,12 +50,18 @@ impl VersionCache {
     /// The id of `name`.
     #[inline]
     pub fn id(&mut self, name: &str) -> u16 {
+        self.id_bytes(name.as_bytes())
+    }
+
+    /// The id of a version given as raw header bytes (no allocation once seen).
+    #[inline]
+    pub fn id_bytes(&mut self, name: &[u8]) -> u16 {
         if let Some((_, id)) = self.seen.iter().find(|(n, _)| n == name) {
             return *id;
         }
-        let id = self.table.intern(name);
+        let id = self.table.intern(&String::from_utf8_lossy(name));
         if self.seen.len() < 64 {
-            self.seen.push((name.to_string(), id));
+            self.seen.push((name.to_vec(), id));
         }
         id
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real servers zdt-check drives, idempotently:
 #   Debian packages: nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3
-#                    (+ python3 python3-venv for the venv, curl for manual checks)
+#                    (+ python3 python3-venv for the venv, curl for manual checks,
+#                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn and flup.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
@@ -14,7 +15,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ZDT_VENV:-$REPO/.venv}"
 GUNICORN_VERSION=27.0.1
 FLUP_VERSION=1.0.3
-PKGS=(nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl)
+PKGS=(nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils)
 # Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
 # (not a pyenv/other python3 that happens to come first on PATH).
 SYS_PYTHON=/usr/bin/python3
@@ -110,3 +111,5 @@ echo "uwsgi $(uwsgi --version) (uwsgi-core $(pkgver uwsgi-core), uwsgi-plugin-py
 echo "python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())') (venv $VENV)"
 echo "gunicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("gunicorn"))')"
 echo "flup $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("flup"))')"
+echo "chromium $(pkgver chromium)"
+echo "xmllint (libxml2-utils $(pkgver libxml2-utils))"

@@ -54,6 +54,16 @@ pub struct RunArgs {
     /// Also write the report as JSON (schema: schema/report.schema.json).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Also write a self-contained HTML report (verdict, timeline and percentile charts).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Also write JUnit XML: one test case per scenario (for CI test reporting).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write one HdrHistogram percentile distribution per run and phase
+    /// (`<scenario>.<phase>.hgrm`, milliseconds) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub hdr_dir: Option<PathBuf>,
     /// Keep the run directory (sockets, rendered configs, logs) and print its path.
     #[arg(long)]
     pub keep_run_dir: bool,
@@ -225,6 +235,15 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     if let Some(path) = &a.json {
         report::json::write(path, &reports)?;
     }
+    if let Some(path) = &a.html {
+        report::html::write(path, &reports)?;
+    }
+    if let Some(path) = &a.junit {
+        report::junit::write(path, &reports)?;
+    }
+    if let Some(dir) = &a.hdr_dir {
+        report::hgrm::write_dir(dir, &reports)?;
+    }
     Ok(reports
         .iter()
         .map(|r| r.exit_code)
@@ -328,6 +347,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         window: Duration::from_millis(100),
     };
     let table = VersionTable::default();
+    let started = std::time::Instant::now();
     let mut load = LoadRun::start(spec, table.clone())
         .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
     let interrupted = tokio::select! {
@@ -366,6 +386,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         } else {
             u8::from(failed > 0)
         },
+        duration_s: started.elapsed().as_secs_f64(),
     };
     print!("{}", report::terminal::render(&r));
     if let Some(path) = &a.json {

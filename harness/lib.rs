@@ -11,7 +11,7 @@
 //! - [`strategy`]: one file per reload strategy, behind one trait.
 //! - [`scenario`]: the TOML scenario schema and its validation.
 //! - [`verdict`]: assertions judged over a run's statistics.
-//! - [`report`]: terminal and JSON reports.
+//! - [`report`]: terminal, JSON, HTML, JUnit and `.hgrm` reports.
 //! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
 //! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 

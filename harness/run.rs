@@ -30,6 +30,7 @@ pub struct RunOptions {
 
 /// Runs `sc` to the end (or until `cancel`), always returning a report.
 pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
+    let started = std::time::Instant::now();
     let mut report = RunReport {
         scenario: sc.path.display().to_string(),
         name: sc.name.clone(),
@@ -42,11 +43,13 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         interrupted: false,
         run_dir: None,
         exit_code: EXIT_ERROR,
+        duration_s: 0.0,
     };
     let dir = match make_run_dir() {
         Ok(d) => d,
         Err(e) => {
             report.error = Some(e.to_string());
+            report.duration_s = started.elapsed().as_secs_f64();
             return report;
         }
     };
@@ -92,6 +95,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     } else {
         EXIT_FAIL
     };
+    report.duration_s = started.elapsed().as_secs_f64();
     report
 }
 

@@ -13,4 +13,5 @@ mod faults;
 mod load;
 mod repeat;
 mod report;
+mod report_html;
 mod security;

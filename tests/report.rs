@@ -1,5 +1,7 @@
-//! The JSON report's schema: real output matches it (checked on every scenario run
-//! in util::run_scenario), and a report that drifts from it is rejected.
+//! Reports: the JSON report's schema (real output matches it, checked on every
+//! scenario run in util::run_scenario, and a report that drifts from it is
+//! rejected); JUnit XML against schema/junit.xsd; and `run --html --junit
+//! --hdr-dir` end to end on a short scenario.
 
 use serde_json::json;
 
@@ -29,8 +31,155 @@ fn schema_accepts_a_minimal_error_report() {
         "runs": [{
             "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "load": null,
             "steps": [], "stats": null, "verdict": null,
-            "error": "starting v1: nginx not found", "interrupted": false, "run_dir": null, "exit_code": 2
+            "error": "starting v1: nginx not found", "interrupted": false, "run_dir": null, "exit_code": 2,
+            "duration_s": 0.1
         }]
     });
     crate::util::assert_matches_schema(&doc);
+}
+
+/// Runs xmllint on `xml` against schema/junit.xsd: (valid, xmllint's messages).
+fn xmllint_junit(xml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(crate::util::repo().join("schema/junit.xsd"))
+        .arg(&file)
+        .output()
+        .expect("running xmllint");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_valid_junit(xml: &str) {
+    let (valid, messages) = xmllint_junit(xml);
+    assert!(
+        valid,
+        "JUnit XML does not match schema/junit.xsd:\n{messages}\n{xml}"
+    );
+}
+
+#[test]
+fn report_junit_matches_the_junit_schema() {
+    // Held while xmllint runs: tests holding it reap adopted orphans with waitpid(-1).
+    let _guard = crate::util::serial();
+    if !crate::util::require_stack(&["xmllint"]) {
+        return;
+    }
+    let mut error = crate::report_html::fixture("broken", false);
+    error.exit_code = 2;
+    error.stats = None;
+    error.error =
+        Some("starting v1: <nginx> exited\n--- last lines of its log ---\n\u{1b}[31m boom".into());
+    let runs = [
+        crate::report_html::fixture("ok & <fine>", true),
+        crate::report_html::fixture("refused", false),
+        error,
+    ];
+    let xml = zdt_check::report::junit::render(&runs, std::time::SystemTime::now());
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    assert_eq!(xml.matches("<error ").count(), 1);
+    assert_valid_junit(&xml);
+    // The schema is not a rubber stamp: a test case without its name is rejected.
+    let (valid, _) = xmllint_junit(&xml.replacen(" name=\"refused\"", "", 1));
+    assert!(
+        !valid,
+        "schema/junit.xsd accepted a testcase without a name"
+    );
+}
+
+#[test]
+fn report_flags_write_html_junit_and_hdr_files() {
+    let _guard = crate::util::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("short.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "reports <&> e2e"
+[app]
+kind = "builtin"
+startup_delay = "200ms"
+[load]
+rate = 200
+path = "/slow?ms=5"
+warmup = "300ms"
+cooldown = "300ms"
+grace = "500ms"
+[reload]
+strategy = "symlink-swap"
+settle = "100ms"
+"#,
+    )
+    .unwrap();
+    let (html, junit, json, hdr) = (
+        dir.path().join("r.html"),
+        dir.path().join("junit.xml"),
+        dir.path().join("r.json"),
+        dir.path().join("hgrm"),
+    );
+    let out = crate::util::bin()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--html")
+        .arg(&html)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--json")
+        .arg(&json)
+        .arg("--hdr-dir")
+        .arg(&hdr)
+        .output()
+        .unwrap();
+    crate::util::assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::dump(&out));
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert!(run["duration_s"].as_f64().unwrap() > 1.0);
+    let curve = run["stats"]["phases"][1]["percentile_curve"]
+        .as_array()
+        .unwrap();
+    assert_eq!(curve.len(), 51);
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("reports &lt;&amp;&gt; e2e"));
+    assert!(page.contains("data-verdict=\"PASS\""));
+    assert!(page.contains("<g class=\"step-marker\""));
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testcase classname=\"zdt-check\" name=\"reports &lt;&amp;&gt; e2e\""));
+    assert!(!xml.contains("<failure") && !xml.contains("<error"));
+    if crate::util::have("xmllint") {
+        assert_valid_junit(&xml);
+    }
+
+    let mut names: Vec<String> = std::fs::read_dir(&hdr)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "reports-e2e.after.hgrm",
+            "reports-e2e.before.hgrm",
+            "reports-e2e.during.hgrm"
+        ]
+    );
+    let during = std::fs::read_to_string(hdr.join("reports-e2e.during.hgrm")).unwrap();
+    assert!(during.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"));
+    let count = run["stats"]["phases"][1]["latency"]["count"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        during.contains(&format!("Total count    = {count:>12}]")),
+        "{during}"
+    );
+    assert!(during.contains("#[Buckets = "));
 }

@@ -1,6 +1,10 @@
-//! Reports: what one run measured and decided, as a terminal summary or JSON.
+//! Reports: what one run measured and decided, as a terminal summary, JSON, a
+//! self-contained HTML page, JUnit XML, or HdrHistogram percentile files.
 
+pub mod hgrm;
+pub mod html;
 pub mod json;
+pub mod junit;
 pub mod terminal;
 
 use serde::Serialize;
@@ -52,4 +56,6 @@ pub struct RunReport {
     pub run_dir: Option<String>,
     /// 0 pass, 1 an assertion failed, 2 harness error or interrupted.
     pub exit_code: u8,
+    /// Wall-clock seconds the run took, start-up and shutdown included.
+    pub duration_s: f64,
 }

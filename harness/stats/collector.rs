@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::gap::GapTracker;
-use super::histogram::{self, Percentiles, Sparse};
+use super::histogram::{self, CurvePoint, Percentiles, Sparse};
 use super::versions::NO_VERSION;
 use super::Sample;
 use crate::load::outcome::Outcome;
@@ -322,7 +322,9 @@ impl Collector {
             ok: outcomes.get(&Outcome::Ok).copied().unwrap_or(0),
             failed: keyed(outcomes.iter().filter(|(o, _)| o.is_failure())),
             latency: Percentiles::of(&h),
+            percentile_curve: histogram::percentile_curve(&h),
             max_gap_ms: gap.len_ns as f64 / 1e6,
+            histogram: h,
         }
     }
 }
@@ -414,8 +416,14 @@ pub struct PhaseStats {
     pub failed: BTreeMap<String, u64>,
     /// Corrected latency of ok responses.
     pub latency: Percentiles,
+    /// Corrected latency at log-spaced percentiles from 0 to 99.999 (for percentile plots).
+    pub percentile_curve: Vec<CurvePoint>,
     /// Longest interval with no ok response inside the phase.
     pub max_gap_ms: f64,
+    /// The phase's histogram of corrected ok latency, in microseconds (for
+    /// `--hdr-dir`). Not serialized.
+    #[serde(skip)]
+    pub histogram: Histogram<u32>,
 }
 
 /// One version that served.
@@ -512,6 +520,13 @@ mod tests {
             .map(|p| p.ok + p.failed.values().sum::<u64>())
             .sum();
         assert_eq!(in_phases, 3000);
+        // Each phase keeps its histogram and curve.
+        assert_eq!(
+            stats.phases[0].histogram.len(),
+            stats.phases[0].latency.count
+        );
+        assert_eq!(stats.phases[0].percentile_curve.len(), 51);
+        assert!(stats.phases[1].percentile_curve.len() == 51);
     }
 
     #[test]

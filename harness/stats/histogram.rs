@@ -91,6 +91,39 @@ impl Percentiles {
     }
 }
 
+/// One point of a percentile curve: the latency at a percentile.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct CurvePoint {
+    /// Percentile, 0 to 99.999.
+    pub percentile: f64,
+    /// Latency at that percentile, milliseconds.
+    pub ms: f64,
+}
+
+/// Points per decade of `1/(1-percentile)` on a percentile curve.
+pub const CURVE_POINTS_PER_DECADE: u32 = 10;
+/// Decades of `1/(1-percentile)` a curve covers: 0% up to 99.999%.
+pub const CURVE_DECADES: u32 = 5;
+
+/// The latency at percentiles from 0 to 99.999, spaced evenly on a log scale of
+/// `1/(1-percentile)` (as HdrHistogram plots them). Empty for an empty histogram.
+pub fn percentile_curve(h: &Histogram<u32>) -> Vec<CurvePoint> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    (0..=CURVE_DECADES * CURVE_POINTS_PER_DECADE)
+        .map(|i| {
+            let x = f64::from(i) / f64::from(CURVE_POINTS_PER_DECADE);
+            // Rounded so 90, 99, 99.9 ... come out exact.
+            let percentile = ((1.0 - 10f64.powf(-x)) * 100.0 * 1e6).round() / 1e6;
+            CurvePoint {
+                percentile,
+                ms: h.value_at_quantile(percentile / 100.0) as f64 / 1000.0,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +139,25 @@ mod tests {
         s.add_to(&mut back);
         assert_eq!(Percentiles::of(&h), Percentiles::of(&back));
         assert!(s.heap_bytes() < 200 * 1024);
+    }
+
+    #[test]
+    fn percentile_curve_is_log_spaced_and_monotonic() {
+        let mut h = new_dense();
+        for i in 1..=100_000u64 {
+            record(&mut h, i);
+        }
+        let c = percentile_curve(&h);
+        assert_eq!(c.len(), 51);
+        assert_eq!(c[0].percentile, 0.0);
+        assert_eq!(c[10].percentile, 90.0);
+        assert_eq!(c[20].percentile, 99.0);
+        assert_eq!(c[50].percentile, 99.999);
+        assert!(c
+            .windows(2)
+            .all(|w| w[0].ms <= w[1].ms && w[0].percentile < w[1].percentile));
+        assert!((c[20].ms - 99.0).abs() < 0.1, "{}", c[20].ms);
+        assert!(percentile_curve(&new_dense()).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod histogram;
 pub mod versions;
 
 pub use collector::{Collector, ReloadSpan, RunStats};
-pub use histogram::Percentiles;
+pub use histogram::{CurvePoint, Percentiles};
 
 use crate::load::outcome::Outcome;
 

@@ -1,0 +1,420 @@
+//! JUnit XML (`--junit`): one `<testsuite name="zdt-check">` with one
+//! `<testcase>` per scenario, so CI systems show each scenario as a test.
+//!
+//! A failed verdict is a `<failure>` listing the failed checks (`name: detail`,
+//! one a line); a harness error or an interrupted run is an `<error>`; the
+//! terminal report goes into `<system-out>`. The shape is the common
+//! Jenkins/Ant one (`testsuites/testsuite/testcase/failure|error|skipped,
+//! system-out`); `schema/junit.xsd` describes exactly what is written.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::{terminal, RunReport};
+use crate::error::{Error, Result, EXIT_ERROR, EXIT_PASS};
+
+/// The suite name and every test case's class name.
+pub const SUITE: &str = "zdt-check";
+
+/// How one run counts in JUnit terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseResult {
+    /// Every assertion held.
+    Passed,
+    /// The run completed and assertions failed: one `name: detail` line per failed check.
+    Failed(String),
+    /// No verdict: a harness error, or the run was interrupted.
+    Error(String),
+}
+
+/// Classifies a run by its exit code, with the text that explains it.
+pub fn case_result(r: &RunReport) -> CaseResult {
+    let failed_checks = || -> String {
+        r.verdict
+            .iter()
+            .flat_map(|v| v.checks.iter().filter(|c| !c.passed))
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match r.exit_code {
+        EXIT_PASS => CaseResult::Passed,
+        EXIT_ERROR => {
+            let mut why = Vec::new();
+            if r.interrupted {
+                why.push("interrupted (Ctrl-C): the run did not finish".to_string());
+            }
+            if let Some(e) = &r.error {
+                why.push(e.clone());
+            }
+            if why.is_empty() {
+                why.push("no verdict".into());
+            }
+            CaseResult::Error(why.join("\n"))
+        }
+        _ => {
+            let text = failed_checks();
+            CaseResult::Failed(if text.is_empty() {
+                "verdict: FAIL".into()
+            } else {
+                text
+            })
+        }
+    }
+}
+
+/// Escapes `s` for XML text (`attr = false`) or a double-quoted attribute value
+/// (`attr = true`: line breaks and tabs become character references so parsers
+/// keep them). Characters XML 1.0 does not allow become U+FFFD.
+pub fn escape(s: &str, attr: bool) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\r' => o.push_str("&#13;"),
+            '\n' if attr => o.push_str("&#10;"),
+            '\t' if attr => o.push_str("&#9;"),
+            '\n' | '\t' => o.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => o.push('\u{FFFD}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// The first line of `s`, at most 200 characters: a `message` attribute.
+fn headline(s: &str) -> String {
+    let first = s.lines().next().unwrap_or("");
+    let mut h: String = first.chars().take(200).collect();
+    if h.len() < first.len() || s.lines().nth(1).is_some() {
+        h.push_str(" ...");
+    }
+    h
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` in UTC (the xsd's timestamp form, no zone).
+pub fn timestamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The JUnit XML for `runs`, stamped with `at`.
+pub fn render(runs: &[RunReport], at: SystemTime) -> String {
+    let results: Vec<CaseResult> = runs.iter().map(case_result).collect();
+    let failures = results
+        .iter()
+        .filter(|r| matches!(r, CaseResult::Failed(_)))
+        .count();
+    let errors = results
+        .iter()
+        .filter(|r| matches!(r, CaseResult::Error(_)))
+        .count();
+    let time: f64 = runs.iter().map(|r| r.duration_s.max(0.0)).sum();
+    let counts = format!(
+        "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\"",
+        runs.len()
+    );
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        o,
+        "<testsuites name=\"{SUITE}\" {counts} time=\"{time:.3}\">"
+    );
+    let _ = writeln!(
+        o,
+        "  <testsuite name=\"{SUITE}\" {counts} skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
+        timestamp(at)
+    );
+    for (r, result) in runs.iter().zip(&results) {
+        let _ = writeln!(
+            o,
+            "    <testcase classname=\"{SUITE}\" name=\"{}\" time=\"{:.3}\">",
+            escape(&r.name, true),
+            r.duration_s.max(0.0)
+        );
+        match result {
+            CaseResult::Passed => {}
+            CaseResult::Failed(text) => {
+                let _ = writeln!(
+                    o,
+                    "      <failure message=\"{}\" type=\"verdict\">{}</failure>",
+                    escape(text, true),
+                    escape(text, false)
+                );
+            }
+            CaseResult::Error(text) => {
+                let _ = writeln!(
+                    o,
+                    "      <error message=\"{}\" type=\"{}\">{}</error>",
+                    escape(&headline(text), true),
+                    if r.interrupted {
+                        "interrupted"
+                    } else {
+                        "harness"
+                    },
+                    escape(text, false)
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "      <system-out>{}</system-out>",
+            escape(&terminal::render(r), false)
+        );
+        let _ = writeln!(o, "    </testcase>");
+    }
+    o.push_str("  </testsuite>\n</testsuites>\n");
+    o
+}
+
+/// Writes the JUnit XML for `runs` to `path`.
+pub fn write(path: &Path, runs: &[RunReport]) -> Result<()> {
+    std::fs::write(path, render(runs, SystemTime::now())).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
+
+    use super::*;
+    use crate::verdict::{Check, Verdict};
+
+    fn run(name: &str, exit_code: u8, checks: &[(&str, bool, &str)]) -> RunReport {
+        RunReport {
+            scenario: format!("scenarios/{name}.toml"),
+            name: name.into(),
+            strategy: "symlink-swap".into(),
+            load: None,
+            steps: Vec::new(),
+            stats: None,
+            verdict: (!checks.is_empty()).then(|| Verdict {
+                passed: checks.iter().all(|c| c.1),
+                checks: checks
+                    .iter()
+                    .map(|(n, p, d)| Check {
+                        name: n.to_string(),
+                        passed: *p,
+                        detail: d.to_string(),
+                    })
+                    .collect(),
+            }),
+            error: None,
+            interrupted: false,
+            run_dir: None,
+            exit_code,
+            duration_s: 1.5,
+        }
+    }
+
+    /// A parsed element: name, attributes, text.
+    #[derive(Debug)]
+    struct El {
+        path: String,
+        attrs: Vec<(String, String)>,
+        text: String,
+    }
+
+    impl El {
+        fn attr(&self, k: &str) -> &str {
+            self.attrs
+                .iter()
+                .find(|(a, _)| a == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_else(|| panic!("no attribute {k} on {}", self.path))
+        }
+    }
+
+    /// Parses `xml` strictly into elements with their `/`-joined paths.
+    fn parse(xml: &str) -> Vec<El> {
+        let mut reader = Reader::from_str(xml);
+        reader.config_mut().check_end_names = true;
+        let mut stack: Vec<usize> = Vec::new();
+        let mut els: Vec<El> = Vec::new();
+        let open =
+            |e: &quick_xml::events::BytesStart, stack: &mut Vec<usize>, els: &mut Vec<El>| {
+                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                let parent = stack.last().map(|&i| els[i].path.clone());
+                let attrs = e
+                    .attributes()
+                    .map(|a| {
+                        let a = a.expect("well-formed attribute");
+                        (
+                            String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                            a.unescape_value().expect("valid escapes").into_owned(),
+                        )
+                    })
+                    .collect();
+                els.push(El {
+                    path: parent.map_or(name.clone(), |p| format!("{p}/{name}")),
+                    attrs,
+                    text: String::new(),
+                });
+                els.len() - 1
+            };
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Start(e) => {
+                    let i = open(&e, &mut stack, &mut els);
+                    stack.push(i);
+                }
+                Event::Empty(e) => {
+                    open(&e, &mut stack, &mut els);
+                }
+                Event::End(_) => {
+                    stack.pop();
+                }
+                Event::Text(t) => {
+                    if let Some(&i) = stack.last() {
+                        els[i].text.push_str(&t.unescape().expect("valid escapes"));
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert!(stack.is_empty(), "unclosed elements");
+        els
+    }
+
+    #[test]
+    fn report_junit_structure_counts_and_failures() {
+        let runs = vec![
+            run("symlink", 0, &[("accounting", true, "ok")]),
+            run(
+                "naive",
+                1,
+                &[
+                    ("accounting", true, "ok"),
+                    (
+                        "no_failed_requests",
+                        false,
+                        "12 failed of 900 (connect_refused 12)",
+                    ),
+                    ("max_gap", false, "no successful response for 900.0 ms"),
+                ],
+            ),
+            RunReport {
+                error: Some("starting v1: nginx not found\n--- last lines ---\nboom".into()),
+                ..run("broken", 2, &[])
+            },
+        ];
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let xml = render(&runs, at);
+        let els = parse(&xml);
+        assert_eq!(els[0].path, "testsuites");
+        let suite = els
+            .iter()
+            .find(|e| e.path == "testsuites/testsuite")
+            .unwrap();
+        assert_eq!(suite.attr("name"), "zdt-check");
+        assert_eq!(suite.attr("tests"), "3");
+        assert_eq!(suite.attr("failures"), "1");
+        assert_eq!(suite.attr("errors"), "1");
+        assert_eq!(suite.attr("time"), "4.500");
+        assert_eq!(suite.attr("timestamp"), "2023-11-14T22:13:20");
+        let cases: Vec<&El> = els
+            .iter()
+            .filter(|e| e.path == "testsuites/testsuite/testcase")
+            .collect();
+        assert_eq!(cases.len(), 3);
+        assert_eq!(cases[1].attr("classname"), "zdt-check");
+        assert_eq!(cases[1].attr("name"), "naive");
+        assert_eq!(cases[1].attr("time"), "1.500");
+        let failures: Vec<&El> = els
+            .iter()
+            .filter(|e| e.path.ends_with("testcase/failure"))
+            .collect();
+        assert_eq!(failures.len(), 1);
+        let expected = "no_failed_requests: 12 failed of 900 (connect_refused 12)\nmax_gap: no successful response for 900.0 ms";
+        assert_eq!(failures[0].attr("message"), expected);
+        assert_eq!(failures[0].text, expected);
+        let errors: Vec<&El> = els
+            .iter()
+            .filter(|e| e.path.ends_with("testcase/error"))
+            .collect();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].attr("message"),
+            "starting v1: nginx not found ..."
+        );
+        assert!(errors[0].text.ends_with("boom"));
+        let outs: Vec<&El> = els
+            .iter()
+            .filter(|e| e.path == "testsuites/testsuite/testcase/system-out")
+            .collect();
+        assert_eq!(outs.len(), 3);
+        assert!(outs[1].text.contains("== naive (scenarios/naive.toml) =="));
+        assert!(outs[1].text.contains("verdict: FAIL"));
+    }
+
+    #[test]
+    fn report_junit_escapes_everything() {
+        let nasty = "a<b>&\"c\" 'd' \u{1}\u{1b}[31m";
+        let mut r = run(
+            nasty,
+            1,
+            &[("no_failed_requests", false, "x < y && z > \"w\"\nline2")],
+        );
+        r.scenario = "]]></system-out><evil/>".into();
+        let xml = render(&[r], SystemTime::UNIX_EPOCH);
+        assert!(!xml.contains("<evil/>"));
+        assert!(!xml.contains('\u{1}') && !xml.contains('\u{1b}'));
+        let els = parse(&xml);
+        let case = els.iter().find(|e| e.path.ends_with("testcase")).unwrap();
+        assert_eq!(case.attr("name"), "a<b>&\"c\" 'd' \u{FFFD}\u{FFFD}[31m");
+        let failure = els.iter().find(|e| e.path.ends_with("failure")).unwrap();
+        assert_eq!(
+            failure.attr("message"),
+            "no_failed_requests: x < y && z > \"w\"\nline2"
+        );
+        let out = els.iter().find(|e| e.path.ends_with("system-out")).unwrap();
+        assert!(out.text.contains("]]></system-out><evil/>"));
+        assert!(!els.iter().any(|e| e.path.contains("evil")));
+    }
+
+    #[test]
+    fn report_junit_interrupted_is_an_error() {
+        let r = RunReport {
+            interrupted: true,
+            ..run("cut", 2, &[("accounting", true, "ok")])
+        };
+        match case_result(&r) {
+            CaseResult::Error(t) => assert!(t.starts_with("interrupted"), "{t}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(render(&[r], SystemTime::UNIX_EPOCH).contains("type=\"interrupted\""));
+    }
+
+    #[test]
+    fn report_junit_timestamps() {
+        let t = |s| timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(t(0), "1970-01-01T00:00:00");
+        assert_eq!(t(951_782_400), "2000-02-29T00:00:00");
+        assert_eq!(t(4_102_444_799), "2099-12-31T23:59:59");
+    }
+}

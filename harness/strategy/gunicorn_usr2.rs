@@ -203,6 +203,8 @@ impl Strategy for GunicornUsr2 {
         };
         ctx.steps
             .record("old master stopped", t, format!("master {old}: {how}"));
+        // From here on the new master is the one in charge (and the one shutdown stops).
+        self.master = new;
 
         // 3. The new master takes over the pidfile (and will accept the next USR2).
         let t = ctx.steps.now_ms();
@@ -222,7 +224,6 @@ impl Strategy for GunicornUsr2 {
             t,
             format!("{} renamed over {}", pidfile2.display(), pidfile.display()),
         );
-        self.master = new;
         inst.set_version(version);
         Ok(())
     }

@@ -37,7 +37,7 @@ fn rolling_kill_waiting_for_readiness_passes() {
         r.dump()
     );
     // One worker kept accepting throughout: no stall anywhere near an import time.
-    assert!(max_gap_ms(&r) < 300.0, "{}", r.dump());
+    assert!(r.check("max_gap"), "{}", r.dump());
 }
 
 #[test]
@@ -47,10 +47,10 @@ fn rolling_kill_with_a_fixed_sleep_stalls() {
     }
     let r = run_scenario(&at("scenarios/negative/rolling-kill-fixed-sleep.toml"));
     assert_eq!(r.code, 1, "{}", r.dump());
-    // The real reason: no worker accepted for about the 2 s import (budget 300 ms).
+    // The real reason: no worker accepted for about the 2 s import (budget 600 ms).
     assert!(!r.check("max_gap"), "{}", r.dump());
     let gap = max_gap_ms(&r);
-    assert!(gap > 1000.0, "gap {gap} ms: {}", r.dump());
+    assert!(gap > 1500.0, "gap {gap} ms: {}", r.dump());
     // The master kept the socket: connections waited in its backlog, none failed.
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     // The strategy believed it was done while nothing was serving.

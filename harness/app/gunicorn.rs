@@ -101,6 +101,47 @@ pub fn parse_ready(msg: &[u8]) -> Option<i32> {
     f.next()?.parse().ok()
 }
 
+/// `ready <worker pid> <master pid>` -> (worker pid, master pid).
+pub fn parse_ready_from(msg: &[u8]) -> Option<(i32, i32)> {
+    let text = std::str::from_utf8(msg).ok()?;
+    let mut f = text.split_whitespace();
+    (f.next()? == "ready").then_some(())?;
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+/// Reads readiness datagrams until `n` of them satisfy `wanted(worker, master)` (e.g. "a
+/// worker of the new master", "not one of the old workers") or `timeout` passes; returns
+/// the (worker, master) pairs that counted. Other datagrams are skipped.
+pub async fn wait_ready_where(
+    ready: &UnixDatagram,
+    n: usize,
+    timeout: std::time::Duration,
+    mut wanted: impl FnMut(i32, i32) -> bool,
+) -> Result<Vec<(i32, i32)>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 128];
+    while seen.len() < n {
+        match tokio::time::timeout_at(deadline, ready.recv(&mut buf)).await {
+            Err(_) => {
+                return Err(Error::Step(format!(
+                    "only {} of {n} expected gunicorn workers reported ready within {timeout:?}",
+                    seen.len()
+                )));
+            }
+            Ok(Err(e)) => return Err(Error::Step(format!("reading the readiness socket: {e}"))),
+            Ok(Ok(len)) => {
+                if let Some((w, m)) = parse_ready_from(&buf[..len]) {
+                    if !seen.iter().any(|&(s, _)| s == w) && wanted(w, m) {
+                        seen.push((w, m));
+                    }
+                }
+            }
+        }
+    }
+    Ok(seen)
+}
+
 /// Discards readiness messages already queued (e.g. from workers that started before a step).
 pub fn drain_ready(ready: &UnixDatagram) {
     let mut buf = [0u8; 128];
@@ -116,5 +157,7 @@ mod tests {
         assert_eq!(parse_ready(b"ready 123 45"), Some(123));
         assert_eq!(parse_ready(b"hello 1"), None);
         assert_eq!(parse_ready(b"ready x"), None);
+        assert_eq!(parse_ready_from(b"ready 123 45"), Some((123, 45)));
+        assert_eq!(parse_ready_from(b"ready 123"), None);
     }
 }

@@ -5,8 +5,11 @@
 //! started. The run loop never needs to know which strategy it drives.
 
 pub mod command;
+pub mod gunicorn_hup;
+pub mod gunicorn_usr2;
 pub mod naive_restart;
 pub mod nginx_reload;
+pub mod rolling_kill;
 pub mod symlink_swap;
 pub mod uwsgi_chain;
 pub mod uwsgi_fastrouter;
@@ -206,6 +209,20 @@ pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
                 .as_ref()
                 .map_or(nginx_reload::DEFAULT_STEP_TIMEOUT, |v| v.get_ref().0),
         })),
+        "rolling-kill" => Box::new(rolling_kill::RollingKill::new(rolling_kill::Options {
+            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
+            fixed_wait: r
+                .fixed_wait
+                .as_ref()
+                .map_or(Duration::from_millis(100), |v| v.get_ref().0),
+            step_timeout: r.step_timeout.as_ref().map(|v| v.get_ref().0),
+        })),
+        "gunicorn-hup" => Box::new(gunicorn_hup::GunicornHup::new(
+            r.step_timeout.as_ref().map(|v| v.get_ref().0),
+        )),
+        "gunicorn-usr2" => Box::new(gunicorn_usr2::GunicornUsr2::new(
+            r.step_timeout.as_ref().map(|v| v.get_ref().0),
+        )),
         other => Box::new(NotYet(other.to_string())),
     }
 }

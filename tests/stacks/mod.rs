@@ -2,5 +2,6 @@
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
+mod gunicorn;
 mod nginx;
 mod uwsgi;

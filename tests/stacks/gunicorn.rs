@@ -1,0 +1,138 @@
+//! gunicorn: rolling kill (the seed's restart.sh), HUP and USR2 + TERM, each against
+//! a negative control that fails for its own reason.
+
+use serde_json::Value;
+
+use crate::util::{at, require_stack, run_scenario, run_scenario_text, RunResult};
+
+/// Asserts a run passed with zero failed requests and the last version took over.
+fn assert_clean_pass(r: &RunResult) {
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+}
+
+fn steps(r: &RunResult) -> Vec<Value> {
+    r.report["steps"].as_array().cloned().unwrap_or_default()
+}
+
+fn max_gap_ms(r: &RunResult) -> f64 {
+    r.report["stats"]["max_gap_ms"].as_f64().unwrap()
+}
+
+#[test]
+fn rolling_kill_waiting_for_readiness_passes() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/rolling-kill.toml"));
+    assert_clean_pass(&r);
+    let s = steps(&r);
+    assert_eq!(s.len(), 2, "one step per worker: {}", r.dump());
+    assert!(
+        s.iter()
+            .all(|s| s["detail"].as_str().unwrap().contains("reported ready")),
+        "{}",
+        r.dump()
+    );
+    // One worker kept accepting throughout: no stall anywhere near an import time.
+    assert!(r.check("max_gap"), "{}", r.dump());
+}
+
+#[test]
+fn rolling_kill_with_a_fixed_sleep_stalls() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/rolling-kill-fixed-sleep.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    // The real reason: no worker accepted for about the 2 s import (budget 600 ms).
+    assert!(!r.check("max_gap"), "{}", r.dump());
+    let gap = max_gap_ms(&r);
+    assert!(gap > 1500.0, "gap {gap} ms: {}", r.dump());
+    // The master kept the socket: connections waited in its backlog, none failed.
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    // The strategy believed it was done while nothing was serving.
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    let last_end = steps(&r)
+        .iter()
+        .map(|s| s["end_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let gap_end = r.report["stats"]["max_gap_at_ms"].as_f64().unwrap() + gap;
+    assert!(
+        last_end < gap_end - 1000.0,
+        "steps ended at {last_end} ms, the stall at {gap_end} ms: {}",
+        r.dump()
+    );
+}
+
+#[test]
+fn hup_passes_with_latency_of_one_import() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-hup.toml"));
+    assert_clean_pass(&r);
+    assert!(r.check("p99_during"), "{}", r.dump());
+    // Old workers go at once, new ones import for 1 s: requests wait about that long.
+    assert!(max_gap_ms(&r) > 500.0, "{}", r.dump());
+}
+
+#[test]
+fn hup_with_preload_never_changes_code() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/gunicorn-hup-preload.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("new_version_took_over"), "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    let versions = r.report["stats"]["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1, "{}", r.dump());
+    assert_eq!(versions[0]["name"], "v1", "{}", r.dump());
+}
+
+#[test]
+fn usr2_then_term_passes() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-usr2.toml"));
+    assert_clean_pass(&r);
+    let names: Vec<String> = steps(&r)
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "new master ready",
+            "old master stopped",
+            "new master promoted"
+        ],
+        "{}",
+        r.dump()
+    );
+}
+
+/// A second USR2 is ignored by gunicorn until the new master was promoted; the
+/// strategy waits for that, and the promoted master (not the harness's own child)
+/// is stopped at the end without leaving anything behind.
+#[test]
+fn usr2_twice_passes() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let text = std::fs::read_to_string(at("scenarios/gunicorn-usr2.toml"))
+        .unwrap()
+        .replace(
+            r#"versions = ["v1", "v2"]"#,
+            r#"versions = ["v1", "v2", "v3"]"#,
+        );
+    assert!(text.contains("v3"));
+    let r = run_scenario_text("usr2-twice", &text);
+    assert_clean_pass(&r);
+    assert_eq!(steps(&r).len(), 6, "{}", r.dump());
+}

@@ -65,7 +65,7 @@ fn assert_valid_junit(xml: &str) {
 
 #[test]
 fn report_junit_matches_the_junit_schema() {
-    // Held while xmllint runs: tests holding it reap adopted orphans with waitpid(-1).
+    // Held while xmllint runs: the leak check counts every running child of this process.
     let _guard = crate::util::serial();
     if !crate::util::require_stack(&["xmllint"]) {
         return;

@@ -157,7 +157,7 @@ fn dump_dom(page: &Path) -> String {
 
 #[test]
 fn report_html_renders_in_chromium() {
-    // Held while Chromium runs: tests holding it reap adopted orphans with waitpid(-1).
+    // Held while Chromium runs: the leak check counts every running child of this process.
     let _guard = crate::util::serial();
     if !require_stack(&["chromium"]) {
         return;

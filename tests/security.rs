@@ -11,16 +11,9 @@ use crate::util::{assert_no_leftovers, at, bin, dump, require_stack, serial};
 
 /// The harness and all its descendants.
 fn tree(root: i32) -> Vec<i32> {
-    let table: Vec<(i32, i32)> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let rest = &stat[stat.rfind(')')? + 1..];
-            let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid))
-        })
+    let table: Vec<(i32, i32)> = zdt_check::app::process::proc_table()
+        .into_iter()
+        .map(|p| (p.pid, p.ppid))
         .collect();
     let mut out = vec![root];
     let mut i = 0;

@@ -124,13 +124,14 @@ pub fn dump(out: &Output) -> String {
 }
 
 /// Descendants of the harness that outlived it were re-parented to this process
-/// (a child subreaper). Any still running after a short grace is a leak.
+/// (a child subreaper). Any still running after a short grace is a leak. Dead ones
+/// stay zombies until the test binary exits: reaping them with waitpid(-1) would
+/// steal the exit status of a process another test is waiting for.
 /// `except`: the test's own children (e.g. a fixture it started itself).
 pub fn assert_no_leftovers(out: &Output, except: &[u32]) {
     let me = std::process::id() as i32;
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        reap_orphans();
         let left: Vec<String> = orphans(me)
             .into_iter()
             .filter(|(pid, _)| !except.contains(&(*pid as u32)))
@@ -152,39 +153,18 @@ pub fn assert_no_leftovers(out: &Output, except: &[u32]) {
 
 /// Running (not zombie) children of `parent`, with their command lines.
 fn orphans(parent: i32) -> Vec<(i32, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().take(2).collect();
-        if f.len() == 2 && f[0] != "Z" && f[1].parse::<i32>().ok() == Some(parent) {
-            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .replace('\0', " ");
-            out.push((pid, cmd));
-        }
-    }
-    out
-}
-
-/// Reaps adopted orphans that have exited (we are their subreaper).
-fn reap_orphans() {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid with WNOHANG on any child; only called while the serial lock is
-        // held and after the harness itself was waited for, so no live Child is affected.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            return;
-        }
-    }
+    zdt_check::app::process::proc_table()
+        .into_iter()
+        .filter(|p| p.ppid == parent && !p.zombie)
+        .map(|p| {
+            (
+                p.pid,
+                std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
+                    .unwrap_or_default()
+                    .replace('\0', " "),
+            )
+        })
+        .collect()
 }
 
 /// Whether a program is installed (for tests of the real stacks).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side by side: `zdt-check load` (closed loop, classifying every request) vs wrk,
+# Side by side: `zdt-check load` (closed loop, classifying every request) vs wrk and ab,
 # same server, same connections, same duration, alternating runs; prints
 # requests/s of each, the median of each, and the ratio. Also peak RSS of a
 # zdt-check run, and open-loop achieved rate vs target.
@@ -60,18 +60,27 @@ zdt_rps() {
 wrk_rps() {
     wrk -t2 -c "$C" -d "$D" "$1" | awk '/Requests\/sec/ {print int($2)}'
 }
+ab_rps() {
+    # ab is single-threaded; -k keep-alive, time-limited like the others.
+    secs=${D%s}
+    ab -q -k -c "$C" -t "$secs" -n 100000000 "$1" 2>/dev/null | awk '/Requests per second/ {print int($4)}'
+}
 
-printf '%-10s %-8s %12s %12s %8s\n' server round zdt-check wrk ratio
+HAVE_AB=0; command -v ab >/dev/null && HAVE_AB=1
+printf '%-10s %-8s %12s %12s %12s %10s %10s\n' server round zdt-check wrk ab zdt/wrk zdt/ab
 for name in fixture nginx; do
     url=$FIXTURE; [ "$name" = nginx ] && url=$NGINX
-    : > "$WORK/z"; : > "$WORK/w"
+    : > "$WORK/z"; : > "$WORK/w"; : > "$WORK/a"
     for r in $(seq "$ROUNDS"); do
-        z=$(zdt_rps "$url"); w=$(wrk_rps "$url")
-        echo "$z" >> "$WORK/z"; echo "$w" >> "$WORK/w"
-        printf '%-10s %-8s %12s %12s %8.2f\n' "$name" "$r" "$z" "$w" "$(echo "$z $w" | awk '{print $1/$2}')"
+        z=$(zdt_rps "$url"); w=$(wrk_rps "$url"); a=0
+        [ "$HAVE_AB" = 1 ] && a=$(ab_rps "$url")
+        echo "$z" >> "$WORK/z"; echo "$w" >> "$WORK/w"; echo "${a:-0}" >> "$WORK/a"
+        printf '%-10s %-8s %12s %12s %12s %10.2f %10.2f\n' "$name" "$r" "$z" "$w" "${a:-0}" \
+            "$(echo "$z $w" | awk '{print $1/$2}')" "$(echo "$z ${a:-0}" | awk '{print ($2 > 0) ? $1/$2 : 0}')"
     done
-    zm=$(median < "$WORK/z"); wm=$(median < "$WORK/w")
-    printf '%-10s %-8s %12s %12s %8.2f\n' "$name" median "$zm" "$wm" "$(echo "$zm $wm" | awk '{print $1/$2}')"
+    zm=$(median < "$WORK/z"); wm=$(median < "$WORK/w"); am=$(median < "$WORK/a")
+    printf '%-10s %-8s %12s %12s %12s %10.2f %10.2f\n' "$name" median "$zm" "$wm" "$am" \
+        "$(echo "$zm $wm" | awk '{print $1/$2}')" "$(echo "$zm $am" | awk '{print ($2 > 0) ? $1/$2 : 0}')"
 done
 
 echo

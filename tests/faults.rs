@@ -111,3 +111,31 @@ fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
     );
     assert!(stdout.contains("verdict: none"), "{}", dump(&out));
 }
+
+#[test]
+fn an_app_that_crashes_mid_run_is_reported_and_nothing_hangs() {
+    // The "deploy" SIGKILLs the running app and starts nothing: every request after it fails.
+    let r = crate::util::run_scenario_text(
+        "crash",
+        r#"
+[load]
+rate = 200
+warmup = "500ms"
+cooldown = "1s"
+[reload]
+strategy = "command"
+command = ["sh", "-c", "kill -9 $ZDT_OLD_PID"]
+step_timeout = "10s"
+"#,
+    );
+    assert_eq!(r.code, 1, "{}", r.dump());
+    // The socket file is left behind by the killed process: connects are refused.
+    assert!(
+        r.class("connect_refused") + r.class("reset_fresh") > 100,
+        "{}",
+        r.dump()
+    );
+    assert!(!r.check("no_failed_requests"));
+    assert!(!r.check("new_version_took_over"));
+    assert_eq!(r.report["stats"]["hung"], 0, "{}", r.dump());
+}

@@ -139,3 +139,39 @@ step_timeout = "10s"
     assert!(!r.check("new_version_took_over"));
     assert_eq!(r.report["stats"]["hung"], 0, "{}", r.dump());
 }
+
+#[test]
+fn a_front_server_that_fails_to_start_is_a_harness_error_with_its_log() {
+    if !crate::util::require_stack(&["nginx", "flup"]) {
+        return;
+    }
+    // An nginx that cannot bind its port, as when the port is already taken.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("nginx");
+    std::fs::write(&fake, "#!/bin/sh\necho 'nginx: [emerg] bind() to 127.0.0.1:8080 failed (98: Address already in use)' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let _g = serial();
+    let out = bin()
+        .args([
+            "run",
+            "--no-progress",
+            &at("scenarios/symlink-fastcgi.toml"),
+        ])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("nginx: exited") && stdout.contains("Address already in use"),
+        "{}",
+        dump(&out)
+    );
+    assert!(stdout.contains("verdict: none"), "{}", dump(&out));
+}

@@ -184,10 +184,22 @@ impl Nginx {
             Some(&mut ngx.child),
         )
         .await
-        .map_err(|e| Error::Child {
-            what: "nginx".into(),
-            why: format!("{e}"),
-            log_tail: Some(super::process::log_tail(&ngx.prefix.join("error.log"), 20)),
+        .map_err(|e| {
+            // nginx reports start-up errors in its error log and on stderr (nginx.out).
+            let tail = [ngx.prefix.join("error.log"), ngx.prefix.join("nginx.out")]
+                .iter()
+                .map(|p| super::process::log_tail(p, 20))
+                .filter(|t| !t.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
+            Error::Child {
+                what: "nginx".into(),
+                why: match e {
+                    Error::Child { why, .. } => why,
+                    other => other.to_string(),
+                },
+                log_tail: Some(tail),
+            }
         })?;
         Ok(ngx)
     }

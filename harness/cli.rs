@@ -198,16 +198,18 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
     }
 }
 
-async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
-    // Validate every file before running any.
-    let loaded: Vec<_> = a
-        .scenarios
+/// Loads and validates every scenario file (all before any runs), one entry per sweep point.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>> {
+    let files = paths
         .iter()
         .map(|p| scenario::load(p))
-        .collect::<Result<Vec<_>>>()?
-        .iter()
-        .flat_map(scenario::expand_sweep)
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
+    Ok(files.iter().flat_map(scenario::expand_sweep).collect())
+}
+
+async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
+    // Validate every file before running any.
+    let loaded = load_all(&a.scenarios)?;
     let swept = loaded.len() > a.scenarios.len();
     let opts = RunOptions {
         progress: !a.no_progress,
@@ -260,14 +262,7 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     if a.connections == Some(0) {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
-    let mut loaded: Vec<_> = a
-        .scenarios
-        .iter()
-        .map(|p| scenario::load(p))
-        .collect::<Result<Vec<_>>>()?
-        .iter()
-        .flat_map(scenario::expand_sweep)
-        .collect();
+    let mut loaded = load_all(&a.scenarios)?;
     for l in &mut loaded {
         if let Some(r) = a.rate {
             l.scenario.load.mode = toml::Spanned::new(0..0, "open".into());

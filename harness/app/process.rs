@@ -353,6 +353,13 @@ mod tests {
         assert_eq!(group_running(pgid).len(), 2, "the shell and its sleep");
         let (_, killed) = c.stop(libc::SIGTERM, Duration::from_millis(200)).await;
         assert!(killed, "TERM was ignored, so it had to be killed");
+        // SIGKILL is delivered asynchronously: give the kernel a bounded moment.
+        for _ in 0..200 {
+            if group_running(pgid).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(
             group_running(pgid),
             Vec::<i32>::new(),

@@ -22,6 +22,18 @@ use crate::error::{Error, Result};
 use crate::stats::collector::{PhaseStats, RunStats};
 use crate::stats::Percentiles;
 
+/// One horizontal grid line across the plot at `y`, labelled `v` on the left axis.
+fn grid_line(s: &mut String, y: f64, pw: f64, v: f64) {
+    let _ = writeln!(
+        s,
+        "<line class=\"grid\" x1=\"{ML}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+        ML + pw,
+        ML - 6.0,
+        y + 4.0,
+        num(v)
+    );
+}
+
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -567,14 +579,7 @@ fn timeline_svg(r: &RunReport, st: &RunStats) -> String {
     let mut v = 0.0;
     while v <= ctop + 1e-9 {
         let y = sy(v);
-        let _ = writeln!(
-            s,
-            "<line class=\"grid\" x1=\"{ML}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            ML + pw,
-            ML - 6.0,
-            y + 4.0,
-            num(v)
-        );
+        grid_line(&mut s, y, pw, v);
         v += cstep;
     }
     // Right axis (latency).
@@ -912,14 +917,7 @@ fn percentile_svg(st: &RunStats) -> String {
     }
     for v in ticks {
         let y = sy(v);
-        let _ = writeln!(
-            s,
-            "<line class=\"grid\" x1=\"{ML}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            ML + pw,
-            ML - 6.0,
-            y + 4.0,
-            num(v)
-        );
+        grid_line(&mut s, y, pw, v);
     }
     // X grid at the labelled percentiles.
     for (p, label) in PERCENTILE_TICKS {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Memory: peak RSS and JSON report size of `zdt-check load` in open loop against
-# nginx `return 200`, for runs of different lengths at the same rate. Memory must
-# not grow with duration beyond the per-window timeline (one sparse histogram
-# and one JSON row per 100 ms window).
+# nginx `return 200`, for runs of different lengths at the same rate. Neither may
+# grow with duration: cold windows keep a summary row only, and long runs get wider
+# windows so the timeline stays at most 1200 rows.
 #
 #   benches/memory.sh RATE DURATION [DURATION...]     e.g. benches/memory.sh 30000 60s 600s
 set -euo pipefail

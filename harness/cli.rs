@@ -12,6 +12,7 @@ use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
 use crate::report::{self, LoadSummary, RunReport};
 use crate::run::{self, RunOptions};
 use crate::scenario;
+use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
 
 /// Proves, under load, whether a reload strategy is really zero-downtime.
@@ -339,7 +340,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
             header: (!a.version_header.is_empty()).then_some(a.version_header.clone()),
             ..VersionSpec::default()
         },
-        window: Duration::from_millis(100),
+        window: timeline_window(Duration::from_millis(100), a.duration),
     };
     let table = VersionTable::default();
     let started = std::time::Instant::now();
@@ -353,7 +354,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let (collector, counters) = load
         .finish(if interrupted { Duration::ZERO } else { a.grace })
         .await;
-    let stats = collector.finish(&counters, None, &table.names());
+    let stats = collector.finish(&counters, &table.names());
     let failed = stats.failed;
     let r = RunReport {
         scenario: "-".into(),

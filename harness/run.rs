@@ -12,8 +12,8 @@ use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
 use crate::report::{LoadSummary, RunReport};
 use crate::scenario::{Loaded, Scenario};
+use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
-use crate::stats::ReloadSpan;
 use crate::strategy::{self, Ctx, StepLog};
 use crate::verdict::{self, Judged};
 
@@ -164,10 +164,7 @@ async fn run_inner(
     ctx.steps.set_clock(load.clock());
     let status = crate::progress::Status::default();
     status.set("warm-up");
-    let expected = sc.load.warmup.0
-        + sc.load.cooldown.0
-        + sc.app.startup_delay.0 * (versions.len() as u32 - 1)
-        + Duration::from_secs(1);
+    let expected = expected_duration(sc);
     let progress = show_progress.then(|| {
         crate::progress::start(
             report.name.clone(),
@@ -198,6 +195,7 @@ async fn run_inner(
             }
         }
         status.set(format!("reload to {version}"));
+        load.mark_reload_start();
         match or_cancel(cancel, strat.reload(ctx, version)).await {
             None => interrupted = true,
             Some(Err(e)) => {
@@ -207,6 +205,7 @@ async fn run_inner(
             Some(Ok(())) => {}
         }
     }
+    load.mark_reload_end();
     if !interrupted {
         status.set("cool-down");
         interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0))
@@ -224,20 +223,7 @@ async fn run_inner(
     if let Some(p) = progress {
         p.finish();
     }
-    let span = match (ctx.steps.events.first(), ctx.steps.events.last()) {
-        (Some(a), Some(b)) => Some(ReloadSpan {
-            start_ns: (a.start_ms * 1e6) as u64,
-            end_ns: (ctx
-                .steps
-                .events
-                .iter()
-                .map(|s| s.end_ms)
-                .fold(b.end_ms, f64::max)
-                * 1e6) as u64,
-        }),
-        _ => None,
-    };
-    let stats = collector.finish(&counters, span, &table.names());
+    let stats = collector.finish(&counters, &table.names());
     let v = verdict::judge(
         &stats,
         &Judged {
@@ -250,6 +236,15 @@ async fn run_inner(
     report.stats = Some(stats);
     report.verdict = Some(v);
     report.interrupted = interrupted;
+}
+
+/// About how long the load of a run of `sc` lasts: warm-up, each new version's
+/// start-up, cool-down (for the progress bar and the timeline's resolution).
+fn expected_duration(sc: &Scenario) -> Duration {
+    sc.load.warmup.0
+        + sc.load.cooldown.0
+        + sc.app.startup_delay.0 * (sc.app.versions.get_ref().len() as u32 - 1)
+        + Duration::from_secs(1)
 }
 
 /// The load generator's settings for a scenario, aimed at `target`.
@@ -279,6 +274,6 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
             body_regex,
             expected: sc.app.versions.get_ref().clone(),
         },
-        window: l.window.get_ref().0,
+        window: timeline_window(l.window.get_ref().0, expected_duration(sc)),
     })
 }

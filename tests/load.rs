@@ -153,3 +153,26 @@ fn status_codes_are_classified() {
     assert_eq!(s["outcomes"]["http_502"], s["scheduled"], "{s}");
     assert_eq!(s["classes"]["http_5xx"], s["scheduled"], "{s}");
 }
+
+#[test]
+fn requests_past_their_timeout_end_as_timeouts_on_time() {
+    let _g = serial();
+    // Every response is held for 1.5 s from 1 s in; requests give up after 300 ms.
+    let f = Fixture::start(&["--pause-after", "1s", "--pause-for", "1500ms"]);
+    let s = load(
+        &f.url,
+        &["--rate", "100", "-c", "8", "-d", "3s", "--timeout", "300ms"],
+        &[f.child.id()],
+    );
+    let timeouts = s["outcomes"]["timeout"].as_u64().unwrap_or(0);
+    // Each connection times out at 1.3, 1.6, 1.9 and 2.2 s; the one sent at 2.2 s is
+    // answered as the pause ends. A timer firing late (600 ms) would give half as many.
+    assert!((28..=40).contains(&timeouts), "{timeouts} timeouts: {s}");
+    assert_eq!(s["failed"].as_u64().unwrap(), timeouts, "{s}");
+    // The rest were answered, none long after the limit (one may land as it expires).
+    assert!(s["ok"].as_u64().unwrap() > 100, "{s}");
+    assert!(
+        s["latency_uncorrected"]["max"].as_f64().unwrap() < 350.0,
+        "{s}"
+    );
+}

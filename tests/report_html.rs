@@ -11,7 +11,7 @@ use zdt_check::load::outcome::Outcome;
 use zdt_check::report::{self, LoadSummary, RunReport};
 use zdt_check::stats::collector::{Collector, LoadCounters};
 use zdt_check::stats::versions::NO_VERSION;
-use zdt_check::stats::{ReloadSpan, Sample};
+use zdt_check::stats::Sample;
 use zdt_check::strategy::StepEvent;
 use zdt_check::verdict::{Check, Verdict};
 
@@ -21,6 +21,8 @@ use crate::util::require_stack;
 /// reload steps. `passed` picks a clean verdict or a failed one.
 pub fn fixture(name: &str, passed: bool) -> RunReport {
     let mut c = Collector::new(100_000_000, 1_000_000);
+    c.live_span().mark_start(900_000_000);
+    c.live_span().mark_end(1_600_000_000);
     for t in 0..3000u64 {
         let (outcome, version) = match t {
             0..=999 => (Outcome::Ok, 0),
@@ -49,10 +51,6 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             end_ns: 3_200_000_000,
             ..Default::default()
         },
-        Some(ReloadSpan {
-            start_ns: 900_000_000,
-            end_ns: 1_600_000_000,
-        }),
         &["v1".into(), "v2".into()],
     );
     let check = |name: &str, passed: bool, detail: &str| Check {

@@ -12,13 +12,15 @@ pub mod outcome;
 pub mod pacer;
 pub mod target;
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use regex::bytes::Regex;
+use tokio::time::Sleep;
 
-use crate::stats::collector::LoadCounters;
+use crate::stats::collector::{LiveSpan, LoadCounters};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
@@ -27,10 +29,10 @@ pub use target::{Endpoint, Target};
 
 /// A send that begins more than this after its schedule counts as late.
 pub const LATE_NS: u64 = 1_000_000;
-/// Samples a worker batches before handing them to the collector.
-const BATCH: usize = 128;
-/// A batch older than this is handed over even if not full (keeps live progress current).
-const BATCH_AGE_NS: u64 = 20_000_000;
+/// Samples a load thread batches before handing them to the collector.
+const BATCH: usize = 1024;
+/// How often a load thread hands over its batch even if not full (keeps live progress current).
+const BATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,6 +126,7 @@ pub struct LoadRun {
     collector: std::thread::JoinHandle<Collector>,
     target_rate: f64,
     schedule_end_ns: Option<u64>,
+    span: Arc<LiveSpan>,
 }
 
 impl LoadRun {
@@ -134,10 +137,11 @@ impl LoadRun {
         let (tx, rx) = mpsc::channel::<Vec<Sample>>();
         let window_ns = spec.window.as_nanos() as u64;
         let progress = shared.clone();
+        let mut c = Collector::new(window_ns, LATE_NS);
+        let span = c.live_span();
         let collector = std::thread::Builder::new()
             .name("zdt-collector".into())
             .spawn(move || {
-                let mut c = Collector::new(window_ns, LATE_NS);
                 for batch in rx {
                     let mut ok = 0;
                     for s in &batch {
@@ -164,6 +168,11 @@ impl LoadRun {
             .map_or(1, |n| n.get())
             .min(conns);
         let mut shares: Vec<Vec<Worker>> = (0..cores).map(|_| Vec::new()).collect();
+        // One batch per load thread, shared by its connections (never contended: they
+        // all run on that thread).
+        let batches: Vec<Arc<Mutex<Batch>>> = (0..cores)
+            .map(|_| Arc::new(Mutex::new(Batch::new(tx.clone()))))
+            .collect();
         let counters: Vec<Arc<WorkerCounters>> = (0..conns).map(|_| Arc::default()).collect();
         for (i, c) in counters.iter().enumerate() {
             shares[i % cores].push(Worker {
@@ -172,7 +181,7 @@ impl LoadRun {
                 clock,
                 shared: shared.clone(),
                 versions: VersionCache::new(versions.clone()),
-                batch: Batch::new(tx.clone()),
+                batch: batches[i % cores].clone(),
                 request: spec.target.request_bytes(spec.keep_alive),
                 read: ReadSpec {
                     version_header: spec.version.header.clone(),
@@ -185,7 +194,7 @@ impl LoadRun {
         drop(tx);
         let abort = crate::cancel::Cancel::new();
         let mut threads = Vec::with_capacity(cores);
-        for (i, share) in shares.into_iter().enumerate() {
+        for (i, (share, batch)) in shares.into_iter().zip(batches).enumerate() {
             let tickets = tickets.clone();
             let abort = abort.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -200,10 +209,18 @@ impl LoadRun {
                             for w in share {
                                 set.spawn(w.run(tickets.clone()));
                             }
+                            let flusher = async {
+                                let mut every = tokio::time::interval(BATCH_EVERY);
+                                loop {
+                                    every.tick().await;
+                                    lock(&batch).flush();
+                                }
+                            };
                             tokio::select! {
                                 _ = async { while set.join_next().await.is_some() {} } => {}
+                                _ = flusher => {}
                                 _ = abort.cancelled() => {
-                                    // Dropping a worker flushes what it recorded; what it had in flight stays hung.
+                                    // The thread's batch is flushed when the workers and this block let go of it; what they had in flight stays hung.
                                     set.abort_all();
                                     while set.join_next().await.is_some() {}
                                 }
@@ -223,6 +240,7 @@ impl LoadRun {
             collector,
             target_rate,
             schedule_end_ns: None,
+            span,
         })
     }
 
@@ -234,6 +252,16 @@ impl LoadRun {
     /// Live counters.
     pub fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
+    }
+
+    /// The reload starts now: requests scheduled from here on are `during` it.
+    pub fn mark_reload_start(&self) {
+        self.span.mark_start(self.clock.now_ns());
+    }
+
+    /// The reload is over (if it started): requests scheduled from here on are `after` it.
+    pub fn mark_reload_end(&self) {
+        self.span.mark_end(self.clock.now_ns());
     }
 
     /// Stops scheduling new requests; requests already scheduled still run.
@@ -295,8 +323,13 @@ impl LoadRun {
     }
 }
 
-/// Samples on their way to the collector; flushed when full, when old, and on drop
-/// (so a worker aborted at the end of the run loses nothing it recorded).
+/// The batch, even if a thread panicked holding it (its samples are still good).
+fn lock(batch: &Mutex<Batch>) -> MutexGuard<'_, Batch> {
+    batch.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Samples on their way to the collector; flushed when full, every [`BATCH_EVERY`], and
+/// on drop (so a thread aborted at the end of the run loses nothing it recorded).
 struct Batch {
     samples: Vec<Sample>,
     tx: mpsc::Sender<Vec<Sample>>,
@@ -312,9 +345,8 @@ impl Batch {
 
     #[inline]
     fn push(&mut self, s: Sample) {
-        let first = self.samples.first().map_or(s.done_ns, |f| f.done_ns);
         self.samples.push(s);
-        if self.samples.len() >= BATCH || s.done_ns.saturating_sub(first) > BATCH_AGE_NS {
+        if self.samples.len() >= BATCH {
             self.flush();
         }
     }
@@ -341,7 +373,7 @@ struct Worker {
     clock: Clock,
     shared: Arc<Shared>,
     versions: VersionCache,
-    batch: Batch,
+    batch: Arc<Mutex<Batch>>,
     request: Vec<u8>,
     read: ReadSpec,
     buf: Vec<u8>,
@@ -350,46 +382,59 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, tickets: Option<async_channel::Receiver<u64>>) {
+        // One timer per connection, re-armed lazily (see `one`): registering a
+        // fresh timeout per request costs more than the rest of the bookkeeping.
+        let timer = tokio::time::sleep(self.spec.timeout);
+        tokio::pin!(timer);
         match tickets {
-            Some(rx) => {
-                loop {
-                    // Hand over what we have before waiting: at low rates a batch would otherwise sit.
-                    if rx.is_empty() {
-                        self.batch.flush();
-                    }
-                    let Ok(scheduled) = rx.recv().await else {
-                        break;
-                    };
-                    self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-                    self.one(scheduled).await;
-                }
-            }
+            Some(rx) => loop {
+                let Ok(scheduled) = rx.recv().await else {
+                    break;
+                };
+                self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+                self.one(Some(scheduled), timer.as_mut()).await;
+            },
             None => {
                 while !self.shared.stop.load(Ordering::Relaxed) {
                     self.counters.scheduled.fetch_add(1, Ordering::Relaxed);
                     self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-                    let now = self.clock.now_ns();
-                    self.one(now).await;
+                    self.one(None, timer.as_mut()).await;
                 }
             }
         }
-        self.batch.flush();
     }
 
-    /// Sends one request scheduled at `scheduled_ns` and records its outcome.
-    async fn one(&mut self, scheduled_ns: u64) {
-        let sent_ns = self.clock.now_ns();
+    /// Sends one request scheduled at `scheduled_ns` (closed loop: now) and records
+    /// its outcome. `timer` fires no later than this request's deadline: it was armed
+    /// for an earlier request's, and deadlines only move forward, so when it fires
+    /// early it is re-armed for this one (once per timeout period, not per request).
+    async fn one(&mut self, scheduled_ns: Option<u64>, mut timer: Pin<&mut Sleep>) {
+        let now = Instant::now();
+        let sent_ns = (now - self.clock.0).as_nanos() as u64;
+        let scheduled_ns = scheduled_ns.unwrap_or(sent_ns);
+        let deadline = tokio::time::Instant::from_std(now + self.spec.timeout);
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
-        let (outcome, version) =
-            match tokio::time::timeout(self.spec.timeout, self.exchange()).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.conn = None;
-                    (Outcome::Timeout, NO_VERSION)
+        let (outcome, version) = {
+            let exchange = self.exchange();
+            tokio::pin!(exchange);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut exchange => break r,
+                    () = timer.as_mut() => {
+                        if tokio::time::Instant::now() >= deadline {
+                            break (Outcome::Timeout, NO_VERSION);
+                        }
+                        timer.as_mut().reset(deadline);
+                    }
                 }
-            };
+            }
+        };
+        if outcome == Outcome::Timeout {
+            self.conn = None;
+        }
         let done_ns = self.clock.now_ns();
-        self.batch.push(Sample {
+        lock(&self.batch).push(Sample {
             scheduled_ns,
             sent_ns,
             done_ns,

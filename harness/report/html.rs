@@ -1013,13 +1013,15 @@ mod tests {
     use crate::load::outcome::Outcome;
     use crate::report::LoadSummary;
     use crate::stats::collector::{Collector, LoadCounters};
-    use crate::stats::{ReloadSpan, Sample};
+    use crate::stats::Sample;
     use crate::strategy::StepEvent;
     use crate::verdict::{Check, Verdict};
 
     /// A run of 3 s at 1 kHz with refused connections and a version switch at 1–1.1 s.
     fn fixture(name: &str) -> RunReport {
         let mut c = Collector::new(100_000_000, 1_000_000);
+        c.live_span().mark_start(900_000_000);
+        c.live_span().mark_end(1_600_000_000);
         for t in 0..3000u64 {
             let (outcome, version) = match t {
                 0..=999 => (Outcome::Ok, 0),
@@ -1048,10 +1050,6 @@ mod tests {
                 end_ns: 3_200_000_000,
                 ..Default::default()
             },
-            Some(ReloadSpan {
-                start_ns: 900_000_000,
-                end_ns: 1_600_000_000,
-            }),
             &["v1".into(), "v2".into()],
         );
         RunReport {

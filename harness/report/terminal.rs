@@ -142,8 +142,13 @@ pub fn render(r: &RunReport) -> String {
                 "FAIL"
             }
         );
-    } else {
+    } else if r.interrupted {
+        let _ = writeln!(o, "verdict: none (interrupted)");
+    } else if r.error.is_some() {
         let _ = writeln!(o, "verdict: none (harness error)");
+    } else if let Some(st) = &r.stats {
+        // `zdt-check load`: no reload, no assertions; failures alone set the exit code.
+        let _ = writeln!(o, "no reload, no verdict: {} failed requests", st.failed);
     }
     if let Some(d) = &r.run_dir {
         let _ = writeln!(o, "run directory kept: {d}");

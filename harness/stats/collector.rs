@@ -1,27 +1,120 @@
 //! The collector: folds samples into per-window statistics, then summarises a run.
+//!
+//! Memory does not grow with the number of requests, nor (beyond one small row per
+//! window) with the run's length: a window keeps a dense histogram only while it
+//! is hot; when it goes cold its percentiles are read into its row and its
+//! histogram is merged into the histogram of the phase it belongs to (before,
+//! during or after the reload, which the run loop publishes live through
+//! [`LiveSpan`]), then reused for a newer window.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::gap::GapTracker;
-use super::histogram::{self, CurvePoint, Percentiles, Sparse};
+use super::histogram::{self, CurvePoint, Percentiles};
 use super::versions::NO_VERSION;
 use super::Sample;
 use crate::load::outcome::Outcome;
 
-/// Windows this far behind the newest stay dense (late samples land cheaply); older ones are compacted.
+/// Windows this far behind the newest stay hot (late samples still count in
+/// their row's percentiles); older ones go cold.
 const HOT_WINDOWS: usize = 64;
 /// Width of a max-gap slot.
 const GAP_SLOT_NS: u64 = 100_000;
+/// Most timeline rows a run is planned for: [`timeline_window`] widens the window
+/// of a long run so its report stays this size.
+pub const MAX_ROWS: u64 = 1200;
 
-/// Latency histogram of one window.
+/// The window width for a run expected to last `expected`: `configured`, or the
+/// next 1-2-5 step that keeps the timeline within [`MAX_ROWS`] rows.
+pub fn timeline_window(configured: Duration, expected: Duration) -> Duration {
+    let needed = expected.as_nanos() / u128::from(MAX_ROWS);
+    if needed <= configured.as_nanos() {
+        return configured;
+    }
+    let mut step: u128 = 1_000_000;
+    loop {
+        for m in [1, 2, 5] {
+            if step * m >= needed {
+                return Duration::from_nanos((step * m) as u64);
+            }
+        }
+        step *= 10;
+    }
+}
+
+/// Phases, as indexes into [`Collector::phase_hist`].
+const BEFORE: usize = 0;
+const DURING: usize = 1;
+const AFTER: usize = 2;
+
+/// The reload's extent on the load clock, published by the run loop as it happens:
+/// the start just before the first reload is triggered, the end once the last one
+/// returned. Until the start is published, the reload begins in the future.
 #[derive(Debug)]
-enum WindowHist {
-    Empty,
-    Dense(Box<Histogram<u32>>),
-    Sparse(Sparse),
+pub struct LiveSpan {
+    start_ns: AtomicU64,
+    end_ns: AtomicU64,
+}
+
+const UNSET: u64 = u64::MAX;
+
+impl Default for LiveSpan {
+    fn default() -> LiveSpan {
+        LiveSpan {
+            start_ns: AtomicU64::new(UNSET),
+            end_ns: AtomicU64::new(UNSET),
+        }
+    }
+}
+
+impl LiveSpan {
+    /// The reload starts at `ns` (the first call wins).
+    pub fn mark_start(&self, ns: u64) {
+        let _ = self
+            .start_ns
+            .compare_exchange(UNSET, ns, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The reload ended at `ns` (ignored if it never started).
+    pub fn mark_end(&self, ns: u64) {
+        if let Some(start) = self.get().0 {
+            self.end_ns.store(ns.max(start), Ordering::SeqCst);
+        }
+    }
+
+    /// (start, end), each if published.
+    pub fn get(&self) -> (Option<u64>, Option<u64>) {
+        let read = |a: &AtomicU64| Some(a.load(Ordering::SeqCst)).filter(|&v| v != UNSET);
+        (read(&self.start_ns), read(&self.end_ns))
+    }
+}
+
+/// The reload's extent on the load clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadSpan {
+    /// When the first reload was triggered, ns since load start.
+    pub start_ns: u64,
+    /// When the last reload returned, ns since load start.
+    pub end_ns: u64,
+}
+
+/// A window's latency: a histogram while hot, the row's percentiles once cold.
+#[derive(Debug)]
+enum WindowLatency {
+    Hot(Option<Histogram<u32>>),
+    Cold {
+        /// The phase its histogram went into (late samples follow it there).
+        phase: usize,
+        p50_ms: f64,
+        p99_ms: f64,
+        max_ms: f64,
+    },
 }
 
 /// Everything recorded for one time window: the requests *scheduled* in it (so a
@@ -29,7 +122,7 @@ enum WindowHist {
 #[derive(Debug)]
 struct Window {
     outcomes: BTreeMap<Outcome, u64>,
-    ok_latency: WindowHist,
+    latency: WindowLatency,
     versions: BTreeMap<u16, u64>,
 }
 
@@ -37,42 +130,8 @@ impl Window {
     fn new() -> Window {
         Window {
             outcomes: BTreeMap::new(),
-            ok_latency: WindowHist::Empty,
+            latency: WindowLatency::Hot(None),
             versions: BTreeMap::new(),
-        }
-    }
-
-    fn dense(&mut self) -> &mut Histogram<u32> {
-        match std::mem::replace(&mut self.ok_latency, WindowHist::Empty) {
-            WindowHist::Dense(h) => self.ok_latency = WindowHist::Dense(h),
-            WindowHist::Empty => {
-                self.ok_latency = WindowHist::Dense(Box::new(histogram::new_dense()))
-            }
-            WindowHist::Sparse(s) => {
-                let mut h = histogram::new_dense();
-                s.add_to(&mut h);
-                self.ok_latency = WindowHist::Dense(Box::new(h));
-            }
-        }
-        match &mut self.ok_latency {
-            WindowHist::Dense(h) => h,
-            _ => unreachable!("made dense above"),
-        }
-    }
-
-    fn compact(&mut self) {
-        if let WindowHist::Dense(h) = &self.ok_latency {
-            self.ok_latency = WindowHist::Sparse(Sparse::from_dense(h));
-        }
-    }
-
-    fn add_latency_to(&self, into: &mut Histogram<u32>) {
-        match &self.ok_latency {
-            WindowHist::Empty => {}
-            WindowHist::Dense(h) => {
-                let _ = into.add(h.as_ref());
-            }
-            WindowHist::Sparse(s) => s.add_to(into),
         }
     }
 }
@@ -85,22 +144,19 @@ struct VersionTrack {
     last_ns: u64,
 }
 
-/// The reload's extent on the load clock: from the first step's start to the last step's end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReloadSpan {
-    /// Start of the first step, ns since load start.
-    pub start_ns: u64,
-    /// End of the last step, ns since load start.
-    pub end_ns: u64,
-}
-
 /// Folds samples as they arrive.
 #[derive(Debug)]
 pub struct Collector {
     window_ns: u64,
     late_ns: u64,
     windows: Vec<Window>,
-    newest_window: usize,
+    /// Windows below this index are cold.
+    cold_below: usize,
+    /// Corrected ok latency per phase (before or whole run, during, after).
+    phase_hist: [Histogram<u32>; 3],
+    /// Histograms of windows gone cold, reset, for reuse.
+    spare: Vec<Histogram<u32>>,
+    span: Arc<LiveSpan>,
     outcomes: BTreeMap<Outcome, u64>,
     corrected: Histogram<u32>,
     uncorrected: Histogram<u32>,
@@ -117,7 +173,14 @@ impl Collector {
             window_ns: window_ns.max(1_000_000),
             late_ns,
             windows: Vec::new(),
-            newest_window: 0,
+            cold_below: 0,
+            phase_hist: [
+                histogram::new_dense(),
+                histogram::new_dense(),
+                histogram::new_dense(),
+            ],
+            spare: Vec::new(),
+            span: Arc::default(),
             outcomes: BTreeMap::new(),
             corrected: histogram::new_dense(),
             uncorrected: histogram::new_dense(),
@@ -128,6 +191,11 @@ impl Collector {
         }
     }
 
+    /// Where the run loop publishes the reload's start and end.
+    pub fn live_span(&self) -> Arc<LiveSpan> {
+        self.span.clone()
+    }
+
     /// Folds one sample in.
     #[inline]
     pub fn add(&mut self, s: &Sample) {
@@ -135,15 +203,7 @@ impl Collector {
         let w = (s.scheduled_ns / self.window_ns) as usize;
         if w >= self.windows.len() {
             self.windows.resize_with(w + 1, Window::new);
-        }
-        if w > self.newest_window {
-            // Compact the windows that just left the hot range.
-            let from = self.newest_window.saturating_sub(HOT_WINDOWS);
-            let to = w.saturating_sub(HOT_WINDOWS);
-            for old in &mut self.windows[from..to] {
-                old.compact();
-            }
-            self.newest_window = w;
+            self.cool(w.saturating_sub(HOT_WINDOWS));
         }
         let lateness = s.sent_ns.saturating_sub(s.scheduled_ns);
         histogram::record(&mut self.lateness, lateness / 1000);
@@ -154,7 +214,20 @@ impl Collector {
         *window.outcomes.entry(s.outcome).or_insert(0) += 1;
         if s.outcome == Outcome::Ok {
             let corrected = s.done_ns.saturating_sub(s.scheduled_ns) / 1000;
-            histogram::record(window.dense(), corrected);
+            match &mut window.latency {
+                WindowLatency::Hot(h) => {
+                    let h = h.get_or_insert_with(|| {
+                        self.spare.pop().unwrap_or_else(histogram::new_dense)
+                    });
+                    histogram::record(h, corrected);
+                }
+                WindowLatency::Cold { phase, max_ms, .. } => {
+                    let h = &mut self.phase_hist[*phase];
+                    histogram::record(h, corrected);
+                    // As a histogram reports it, like the row's other figures.
+                    *max_ms = max_ms.max(h.highest_equivalent(corrected) as f64 / 1000.0);
+                }
+            }
             histogram::record(&mut self.corrected, corrected);
             histogram::record(
                 &mut self.uncorrected,
@@ -175,38 +248,84 @@ impl Collector {
         }
     }
 
+    /// Turns the windows below `below` cold, filing each into its phase as the live span
+    /// tells it. Safe to decide now: a cold window ended long before the newest
+    /// sample was scheduled, so a reload not yet started starts after it, and one not
+    /// yet ended ends after it.
+    fn cool(&mut self, below: usize) {
+        let span = self.span.get();
+        for w in self.cold_below..below.min(self.windows.len()) {
+            let phase = self.phase_of(w, span);
+            self.close(w, phase);
+        }
+        self.cold_below = self.cold_below.max(below);
+    }
+
+    /// The phase of window `w`. A window that overlaps the reload at all is `during`,
+    /// so the phases partition the windows.
+    fn phase_of(&self, w: usize, (start, end): (Option<u64>, Option<u64>)) -> usize {
+        let Some(start) = start else {
+            return BEFORE;
+        };
+        if (w as u64) < start / self.window_ns {
+            return BEFORE;
+        }
+        match end {
+            Some(end) if w as u64 >= end.div_ceil(self.window_ns) => AFTER,
+            _ => DURING,
+        }
+    }
+
+    fn close(&mut self, w: usize, phase: usize) {
+        let window = &mut self.windows[w];
+        let WindowLatency::Hot(h) = &mut window.latency else {
+            return;
+        };
+        let (p50_ms, p99_ms, max_ms) = match h.take() {
+            None => (0.0, 0.0, 0.0),
+            Some(mut h) => {
+                let p = Percentiles::of(&h);
+                let _ = self.phase_hist[phase].add(&h);
+                h.reset();
+                self.spare.push(h);
+                (p.p50, p.p99, p.max)
+            }
+        };
+        window.latency = WindowLatency::Cold {
+            phase,
+            p50_ms,
+            p99_ms,
+            max_ms,
+        };
+    }
+
     /// Outcomes so far (for live progress): (ok, failed).
     pub fn totals(&self) -> (u64, u64) {
         let ok = self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0);
         (ok, self.outcomes.values().sum::<u64>() - ok)
     }
 
-    /// Heap bytes held by windows and the gap bitmap (approximate; for the memory benchmark).
-    pub fn heap_bytes(&self) -> usize {
-        let dense = std::mem::size_of::<u32>() * self.corrected.distinct_values().max(1);
-        self.windows
-            .iter()
-            .map(|w| match &w.ok_latency {
-                WindowHist::Empty => 0,
-                WindowHist::Dense(_) => dense,
-                WindowHist::Sparse(s) => s.heap_bytes(),
-            } + 64)
-            .sum::<usize>()
-            + self.gap.heap_bytes()
-    }
-
     /// Summarises the run. `counters` are the load engine's own counts, so the
     /// accounting identity is checked against numbers the collector did not derive.
-    pub fn finish(
-        self,
-        counters: &LoadCounters,
-        span: Option<ReloadSpan>,
-        version_names: &[String],
-    ) -> RunStats {
+    /// Phases come from the live span: before / during / after if a reload started,
+    /// else one phase for the whole run.
+    pub fn finish(mut self, counters: &LoadCounters, version_names: &[String]) -> RunStats {
         let window_ms = self.window_ns as f64 / 1e6;
         let end_ns = counters
             .end_ns
             .max(self.windows.len() as u64 * self.window_ns);
+        let span = match self.span.get() {
+            (Some(start_ns), end) => Some(ReloadSpan {
+                start_ns,
+                end_ns: end.unwrap_or(end_ns).max(start_ns),
+            }),
+            (None, _) => None,
+        };
+        let final_span = (span.map(|s| s.start_ns), span.map(|s| s.end_ns));
+        for w in self.cold_below..self.windows.len() {
+            let phase = self.phase_of(w, final_span);
+            self.close(w, phase);
+        }
         let name = |id: u16| {
             version_names
                 .get(id as usize)
@@ -215,34 +334,41 @@ impl Collector {
         };
 
         let mut timeline = Vec::with_capacity(self.windows.len());
+        let mut phase_outcomes: [BTreeMap<Outcome, u64>; 3] = Default::default();
         for (i, w) in self.windows.iter().enumerate() {
-            let mut h = histogram::new_dense();
-            w.add_latency_to(&mut h);
-            let p = Percentiles::of(&h);
+            let WindowLatency::Cold {
+                phase,
+                p50_ms,
+                p99_ms,
+                max_ms,
+            } = w.latency
+            else {
+                unreachable!("every window was closed above");
+            };
+            for (o, n) in &w.outcomes {
+                *phase_outcomes[phase].entry(*o).or_insert(0) += n;
+            }
             timeline.push(WindowRow {
                 start_ms: i as f64 * window_ms,
                 ok: w.outcomes.get(&Outcome::Ok).copied().unwrap_or(0),
                 failed: keyed(w.outcomes.iter().filter(|(o, _)| o.is_failure())),
-                p50_ms: p.p50,
-                p99_ms: p.p99,
-                max_ms: p.max,
+                p50_ms,
+                p99_ms,
+                max_ms,
                 versions: w.versions.iter().map(|(id, n)| (name(*id), *n)).collect(),
             });
         }
 
-        // Phases partition the windows: a window that overlaps the reload at all is `during`.
-        let n = self.windows.len();
+        let [before, during, after] = self.phase_hist;
+        let [o_before, o_during, o_after] = phase_outcomes;
+        let gap = &self.gap;
         let phases = match span {
-            None => vec![self.phase("whole run", 0..n, 0, end_ns)],
-            Some(s) => {
-                let a = ((s.start_ns / self.window_ns) as usize).min(n);
-                let b = (s.end_ns.div_ceil(self.window_ns) as usize).clamp(a, n.max(a));
-                vec![
-                    self.phase("before", 0..a, 0, s.start_ns),
-                    self.phase("during", a..b, s.start_ns, s.end_ns),
-                    self.phase("after", b..n.max(b), s.end_ns, end_ns),
-                ]
-            }
+            None => vec![phase("whole run", before, o_before, gap, 0, end_ns)],
+            Some(s) => vec![
+                phase("before", before, o_before, gap, 0, s.start_ns),
+                phase("during", during, o_during, gap, s.start_ns, s.end_ns),
+                phase("after", after, o_after, gap, s.end_ns, end_ns),
+            ],
         };
 
         let ok = self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0);
@@ -297,35 +423,28 @@ impl Collector {
             timeline,
         }
     }
+}
 
-    /// Statistics of the windows `windows`; the phase itself is `[from_ns, to_ns)`.
-    fn phase(
-        &self,
-        name: &str,
-        windows: std::ops::Range<usize>,
-        from_ns: u64,
-        to_ns: u64,
-    ) -> PhaseStats {
-        let mut h = histogram::new_dense();
-        let mut outcomes: BTreeMap<Outcome, u64> = BTreeMap::new();
-        for w in self.windows.get(windows).unwrap_or(&[]) {
-            w.add_latency_to(&mut h);
-            for (o, n) in &w.outcomes {
-                *outcomes.entry(*o).or_insert(0) += n;
-            }
-        }
-        let gap = self.gap.max_gap(from_ns, to_ns);
-        PhaseStats {
-            name: name.to_string(),
-            start_ms: from_ns as f64 / 1e6,
-            end_ms: to_ns as f64 / 1e6,
-            ok: outcomes.get(&Outcome::Ok).copied().unwrap_or(0),
-            failed: keyed(outcomes.iter().filter(|(o, _)| o.is_failure())),
-            latency: Percentiles::of(&h),
-            percentile_curve: histogram::percentile_curve(&h),
-            max_gap_ms: gap.len_ns as f64 / 1e6,
-            histogram: h,
-        }
+/// Statistics of one phase, `[from_ns, to_ns)`, from its histogram and outcome counts.
+fn phase(
+    name: &str,
+    h: Histogram<u32>,
+    outcomes: BTreeMap<Outcome, u64>,
+    gap: &GapTracker,
+    from_ns: u64,
+    to_ns: u64,
+) -> PhaseStats {
+    let gap = gap.max_gap(from_ns, to_ns);
+    PhaseStats {
+        name: name.to_string(),
+        start_ms: from_ns as f64 / 1e6,
+        end_ms: to_ns as f64 / 1e6,
+        ok: outcomes.get(&Outcome::Ok).copied().unwrap_or(0),
+        failed: keyed(outcomes.iter().filter(|(o, _)| o.is_failure())),
+        latency: Percentiles::of(&h),
+        percentile_curve: histogram::percentile_curve(&h),
+        max_gap_ms: gap.len_ns as f64 / 1e6,
+        histogram: h,
     }
 }
 
@@ -475,6 +594,8 @@ mod tests {
     #[test]
     fn phases_versions_and_identity() {
         let mut c = Collector::new(100_000_000, 1_000_000);
+        c.live_span().mark_start(1_000_000_000);
+        c.live_span().mark_end(2_000_000_000);
         for t in 0..3000u64 {
             let (outcome, version) = match t {
                 0..=999 => (Outcome::Ok, 0),
@@ -492,11 +613,7 @@ mod tests {
             schedule_ns: 3_000_000_000,
             end_ns: 3_100_000_000,
         };
-        let span = ReloadSpan {
-            start_ns: 1_000_000_000,
-            end_ns: 2_000_000_000,
-        };
-        let stats = c.finish(&counters, Some(span), &["v1".into(), "v2".into()]);
+        let stats = c.finish(&counters, &["v1".into(), "v2".into()]);
         assert!(stats.identity_holds);
         assert_eq!(stats.ok, 2990);
         assert_eq!(stats.hung, 2);
@@ -532,17 +649,15 @@ mod tests {
     #[test]
     fn a_request_stalled_across_the_reload_counts_where_it_was_sent() {
         let mut c = Collector::new(100_000_000, 1_000_000);
+        c.live_span().mark_start(1_000_000_000);
+        c.live_span().mark_end(2_000_000_000);
         // Sent at 1500 ms, during the reload; answered at 2600 ms, after it.
         c.add(&sample(1500, 1100, Outcome::Ok, 0));
         let counters = LoadCounters {
             scheduled: 1,
             ..Default::default()
         };
-        let span = ReloadSpan {
-            start_ns: 1_000_000_000,
-            end_ns: 2_000_000_000,
-        };
-        let stats = c.finish(&counters, Some(span), &[]);
+        let stats = c.finish(&counters, &[]);
         let during = &stats.phases[1];
         assert_eq!(during.ok, 1);
         assert!(during.latency.p99 >= 1099.0, "{:?}", during.latency);
@@ -557,26 +672,96 @@ mod tests {
             sent: 2,
             ..LoadCounters::default()
         };
-        assert!(!c.finish(&counters, None, &[]).identity_holds);
+        assert!(!c.finish(&counters, &[]).identity_holds);
     }
 
     #[test]
-    fn old_windows_are_compacted_and_still_counted() {
+    fn cold_windows_keep_their_counts_and_late_samples_reach_their_phase() {
         let mut c = Collector::new(1_000_000, 1_000_000);
         for t in 0..500u64 {
             c.add(&sample(t, 1, Outcome::Ok, 0));
         }
-        // A late sample for a compacted window.
-        c.add(&sample(0, 1, Outcome::Ok, 0));
+        // A late sample for a cold window.
+        c.add(&sample(0, 7, Outcome::Ok, 0));
+        assert!(matches!(c.windows[0].latency, WindowLatency::Cold { .. }));
+        assert!(matches!(c.windows[499].latency, WindowLatency::Hot(_)));
+        // Cold windows gave their histograms back for reuse: no more exist than hot windows.
+        let hot = c
+            .windows
+            .iter()
+            .filter(|w| matches!(w.latency, WindowLatency::Hot(Some(_))))
+            .count();
+        assert!(
+            hot + c.spare.len() <= HOT_WINDOWS + 2,
+            "{hot} {}",
+            c.spare.len()
+        );
         let stats = c.finish(
             &LoadCounters {
                 scheduled: 501,
                 ..Default::default()
             },
-            None,
             &[],
         );
         assert_eq!(stats.phases[0].latency.count, 501);
+        assert_eq!(stats.phases[0].latency.max, 7.003);
         assert_eq!(stats.timeline[0].ok, 2);
+        assert_eq!(stats.timeline[0].max_ms, 7.003);
+        assert_eq!(stats.timeline[499].p50_ms, 1.0);
+    }
+
+    /// Windows go cold while the reload is still to come, under way, and over; each
+    /// lands in the phase the final span gives it, as if all were filed at the end.
+    #[test]
+    fn windows_cooled_live_land_in_their_phases() {
+        let window = 1_000_000;
+        let (start, end) = (300 * window + window / 2, 600 * window + window / 3);
+        let mut c = Collector::new(window, 1_000_000);
+        let span = c.live_span();
+        // What each phase should hold: window 300 holds the start, 600 the end, so both are `during`.
+        let mut want = [
+            histogram::new_dense(),
+            histogram::new_dense(),
+            histogram::new_dense(),
+        ];
+        for t in 0..1000u64 {
+            // Published as the run loop does: once the moment has passed.
+            if t == 301 {
+                span.mark_start(start);
+            }
+            if t == 601 {
+                span.mark_end(end);
+            }
+            // The request sent at t ms takes (t % 7 + 1) ms.
+            c.add(&sample(t, t % 7 + 1, Outcome::Ok, 0));
+            let phase = match t {
+                0..300 => BEFORE,
+                300..=600 => DURING,
+                _ => AFTER,
+            };
+            histogram::record(&mut want[phase], (t % 7 + 1) * 1000);
+        }
+        assert!(c.cold_below > 900);
+        let counters = LoadCounters {
+            scheduled: 1000,
+            ..Default::default()
+        };
+        let stats = c.finish(&counters, &[]);
+        let counts: Vec<u64> = stats.phases.iter().map(|p| p.ok).collect();
+        assert_eq!(counts, vec![300, 301, 399]);
+        for (p, want) in stats.phases.iter().zip(&want) {
+            assert_eq!(p.latency, Percentiles::of(want), "{}", p.name);
+        }
+        assert_eq!(stats.phases[1].start_ms, 300.5);
+    }
+
+    #[test]
+    fn a_long_run_gets_a_wider_window() {
+        let ms = Duration::from_millis;
+        assert_eq!(timeline_window(ms(100), ms(60_000)), ms(100));
+        assert_eq!(timeline_window(ms(100), ms(120_000)), ms(100));
+        assert_eq!(timeline_window(ms(100), ms(600_000)), ms(500));
+        assert_eq!(timeline_window(ms(100), ms(3_600_000)), ms(5000));
+        assert_eq!(timeline_window(ms(7), ms(10_000)), ms(10));
     }
 }

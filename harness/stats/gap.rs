@@ -64,11 +64,6 @@ impl GapTracker {
         }
         best
     }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.bits.capacity() * 8
-    }
 }
 
 #[cfg(test)]

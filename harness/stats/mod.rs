@@ -1,9 +1,9 @@
 //! Statistics of a load run: every request's outcome, latency per time window,
 //! phases around the reload, versions seen, and the max gap.
 //!
-//! Workers send [`Sample`]s in batches to one [`Collector`]; it keeps one
-//! histogram per time window (so the timeline shows the reload and memory stays
-//! bounded) and turns them into a [`RunStats`] once the run is over.
+//! Workers send [`Sample`]s in batches to one [`Collector`]; it keeps a row per
+//! time window (so the timeline shows the reload), a histogram per phase, and
+//! turns them into a [`RunStats`] once the run is over.
 
 pub mod collector;
 pub mod gap;

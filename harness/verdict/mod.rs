@@ -228,11 +228,13 @@ mod tests {
 mod judge_tests {
     use super::*;
     use crate::load::Outcome;
-    use crate::stats::collector::{LoadCounters, ReloadSpan};
+    use crate::stats::collector::LoadCounters;
     use crate::stats::{Collector, Sample};
 
     fn stats(samples: &[(u64, Outcome, u16)]) -> RunStats {
         let mut c = Collector::new(100_000_000, 1_000_000);
+        c.live_span().mark_start(1_000_000_000);
+        c.live_span().mark_end(2_000_000_000);
         for &(ms, outcome, version) in samples {
             c.add(&Sample {
                 scheduled_ns: ms * 1_000_000,
@@ -246,11 +248,7 @@ mod judge_tests {
             scheduled: samples.len() as u64,
             ..LoadCounters::default()
         };
-        let span = ReloadSpan {
-            start_ns: 1_000_000_000,
-            end_ns: 2_000_000_000,
-        };
-        c.finish(&counters, Some(span), &["v1".into(), "v2".into()])
+        c.finish(&counters, &["v1".into(), "v2".into()])
     }
 
     fn steps() -> Vec<StepEvent> {

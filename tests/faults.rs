@@ -141,37 +141,45 @@ step_timeout = "10s"
 }
 
 #[test]
-fn a_front_server_that_fails_to_start_is_a_harness_error_with_its_log() {
-    if !crate::util::require_stack(&["nginx", "flup"]) {
+fn a_front_server_whose_port_is_taken_is_a_harness_error_with_its_log() {
+    if !crate::util::require_stack(&["nginx"]) {
         return;
     }
-    // An nginx that cannot bind its port, as when the port is already taken.
+    // The port nginx is told to use is already taken, by a listener this test holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path().join("nginx");
-    std::fs::write(&fake, "#!/bin/sh\necho 'nginx: [emerg] bind() to 127.0.0.1:8080 failed (98: Address already in use)' >&2\nexit 1\n").unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = dir.path().join("port-taken.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[app]\nkind = \"builtin\"\nstartup_delay = \"200ms\"\n\
+             [front]\nkind = \"nginx\"\nlisten = \"127.0.0.1:{port}\"\n\
+             [reload]\nstrategy = \"nginx-reload\"\n"
+        ),
+    )
+    .unwrap();
     let _g = serial();
     let out = bin()
-        .args([
-            "run",
-            "--no-progress",
-            &at("scenarios/symlink-fastcgi.toml"),
-        ])
-        .env("PATH", path)
+        .args(["run", "--no-progress"])
+        .arg(&path)
         .output()
         .unwrap();
     assert_no_leftovers(&out, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // nginx's own words, from its error log.
     assert!(
-        stdout.contains("nginx: exited") && stdout.contains("Address already in use"),
+        stdout.contains("nginx: exited")
+            && stdout.contains(&format!("127.0.0.1:{port}"))
+            && stdout.contains("Address already in use"),
         "{}",
         dump(&out)
     );
-    assert!(stdout.contains("verdict: none"), "{}", dump(&out));
+    assert!(
+        stdout.contains("verdict: none (harness error)"),
+        "{}",
+        dump(&out)
+    );
+    drop(taken);
 }

@@ -6,6 +6,7 @@
 //! which only signals and returns); [`Nginx::wait_workers_gone`] is how a
 //! strategy learns that the old workers have really let go of the old upstream.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -141,9 +142,15 @@ pub fn render(
 }
 
 impl Nginx {
-    /// Renders the config into `run_dir/nginx`, starts nginx and waits until a request
-    /// through it reaches the app (`status_path` answers 2xx).
-    pub async fn start(env: &AppEnv, upstream: &Upstream, worker_processes: u32) -> Result<Nginx> {
+    /// Renders the config into `run_dir/nginx`, starts nginx on `listen` (or a free
+    /// loopback port) and waits until a request through it reaches the app
+    /// (`status_path` answers 2xx).
+    pub async fn start(
+        env: &AppEnv,
+        upstream: &Upstream,
+        worker_processes: u32,
+        listen: Option<SocketAddr>,
+    ) -> Result<Nginx> {
         let bin = tools::require("nginx").or_else(|_| {
             let p = PathBuf::from("/usr/sbin/nginx");
             if p.exists() {
@@ -154,9 +161,12 @@ impl Nginx {
         })?;
         let prefix = env.path("nginx");
         std::fs::create_dir_all(&prefix).map_err(|e| Error::io(&prefix, e))?;
-        let listen = match AppEnv::free_tcp_endpoint()? {
-            Endpoint::Tcp(a) => a,
-            Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
+        let listen = match listen {
+            Some(a) => a,
+            None => match AppEnv::free_tcp_endpoint()? {
+                Endpoint::Tcp(a) => a,
+                Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
+            },
         };
         let conf = prefix.join("nginx.conf");
         write_conf(&conf, &render(&prefix, listen, worker_processes, upstream))?;

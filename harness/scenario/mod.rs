@@ -127,14 +127,17 @@ pub struct FrontConfig {
     /// `nginx`.
     pub kind: Spanned<String>,
     /// nginx worker processes.
-    pub worker_processes: u32,
+    pub worker_processes: Spanned<u32>,
+    /// Where nginx listens: a loopback `address:port` (absent: a free port).
+    pub listen: Option<Spanned<String>>,
 }
 
 impl Default for FrontConfig {
     fn default() -> Self {
         FrontConfig {
             kind: Spanned::new(0..0, "nginx".into()),
-            worker_processes: 1,
+            worker_processes: Spanned::new(0..0, 1),
+            listen: None,
         }
     }
 }
@@ -454,6 +457,27 @@ fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> 
     }
 }
 
+/// `[front] listen`: a loopback address with a port (every listener zdt-check starts
+/// stays on loopback).
+pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = v.get_ref().parse().map_err(|_| {
+        format!(
+            "{:?} is not an address:port (e.g. \"127.0.0.1:8080\")",
+            v.get_ref()
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{} is not a loopback address: zdt-check listens on loopback only",
+            addr.ip()
+        ));
+    }
+    if addr.port() == 0 {
+        return Err("port 0: leave `listen` out for a free port".into());
+    }
+    Ok(addr)
+}
+
 fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
     one_of(loc, &s.app.kind, "app.kind", APP_KINDS)?;
     one_of(
@@ -471,6 +495,16 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
     }
     if let Some(f) = &s.front {
         one_of(loc, &f.kind, "front.kind", &["nginx"])?;
+        if !(1..=64).contains(f.worker_processes.get_ref()) {
+            return Err(loc.error(
+                f.worker_processes.span(),
+                Some("front.worker_processes"),
+                "must be between 1 and 64",
+            ));
+        }
+        if let Some(l) = &f.listen {
+            front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
+        }
     }
     one_of(loc, &s.app.socket, "app.socket", &["unix", "tcp"])?;
     one_of(loc, &s.app.on_term, "app.on_term", &["drain", "exit"])?;
@@ -748,6 +782,35 @@ mod tests {
 
     fn err(src: &str) -> String {
         parse(Path::new("s.toml"), src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn front_listens_on_loopback_only() {
+        let base = "[app]\nkind = \"builtin\"\n[reload]\nstrategy = \"nginx-reload\"\n[front]\n";
+        let e = err(&format!("{base}listen = \"0.0.0.0:8080\"\n"));
+        assert!(
+            e.starts_with("s.toml:6:10: `front.listen`: 0.0.0.0 is not a loopback address"),
+            "{e}"
+        );
+        let e = err(&format!("{base}listen = \"localhost\"\n"));
+        assert!(
+            e.contains("`front.listen`: \"localhost\" is not an address:port"),
+            "{e}"
+        );
+        let e = err(&format!("{base}listen = \"127.0.0.1:0\"\n"));
+        assert!(e.contains("port 0"), "{e}");
+        let e = err(&format!("{base}worker_processes = 0\n"));
+        assert!(
+            e.starts_with("s.toml:6:20: `front.worker_processes`"),
+            "{e}"
+        );
+        let s = parse(
+            Path::new("s.toml"),
+            &format!("{base}listen = \"[::1]:8080\"\n"),
+        )
+        .unwrap();
+        let l = s.front.unwrap().listen.unwrap();
+        assert_eq!(front_listen(&l).unwrap().port(), 8080);
     }
 
     #[test]

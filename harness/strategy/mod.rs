@@ -121,7 +121,11 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
         });
     };
     let up = ctx.app.upstream(upstream.clone());
-    let ngx = Nginx::start(&ctx.app, &up, fc.worker_processes).await?;
+    let listen = fc
+        .listen
+        .as_ref()
+        .and_then(|l| crate::scenario::front_listen(l).ok());
+    let ngx = Nginx::start(&ctx.app, &up, *fc.worker_processes.get_ref(), listen).await?;
     let endpoint = ngx.endpoint();
     ctx.front = Some(ngx);
     let host = match &endpoint {

@@ -230,14 +230,9 @@ pub type Head = (usize, Reply, Framing);
 
 /// Parses the response head if it is complete.
 pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> {
-    // Left uninitialised: zeroing 48 headers cost more than parsing a small head.
-    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 48];
-    let mut resp = httparse::Response::new(&mut []);
-    let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut resp,
-        buf,
-        &mut headers,
-    ) {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(NotHttp),

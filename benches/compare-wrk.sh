@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Side by side: `zdt-check load` (closed loop, classifying every request) vs wrk and ab,
-# same server, same connections, same duration, alternating runs; prints
-# requests/s of each, the median of each, and the ratio. Also peak RSS of a
-# zdt-check run, and open-loop achieved rate vs target.
+# Side by side: `zdt-check load` (closed loop, classifying every request) vs wrk, ab
+# and oha (if installed: cargo install oha), same server, same connections, same
+# duration, alternating runs; prints requests/s of each, the median of each, and
+# the ratios. Also peak RSS of a zdt-check run, and open loop: achieved rate vs
+# target and send lateness, up to 80% of zdt-check's closed-loop median on nginx.
+# The host's CPU pressure (/proc/pressure/cpu) is printed before and after: on a
+# shared machine it says how far to trust the numbers.
 #
 #   benches/compare-wrk.sh [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
 #
@@ -60,6 +63,10 @@ zdt_rps() {
 wrk_rps() {
     wrk -t2 -c "$C" -d "$D" "$1" | awk '/Requests\/sec/ {print int($2)}'
 }
+oha_rps() {
+    oha -z "$D" -c "$C" --no-tui --output-format json "$1" 2>/dev/null |
+        python3 -c 'import json,sys; print(int(json.load(sys.stdin)["summary"]["requestsPerSec"]))'
+}
 ab_rps() {
     # ab is single-threaded; -k keep-alive, time-limited like the others.
     secs=${D%s}
@@ -67,21 +74,27 @@ ab_rps() {
 }
 
 HAVE_AB=0; command -v ab >/dev/null && HAVE_AB=1
-printf '%-10s %-8s %12s %12s %12s %10s %10s\n' server round zdt-check wrk ab zdt/wrk zdt/ab
+HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
+ratio() { echo "$1 $2" | awk '{print ($2 > 0) ? $1/$2 : 0}'; }
+echo "cpu pressure before: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
+printf '%-10s %-8s %10s %10s %10s %10s %8s %8s %8s\n' server round zdt-check wrk ab oha zdt/wrk zdt/ab zdt/oha
 for name in fixture nginx; do
     url=$FIXTURE; [ "$name" = nginx ] && url=$NGINX
-    : > "$WORK/z"; : > "$WORK/w"; : > "$WORK/a"
+    : > "$WORK/z"; : > "$WORK/w"; : > "$WORK/a"; : > "$WORK/o"
     for r in $(seq "$ROUNDS"); do
-        z=$(zdt_rps "$url"); w=$(wrk_rps "$url"); a=0
+        z=$(zdt_rps "$url"); w=$(wrk_rps "$url"); a=0; o=0
         [ "$HAVE_AB" = 1 ] && a=$(ab_rps "$url")
-        echo "$z" >> "$WORK/z"; echo "$w" >> "$WORK/w"; echo "${a:-0}" >> "$WORK/a"
-        printf '%-10s %-8s %12s %12s %12s %10.2f %10.2f\n' "$name" "$r" "$z" "$w" "${a:-0}" \
-            "$(echo "$z $w" | awk '{print $1/$2}')" "$(echo "$z ${a:-0}" | awk '{print ($2 > 0) ? $1/$2 : 0}')"
+        [ "$HAVE_OHA" = 1 ] && o=$(oha_rps "$url")
+        echo "$z" >> "$WORK/z"; echo "$w" >> "$WORK/w"; echo "${a:-0}" >> "$WORK/a"; echo "${o:-0}" >> "$WORK/o"
+        printf '%-10s %-8s %10s %10s %10s %10s %8.2f %8.2f %8.2f\n' "$name" "$r" "$z" "$w" "${a:-0}" "${o:-0}" \
+            "$(ratio "$z" "$w")" "$(ratio "$z" "${a:-0}")" "$(ratio "$z" "${o:-0}")"
     done
-    zm=$(median < "$WORK/z"); wm=$(median < "$WORK/w"); am=$(median < "$WORK/a")
-    printf '%-10s %-8s %12s %12s %12s %10.2f %10.2f\n' "$name" median "$zm" "$wm" "$am" \
-        "$(echo "$zm $wm" | awk '{print $1/$2}')" "$(echo "$zm $am" | awk '{print ($2 > 0) ? $1/$2 : 0}')"
+    zm=$(median < "$WORK/z"); wm=$(median < "$WORK/w"); am=$(median < "$WORK/a"); om=$(median < "$WORK/o")
+    printf '%-10s %-8s %10s %10s %10s %10s %8.2f %8.2f %8.2f\n' "$name" median "$zm" "$wm" "$am" "$om" \
+        "$(ratio "$zm" "$wm")" "$(ratio "$zm" "$am")" "$(ratio "$zm" "$om")"
+    [ "$name" = nginx ] && NGINX_MAX=$zm
 done
+echo "cpu pressure after:  $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
 
 echo
 echo "peak RSS of zdt-check load (closed loop, $C connections, $D, nginx):"
@@ -89,14 +102,17 @@ echo "peak RSS of zdt-check load (closed loop, $C connections, $D, nginx):"
 tail -1 "$WORK/time"
 
 echo
-echo "open loop against nginx: achieved vs target"
-printf '%10s %10s %8s %14s %14s\n' target sent ratio 'lateness p99' late_sends
-for rate in 1000 10000 30000; do
+echo "open loop against nginx: achieved vs target (closed-loop median $NGINX_MAX req/s);"
+echo "goal: sent within 1% of the target and send lateness p99 < 200 us"
+printf '%10s %7s %10s %8s %12s %12s %12s %6s\n' target of_max sent ratio 'lateness p50' 'lateness p99' late_sends goal
+for rate in 1000 10000 30000 $(awk -v m="$NGINX_MAX" 'BEGIN {print int(m*0.5), int(m*0.8)}'); do
     "$BIN" load "$NGINX" --rate "$rate" -c "$C" -d "$D" --json "$WORK/o.json" >/dev/null || true
-    python3 - "$WORK/o.json" "$rate" <<'PY'
+    python3 - "$WORK/o.json" "$rate" "$NGINX_MAX" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["runs"][0]["stats"]
-t = float(sys.argv[2])
-print("%10d %10.0f %8.4f %12.3fms %14d" % (t, s["sent_rate"], s["sent_rate"] / t, s["lateness"]["p99"], s["late_sends"]))
+t, m = float(sys.argv[2]), float(sys.argv[3])
+r, l = s["sent_rate"] / t, s["lateness"]
+ok = abs(r - 1) <= 0.01 and l["p99"] < 0.2
+print("%10d %6.0f%% %10.0f %8.4f %10.0fus %10.0fus %12d %6s" % (t, 100 * t / m, s["sent_rate"], r, l["p50"] * 1000, l["p99"] * 1000, s["late_sends"], "yes" if ok else "NO"))
 PY
 done

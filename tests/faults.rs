@@ -113,6 +113,39 @@ fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
 }
 
 #[test]
+fn a_gunicorn_that_never_gets_ready_is_a_harness_error_with_its_log() {
+    if !crate::util::require_stack(&["gunicorn"]) {
+        return;
+    }
+    // The app's import takes 5 s; the scenario allows 1 s.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow-gunicorn.toml");
+    std::fs::write(&path, "[app]\nkind = \"gunicorn\"\nstartup_delay = \"5s\"\nready_timeout = \"1s\"\n[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+    let _g = serial();
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // gunicorn's own log: it booted a worker that was still importing the app.
+    assert!(
+        stdout.contains("error: starting v1")
+            && stdout.contains("not ready after 1s")
+            && stdout.contains("Booting worker"),
+        "{}",
+        dump(&out)
+    );
+    assert!(
+        stdout.contains("verdict: none (harness error)"),
+        "{}",
+        dump(&out)
+    );
+}
+
+#[test]
 fn an_app_that_crashes_mid_run_is_reported_and_nothing_hangs() {
     // The "deploy" SIGKILLs the running app and starts nothing: every request after it fails.
     let r = crate::util::run_scenario_text(

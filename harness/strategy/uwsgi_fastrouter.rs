@@ -21,10 +21,12 @@
 //! reload never takes out the last healthy vassals after a timeout, and the
 //! reload fails with the vassals that did not come back.
 //!
-//! How it goes wrong: touching a vassal's ini while it is still subscribed (what
-//! a plain `touch` does) leaves the fastrouter routing to a vassal that is
-//! re-importing its app: requests wait in its backlog for the whole import (a
-//! multi-second stall), and reloading too many at once leaves no vassal to serve.
+//! Measured with uWSGI 2.0 here: touching a vassal's ini while it is still
+//! subscribed (a plain `touch`, skipping step 2) did not stall or fail requests
+//! (3 vassals, 2 s import, 100 req/s: p99 7.7 ms, no failure), so it is not offered
+//! as a negative control; taking the vassal out first is still the safe order.
+//! Reloading too many at once would leave no vassal to serve, which
+//! `minimum_active` rules out.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

@@ -94,33 +94,12 @@ fn sigkill_of_the_harness_leaves_no_child() {
     assert_no_leftovers(&out, &[]);
 }
 
-#[test]
-fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
+/// Runs the scenario `text` (written as `name`.toml) that cannot start: it must exit 2
+/// with no verdict and leave nothing behind. Returns its stdout.
+fn run_unstartable(name: &str, text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("slow.toml");
-    std::fs::write(&path, "[app]\nstartup_delay = \"5s\"\nready_timeout = \"300ms\"\n[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
-    let _g = serial();
-    let out = bin().arg("run").arg(&path).output().unwrap();
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("error: starting v1") && stdout.contains("not ready after 300ms"),
-        "{}",
-        dump(&out)
-    );
-    assert!(stdout.contains("verdict: none"), "{}", dump(&out));
-}
-
-#[test]
-fn a_gunicorn_that_never_gets_ready_is_a_harness_error_with_its_log() {
-    if !crate::util::require_stack(&["gunicorn"]) {
-        return;
-    }
-    // The app's import takes 5 s; the scenario allows 1 s.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("slow-gunicorn.toml");
-    std::fs::write(&path, "[app]\nkind = \"gunicorn\"\nstartup_delay = \"5s\"\nready_timeout = \"1s\"\n[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+    let path = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
     let _g = serial();
     let out = bin()
         .args(["run", "--no-progress"])
@@ -129,19 +108,43 @@ fn a_gunicorn_that_never_gets_ready_is_a_harness_error_with_its_log() {
         .unwrap();
     assert_no_leftovers(&out, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("verdict: none (harness error)"),
+        "{}",
+        dump(&out)
+    );
+    stdout
+}
+
+#[test]
+fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
+    let stdout = run_unstartable(
+        "slow",
+        "[app]\nstartup_delay = \"5s\"\nready_timeout = \"300ms\"\n[reload]\nstrategy = \"symlink-swap\"\n",
+    );
+    assert!(
+        stdout.contains("error: starting v1") && stdout.contains("not ready after 300ms"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_gunicorn_that_never_gets_ready_is_a_harness_error_with_its_log() {
+    if !crate::util::require_stack(&["gunicorn"]) {
+        return;
+    }
+    // The app's import takes 5 s; the scenario allows 1 s.
+    let stdout = run_unstartable(
+        "slow-gunicorn",
+        "[app]\nkind = \"gunicorn\"\nstartup_delay = \"5s\"\nready_timeout = \"1s\"\n[reload]\nstrategy = \"symlink-swap\"\n",
+    );
     // gunicorn's own log: it booted a worker that was still importing the app.
     assert!(
         stdout.contains("error: starting v1")
             && stdout.contains("not ready after 1s")
             && stdout.contains("Booting worker"),
-        "{}",
-        dump(&out)
-    );
-    assert!(
-        stdout.contains("verdict: none (harness error)"),
-        "{}",
-        dump(&out)
+        "{stdout}"
     );
 }
 
@@ -181,38 +184,20 @@ fn a_front_server_whose_port_is_taken_is_a_harness_error_with_its_log() {
     // The port nginx is told to use is already taken, by a listener this test holds.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("port-taken.toml");
-    std::fs::write(
-        &path,
-        format!(
+    let stdout = run_unstartable(
+        "port-taken",
+        &format!(
             "[app]\nkind = \"builtin\"\nstartup_delay = \"200ms\"\n\
              [front]\nkind = \"nginx\"\nlisten = \"127.0.0.1:{port}\"\n\
              [reload]\nstrategy = \"nginx-reload\"\n"
         ),
-    )
-    .unwrap();
-    let _g = serial();
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    );
     // nginx's own words, from its error log.
     assert!(
         stdout.contains("nginx: exited")
             && stdout.contains(&format!("127.0.0.1:{port}"))
             && stdout.contains("Address already in use"),
-        "{}",
-        dump(&out)
-    );
-    assert!(
-        stdout.contains("verdict: none (harness error)"),
-        "{}",
-        dump(&out)
+        "{stdout}"
     );
     drop(taken);
 }

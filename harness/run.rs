@@ -63,6 +63,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         front: None,
         front_config: sc.scenario.front.clone(),
         steps: StepLog::default(),
+        deploys: sc.scenario.deploys().len(),
     };
     let base_dir = sc
         .path
@@ -127,14 +128,19 @@ async fn run_inner(
     report: &mut RunReport,
     show_progress: bool,
 ) {
-    let versions = sc.app.versions.get_ref();
-    let target = match or_cancel(cancel, strat.start(ctx, &versions[0])).await {
+    let versions = sc.app.versions();
+    let first = versions.first().map_or("", String::as_str);
+    let target = match or_cancel(cancel, strat.start(ctx, first)).await {
         None => {
             report.interrupted = true;
             return;
         }
         Some(Err(e)) => {
-            report.error = Some(format!("starting {}: {e}", versions[0]));
+            report.error = Some(if first.is_empty() {
+                format!("starting the stack: {e}")
+            } else {
+                format!("starting {first}: {e}")
+            });
             return;
         }
         Some(Ok(t)) => t,
@@ -180,11 +186,12 @@ async fn run_inner(
     let mut interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.warmup.0))
         .await
         .is_none();
-    for (i, version) in versions.iter().enumerate().skip(1) {
+    let mut reloads = Vec::new();
+    for (i, version) in sc.deploys().iter().enumerate() {
         if interrupted {
             break;
         }
-        if i > 1 {
+        if i > 0 {
             let interval = sc.reload.interval.map_or(Duration::from_secs(1), |d| d.0);
             if or_cancel(cancel, tokio::time::sleep(interval))
                 .await
@@ -194,12 +201,20 @@ async fn run_inner(
                 break;
             }
         }
-        status.set(format!("reload to {version}"));
+        let what = if version.is_empty() {
+            format!("deploy {}", i + 1)
+        } else {
+            format!("reload to {version}")
+        };
+        status.set(what.clone());
         load.mark_reload_start();
-        match or_cancel(cancel, strat.reload(ctx, version)).await {
+        let t = ctx.steps.now_ms();
+        let result = or_cancel(cancel, strat.reload(ctx, version)).await;
+        reloads.push((t, ctx.steps.now_ms()));
+        match result {
             None => interrupted = true,
             Some(Err(e)) => {
-                reload_error = Some(format!("reload to {version}: {e}"));
+                reload_error = Some(format!("{what}: {e}"));
                 break;
             }
             Some(Ok(())) => {}
@@ -229,6 +244,8 @@ async fn run_inner(
         &Judged {
             assert: &sc.assert,
             versions,
+            reloads: &reloads,
+            version_source: !sc.load.version_header.is_empty() || sc.load.version_regex.is_some(),
             steps: &ctx.steps.events,
             reload_error: reload_error.as_deref(),
         },
@@ -243,7 +260,7 @@ async fn run_inner(
 fn expected_duration(sc: &Scenario) -> Duration {
     sc.load.warmup.0
         + sc.load.cooldown.0
-        + sc.app.startup_delay.0 * (sc.app.versions.get_ref().len() as u32 - 1)
+        + sc.app.startup_delay.0 * sc.deploys().len() as u32
         + Duration::from_secs(1)
 }
 
@@ -272,7 +289,7 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
         version: VersionSpec {
             header: (!l.version_header.is_empty()).then(|| l.version_header.clone()),
             body_regex,
-            expected: sc.app.versions.get_ref().clone(),
+            expected: sc.app.versions().to_vec(),
         },
         window: timeline_window(l.window.get_ref().0, expected_duration(sc)),
     })

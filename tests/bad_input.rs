@@ -100,3 +100,59 @@ fn every_file_is_checked_before_anything_runs() {
         dump(&out)
     );
 }
+
+#[test]
+fn external_app_keys_are_checked() {
+    let base = "[reload]\nstrategy = \"command\"\ncommand = [\"./deploy.sh\"]\n[app]\nkind = \"external\"\n";
+    let (code, e) = run_text(base);
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:5:8: `app.target`: an external app needs `target"),
+        "{e}"
+    );
+    let (code, e) = run_text(&format!("{base}target = \"http://10.1.2.3:80/\"\n"));
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:6:10: `app.target`: 10.1.2.3 is not a loopback address"),
+        "{e}"
+    );
+    let (_, e) = run_text(&format!(
+        "{base}target = \"http://127.0.0.1:8000/health\"\n"
+    ));
+    assert!(e.contains("has a path") && e.contains("load.path"), "{e}");
+    let (_, e) = run_text(&format!(
+        "{base}target = \"http://127.0.0.1:8000/\"\nstart = []\n"
+    ));
+    assert!(
+        e.contains("bad.toml:7:9: `app.start`: must name a program"),
+        "{e}"
+    );
+    let (_, e) = run_text(
+        &format!("{base}target = \"http://127.0.0.1:8000/\"\nversions = [\"a\", \"b\"]\n[load]\n")
+            .replace(
+                "command = [\"./deploy.sh\"]\n",
+                "command = [\"./deploy.sh\"]\ndeploys = 3\n",
+            ),
+    );
+    assert!(
+        e.contains("`reload.deploys`: 3 deploys, but app.versions lists 1"),
+        "{e}"
+    );
+    let (_, e) = run_text(&format!(
+        "{base}target = \"http://127.0.0.1:8000/\"\nenv = {{ ZDT_RUN_DIR = \"/\" }}\n"
+    ));
+    assert!(e.contains("`app.env`") && e.contains("ZDT_"), "{e}");
+    let (_, e) = run_text("[app]\nstart = [\"./up.sh\"]\n[reload]\nstrategy = \"naive-restart\"\n");
+    assert!(
+        e.contains("bad.toml:2:9: `app.start`: only applies to app.kind = \"external\""),
+        "{e}"
+    );
+    let (_, e) = run_text(
+        &format!("{base}target = \"http://127.0.0.1:8000/\"\n")
+            .replace("strategy = \"command\"", "strategy = \"symlink-swap\""),
+    );
+    assert!(
+        e.contains("does not work with app.kind = \"external\""),
+        "{e}"
+    );
+}

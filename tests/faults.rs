@@ -96,7 +96,7 @@ fn sigkill_of_the_harness_leaves_no_child() {
 
 /// Runs the scenario `text` (written as `name`.toml) that cannot start: it must exit 2
 /// with no verdict and leave nothing behind. Returns its stdout.
-fn run_unstartable(name: &str, text: &str) -> String {
+pub fn run_unstartable(name: &str, text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();

@@ -9,6 +9,7 @@ mod bad_input;
 mod builtin_scenarios;
 mod cli;
 mod command;
+mod external;
 mod faults;
 mod load;
 mod repeat;

@@ -56,6 +56,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
     let check = |name: &str, passed: bool, detail: &str| Check {
         name: name.into(),
         passed,
+        not_checked: false,
         detail: detail.into(),
     };
     RunReport {

@@ -5,6 +5,7 @@
 //! version, and decide themselves how instances are switched and stopped.
 
 pub mod builtin;
+pub mod external;
 pub mod flup;
 pub mod gunicorn;
 pub mod nginx;

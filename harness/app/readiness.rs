@@ -7,8 +7,39 @@ use crate::error::{Error, Result};
 use crate::load::client::{Conn, ReadSpec};
 use crate::load::Endpoint;
 
-/// Polling interval of the probe.
-const PROBE_EVERY: Duration = Duration::from_millis(20);
+/// Polling interval of the probes.
+pub const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// One `GET path` to `endpoint`: its status and the `X-App-Version` it named, or why it failed.
+pub async fn probe_once(
+    endpoint: &Endpoint,
+    path: &str,
+) -> std::result::Result<(u16, Option<String>), String> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: zdt-check-probe\r\nConnection: close\r\n\r\n").into_bytes();
+    let spec = ReadSpec {
+        version_header: Some("x-app-version".into()),
+        keep_body: false,
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let attempt = async {
+        let mut conn = Conn::connect(endpoint, Duration::from_secs(1))
+            .await
+            .map_err(|o| o.to_string())?;
+        conn.exchange(&request, &mut buf, &spec)
+            .await
+            .map(|reply| {
+                let version = reply
+                    .version(&buf)
+                    .map(|v| String::from_utf8_lossy(v).into_owned());
+                (reply.status, version)
+            })
+            .map_err(|o| o.to_string())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(r) => r,
+        Err(_) => Err("probe timed out".into()),
+    }
+}
 
 /// Sends `GET path` to `endpoint` until a 2xx arrives, up to `timeout`.
 /// Fails early, with the tail of its log, if `child` exits first.
@@ -20,13 +51,6 @@ pub async fn wait_ready(
     mut child: Option<&mut Child>,
 ) -> Result<Option<String>> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let host = "localhost";
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: zdt-check-probe\r\nConnection: close\r\n\r\n").into_bytes();
-    let spec = ReadSpec {
-        version_header: Some("x-app-version".into()),
-        keep_body: false,
-    };
-    let mut buf = Vec::with_capacity(4096);
     let mut last;
     loop {
         if let Some(c) = child.as_deref_mut() {
@@ -34,23 +58,10 @@ pub async fn wait_ready(
                 return Err(c.error(format!("exited ({status}) before it was ready")));
             }
         }
-        let attempt = async {
-            let mut conn = Conn::connect(endpoint, Duration::from_secs(1))
-                .await
-                .map_err(|o| o.to_string())?;
-            conn.exchange(&request, &mut buf, &spec)
-                .await
-                .map_err(|o| o.to_string())
-        };
-        match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-            Ok(Ok(reply)) if (200..300).contains(&reply.status) => {
-                return Ok(reply
-                    .version(&buf)
-                    .map(|v| String::from_utf8_lossy(v).into_owned()));
-            }
-            Ok(Ok(reply)) => last = format!("status {}", reply.status),
-            Ok(Err(why)) => last = why,
-            Err(_) => last = "probe timed out".into(),
+        match probe_once(endpoint, path).await {
+            Ok((200..=299, version)) => return Ok(version),
+            Ok((status, _)) => last = format!("status {status}"),
+            Err(why) => last = why,
         }
         if tokio::time::Instant::now() >= deadline {
             let what = format!("waiting for {endpoint:?} to answer GET {path}");

@@ -113,7 +113,7 @@ th,td{border-bottom:1px solid #e3e5e8;padding:4px 10px;text-align:left;vertical-
 th{background:#f0f2f5;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td{background:#fdecea}
-.mark-ok{color:#2e7d32;font-weight:700}.mark-fail{color:#c62828;font-weight:700}
+.mark-ok{color:#2e7d32;font-weight:700}.mark-fail{color:#c62828;font-weight:700}.mark-na{color:#6d6d6d;font-weight:700}
 .identity{font-family:ui-monospace,"DejaVu Sans Mono",monospace;background:#f7f8fa;border:1px solid #e3e5e8;border-radius:4px;padding:8px 10px;margin:6px 0}
 .identity .holds{color:#2e7d32;font-weight:700}.identity .broken{color:#c62828;font-weight:700}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin:0 4px 0 0;vertical-align:-1px}
@@ -251,9 +251,9 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
                 let _ = writeln!(
                     o,
                     "<tr class=\"{}\"><td class=\"{}\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                    if c.passed { "passed" } else { "failed" },
-                    if c.passed { "mark-ok" } else { "mark-fail" },
-                    if c.passed { "ok" } else { "FAIL" },
+                    if c.passed { "passed" } else if c.not_checked { "not-checked" } else { "failed" },
+                    if c.passed { "mark-ok" } else if c.not_checked { "mark-na" } else { "mark-fail" },
+                    if c.passed { "ok" } else if c.not_checked { "not checked" } else { "FAIL" },
                     escape(&c.name),
                     escape(&c.detail)
                 );
@@ -1086,11 +1086,13 @@ mod tests {
                     Check {
                         name: "accounting".into(),
                         passed: true,
+                        not_checked: false,
                         detail: "scheduled 3000 = ok + failed + hung".into(),
                     },
                     Check {
                         name: "no_failed_requests".into(),
                         passed: false,
+                        not_checked: false,
                         detail: "30 failed of 3000 (connect_refused 30) <b>".into(),
                     },
                 ],

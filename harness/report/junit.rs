@@ -33,7 +33,7 @@ pub fn case_result(r: &RunReport) -> CaseResult {
     let failed_checks = || -> String {
         r.verdict
             .iter()
-            .flat_map(|v| v.checks.iter().filter(|c| !c.passed))
+            .flat_map(|v| v.checks.iter().filter(|c| !c.not_failed()))
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect::<Vec<_>>()
             .join("\n")
@@ -219,6 +219,7 @@ mod tests {
                     .map(|(n, p, d)| Check {
                         name: n.to_string(),
                         passed: *p,
+                        not_checked: false,
                         detail: d.to_string(),
                     })
                     .collect(),

@@ -128,7 +128,13 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(
                 o,
                 "  [{:<4}] {:<22} {}",
-                if c.passed { "ok" } else { "FAIL" },
+                if c.passed {
+                    "ok"
+                } else if c.not_checked {
+                    "n/a"
+                } else {
+                    "FAIL"
+                },
                 c.name,
                 c.detail
             );

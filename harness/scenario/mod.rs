@@ -66,14 +66,16 @@ pub struct SweepConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
-    /// `builtin` (the fixture server in this binary), `gunicorn`, `uwsgi` or `flup` (FastCGI).
+    /// `builtin` (the fixture server in this binary), `gunicorn`, `uwsgi`, `flup` (FastCGI),
+    /// or `external` (the user's own stack, brought up by `start` or already running).
     pub kind: Spanned<String>,
     /// `unix` or `tcp`: what the app instances listen on.
     pub socket: Spanned<String>,
     /// How long an instance takes to start (models a slow app import).
     pub startup_delay: Dur,
-    /// Versions: the first is started, each reload moves to the next.
-    pub versions: Spanned<Vec<String>>,
+    /// Versions: the first is started, each reload moves to the next. Absent for an
+    /// `external` app: versions are discovered (see [`AppConfig::versions`]).
+    pub versions: Option<Spanned<Vec<String>>>,
     /// Builtin fixture: `drain` (graceful) or `exit` (drop everything) on SIGTERM.
     pub on_term: Spanned<String>,
     /// Builtin fixture: bind at once, listen only after the startup delay.
@@ -96,6 +98,40 @@ pub struct AppConfig {
     pub lazy_apps: bool,
     /// A venv with gunicorn and flup (default: $ZDT_VENV, or a `.venv` found near the binary).
     pub venv: Option<PathBuf>,
+    /// external: the command that brings up version 1 of the stack (argument list, no shell;
+    /// absent: the stack is already running).
+    pub start: Option<Spanned<Vec<String>>>,
+    /// external: the command that takes the stack down at the end (before its process group is killed).
+    pub stop: Option<Spanned<Vec<String>>>,
+    /// external: where the load connects: `http://127.0.0.1:PORT/` or `unix:/path.sock`
+    /// (`${ZDT_RUN_DIR}` is replaced by the run directory).
+    pub target: Option<Spanned<String>>,
+    /// external: the status the readiness probe must answer.
+    pub ready_status: Spanned<u16>,
+    /// external: extra environment for the start, stop and deploy commands.
+    pub env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+}
+
+/// Versions a built-in app kind runs when the scenario lists none.
+static DEFAULT_VERSIONS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["v1".into(), "v2".into()]);
+
+impl AppConfig {
+    /// The user's own stack (`kind = "external"`).
+    pub fn is_external(&self) -> bool {
+        self.kind.get_ref() == "external"
+    }
+
+    /// The versions in deploy order; empty when they are discovered (an external app
+    /// with no `versions`): then whatever serves first must be replaced, deploy after
+    /// deploy, by exactly one version not seen before.
+    pub fn versions(&self) -> &[String] {
+        match &self.versions {
+            Some(v) => v.get_ref(),
+            None if self.is_external() => &[],
+            None => &DEFAULT_VERSIONS,
+        }
+    }
 }
 
 impl Default for AppConfig {
@@ -104,7 +140,7 @@ impl Default for AppConfig {
             kind: Spanned::new(0..0, "builtin".into()),
             socket: Spanned::new(0..0, "unix".into()),
             startup_delay: Dur::ms(1000),
-            versions: Spanned::new(0..0, vec!["v1".into(), "v2".into()]),
+            versions: None,
             on_term: Spanned::new(0..0, "drain".into()),
             bind_early: false,
             ready_timeout: Dur::ms(30_000),
@@ -116,6 +152,11 @@ impl Default for AppConfig {
             preload: false,
             lazy_apps: true,
             venv: None,
+            start: None,
+            stop: None,
+            target: None,
+            ready_status: Spanned::new(0..0, 200),
+            env: None,
         }
     }
 }
@@ -203,6 +244,10 @@ pub struct ReloadConfig {
     /// Pause between two reloads when `app.versions` has more than two entries.
     #[serde(default)]
     pub interval: Option<Dur>,
+    /// How many reloads to run (default: one per version after the first; 1 when the
+    /// versions are discovered). With listed versions it must match their count.
+    #[serde(default)]
+    pub deploys: Option<Spanned<u32>>,
     /// symlink-swap: `rename` (atomic) or `unlink-then-link` (broken: a window with no socket).
     #[serde(default)]
     pub switch: Option<Spanned<String>>,
@@ -426,7 +471,7 @@ impl Locator<'_> {
 }
 
 /// Names accepted for `app.kind`.
-pub const APP_KINDS: &[&str] = &["builtin", "gunicorn", "uwsgi", "flup"];
+pub const APP_KINDS: &[&str] = &["builtin", "gunicorn", "uwsgi", "flup", "external"];
 
 /// Names accepted for `reload.strategy`, with the app kinds each works with.
 pub const STRATEGIES: &[(&str, &[&str])] = &[
@@ -438,7 +483,10 @@ pub const STRATEGIES: &[(&str, &[&str])] = &[
     ("gunicorn-usr2", &["gunicorn"]),
     ("uwsgi-chain", &["uwsgi"]),
     ("uwsgi-fastrouter", &["uwsgi"]),
-    ("command", &["builtin", "flup", "gunicorn", "uwsgi"]),
+    (
+        "command",
+        &["builtin", "flup", "gunicorn", "uwsgi", "external"],
+    ),
 ];
 
 fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
@@ -478,6 +526,163 @@ pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::Socket
     Ok(addr)
 }
 
+impl Scenario {
+    /// The version each reload moves to, in order: the listed versions after the first, or
+    /// one empty string per deploy when versions are discovered.
+    pub fn deploys(&self) -> Vec<String> {
+        let versions = self.app.versions();
+        if versions.is_empty() {
+            let n = self.reload.deploys.as_ref().map_or(1, |d| *d.get_ref());
+            vec![String::new(); n as usize]
+        } else {
+            versions[1..].to_vec()
+        }
+    }
+}
+
+/// Expands `${ZDT_RUN_DIR}` and `$ZDT_RUN_DIR` in an external app's target.
+pub fn expand_run_dir(s: &str, run_dir: &Path) -> String {
+    let dir = run_dir.display().to_string();
+    s.replace("${ZDT_RUN_DIR}", &dir)
+        .replace("$ZDT_RUN_DIR", &dir)
+}
+
+/// Checks an external app's target: `http://` on a loopback IP, or `unix:`, with no path
+/// (the request path is `load.path`).
+pub fn external_target(raw: &str) -> std::result::Result<(), String> {
+    if raw.trim().is_empty() {
+        return Err(
+            "is empty; write e.g. \"http://127.0.0.1:8000/\" or \"unix:${ZDT_RUN_DIR}/app.sock\""
+                .into(),
+        );
+    }
+    if let Some(rest) = raw.strip_prefix("http://") {
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        if !path.is_empty() {
+            return Err(format!(
+                "{raw:?} has a path: give only scheme, address and port here, and the request path in `load.path`"
+            ));
+        }
+        let addr: std::net::SocketAddr = authority.parse().map_err(|_| {
+            format!("{authority:?} is not an IP address with a port (e.g. \"http://127.0.0.1:8000/\"; host names are not resolved)")
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "{} is not a loopback address: zdt-check sends load only to loopback or unix sockets",
+                addr.ip()
+            ));
+        }
+        return Ok(());
+    }
+    crate::load::Target::parse(raw, None).map(|_| ())
+}
+
+fn argv_ok(loc: &Locator, v: &Option<Spanned<Vec<String>>>, field: &str) -> Result<()> {
+    match v {
+        Some(c) if c.get_ref().first().is_none_or(|p| p.is_empty()) => Err(loc.error(
+            c.span(),
+            Some(field),
+            "must name a program, as an argument list: [\"./start.sh\", \"--env\", \"ci\"]",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The keys of an `external` app, and the version rules that follow from it.
+fn validate_external(s: &Scenario, loc: &Locator) -> Result<()> {
+    let a = &s.app;
+    let only_external: [(&str, Option<std::ops::Range<usize>>); 5] = [
+        ("start", a.start.as_ref().map(|v| v.span())),
+        ("stop", a.stop.as_ref().map(|v| v.span())),
+        ("target", a.target.as_ref().map(|v| v.span())),
+        ("env", a.env.as_ref().map(|v| v.span())),
+        (
+            "ready_status",
+            (a.ready_status.span() != (0..0)).then(|| a.ready_status.span()),
+        ),
+    ];
+    if !a.is_external() {
+        if let Some((key, Some(span))) = only_external.iter().find(|(_, sp)| sp.is_some()) {
+            return Err(loc.error(
+                span.clone(),
+                Some(&format!("app.{key}")),
+                &format!(
+                    "only applies to app.kind = \"external\" (this app is {:?})",
+                    a.kind.get_ref()
+                ),
+            ));
+        }
+        if let Some(d) = &s.reload.deploys {
+            let want = a.versions().len() as u32 - 1;
+            if *d.get_ref() != want {
+                return Err(loc.error(
+                    d.span(),
+                    Some("reload.deploys"),
+                    &format!("{} deploys, but app.versions lists {want} after the first: drop `deploys`, or list one version per deploy", d.get_ref()),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let Some(target) = &a.target else {
+        return Err(loc.error(
+            a.kind.span(),
+            Some("app.target"),
+            "an external app needs `target = \"http://127.0.0.1:PORT/\"` (or \"unix:/path.sock\"): where the load connects",
+        ));
+    };
+    external_target(target.get_ref())
+        .map_err(|why| loc.error(target.span(), Some("app.target"), &why))?;
+    argv_ok(loc, &a.start, "app.start")?;
+    argv_ok(loc, &a.stop, "app.stop")?;
+    if !(100..=599).contains(a.ready_status.get_ref()) {
+        return Err(loc.error(
+            a.ready_status.span(),
+            Some("app.ready_status"),
+            "must be an HTTP status, 100..=599",
+        ));
+    }
+    if let Some(env) = &a.env {
+        if let Some(k) = env
+            .get_ref()
+            .keys()
+            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0') || k.starts_with("ZDT_"))
+        {
+            return Err(loc.error(
+                env.span(),
+                Some("app.env"),
+                &format!("{k:?}: a variable name must be non-empty, without `=`, and not start with ZDT_ (those are set by zdt-check)"),
+            ));
+        }
+    }
+    match (&a.versions, &s.reload.deploys) {
+        (Some(v), Some(d)) if *d.get_ref() as usize != v.get_ref().len() - 1 => {
+            return Err(loc.error(
+                d.span(),
+                Some("reload.deploys"),
+                &format!("{} deploys, but app.versions lists {} after the first: drop `deploys`, or list one version per deploy", d.get_ref(), v.get_ref().len() - 1),
+            ));
+        }
+        (None, Some(d)) if !(1..=100).contains(d.get_ref()) => {
+            return Err(loc.error(
+                d.span(),
+                Some("reload.deploys"),
+                "must be between 1 and 100",
+            ));
+        }
+        _ => {}
+    }
+    if s.front.is_some() {
+        let at = loc.src.find("[front]").unwrap_or(0);
+        return Err(loc.error(
+            at..at,
+            Some("front"),
+            "an external app brings its own front server: drop [front] and point `app.target` at it",
+        ));
+    }
+    Ok(())
+}
+
 fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
     one_of(loc, &s.app.kind, "app.kind", APP_KINDS)?;
     one_of(
@@ -508,26 +713,27 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
     }
     one_of(loc, &s.app.socket, "app.socket", &["unix", "tcp"])?;
     one_of(loc, &s.app.on_term, "app.on_term", &["drain", "exit"])?;
-    if s.app.versions.get_ref().len() < 2 {
-        return Err(loc.error(
-            s.app.versions.span(),
-            Some("app.versions"),
-            "needs at least two versions: the one started and the one reloaded to",
-        ));
+    if let Some(versions) = &s.app.versions {
+        if versions.get_ref().len() < 2 {
+            return Err(loc.error(
+                versions.span(),
+                Some("app.versions"),
+                "needs at least two versions: the one started and the one reloaded to",
+            ));
+        }
+        if let Some(v) = versions
+            .get_ref()
+            .iter()
+            .find(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(loc.error(
+                versions.span(),
+                Some("app.versions"),
+                &format!("version {v:?} must be non-empty, without spaces"),
+            ));
+        }
     }
-    if let Some(v) = s
-        .app
-        .versions
-        .get_ref()
-        .iter()
-        .find(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err(loc.error(
-            s.app.versions.span(),
-            Some("app.versions"),
-            &format!("version {v:?} must be non-empty, without spaces"),
-        ));
-    }
+    validate_external(s, loc)?;
     one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
     let rate = *s.load.rate.get_ref();
     if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {

@@ -142,6 +142,8 @@ struct VersionTrack {
     ok: u64,
     first_ns: u64,
     last_ns: u64,
+    first_sent_ns: u64,
+    last_sent_ns: u64,
 }
 
 /// Folds samples as they arrive.
@@ -240,10 +242,14 @@ impl Collector {
                     ok: 0,
                     first_ns: s.done_ns,
                     last_ns: s.done_ns,
+                    first_sent_ns: s.sent_ns,
+                    last_sent_ns: s.sent_ns,
                 });
                 t.ok += 1;
                 t.first_ns = t.first_ns.min(s.done_ns);
                 t.last_ns = t.last_ns.max(s.done_ns);
+                t.first_sent_ns = t.first_sent_ns.min(s.sent_ns);
+                t.last_sent_ns = t.last_sent_ns.max(s.sent_ns);
             }
         }
     }
@@ -417,6 +423,8 @@ impl Collector {
                     ok: t.ok,
                     first_ms: t.first_ns as f64 / 1e6,
                     last_ms: t.last_ns as f64 / 1e6,
+                    first_sent_ms: t.first_sent_ns as f64 / 1e6,
+                    last_sent_ms: t.last_sent_ns as f64 / 1e6,
                 })
                 .collect(),
             window_ms,
@@ -556,6 +564,11 @@ pub struct VersionSeen {
     pub first_ms: f64,
     /// Last ok response, ms since load start.
     pub last_ms: f64,
+    /// When the first request it answered was sent (what took-over is judged by: a
+    /// request sent before a switch and answered after it says nothing about who is in charge).
+    pub first_sent_ms: f64,
+    /// When the last request it answered was sent.
+    pub last_sent_ms: f64,
 }
 
 /// One timeline window.

@@ -1,9 +1,11 @@
 //! The user's own deploy command as the reload step: what CI gating is for.
 //!
-//! The harness starts the first version in the symlink layout (two slots, the
-//! load or nginx connecting through `app.sock`) and runs the command with the
-//! run's paths in `ZDT_*` environment variables (see README, "The command
-//! strategy"). The command must leave the new version serving; how it does that
+//! With an `external` app the stack is the user's own (brought up by its start
+//! command, see app/external.rs) and the command gets the run's `ZDT_*` variables
+//! with the iteration and the expected version (README, "Gate your own deploy").
+//! With a built-in app kind the harness starts the first version in the symlink
+//! layout (two slots, the load or nginx connecting through `app.sock`) and the
+//! command gets that layout's paths (README, "The command strategy"). The command must leave the new version serving; how it does that
 //! is its business, and what it gets wrong is what the run shows. A non-zero exit
 //! or a timeout fails the step. Processes the command leaves running (the new app
 //! instance, started in the background) stay in its process group, which the
@@ -15,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Ctx, Strategy};
+use crate::app::external::{self, ExternalStack};
 use crate::app::process::{log_tail, pid_listening_on, Child};
 use crate::app::{tools, Instance, StopHow};
 use crate::error::{Error, Result};
@@ -31,6 +34,8 @@ pub struct Command {
     /// Each run of the command, kept (with whatever it left running) until shutdown.
     runs: Vec<Child>,
     target: Option<Target>,
+    /// The user's stack, for an `external` app.
+    stack: Option<ExternalStack>,
 }
 
 impl Command {
@@ -45,20 +50,19 @@ impl Command {
             first: None,
             runs: Vec::new(),
             target: None,
+            stack: None,
         }
     }
 
     fn program(&self) -> PathBuf {
-        let p = Path::new(&self.argv[0]);
-        if p.is_absolute() || !self.argv[0].contains('/') {
-            p.to_path_buf()
-        } else {
-            self.cwd.join(p)
-        }
+        external::resolve_program(&self.argv[0], &self.cwd)
     }
 
-    /// The environment handed to the command.
-    fn env(&self, ctx: &Ctx, version: &str) -> Vec<(String, String)> {
+    /// The environment handed to the command for deploy number `n` (1-based).
+    fn env(&self, ctx: &Ctx, version: &str, n: usize) -> Vec<(String, String)> {
+        if ctx.app.config.is_external() {
+            return self.external_env(ctx, version, n);
+        }
         let link = ctx.app.path("app.sock");
         let active = std::fs::read_link(&link).unwrap_or_else(|_| ctx.app.path("app-a.sock"));
         let next = if active.ends_with("app-a.sock") {
@@ -67,7 +71,7 @@ impl Command {
             ctx.app.path("app-a.sock")
         };
         let c = &ctx.app.config;
-        let versions = c.versions.get_ref();
+        let versions = c.versions();
         let old = versions
             .iter()
             .position(|v| v == version)
@@ -118,6 +122,29 @@ impl Command {
         }
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
+
+    /// An external stack's variables plus this deploy's: iteration, count, versions.
+    fn external_env(&self, ctx: &Ctx, version: &str, n: usize) -> Vec<(String, String)> {
+        let target = self
+            .target
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let mut env = external::base_env(&ctx.app, &self.cwd, &target);
+        let versions = ctx.app.config.versions();
+        let old = if versions.is_empty() {
+            ""
+        } else {
+            versions.get(n - 1).map_or("", String::as_str)
+        };
+        env.extend([
+            ("ZDT_ITERATION".to_string(), n.to_string()),
+            ("ZDT_DEPLOYS".to_string(), ctx.deploys.to_string()),
+            ("ZDT_NEW_VERSION".to_string(), version.to_string()),
+            ("ZDT_OLD_VERSION".to_string(), old.to_string()),
+        ]);
+        env
+    }
 }
 
 #[async_trait]
@@ -127,6 +154,13 @@ impl Strategy for Command {
     }
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
+        if ctx.app.config.is_external() {
+            let stack = ExternalStack::start(&ctx.app, &self.cwd, version).await?;
+            let target = stack.target.clone();
+            self.stack = Some(stack);
+            self.target = Some(target.clone());
+            return Ok(target);
+        }
         let endpoint = Endpoint::Unix(ctx.app.path(&format!("{}.sock", SLOTS[0])));
         let mut inst = ctx.app.start(SLOTS[0], endpoint.clone(), version)?;
         ctx.app.wait_ready(&mut inst).await?;
@@ -141,8 +175,8 @@ impl Strategy for Command {
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
         let n = self.runs.len() + 1;
-        let log = ctx.app.path(&format!("deploy-{n}.log"));
-        let env = self.env(ctx, version);
+        let log = ctx.app.path(&format!("zdt-deploy-{n}.log"));
+        let env = self.env(ctx, version, n);
         let t = ctx.steps.now_ms();
         let mut child = Child::spawn(
             &format!("deploy command #{n}"),
@@ -176,10 +210,15 @@ impl Strategy for Command {
             Some(s) if s.success() => (true, "exit 0".to_string()),
             Some(s) => (false, format!("failed ({s})")),
         };
+        let to = if version.is_empty() {
+            String::new()
+        } else {
+            format!(" (to {version})")
+        };
         ctx.steps.record_with_output(
             "deploy command",
             t,
-            format!("{} {what}", self.argv.join(" ")),
+            format!("#{n}{to}: {} {what}", self.argv.join(" ")),
             output.clone(),
         );
         if ok {
@@ -203,6 +242,11 @@ impl Strategy for Command {
         }
         if let Some(mut inst) = self.first.take() {
             ctx.app.stop(&mut inst, StopHow::Drain).await;
+        }
+        if let Some(mut stack) = self.stack.take() {
+            let t = ctx.steps.now_ms();
+            let notes = stack.stop(&ctx.app).await;
+            ctx.steps.record("stack stopped", t, notes.join("; "));
         }
     }
 }

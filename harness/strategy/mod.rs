@@ -104,6 +104,8 @@ pub struct Ctx {
     pub front: Option<Nginx>,
     /// The scenario's front server settings, if it has one.
     pub front_config: Option<FrontConfig>,
+    /// How many reloads the run will carry out.
+    pub deploys: usize,
 }
 
 /// Makes `upstream` reachable by the load: through a front server if the scenario has

@@ -14,10 +14,21 @@ use crate::strategy::StepEvent;
 pub struct Check {
     /// Stable short name (`no_failed_requests`, `new_version_took_over`, ...).
     pub name: String,
-    /// Whether it held.
+    /// Whether it held (false too when it could not be checked).
     pub passed: bool,
+    /// It could not be judged (e.g. no response names its version): reported as such,
+    /// never as passed, and it does not fail the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_checked: bool,
     /// What was measured against what was expected.
     pub detail: String,
+}
+
+impl Check {
+    /// Held, or could not be judged: it does not fail the run.
+    pub fn not_failed(&self) -> bool {
+        self.passed || self.not_checked
+    }
 }
 
 /// All checks of one run.
@@ -33,8 +44,13 @@ pub struct Verdict {
 pub struct Judged<'a> {
     /// The scenario's assertions.
     pub assert: &'a AssertConfig,
-    /// The versions in deploy order (first started, last reloaded to).
+    /// The versions in deploy order (first started, last reloaded to); empty when
+    /// they are discovered.
     pub versions: &'a [String],
+    /// Each reload's start and end on the load clock (ms), in order.
+    pub reloads: &'a [(f64, f64)],
+    /// Responses name their version (a header or a body regex is configured).
+    pub version_source: bool,
     /// The reload's recorded steps.
     pub steps: &'a [StepEvent],
     /// Set when a reload step failed.
@@ -45,6 +61,16 @@ fn check(name: &str, passed: bool, detail: String) -> Check {
     Check {
         name: name.to_string(),
         passed,
+        not_checked: false,
+        detail,
+    }
+}
+
+fn not_checked(name: &str, detail: String) -> Check {
+    Check {
+        name: name.to_string(),
+        passed: false,
+        not_checked: true,
         detail,
     }
 }
@@ -149,7 +175,7 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
     }
 
     Verdict {
-        passed: checks.iter().all(|c| c.passed),
+        passed: checks.iter().all(Check::not_failed),
         checks,
     }
 }
@@ -163,53 +189,107 @@ fn class_of(key: &str) -> &str {
     }
 }
 
-/// Before the first step only the first version served; after the last step only the last one did,
-/// and the last one did serve.
+/// Each deploy replaced the version before it with exactly one new one: the version
+/// first sent to in the window before deploy k+1 is the k-th (the listed one, or any
+/// not seen before when versions are discovered), none is sent to before its deploy
+/// began, and none is sent to after the next deploy ended. Judged by when requests
+/// were sent: a request sent before a switch and answered after it says nothing about
+/// which version is in charge; that in-flight tail is reported apart.
 fn took_over(stats: &RunStats, j: &Judged) -> Check {
     let name = "new_version_took_over";
-    let (Some(first), Some(last)) = (j.versions.first(), j.versions.last()) else {
-        return check(name, false, "no versions configured".into());
-    };
-    if stats.versions.is_empty() {
-        return check(name, false, "no successful response named its version (check load.version_header / load.version_regex)".into());
+    if !j.version_source {
+        return not_checked(name, "no version source: load.version_header is \"\" and there is no load.version_regex, so which version served is unknown".into());
     }
-    let Some(new) = stats.versions.iter().find(|v| &v.name == last) else {
-        let seen: Vec<&str> = stats.versions.iter().map(|v| v.name.as_str()).collect();
-        return check(
-            name,
-            false,
-            format!("version {last} never served (seen: {})", seen.join(", ")),
-        );
-    };
-    let start = j.steps.first().map_or(0.0, |s| s.start_ms);
-    let end = j.steps.iter().map(|s| s.end_ms).fold(0.0, f64::max);
+    let mut seen: Vec<&crate::stats::collector::VersionSeen> = stats.versions.iter().collect();
+    seen.sort_by(|a, b| a.first_sent_ms.total_cmp(&b.first_sent_ms));
+    if seen.is_empty() {
+        let why = "no successful response named its version (check load.version_header / load.version_regex)".to_string();
+        return if j.versions.is_empty() {
+            not_checked(name, why)
+        } else {
+            check(name, false, why)
+        };
+    }
+    let n = j.reloads.len();
+    // The deploy window each version first appeared in: 0 before the first deploy began,
+    // k after deploy k began (and before deploy k+1 began).
+    let window = |t: f64| j.reloads.iter().filter(|(start, _)| *start <= t).count();
+    let mut by_window: Vec<Vec<&str>> = vec![Vec::new(); n + 1];
+    for v in &seen {
+        by_window[window(v.first_sent_ms)].push(&v.name);
+    }
     let mut problems = Vec::new();
-    for v in &stats.versions {
-        if &v.name != last && v.last_ms > end {
-            problems.push(format!(
-                "{} still served at {:.1} ms, after the last step ended at {end:.1} ms",
-                v.name, v.last_ms
-            ));
+    let mut chain: Vec<&str> = Vec::new();
+    for (k, names) in by_window.iter().enumerate() {
+        let what = if k == 0 {
+            "before the first deploy".to_string()
+        } else {
+            format!("deploy {k}")
+        };
+        let expected = j.versions.get(k).map(String::as_str);
+        match (names.as_slice(), expected) {
+            ([], Some(e)) => problems.push(format!("{what}: {e} never served")),
+            ([], None) => problems.push(format!(
+                "{what}: no new version took over{}",
+                chain
+                    .last()
+                    .map(|v| format!(" ({v} kept serving)"))
+                    .unwrap_or_default()
+            )),
+            ([one], Some(e)) if *one != e => {
+                problems.push(format!("{what}: {one} served first, expected {e}"))
+            }
+            ([one], _) => chain.push(one),
+            (many, _) => {
+                problems.push(format!(
+                    "{what}: {} versions appeared ({}), expected one",
+                    many.len(),
+                    many.join(", ")
+                ));
+                chain.push(many[0]);
+            }
         }
-        if &v.name != first && v.first_ms < start {
+    }
+    // Nothing sent to a version after the deploy that replaced it ended.
+    let mut tails = Vec::new();
+    for v in &seen {
+        let k = window(v.first_sent_ms);
+        let Some(&(_, replaced_at)) = j.reloads.get(k) else {
+            continue;
+        };
+        if v.last_sent_ms > replaced_at {
             problems.push(format!(
-                "{} served at {:.1} ms, before the reload began at {start:.1} ms",
-                v.name, v.first_ms
+                "{} still served a request sent at {:.1} ms, after deploy {} ended at {replaced_at:.1} ms",
+                v.name,
+                v.last_sent_ms,
+                k + 1
+            ));
+        } else if v.last_ms > replaced_at {
+            tails.push(format!(
+                "{} answered requests sent before deploy {} ended until {:.1} ms ({:.1} ms after)",
+                v.name,
+                k + 1,
+                v.last_ms,
+                v.last_ms - replaced_at
             ));
         }
     }
-    if problems.is_empty() {
-        check(
-            name,
-            true,
-            format!(
-                "{last} served from {:.1} ms; nothing else after the last step",
-                new.first_ms
-            ),
-        )
-    } else {
-        check(name, false, problems.join("; "))
+    if !problems.is_empty() {
+        return check(name, false, problems.join("; "));
     }
+    let last = seen
+        .iter()
+        .find(|v| Some(v.name.as_str()) == chain.last().copied())
+        .map_or(0.0, |v| v.first_sent_ms);
+    let mut detail = format!(
+        "{} (by send time); {} served from {last:.1} ms",
+        chain.join(" → "),
+        chain.last().copied().unwrap_or("?")
+    );
+    if !tails.is_empty() {
+        detail.push_str(&format!("; in-flight tail: {}", tails.join("; ")));
+    }
+    check(name, true, detail)
 }
 
 #[cfg(test)]
@@ -232,14 +312,20 @@ mod judge_tests {
     use crate::stats::{Collector, Sample};
 
     fn stats(samples: &[(u64, Outcome, u16)]) -> RunStats {
+        let timed: Vec<_> = samples.iter().map(|&(ms, o, v)| (ms, 0, o, v)).collect();
+        stats_taking(&timed)
+    }
+
+    /// Samples `(sent ms, extra ms before the answer, outcome, version id)`; ids name v1, v2, v3.
+    fn stats_taking(samples: &[(u64, u64, Outcome, u16)]) -> RunStats {
         let mut c = Collector::new(100_000_000, 1_000_000);
         c.live_span().mark_start(1_000_000_000);
         c.live_span().mark_end(2_000_000_000);
-        for &(ms, outcome, version) in samples {
+        for &(ms, took, outcome, version) in samples {
             c.add(&Sample {
                 scheduled_ns: ms * 1_000_000,
                 sent_ns: ms * 1_000_000,
-                done_ns: ms * 1_000_000 + 500_000,
+                done_ns: (ms + took) * 1_000_000 + 500_000,
                 outcome,
                 version,
             });
@@ -248,7 +334,144 @@ mod judge_tests {
             scheduled: samples.len() as u64,
             ..LoadCounters::default()
         };
-        c.finish(&counters, &["v1".into(), "v2".into()])
+        c.finish(&counters, &["v1".into(), "v2".into(), "v3".into()])
+    }
+
+    /// Judges took-over alone for `versions` (empty: discovered) over `reloads`.
+    fn took_over_with(st: &RunStats, versions: &[&str], reloads: &[(f64, f64)]) -> Check {
+        let versions: Vec<String> = versions.iter().map(|s| s.to_string()).collect();
+        took_over(
+            st,
+            &Judged {
+                assert: &AssertConfig::default(),
+                versions: &versions,
+                reloads,
+                version_source: true,
+                steps: &[],
+                reload_error: None,
+            },
+        )
+    }
+
+    #[test]
+    fn old_version_answering_requests_sent_before_the_end_is_a_tail_not_a_failure() {
+        // The deploy switches at 1500 ms and returns at 1505 ms; v1 answers a 20 ms request
+        // sent at 1500 ms at 1520 ms. It was in flight; v2 was in charge.
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| {
+                (
+                    t,
+                    if t == 1500 { 20 } else { 0 },
+                    Outcome::Ok,
+                    u16::from(t > 1500),
+                )
+            })
+            .collect();
+        let c = took_over_with(&stats_taking(&samples), &["v1", "v2"], &[(1000.0, 1505.0)]);
+        assert!(c.passed, "{c:?}");
+        assert!(c.detail.contains("in-flight tail: v1 answered"), "{c:?}");
+        // The same request sent at 1510 ms, after the deploy returned: v1 still in charge.
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, 0, Outcome::Ok, u16::from(t > 1510)))
+            .collect();
+        let c = took_over_with(&stats_taking(&samples), &["v1", "v2"], &[(1000.0, 1505.0)]);
+        assert!(!c.passed, "{c:?}");
+        assert!(
+            c.detail
+                .contains("sent at 1510.0 ms, after deploy 1 ended at 1505.0 ms"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn discovered_versions_need_one_new_version_per_deploy() {
+        let reloads = [(1000.0, 1200.0), (2000.0, 2200.0)];
+        let by = |t: u64| {
+            if t < 1100 {
+                0
+            } else if t < 2100 {
+                1
+            } else {
+                2
+            }
+        };
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, Outcome::Ok, by(t)))
+            .collect();
+        let c = took_over_with(&stats(&samples), &[], &reloads);
+        assert!(c.passed, "{c:?}");
+        assert!(c.detail.starts_with("v1 → v2 → v3"), "{c:?}");
+        // The second deploy changed nothing.
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, Outcome::Ok, u16::from(t >= 1100)))
+            .collect();
+        let c = took_over_with(&stats(&samples), &[], &reloads);
+        assert!(!c.passed);
+        assert!(
+            c.detail
+                .contains("deploy 2: no new version took over (v2 kept serving)"),
+            "{c:?}"
+        );
+        // The first deploy flapped between two new versions.
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| {
+                (
+                    t,
+                    Outcome::Ok,
+                    if t < 1100 {
+                        0
+                    } else if t % 20 == 0 {
+                        1
+                    } else {
+                        2
+                    },
+                )
+            })
+            .collect();
+        let c = took_over_with(&stats(&samples), &[], &reloads[..1]);
+        assert!(
+            c.detail.contains("deploy 1: 2 versions appeared (v2, v3)"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn no_version_source_is_not_checked_and_does_not_pass() {
+        let samples: Vec<_> = (0..3000)
+            .step_by(10)
+            .map(|t| (t, Outcome::Ok, u16::MAX))
+            .collect();
+        let st = stats(&samples);
+        let a = AssertConfig::default();
+        let v = judge(
+            &st,
+            &Judged {
+                assert: &a,
+                versions: &[],
+                reloads: &[(1000.0, 2000.0)],
+                version_source: false,
+                steps: &[],
+                reload_error: None,
+            },
+        );
+        let c = v
+            .checks
+            .iter()
+            .find(|c| c.name == "new_version_took_over")
+            .unwrap();
+        assert!(c.not_checked && !c.passed, "{c:?}");
+        assert!(
+            v.passed,
+            "a check that cannot be judged does not fail the run: {v:?}"
+        );
+        // Discovered versions, a header configured, but nothing named one: not checked either.
+        let c = took_over_with(&st, &[], &[(1000.0, 2000.0)]);
+        assert!(c.not_checked, "{c:?}");
     }
 
     fn steps() -> Vec<StepEvent> {
@@ -274,6 +497,8 @@ mod judge_tests {
             &Judged {
                 assert: &a,
                 versions: &versions,
+                reloads: &[(1000.0, 2000.0)],
+                version_source: true,
                 steps: &steps,
                 reload_error: None,
             },
@@ -304,9 +529,9 @@ mod judge_tests {
         let v = judge_with(&stats(&samples), &[]);
         assert!(!passed(&v, "new_version_took_over"));
         assert!(
-            v.checks
-                .iter()
-                .any(|c| c.detail.contains("v1 still served at 2500.5 ms")),
+            v.checks.iter().any(|c| c
+                .detail
+                .contains("v1 still served a request sent at 2500.0 ms")),
             "{v:?}"
         );
     }

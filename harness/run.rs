@@ -64,12 +64,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         front_config: sc.scenario.front.clone(),
         steps: StepLog::default(),
     };
-    let base_dir = sc
-        .path
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    let mut strat = strategy::build(&sc.scenario, &base_dir);
+    let mut strat = strategy::build(&sc.scenario, &sc.dir);
     run_inner(
         &sc.scenario,
         &mut ctx,

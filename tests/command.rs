@@ -100,3 +100,22 @@ fn sweep_covers_the_grid_and_shows_where_it_breaks() {
     assert!(missing("1s") > 200, "{stdout}");
     assert!(missing("1s") > 4 * missing("100ms").max(1), "{stdout}");
 }
+
+#[test]
+fn bare_scenario_file_name_finds_the_deploy_command() {
+    // `cd scenarios && zdt-check run command.toml`: the command's relative path is
+    // resolved against the scenario's directory, which a bare name leaves empty.
+    let _g = crate::util::serial();
+    let out = crate::util::bin()
+        .current_dir(crate::util::repo().join("scenarios"))
+        .args(["run", "--no-progress", "command.toml"])
+        .output()
+        .unwrap();
+    crate::util::assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verdict: PASS"),
+        "{}",
+        crate::util::dump(&out)
+    );
+}

@@ -53,6 +53,11 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
             return report;
         }
     };
+    // If the harness is SIGKILLed, the reaper removes the dir after killing the groups
+    // (unless it is to be kept).
+    if !opts.keep_run_dir {
+        crate::app::reaper::note_dir(true, dir.path());
+    }
     let mut ctx = Ctx {
         app: AppEnv {
             run_dir: dir.path().to_path_buf(),
@@ -82,6 +87,10 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     report.steps = std::mem::take(&mut ctx.steps.events);
     if opts.keep_run_dir {
         report.run_dir = Some(dir.keep().display().to_string());
+    } else {
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        crate::app::reaper::note_dir(false, &path);
     }
     report.exit_code = if report.interrupted || report.error.is_some() {
         EXIT_ERROR

@@ -119,3 +119,42 @@ fn bare_scenario_file_name_finds_the_deploy_command() {
         crate::util::dump(&out)
     );
 }
+
+#[test]
+fn a_daemon_the_deploy_leaves_behind_is_swept_and_named() {
+    // The deploy starts v2 correctly, and also a daemon in its own session: it escapes the
+    // command's process group, so only the orphan sweep can find it.
+    let deploy = at("examples/deploy-symlink.sh");
+    let r = run_scenario_text(
+        "daemon",
+        &format!(
+            r#"
+[load]
+rate = 100
+warmup = "300ms"
+cooldown = "300ms"
+[reload]
+strategy = "command"
+command = ["sh", "-c", "setsid sleep 299 & exec {deploy}"]
+"#
+        ),
+    );
+    // run_scenario already checked that the daemon did not survive the harness.
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let left: Vec<&str> = r.report["leftovers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no leftovers in the report: {}", r.dump()))
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        left.len() == 1 && left[0].starts_with("pid ") && left[0].contains("sleep 299"),
+        "{left:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("killed 1 processes left behind by the stack: pid "),
+        "{}",
+        r.dump()
+    );
+}

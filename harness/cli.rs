@@ -209,6 +209,9 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>> {
 }
 
 async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
+    // Orphaned descendants (daemons, a dead supervisor's children) re-parent to us, so
+    // each run's orphan sweep finds and stops them.
+    crate::app::process::become_subreaper();
     // Validate every file before running any.
     let loaded = load_all(&a.scenarios)?;
     let swept = loaded.len() > a.scenarios.len();
@@ -255,6 +258,7 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
 }
 
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
+    crate::app::process::become_subreaper();
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(Error::Usage(format!("--rate {r}: must be > 0")));
@@ -377,6 +381,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         error: None,
         interrupted,
         run_dir: None,
+        leftovers: Vec::new(),
         exit_code: if interrupted {
             EXIT_ERROR
         } else {

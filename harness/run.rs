@@ -6,7 +6,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::AppEnv;
+use crate::app::{process, AppEnv};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
@@ -42,6 +42,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         error: None,
         interrupted: false,
         run_dir: None,
+        leftovers: Vec::new(),
         exit_code: EXIT_ERROR,
         duration_s: 0.0,
     };
@@ -53,6 +54,11 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
             return report;
         }
     };
+    // If the harness is SIGKILLed, the reaper removes the dir after killing the groups
+    // (unless it is to be kept).
+    if !opts.keep_run_dir {
+        crate::app::reaper::note_dir(true, dir.path());
+    }
     let mut ctx = Ctx {
         app: AppEnv {
             run_dir: dir.path().to_path_buf(),
@@ -65,12 +71,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         steps: StepLog::default(),
         deploys: sc.scenario.deploys().len(),
     };
-    let base_dir = sc
-        .path
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    let mut strat = strategy::build(&sc.scenario, &base_dir);
+    let mut strat = strategy::build(&sc.scenario, &sc.dir);
     run_inner(
         &sc.scenario,
         &mut ctx,
@@ -85,9 +86,16 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     if let Some(mut front) = ctx.front.take() {
         front.stop().await;
     }
+    // What the stack left behind outside every group we know (daemons, orphans of a
+    // dead supervisor): killed now, and named in the report.
+    report.leftovers = process::sweep_orphans(sc.scenario.app.stop_timeout.0).await;
     report.steps = std::mem::take(&mut ctx.steps.events);
     if opts.keep_run_dir {
         report.run_dir = Some(dir.keep().display().to_string());
+    } else {
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        crate::app::reaper::note_dir(false, &path);
     }
     report.exit_code = if report.interrupted || report.error.is_some() {
         EXIT_ERROR

@@ -100,3 +100,61 @@ fn sweep_covers_the_grid_and_shows_where_it_breaks() {
     assert!(missing("1s") > 200, "{stdout}");
     assert!(missing("1s") > 4 * missing("100ms").max(1), "{stdout}");
 }
+
+#[test]
+fn bare_scenario_file_name_finds_the_deploy_command() {
+    // `cd scenarios && zdt-check run command.toml`: the command's relative path is
+    // resolved against the scenario's directory, which a bare name leaves empty.
+    let _g = crate::util::serial();
+    let out = crate::util::bin()
+        .current_dir(crate::util::repo().join("scenarios"))
+        .args(["run", "--no-progress", "command.toml"])
+        .output()
+        .unwrap();
+    crate::util::assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verdict: PASS"),
+        "{}",
+        crate::util::dump(&out)
+    );
+}
+
+#[test]
+fn a_daemon_the_deploy_leaves_behind_is_swept_and_named() {
+    // The deploy starts v2 correctly, and also a daemon in its own session: it escapes the
+    // command's process group, so only the orphan sweep can find it.
+    let deploy = at("examples/deploy-symlink.sh");
+    let r = run_scenario_text(
+        "daemon",
+        &format!(
+            r#"
+[load]
+rate = 100
+warmup = "300ms"
+cooldown = "300ms"
+[reload]
+strategy = "command"
+command = ["sh", "-c", "setsid sleep 299 & exec {deploy}"]
+"#
+        ),
+    );
+    // run_scenario already checked that the daemon did not survive the harness.
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let left: Vec<&str> = r.report["leftovers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no leftovers in the report: {}", r.dump()))
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        left.len() == 1 && left[0].starts_with("pid ") && left[0].contains("sleep 299"),
+        "{left:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("killed 1 processes left behind by the stack: pid "),
+        "{}",
+        r.dump()
+    );
+}

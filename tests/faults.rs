@@ -1,6 +1,6 @@
 //! Faults: the harness interrupted or killed mid-run, an app that never becomes
 //! ready. Whatever happens, no process survives and the run dir is removed
-//! (except after SIGKILL, which no process can clean up after).
+//! (after SIGKILL of the harness, by its reaper), unless `--keep-run-dir`.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -92,6 +92,48 @@ fn sigkill_of_the_harness_leaves_no_child() {
     }
     let out = wait_with_limit(child, Duration::from_secs(10));
     assert_no_leftovers(&out, &[]);
+    // The reaper removes the run dir once the groups are killed (bounded wait for it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !run_dirs(tmp.path()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        run_dirs(tmp.path()),
+        Vec::<String>::new(),
+        "run dir left behind after SIGKILL: {}",
+        dump(&out)
+    );
+}
+
+#[test]
+fn sigkill_of_the_harness_keeps_a_kept_run_dir() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let child = bin()
+        .args(["run", "--keep-run-dir", &at("scenarios/symlink.toml")])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the run dir exists and its first instance is up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run_dirs(tmp.path())
+        .iter()
+        .any(|d| tmp.path().join(d).join("app-a.sock").exists())
+    {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the harness we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let out = wait_with_limit(child, Duration::from_secs(10));
+    assert_no_leftovers(&out, &[]);
+    // assert_no_leftovers waited for the reaper too (re-parented to this test process when
+    // the harness died), and it exits only after its clean-up: the kept dir stays.
+    assert_eq!(run_dirs(tmp.path()).len(), 1, "{}", dump(&out));
 }
 
 /// Runs the scenario `text` (written as `name`.toml) that cannot start: it must exit 2

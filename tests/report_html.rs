@@ -105,6 +105,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
         error: None,
         interrupted: false,
         run_dir: None,
+        leftovers: Vec::new(),
         exit_code: u8::from(!passed),
         duration_s: 3.5,
     }

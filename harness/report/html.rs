@@ -1100,6 +1100,7 @@ mod tests {
             error: None,
             interrupted: false,
             run_dir: None,
+            leftovers: Vec::new(),
             exit_code: 1,
             duration_s: 4.2,
         }

@@ -227,6 +227,7 @@ mod tests {
             error: None,
             interrupted: false,
             run_dir: None,
+            leftovers: Vec::new(),
             exit_code,
             duration_s: 1.5,
         }

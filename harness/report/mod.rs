@@ -54,6 +54,11 @@ pub struct RunReport {
     pub interrupted: bool,
     /// Where the run directory was kept (`--keep-run-dir`).
     pub run_dir: Option<String>,
+    /// Processes the stack left behind outside every process group the harness started
+    /// (daemons, orphans of a dead supervisor), which the harness killed after the run:
+    /// "pid N command line" each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<String>,
     /// 0 pass, 1 an assertion failed, 2 harness error or interrupted.
     pub exit_code: u8,
     /// Wall-clock seconds the run took, start-up and shutdown included.

@@ -156,6 +156,14 @@ pub fn render(r: &RunReport) -> String {
         // `zdt-check load`: no reload, no assertions; failures alone set the exit code.
         let _ = writeln!(o, "no reload, no verdict: {} failed requests", st.failed);
     }
+    if !r.leftovers.is_empty() {
+        let _ = writeln!(
+            o,
+            "killed {} processes left behind by the stack: {}",
+            r.leftovers.len(),
+            r.leftovers.join("; ")
+        );
+    }
     if let Some(d) = &r.run_dir {
         let _ = writeln!(o, "run directory kept: {d}");
     }

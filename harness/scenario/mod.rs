@@ -318,8 +318,11 @@ impl Default for AssertConfig {
 /// A scenario with where it came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The file.
+    /// The file, as given.
     pub path: PathBuf,
+    /// The directory the file is in, absolute (resolved once, at load): what a relative
+    /// deploy command is relative to and where it runs, wherever zdt-check was started.
+    pub dir: PathBuf,
     /// Its name (the `name` key or the file stem).
     pub name: String,
     /// The parsed, validated scenario.
@@ -342,9 +345,22 @@ pub fn load(path: &Path) -> Result<Loaded> {
     });
     Ok(Loaded {
         path: path.to_path_buf(),
+        dir: dir_of(path),
         name,
         scenario,
     })
+}
+
+/// The absolute directory of the file at `path` (a bare file name is in the current
+/// directory, whose `parent()` is the empty path).
+fn dir_of(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(parent)
+        .or_else(|_| std::path::absolute(parent))
+        .unwrap_or_else(|_| parent.to_path_buf())
 }
 
 /// One scenario per point of its `[sweep]` grid (just the scenario if it has none),
@@ -405,6 +421,7 @@ pub fn expand_sweep(l: &Loaded) -> Vec<Loaded> {
             scenario.sweep = None;
             Loaded {
                 path: l.path.clone(),
+                dir: l.dir.clone(),
                 name: format!("{} ({})", l.name, names.join(", ")),
                 scenario,
             }
@@ -1086,11 +1103,24 @@ mod tests {
     }
 
     #[test]
+    fn scenario_dir_is_absolute_even_for_a_bare_file_name() {
+        let cwd = std::fs::canonicalize(".").unwrap();
+        assert_eq!(dir_of(Path::new("command.toml")), cwd);
+        assert_eq!(dir_of(Path::new("./command.toml")), cwd);
+        assert_eq!(dir_of(Path::new("harness/x.toml")), cwd.join("harness"));
+        assert_eq!(
+            dir_of(Path::new("/tmp/x.toml")),
+            std::fs::canonicalize("/tmp").unwrap()
+        );
+    }
+
+    #[test]
     fn sweep_expands_to_the_grid() {
         let src = "name = \"s\"\n[reload]\nstrategy = \"symlink-swap\"\n[sweep]\nstartup_delay = [\"100ms\", \"1s\"]\nrate = [100, 200, 300]\n";
         let sc = parse(Path::new("s.toml"), src).unwrap();
         let l = Loaded {
             path: "s.toml".into(),
+            dir: "/".into(),
             name: "s".into(),
             scenario: sc,
         };

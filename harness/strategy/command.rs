@@ -39,10 +39,10 @@ pub struct Command {
 }
 
 impl Command {
-    /// Runs `argv` (argv[0] relative to `cwd` if it contains a slash) in `cwd`, for at most `timeout`.
+    /// Runs `argv` (argv[0] relative to `cwd` if it contains a slash) in `cwd`, for at most
+    /// `timeout`. `cwd` is absolute (the scenario's `Loaded::dir`), so the program path does
+    /// not depend on where zdt-check was started.
     pub fn new(argv: Vec<String>, cwd: PathBuf, timeout: Duration) -> Command {
-        // Absolute, so the program path does not depend on where zdt-check was started.
-        let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
         Command {
             argv,
             cwd,

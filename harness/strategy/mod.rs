@@ -158,7 +158,7 @@ pub trait Strategy: Send {
 }
 
 /// Builds the strategy a (validated) scenario names; `base_dir` is the scenario
-/// file's directory (a deploy command runs there).
+/// file's absolute directory, `Loaded::dir` (a deploy command runs there).
 pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
     let r = &s.reload;
     let stop_old = match r.stop_old.as_ref().map(|v| v.get_ref().as_str()) {

@@ -72,6 +72,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         deploys: sc.scenario.deploys().len(),
     };
     let mut strat = strategy::build(&sc.scenario, &sc.dir);
+    let zombies = process::ZombieReaper::start();
     run_inner(
         &sc.scenario,
         &mut ctx,
@@ -88,6 +89,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     }
     // What the stack left behind outside every group we know (daemons, orphans of a
     // dead supervisor): killed now, and named in the report.
+    drop(zombies);
     report.leftovers = process::sweep_orphans(sc.scenario.app.stop_timeout.0).await;
     report.steps = std::mem::take(&mut ctx.steps.events);
     if opts.keep_run_dir {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::process::{group_running, log_tail, Child};
+use super::process::{log_tail, Child};
 use super::{readiness, tools, AppEnv};
 use crate::error::{Error, Result};
 use crate::load::Target;
@@ -194,23 +194,13 @@ impl ExternalStack {
         }
         if let Some(mut child) = self.start.take() {
             // The command may have exited long ago, leaving the stack in its group.
-            let pgid = child.pid();
-            if !group_running(pgid).is_empty() {
-                child.signal_group(libc::SIGTERM);
-                let deadline = tokio::time::Instant::now() + c.stop_timeout.0;
-                while !group_running(pgid).is_empty() && tokio::time::Instant::now() < deadline {
-                    child.try_exited();
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                let left = group_running(pgid).len();
-                if left > 0 {
-                    notes.push(format!(
-                        "{left} processes of the start command's group still running {} after SIGTERM; killed",
-                        c.stop_timeout
-                    ));
-                }
+            let killed = child.stop_group(c.stop_timeout.0).await;
+            if killed > 0 {
+                notes.push(format!(
+                    "{killed} processes of the start command's group still running {} after SIGTERM; killed",
+                    c.stop_timeout
+                ));
             }
-            child.stop(0, Duration::from_millis(100)).await;
         }
         notes
     }

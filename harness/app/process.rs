@@ -254,6 +254,51 @@ async fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Adopted orphans (children of this subreaper that none of our `Child`ren is)
+/// that are zombies now.
+fn adopted_zombies() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    // SAFETY: getpgrp(2) has no failure mode and touches no memory.
+    let my_pgid = unsafe { libc::getpgrp() };
+    let mut known = UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    known.extend(super::reaper::pid());
+    choose_orphans(&proc_table(), me, my_pgid, &known, &[]).1
+}
+
+/// Reaps, during a run, the adopted orphans that have exited: one killed by a deploy
+/// script must not linger as a zombie, or a script waiting on `kill -0 PID` waits
+/// forever. A zombie is reaped only once it has stayed one for a second: a short
+/// command the harness itself ran (and tokio is about to reap) never lasts that long.
+pub struct ZombieReaper(tokio::task::JoinHandle<()>);
+
+impl ZombieReaper {
+    /// Starts the periodic reaping on the current runtime; it stops when dropped.
+    pub fn start() -> ZombieReaper {
+        ZombieReaper(tokio::spawn(async {
+            let mut seen: std::collections::HashMap<i32, std::time::Instant> =
+                std::collections::HashMap::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let now = std::time::Instant::now();
+                let zombies = adopted_zombies();
+                seen.retain(|pid, _| zombies.contains(pid));
+                for z in zombies {
+                    let since = *seen.entry(z).or_insert(now);
+                    if now.duration_since(since) >= Duration::from_secs(1) {
+                        reap(z);
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for ZombieReaper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// After a run has stopped every child it knows: finds the processes orphaned to
 /// this (subreaper) process that are none of its own `Child`ren nor the reaper,
 /// SIGTERMs each one's group (or only the pid, when the group is not wholly ours),
@@ -458,6 +503,24 @@ impl Child {
         wait_group_gone(self.pid, Duration::from_secs(2)).await;
         unregister(self.pid);
         (self.status, killed)
+    }
+
+    /// Stops everything in the child's group, the child gone or not (a command that
+    /// left servers running in the background): SIGTERM to the group, up to `grace`
+    /// for it to empty, then SIGKILL. Returns how many processes had to be killed.
+    pub async fn stop_group(&mut self, grace: Duration) -> usize {
+        let mut left = group_running(self.pid).len();
+        if left > 0 {
+            self.signal_group(libc::SIGTERM);
+            let deadline = tokio::time::Instant::now() + grace;
+            while left > 0 && tokio::time::Instant::now() < deadline {
+                self.try_exited();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                left = group_running(self.pid).len();
+            }
+        }
+        self.kill().await;
+        left
     }
 
     /// SIGKILLs the whole group at once and reaps the child.

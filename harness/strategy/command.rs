@@ -238,7 +238,7 @@ impl Strategy for Command {
     async fn shutdown(&mut self, ctx: &mut Ctx) {
         // What the command started (the new instance) lives in its process group.
         for mut c in self.runs.drain(..).rev() {
-            c.stop(libc::SIGTERM, ctx.app.config.stop_timeout.0).await;
+            c.stop_group(ctx.app.config.stop_timeout.0).await;
         }
         if let Some(mut inst) = self.first.take() {
             ctx.app.stop(&mut inst, StopHow::Drain).await;

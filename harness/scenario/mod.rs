@@ -6,6 +6,7 @@
 pub mod duration;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -14,11 +15,13 @@ pub use duration::Dur;
 
 use crate::error::{Error, Result};
 use crate::load::outcome;
+use crate::strategy::{self, StrategyOptions};
 
-/// A whole scenario file.
+/// A whole scenario file; `O` is the reload strategy's parsed options (`()` while
+/// the file is read, before the strategy's own pass, see [`parse`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
+#[serde(deny_unknown_fields, bound(deserialize = "O: Default", serialize = ""))]
+pub struct Scenario<O = Arc<dyn StrategyOptions>> {
     /// Short name shown in reports (default: the file name).
     #[serde(default)]
     pub name: Option<String>,
@@ -35,7 +38,7 @@ pub struct Scenario {
     #[serde(default)]
     pub load: LoadConfig,
     /// The reload strategy and its options.
-    pub reload: ReloadConfig,
+    pub reload: ReloadConfig<O>,
     /// What must hold for a pass.
     #[serde(default)]
     pub assert: AssertConfig,
@@ -235,56 +238,28 @@ impl Default for LoadConfig {
     }
 }
 
-/// The reload: a strategy name plus its options (each strategy accepts only its own).
+/// `[reload]`: the strategy, the keys every strategy has, and the strategy's own
+/// options. Those are each strategy's `Options` type (`harness/strategy/<name>.rs`),
+/// read by its registry entry in a second pass over the file (this struct ignores
+/// their keys).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReloadConfig {
-    /// `symlink-swap` or `naive-restart`.
+pub struct ReloadConfig<O = Arc<dyn StrategyOptions>> {
+    /// The strategy's name (see `strategy::REGISTRY`).
     pub strategy: Spanned<String>,
-    /// Pause between two reloads when `app.versions` has more than two entries.
+    /// Pause between two reloads when `app.versions` has more than two entries (default 1s).
     #[serde(default)]
     pub interval: Option<Dur>,
     /// How many reloads to run (default: one per version after the first; 1 when the
     /// versions are discovered). With listed versions it must match their count.
     #[serde(default)]
     pub deploys: Option<Spanned<u32>>,
-    /// symlink-swap: `rename` (atomic) or `unlink-then-link` (broken: a window with no socket).
-    #[serde(default)]
-    pub switch: Option<Spanned<String>>,
-    /// symlink-swap with unlink-then-link: time between unlink and link (a deploy script's two commands).
-    #[serde(default)]
-    pub unlink_gap: Option<Spanned<Dur>>,
-    /// symlink-swap: wait until the new instance answers before switching (false is broken).
-    #[serde(default)]
-    pub wait_ready: Option<Spanned<bool>>,
-    /// symlink-swap: time between the switch and stopping the old instance, so connections it already queued are served.
-    #[serde(default)]
-    pub settle: Option<Spanned<Dur>>,
-    /// symlink-swap / naive-restart / nginx-reload: how the old instance is stopped: `drain` (graceful) or `kill` (SIGKILL at once).
-    #[serde(default)]
-    pub stop_old: Option<Spanned<String>>,
-    /// rolling-kill with wait_ready = false: the fixed pause between two kills (the classic mistake).
-    #[serde(default)]
-    pub fixed_wait: Option<Spanned<Dur>>,
-    /// nginx-reload: wait until the old nginx workers have exited before stopping the old app (false is broken).
-    #[serde(default)]
-    pub wait_old_workers: Option<Spanned<bool>>,
-    /// uwsgi-chain: `fifo` (write `c` to the master FIFO) or `touch` (touch-chain-reload file).
-    #[serde(default)]
-    pub trigger: Option<Spanned<String>>,
-    /// uwsgi-fastrouter: vassals that must stay subscribed and serving at every moment.
-    #[serde(default)]
-    pub minimum_active: Option<Spanned<u32>>,
-    /// uwsgi-fastrouter: number of vassals.
-    #[serde(default)]
-    pub vassals: Option<Spanned<u32>>,
-    /// Longest one reload step may take (a worker to come up, a chain to finish, the deploy command).
+    /// Longest one reload step may take; what a step is, and the default, is the
+    /// strategy's own (see its `Options`).
     #[serde(default)]
     pub step_timeout: Option<Spanned<Dur>>,
-    /// command: the deploy command as an argument list (no shell); a relative program path is
-    /// taken from the scenario file's directory, which is also its working directory.
-    #[serde(default)]
-    pub command: Option<Spanned<Vec<String>>>,
+    /// The strategy's own options, parsed and checked.
+    #[serde(skip)]
+    pub options: O,
 }
 
 /// Assertions; a run passes when all hold.
@@ -430,14 +405,90 @@ pub fn expand_sweep(l: &Loaded) -> Vec<Loaded> {
 }
 
 /// Parses and validates scenario text; `path` is only used in messages.
+///
+/// Two passes over the text keep every value's location: the scenario with the
+/// common `[reload]` keys, then the named strategy's own options (its registry
+/// entry reads `reload` again as its `Options`).
 pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
     let loc = Locator { path, src };
-    let scenario: Scenario = toml::from_str(src).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        loc.error(span, None, e.message())
-    })?;
-    validate(&scenario, &loc)?;
-    Ok(scenario)
+    let s: Scenario<()> = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
+    validate(&s, &loc)?;
+    let options = validate_reload(&s, &loc)?;
+    let Scenario {
+        name,
+        description,
+        app,
+        front,
+        load,
+        reload,
+        assert,
+        sweep,
+    } = s;
+    Ok(Scenario {
+        name,
+        description,
+        app,
+        front,
+        load,
+        reload: ReloadConfig {
+            strategy: reload.strategy,
+            interval: reload.interval,
+            deploys: reload.deploys,
+            step_timeout: reload.step_timeout,
+            options,
+        },
+        assert,
+        sweep,
+    })
+}
+
+/// The `[reload]` table of a scenario being parsed, for a strategy's options pass:
+/// the source text, and errors located in it (``file:line:col: `reload.key`: message``).
+pub struct ReloadTable<'a> {
+    loc: &'a Locator<'a>,
+    strategy: &'a Spanned<String>,
+}
+
+impl ReloadTable<'_> {
+    /// The whole scenario text.
+    pub fn src(&self) -> &str {
+        self.loc.src
+    }
+
+    /// The strategy named.
+    pub fn strategy(&self) -> &str {
+        self.strategy.get_ref()
+    }
+
+    /// An error at `span` about `reload.key` (`field` is the full name, e.g. `reload.settle`).
+    pub fn error(&self, span: std::ops::Range<usize>, field: &str, msg: &str) -> Error {
+        self.loc.error(span, Some(field), msg)
+    }
+
+    /// An error about a missing `field`, shown at the `strategy` line.
+    pub fn missing(&self, field: &str, msg: &str) -> Error {
+        self.loc.error(self.strategy.span(), Some(field), msg)
+    }
+
+    /// Fails unless `v` is one of `allowed`.
+    pub fn one_of(&self, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
+        one_of(self.loc, v, field, allowed)
+    }
+
+    /// A toml error at its location.
+    pub fn toml_error(&self, e: &toml::de::Error) -> Error {
+        self.loc.toml_error(e)
+    }
+
+    /// Where the value of `reload.key` is, if the table has it.
+    pub fn value_span(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        #[derive(Deserialize)]
+        struct Doc {
+            reload: std::collections::BTreeMap<String, Spanned<serde::de::IgnoredAny>>,
+        }
+        let doc: Doc = toml::from_str(self.loc.src).ok()?;
+        doc.reload.get(key).map(Spanned::span)
+    }
 }
 
 /// Turns byte spans into `file:line:col: field: message` errors.
@@ -447,6 +498,10 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
+    fn toml_error(&self, e: &toml::de::Error) -> Error {
+        self.error(e.span().unwrap_or(0..0), None, e.message())
+    }
+
     fn error(&self, span: std::ops::Range<usize>, field: Option<&str>, msg: &str) -> Error {
         let start = span.start.min(self.src.len());
         let before = &self.src[..start];
@@ -490,36 +545,24 @@ impl Locator<'_> {
 /// Names accepted for `app.kind`.
 pub const APP_KINDS: &[&str] = &["builtin", "gunicorn", "uwsgi", "flup", "external"];
 
-/// Names accepted for `reload.strategy`, with the app kinds each works with.
-pub const STRATEGIES: &[(&str, &[&str])] = &[
-    ("symlink-swap", &["builtin", "flup", "gunicorn", "uwsgi"]),
-    ("naive-restart", &["builtin", "flup", "gunicorn", "uwsgi"]),
-    ("nginx-reload", &["builtin", "flup", "gunicorn", "uwsgi"]),
-    ("rolling-kill", &["gunicorn"]),
-    ("gunicorn-hup", &["gunicorn"]),
-    ("gunicorn-usr2", &["gunicorn"]),
-    ("uwsgi-chain", &["uwsgi"]),
-    ("uwsgi-fastrouter", &["uwsgi"]),
-    (
-        "command",
-        &["builtin", "flup", "gunicorn", "uwsgi", "external"],
-    ),
-];
-
 fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&v.get_ref().as_str()) {
         Ok(())
     } else {
-        Err(loc.error(
-            v.span(),
-            Some(field),
-            &format!(
-                "unknown value {:?}; expected one of: {}",
-                v.get_ref(),
-                allowed.join(", ")
-            ),
-        ))
+        Err(not_one_of(loc, v, field, allowed))
     }
+}
+
+fn not_one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Error {
+    loc.error(
+        v.span(),
+        Some(field),
+        &format!(
+            "unknown value {:?}; expected one of: {}",
+            v.get_ref(),
+            allowed.join(", ")
+        ),
+    )
 }
 
 /// `[front] listen`: a loopback address with a port (every listener zdt-check starts
@@ -543,7 +586,7 @@ pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::Socket
     Ok(addr)
 }
 
-impl Scenario {
+impl<O> Scenario<O> {
     /// The version each reload moves to, in order: the listed versions after the first, or
     /// one empty string per deploy when versions are discovered.
     pub fn deploys(&self) -> Vec<String> {
@@ -606,7 +649,7 @@ fn argv_ok(loc: &Locator, v: &Option<Spanned<Vec<String>>>, field: &str) -> Resu
 }
 
 /// The keys of an `external` app, and the version rules that follow from it.
-fn validate_external(s: &Scenario, loc: &Locator) -> Result<()> {
+fn validate_external(s: &Scenario<()>, loc: &Locator) -> Result<()> {
     let a = &s.app;
     let only_external: [(&str, Option<std::ops::Range<usize>>); 5] = [
         ("start", a.start.as_ref().map(|v| v.span())),
@@ -700,7 +743,7 @@ fn validate_external(s: &Scenario, loc: &Locator) -> Result<()> {
     Ok(())
 }
 
-fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
+fn validate(s: &Scenario<()>, loc: &Locator) -> Result<()> {
     one_of(loc, &s.app.kind, "app.kind", APP_KINDS)?;
     one_of(
         loc,
@@ -820,59 +863,28 @@ fn validate(s: &Scenario, loc: &Locator) -> Result<()> {
             ));
         }
     }
-    validate_reload(s, loc)
+    Ok(())
 }
 
-/// A reload option: its key, where it was given (if it was), and the strategies it applies to.
-type OptionUse<'a> = (&'a str, Option<std::ops::Range<usize>>, &'a [&'a str]);
-
-fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
+/// Checks the strategy against the rest of the scenario, then has its registry
+/// entry parse and check its own options.
+fn validate_reload(s: &Scenario<()>, loc: &Locator) -> Result<Arc<dyn StrategyOptions>> {
     let r = &s.reload;
-    let names: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
-    one_of(loc, &r.strategy, "reload.strategy", &names)?;
-    let strategy = r.strategy.get_ref().as_str();
-    let kinds = STRATEGIES
-        .iter()
-        .find(|(n, _)| *n == strategy)
-        .map_or(&[][..], |(_, k)| *k);
+    let Some(entry) = strategy::find(r.strategy.get_ref()) else {
+        let names: Vec<&str> = strategy::REGISTRY.iter().map(|e| e.name).collect();
+        return Err(not_one_of(loc, &r.strategy, "reload.strategy", &names));
+    };
+    let strategy = entry.name;
     let kind = s.app.kind.get_ref().as_str();
-    if !kinds.contains(&kind) {
+    if !entry.app_kinds.contains(&kind) {
         return Err(loc.error(
             r.strategy.span(),
             Some("reload.strategy"),
-            &format!("strategy {strategy:?} does not work with app.kind = {kind:?} (it needs one of: {})", kinds.join(", ")),
+            &format!("strategy {strategy:?} does not work with app.kind = {kind:?} (it needs one of: {})", entry.app_kinds.join(", ")),
         ));
     }
-    if strategy == "nginx-reload" && s.front.is_none() {
-        return Err(loc.error(
-            r.strategy.span(),
-            Some("reload.strategy"),
-            "nginx-reload needs a front server: add [front] kind = \"nginx\"",
-        ));
-    }
-    if strategy == "uwsgi-fastrouter" && s.front.is_none() {
-        return Err(loc.error(
-            r.strategy.span(),
-            Some("reload.strategy"),
-            "uwsgi-fastrouter needs a front server (the fastrouter speaks the uwsgi protocol): add [front] kind = \"nginx\"",
-        ));
-    }
-    if let (Some(v), Some(m)) = (
-        r.vassals.as_ref().map(|v| (*v.get_ref(), v.span())),
-        r.minimum_active.as_ref().map(|m| (*m.get_ref(), m.span())),
-    ) {
-        if m.0 == 0 || m.0 >= v.0 {
-            return Err(loc.error(
-                m.1,
-                Some("reload.minimum_active"),
-                &format!("must be at least 1 and less than vassals ({})", v.0),
-            ));
-        }
-    }
-    if let Some(v) = &r.vassals {
-        if *v.get_ref() < 2 {
-            return Err(loc.error(v.span(), Some("reload.vassals"), "must be at least 2"));
-        }
+    if let (Some(why), None) = (entry.needs_front, &s.front) {
+        return Err(loc.error(r.strategy.span(), Some("reload.strategy"), why));
     }
     if kind == "flup" && s.front.is_none() {
         return Err(loc.error(
@@ -881,122 +893,10 @@ fn validate_reload(s: &Scenario, loc: &Locator) -> Result<()> {
             "a FastCGI app needs a front server: add [front] kind = \"nginx\"",
         ));
     }
-    // Options each strategy accepts; any other option given is an error at its own location.
-    let options: [OptionUse; 12] = [
-        (
-            "switch",
-            r.switch.as_ref().map(|v| v.span()),
-            &["symlink-swap"],
-        ),
-        (
-            "unlink_gap",
-            r.unlink_gap.as_ref().map(|v| v.span()),
-            &["symlink-swap"],
-        ),
-        (
-            "wait_ready",
-            r.wait_ready.as_ref().map(|v| v.span()),
-            &["symlink-swap", "rolling-kill", "nginx-reload"],
-        ),
-        (
-            "settle",
-            r.settle.as_ref().map(|v| v.span()),
-            &["symlink-swap"],
-        ),
-        (
-            "stop_old",
-            r.stop_old.as_ref().map(|v| v.span()),
-            &["symlink-swap", "naive-restart", "nginx-reload"],
-        ),
-        (
-            "fixed_wait",
-            r.fixed_wait.as_ref().map(|v| v.span()),
-            &["rolling-kill"],
-        ),
-        (
-            "wait_old_workers",
-            r.wait_old_workers.as_ref().map(|v| v.span()),
-            &["nginx-reload"],
-        ),
-        (
-            "trigger",
-            r.trigger.as_ref().map(|v| v.span()),
-            &["uwsgi-chain"],
-        ),
-        (
-            "minimum_active",
-            r.minimum_active.as_ref().map(|v| v.span()),
-            &["uwsgi-fastrouter"],
-        ),
-        (
-            "vassals",
-            r.vassals.as_ref().map(|v| v.span()),
-            &["uwsgi-fastrouter"],
-        ),
-        (
-            "step_timeout",
-            r.step_timeout.as_ref().map(|v| v.span()),
-            &names,
-        ),
-        (
-            "command",
-            r.command.as_ref().map(|v| v.span()),
-            &["command"],
-        ),
-    ];
-    for (key, span, for_strategies) in options {
-        if let Some(span) = span {
-            if !for_strategies.contains(&strategy) {
-                return Err(loc.error(
-                    span,
-                    Some(&format!("reload.{key}")),
-                    &format!(
-                        "not an option of strategy {strategy:?} (it applies to: {})",
-                        for_strategies.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
-    if strategy == "command" {
-        match &r.command {
-            None => {
-                return Err(loc.error(
-                    r.strategy.span(),
-                    Some("reload.command"),
-                    "strategy \"command\" needs `command = [\"./deploy.sh\", ...]`",
-                ))
-            }
-            Some(c) if c.get_ref().is_empty() || c.get_ref()[0].is_empty() => {
-                return Err(loc.error(
-                    c.span(),
-                    Some("reload.command"),
-                    "must name a program: command = [\"./deploy.sh\"]",
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(v) = &r.trigger {
-        one_of(loc, v, "reload.trigger", &["fifo", "touch"])?;
-    }
-    if let Some(v) = &r.switch {
-        one_of(loc, v, "reload.switch", &["rename", "unlink-then-link"])?;
-    }
-    if let Some(v) = &r.stop_old {
-        one_of(loc, v, "reload.stop_old", &["drain", "kill"])?;
-    }
-    if r.unlink_gap.is_some()
-        && r.switch.as_ref().map(|s| s.get_ref().as_str()) != Some("unlink-then-link")
-    {
-        let span = r.unlink_gap.as_ref().map(|v| v.span()).unwrap_or(0..0);
-        return Err(loc.error(
-            span,
-            Some("reload.unlink_gap"),
-            "only applies with switch = \"unlink-then-link\"",
-        ));
-    }
-    Ok(())
+    entry.parse_options(&ReloadTable {
+        loc,
+        strategy: &r.strategy,
+    })
 }
 
 #[cfg(test)]
@@ -1184,6 +1084,19 @@ mod fuzz {
             let at = (0..=cut).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
             let end = (at + drop).min(s.len());
             s.replace_range(at..end, &insert);
+            check(&s);
+        }
+
+        #[test]
+        fn any_reload_option_of_any_strategy_is_checked(
+            strategy in prop::sample::select(strategy::REGISTRY.iter().map(|e| e.name).collect::<Vec<_>>()),
+            key in prop::sample::select(strategy::REGISTRY.iter().flat_map(|e| e.keys()).chain(strategy::common_keys()).copied().chain(["nope"]).collect::<Vec<_>>()),
+            value in prop::sample::select(vec!["0", "1", "-1", "\"\"", "\"x\"", "[]", "[\"\"]", "{}", "true", "\"kill\"", "\"0s\"", "99999999999999999999"]),
+            kind in prop::sample::select(APP_KINDS.to_vec()),
+            front in any::<bool>(),
+        ) {
+            let front = if front { "[front]\n" } else { "" };
+            let s = format!("[app]\nkind = \"{kind}\"\n{front}[reload]\nstrategy = \"{strategy}\"\n{key} = {value}\n");
             check(&s);
         }
 

@@ -15,13 +15,60 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use toml::Spanned;
 
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::external::{self, ExternalStack};
 use crate::app::process::{log_tail, pid_listening_on, Child};
 use crate::app::{tools, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
+use crate::scenario::ReloadTable;
+
+/// `[reload]` options of command. `step_timeout`: the longest one run of the command
+/// may take; a command still running then is killed and the step fails (default 60s).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// The deploy command as an argument list (no shell; required). A relative
+    /// program path is taken from the scenario file's directory, which is also its
+    /// working directory.
+    pub command: Option<Spanned<Vec<String>>>,
+}
+
+impl Spec for Command {
+    const NAME: &'static str = "command";
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "flup", "gunicorn", "uwsgi", "external"];
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        match &o.command {
+            None => Err(at.missing(
+                "reload.command",
+                "strategy \"command\" needs `command = [\"./deploy.sh\", ...]`",
+            )),
+            Some(c) if c.get_ref().first().is_none_or(|p| p.is_empty()) => Err(at.error(
+                c.span(),
+                "reload.command",
+                "must name a program: command = [\"./deploy.sh\"]",
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
+        Box::new(Command::new(
+            o.command
+                .as_ref()
+                .map(|c| c.get_ref().clone())
+                .unwrap_or_default(),
+            b.base_dir.to_path_buf(),
+            b.step_timeout.unwrap_or(Duration::from_secs(60)),
+        ))
+    }
+}
 
 const SLOTS: [&str; 2] = ["app-a", "app-b"];
 

@@ -16,14 +16,31 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use super::rolling_kill::{master_alive, start_gunicorn};
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::gunicorn::{drain_ready, wait_ready_where};
 use crate::app::process::proc_children;
 use crate::app::{python, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::Target;
+
+/// `[reload]` options of gunicorn-hup: none of its own. `step_timeout`: the longest the new
+/// workers may take to report ready and the old ones to exit (default `app.ready_timeout`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {}
+
+impl Spec for GunicornHup {
+    const NAME: &'static str = "gunicorn-hup";
+    const APP_KINDS: &'static [&'static str] = &["gunicorn"];
+    type Options = Options;
+
+    fn build(_: &Options, b: &Build) -> Box<dyn Strategy> {
+        Box::new(GunicornHup::new(b.step_timeout))
+    }
+}
 
 /// The gunicorn-hup strategy.
 pub struct GunicornHup {

@@ -26,14 +26,31 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use super::rolling_kill::{master_alive, start_gunicorn};
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::gunicorn::{drain_ready, wait_ready_where};
 use crate::app::process::group_running;
 use crate::app::{python, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::Target;
+
+/// `[reload]` options of gunicorn-usr2: none of its own. `step_timeout`: the longest the
+/// new master's workers may take to report ready (default `app.ready_timeout`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {}
+
+impl Spec for GunicornUsr2 {
+    const NAME: &'static str = "gunicorn-usr2";
+    const APP_KINDS: &'static [&'static str] = &["gunicorn"];
+    type Options = Options;
+
+    fn build(_: &Options, b: &Build) -> Box<dyn Strategy> {
+        Box::new(GunicornUsr2::new(b.step_timeout))
+    }
+}
 
 /// The gunicorn-usr2 strategy.
 pub struct GunicornUsr2 {

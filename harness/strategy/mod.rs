@@ -1,5 +1,9 @@
 //! Reload strategies: one file each, behind the [`Strategy`] trait.
 //!
+//! Each strategy file also owns its `[reload]` options (a serde struct with their
+//! defaults, checks and docs, see [`Spec`]); [`REGISTRY`] has one line per strategy
+//! and is all the scenario module knows about them.
+//!
 //! A strategy owns its topology: it starts the first version, carries out each
 //! reload while recording its steps on the load clock, and stops everything it
 //! started. The run loop never needs to know which strategy it drives.
@@ -14,16 +18,21 @@ pub mod symlink_swap;
 pub mod uwsgi_chain;
 pub mod uwsgi_fastrouter;
 
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use toml::Spanned;
 
 use crate::app::nginx::Nginx;
 use crate::app::{AppEnv, StopHow};
 use crate::error::{Error, Result};
 use crate::load::{Clock, Endpoint, Target};
-use crate::scenario::{FrontConfig, Scenario};
+use crate::scenario::{FrontConfig, ReloadConfig, ReloadTable, Scenario};
 
 /// One step of a reload, on the load clock.
 #[derive(Debug, Clone, Serialize)]
@@ -157,101 +166,493 @@ pub trait Strategy: Send {
     async fn shutdown(&mut self, ctx: &mut Ctx);
 }
 
-/// Builds the strategy a (validated) scenario names; `base_dir` is the scenario
-/// file's absolute directory, `Loaded::dir` (a deploy command runs there).
-pub fn build(s: &Scenario, base_dir: &std::path::Path) -> Box<dyn Strategy> {
-    let r = &s.reload;
-    let stop_old = match r.stop_old.as_ref().map(|v| v.get_ref().as_str()) {
-        Some("kill") => StopHow::Kill,
-        _ => StopHow::Drain,
-    };
-    match r.strategy.get_ref().as_str() {
-        "naive-restart" => Box::new(naive_restart::NaiveRestart::new(stop_old)),
-        "command" => Box::new(command::Command::new(
-            r.command
-                .as_ref()
-                .map(|c| c.get_ref().clone())
-                .unwrap_or_default(),
-            base_dir.to_path_buf(),
-            r.step_timeout
-                .as_ref()
-                .map_or(Duration::from_secs(60), |t| t.get_ref().0),
-        )),
-        "symlink-swap" => Box::new(symlink_swap::SymlinkSwap::new(symlink_swap::Options {
-            switch: match r.switch.as_ref().map(|v| v.get_ref().as_str()) {
-                Some("unlink-then-link") => symlink_swap::Switch::UnlinkThenLink {
-                    gap: r
-                        .unlink_gap
-                        .as_ref()
-                        .map_or(Duration::from_millis(20), |g| g.get_ref().0),
-                },
-                _ => symlink_swap::Switch::Rename,
-            },
-            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
-            settle: r
-                .settle
-                .as_ref()
-                .map_or(Duration::from_millis(500), |v| v.get_ref().0),
-            stop_old,
-        })),
-        "uwsgi-chain" => Box::new(uwsgi_chain::UwsgiChain::new(
-            match r.trigger.as_ref().map(|v| v.get_ref().as_str()) {
-                Some("touch") => uwsgi_chain::Trigger::Touch,
-                _ => uwsgi_chain::Trigger::Fifo,
-            },
-            r.step_timeout
-                .as_ref()
-                .map_or(Duration::from_secs(30), |v| v.get_ref().0),
-        )),
-        "uwsgi-fastrouter" => Box::new(uwsgi_fastrouter::UwsgiFastrouter::new(
-            uwsgi_fastrouter::Options::from_reload(r),
-        )),
-        "nginx-reload" => Box::new(nginx_reload::NginxReload::new(nginx_reload::Options {
-            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
-            wait_old_workers: r.wait_old_workers.as_ref().is_none_or(|v| *v.get_ref()),
-            stop_old,
-            step_timeout: r
-                .step_timeout
-                .as_ref()
-                .map_or(nginx_reload::DEFAULT_STEP_TIMEOUT, |v| v.get_ref().0),
-        })),
-        "rolling-kill" => Box::new(rolling_kill::RollingKill::new(rolling_kill::Options {
-            wait_ready: r.wait_ready.as_ref().is_none_or(|v| *v.get_ref()),
-            fixed_wait: r
-                .fixed_wait
-                .as_ref()
-                .map_or(Duration::from_millis(100), |v| v.get_ref().0),
-            step_timeout: r.step_timeout.as_ref().map(|v| v.get_ref().0),
-        })),
-        "gunicorn-hup" => Box::new(gunicorn_hup::GunicornHup::new(
-            r.step_timeout.as_ref().map(|v| v.get_ref().0),
-        )),
-        "gunicorn-usr2" => Box::new(gunicorn_usr2::GunicornUsr2::new(
-            r.step_timeout.as_ref().map(|v| v.get_ref().0),
-        )),
-        other => Box::new(NotYet(other.to_string())),
+/// Builds the strategy a (validated) scenario names, from the options its registry
+/// entry parsed; `base_dir` is the scenario file's directory (a deploy command runs there).
+pub fn build(s: &Scenario, base_dir: &Path) -> Box<dyn Strategy> {
+    s.reload.options.build(&Build {
+        base_dir,
+        step_timeout: s.reload.step_timeout.as_ref().map(|t| t.get_ref().0),
+    })
+}
+
+/// What a strategy is built from besides its own options.
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    /// The scenario file's directory.
+    pub base_dir: &'a Path,
+    /// `reload.step_timeout` as given (each strategy has its own default).
+    pub step_timeout: Option<Duration>,
+}
+
+/// What a strategy brings to the [`REGISTRY`]: its name, the app kinds it works
+/// with, its own `[reload]` options (with their defaults, checks and docs, in its
+/// file) and how they build it.
+pub trait Spec: 'static {
+    /// The name in `reload.strategy`.
+    const NAME: &'static str;
+    /// The `app.kind` values it works with.
+    const APP_KINDS: &'static [&'static str];
+    /// The error to show when the scenario has no `[front]` and the strategy needs one.
+    const NEEDS_FRONT: Option<&'static str> = None;
+    /// Its own `[reload]` keys: a serde struct with `deny_unknown_fields` (the common
+    /// keys `strategy`, `interval` and `step_timeout` are taken out before it sees the
+    /// table), `toml::Spanned` where an error must point at a value.
+    type Options: DeserializeOwned + std::fmt::Debug + Send + Sync + 'static;
+    /// Checks what serde cannot (allowed values, combinations), with errors located by `at`.
+    fn validate(_opts: &Self::Options, _at: &ReloadTable) -> Result<()> {
+        Ok(())
+    }
+    /// The strategy, with `opts`' defaults filled in.
+    fn build(opts: &Self::Options, b: &Build) -> Box<dyn Strategy>;
+}
+
+/// A strategy's parsed and checked options, kept on the scenario until the run builds
+/// the strategy (shared by the runs of a sweep or a `compare --repeat`).
+pub trait StrategyOptions: std::fmt::Debug + Send + Sync {
+    /// The strategy these options configure.
+    fn build(&self, b: &Build) -> Box<dyn Strategy>;
+}
+
+struct Parsed<S: Spec>(S::Options);
+
+impl<S: Spec> std::fmt::Debug for Parsed<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
-/// A strategy named in the schema whose implementation has not landed yet.
-struct NotYet(String);
+impl<S: Spec> StrategyOptions for Parsed<S> {
+    fn build(&self, b: &Build) -> Box<dyn Strategy> {
+        S::build(&self.0, b)
+    }
+}
 
-#[async_trait]
-impl Strategy for NotYet {
-    fn name(&self) -> &'static str {
-        "not-implemented"
+/// One registered strategy.
+pub struct Entry {
+    /// The name in `reload.strategy`.
+    pub name: &'static str,
+    /// The `app.kind` values it works with.
+    pub app_kinds: &'static [&'static str],
+    /// The error to show when it needs a `[front]` and the scenario has none.
+    pub needs_front: Option<&'static str>,
+    keys: fn() -> &'static [&'static str],
+    parse: fn(&ReloadTable) -> Result<Arc<dyn StrategyOptions>>,
+}
+
+impl Entry {
+    /// Its own `[reload]` keys (besides the common ones).
+    pub fn keys(&self) -> &'static [&'static str] {
+        (self.keys)()
     }
 
-    async fn start(&mut self, _ctx: &mut Ctx, _version: &str) -> Result<Target> {
-        Err(Error::Harness(format!(
-            "strategy {:?} is not implemented yet",
-            self.0
-        )))
+    /// Parses and checks its options from the scenario's `[reload]` table.
+    pub fn parse_options(&self, table: &ReloadTable) -> Result<Arc<dyn StrategyOptions>> {
+        (self.parse)(table)
+    }
+}
+
+/// The registry line for strategy `S`.
+const fn entry<S: Spec>() -> Entry {
+    Entry {
+        name: S::NAME,
+        app_kinds: S::APP_KINDS,
+        needs_front: S::NEEDS_FRONT,
+        keys: keys_of::<S::Options>,
+        parse: parse_options::<S>,
+    }
+}
+
+/// Every strategy, one line each, in the order messages and docs list them.
+pub const REGISTRY: &[Entry] = &[
+    entry::<symlink_swap::SymlinkSwap>(),
+    entry::<naive_restart::NaiveRestart>(),
+    entry::<nginx_reload::NginxReload>(),
+    entry::<rolling_kill::RollingKill>(),
+    entry::<gunicorn_hup::GunicornHup>(),
+    entry::<gunicorn_usr2::GunicornUsr2>(),
+    entry::<uwsgi_chain::UwsgiChain>(),
+    entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
+    entry::<command::Command>(),
+];
+
+/// The registered strategy called `name`.
+pub fn find(name: &str) -> Option<&'static Entry> {
+    REGISTRY.iter().find(|e| e.name == name)
+}
+
+/// The keys a serde struct accepts: the field list its derived `Deserialize` hands to
+/// `deserialize_struct`, read by a deserializer that reads nothing else.
+fn keys_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(
+            self,
+            _: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("only the field list was wanted"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+/// The keys every strategy accepts (read by the scenario itself).
+pub fn common_keys() -> &'static [&'static str] {
+    keys_of::<ReloadConfig<()>>()
+}
+
+/// Second pass over the scenario text: only `reload`, as `S`'s options.
+fn parse_options<S: Spec>(table: &ReloadTable) -> Result<Arc<dyn StrategyOptions>> {
+    #[derive(Deserialize)]
+    struct Doc<O> {
+        reload: WithoutCommon<O>,
+    }
+    let doc: Doc<S::Options> = toml::from_str(table.src())
+        .map_err(|e| options_error(table, &e, keys_of::<S::Options>()))?;
+    S::validate(&doc.reload.0, table)?;
+    Ok(Arc::new(Parsed::<S>(doc.reload.0)))
+}
+
+/// A toml error from the options pass. An unknown key that another strategy has is
+/// named as such, at its value (as it always was); a truly unknown one lists every
+/// key this strategy accepts, common ones included.
+fn options_error(table: &ReloadTable, e: &toml::de::Error, own: &[&str]) -> Error {
+    let key = e
+        .message()
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(k, _)| k);
+    let at_key = e.span().filter(|s| {
+        key.is_some_and(|k| {
+            table
+                .src()
+                .get(s.clone())
+                .is_some_and(|t| t.trim_matches(['"', '\'']) == k)
+        })
+    });
+    let (Some(key), Some(key_span)) = (key, at_key) else {
+        return table.toml_error(e);
+    };
+    let field = format!("reload.{key}");
+    let users: Vec<&str> = REGISTRY
+        .iter()
+        .filter(|x| x.keys().contains(&key))
+        .map(|x| x.name)
+        .collect();
+    if users.is_empty() {
+        let expected: Vec<String> = common_keys()
+            .iter()
+            .chain(own)
+            .map(|k| format!("`{k}`"))
+            .collect();
+        return table.error(
+            key_span,
+            &field,
+            &format!(
+                "unknown field `{key}`, expected one of {}",
+                expected.join(", ")
+            ),
+        );
+    }
+    let span = table.value_span(key).unwrap_or(key_span);
+    table.error(
+        span,
+        &field,
+        &format!(
+            "not an option of strategy {:?} (it applies to: {})",
+            table.strategy(),
+            users.join(", ")
+        ),
+    )
+}
+
+/// A `[reload]` table deserialized as `O` without the common keys. Values are handed
+/// to `O` straight from toml's deserializer, so `toml::Spanned` keeps its spans (what
+/// `#[serde(flatten)]` would lose).
+struct WithoutCommon<O>(O);
+
+impl<'de, O: Deserialize<'de>> Deserialize<'de> for WithoutCommon<O> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Table<O>(PhantomData<O>);
+        impl<'de, O: Deserialize<'de>> Visitor<'de> for Table<O> {
+            type Value = WithoutCommon<O>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of reload options")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                O::deserialize(de::value::MapAccessDeserializer::new(SkipKeys {
+                    map,
+                    skip: common_keys(),
+                }))
+                .map(WithoutCommon)
+            }
+        }
+        d.deserialize_map(Table(PhantomData))
+    }
+}
+
+/// A map without the entries whose key is in `skip`.
+struct SkipKeys<A> {
+    map: A,
+    skip: &'static [&'static str],
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkipKeys<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> std::result::Result<Option<K::Value>, A::Error> {
+        let mut seed = Some(seed);
+        loop {
+            let key = self.map.next_key_seed(KeySeed {
+                seed: &mut seed,
+                skip: self.skip,
+            })?;
+            match key {
+                None => return Ok(None),
+                Some(Some(k)) => return Ok(Some(k)),
+                Some(None) => {
+                    self.map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
     }
 
-    async fn reload(&mut self, _ctx: &mut Ctx, _version: &str) -> Result<()> {
-        Ok(())
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> std::result::Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// Reads a key: `None` if it is to be skipped, else what `seed` makes of it.
+struct KeySeed<'a, K> {
+    seed: &'a mut Option<K>,
+    skip: &'static [&'static str],
+}
+
+impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
+    type Value = Option<K::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for KeySeed<'_, K> {
+    type Value = Option<K::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
     }
 
-    async fn shutdown(&mut self, _ctx: &mut Ctx) {}
+    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Self::Value, E> {
+        if self.skip.contains(&key) {
+            return Ok(None);
+        }
+        match self.seed.take() {
+            Some(seed) => seed.deserialize(key.into_deserializer()).map(Some),
+            None => Err(E::custom("a key was read twice")),
+        }
+    }
+}
+
+/// `stop_old` values (symlink-swap, naive-restart, nginx-reload).
+pub const STOP_OLD: &[&str] = &["drain", "kill"];
+
+/// How a validated `stop_old` value stops the old instance.
+pub fn stop_how(v: &Spanned<String>) -> StopHow {
+    match v.get_ref().as_str() {
+        "kill" => StopHow::Kill,
+        _ => StopHow::Drain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Scenario> {
+        crate::scenario::parse(Path::new("s.toml"), src)
+    }
+
+    /// A scenario for `e` with every common key (and a front server if it needs one).
+    fn minimal(e: &Entry) -> String {
+        let kind = e.app_kinds[0];
+        let front = if e.needs_front.is_some() || kind == "flup" {
+            "[front]\n"
+        } else {
+            ""
+        };
+        format!(
+            "[app]\nkind = \"{kind}\"\n{front}[reload]\nstrategy = \"{}\"\ninterval = \"2s\"\nstep_timeout = \"3s\"\n",
+            e.name
+        )
+    }
+
+    #[test]
+    fn every_strategy_takes_the_common_keys_and_builds_itself() {
+        let mut names: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len(), "names are unique");
+        for e in REGISTRY {
+            assert!(!e.app_kinds.is_empty(), "{}", e.name);
+            for k in e.keys() {
+                assert!(!common_keys().contains(k), "{}: {k} is common", e.name);
+            }
+            match parse(&minimal(e)) {
+                Ok(s) => {
+                    assert_eq!(
+                        s.reload
+                            .step_timeout
+                            .as_ref()
+                            .unwrap()
+                            .get_ref()
+                            .0
+                            .as_secs(),
+                        3
+                    );
+                    assert_eq!(s.reload.interval.unwrap().0.as_secs(), 2);
+                    let strat = build(&s, Path::new("."));
+                    assert_eq!(strat.name(), e.name);
+                }
+                // A strategy with a required option (command) says so, at the strategy line.
+                Err(err) => {
+                    let err = err.to_string();
+                    assert!(err.starts_with("s.toml:"), "{err}");
+                    assert!(
+                        !err.contains("unknown field") && !err.contains("not an option"),
+                        "{}: {err}",
+                        e.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_options_types() {
+        assert_eq!(common_keys(), ["strategy", "interval", "deploys", "step_timeout"]);
+        let swap = find("symlink-swap").unwrap();
+        assert_eq!(
+            swap.keys(),
+            ["switch", "unlink_gap", "wait_ready", "settle", "stop_old"]
+        );
+        assert!(find("gunicorn-hup").unwrap().keys().is_empty());
+        assert!(find("teleport").is_none());
+    }
+
+    #[test]
+    fn options_keep_their_values_and_spans() {
+        let s = parse("[reload]\nstrategy = \"symlink-swap\"\nswitch = \"unlink-then-link\"\nunlink_gap = \"50ms\"\nsettle = \"1s\"\n").unwrap();
+        let opts = format!("{:?}", s.reload.options);
+        assert!(
+            opts.contains("unlink-then-link") && opts.contains("50ms"),
+            "{opts}"
+        );
+        // Inline and dotted tables work the same.
+        let e = parse("reload = { strategy = \"naive-restart\", stop_old = \"nope\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:1:51: `reload.stop_old`: unknown value \"nope\""),
+            "{e}"
+        );
+        let e = parse(
+            "reload.strategy = \"uwsgi-chain\"\nreload.trigger = \"x\"\n[app]\nkind = \"uwsgi\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:2:18: `reload.trigger`: unknown value"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_checked_against_each_other() {
+        let base = "[app]\nkind = \"uwsgi\"\n[front]\n[reload]\nstrategy = \"uwsgi-fastrouter\"\n";
+        // minimum_active alone is checked against the default of 3 vassals.
+        let e = parse(&format!("{base}minimum_active = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:6:18: `reload.minimum_active`: must be at least 1 and less than vassals (3)"),
+            "{e}"
+        );
+        let e = parse(&format!("{base}vassals = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:6:11: `reload.vassals`: must be at least 2"),
+            "{e}"
+        );
+        parse(&format!("{base}vassals = 5\nminimum_active = 4\n")).unwrap();
+    }
+
+    /// README's `[reload]` table lists every option with exactly the strategies that have it.
+    #[test]
+    fn readme_reference_lists_every_option() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### `[reload]`")
+            .nth(1)
+            .and_then(|s| s.split("\n### ").next())
+            .expect("README has a [reload] section");
+        let rows: Vec<(String, String)> = section
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((key.to_string(), cells.get(3)?.to_string()))
+            })
+            .collect();
+        for (key, users) in &rows {
+            if common_keys().contains(&key.as_str()) {
+                assert!(users.is_empty() || users == "all", "{key}: {users}");
+                continue;
+            }
+            let mut listed: Vec<&str> = users.split(", ").collect();
+            let mut have: Vec<&str> = REGISTRY
+                .iter()
+                .filter(|e| e.keys().contains(&key.as_str()))
+                .map(|e| e.name)
+                .collect();
+            listed.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(listed, have, "README row for `{key}`");
+        }
+        for key in common_keys()
+            .iter()
+            .chain(REGISTRY.iter().flat_map(|e| e.keys()))
+        {
+            assert!(
+                rows.iter().any(|(k, _)| k == key),
+                "README's [reload] table lacks `{key}`"
+            );
+        }
+    }
 }

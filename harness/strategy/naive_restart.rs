@@ -3,11 +3,46 @@
 //! socket on a unix path, for the whole startup time of the new instance.
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use toml::Spanned;
 
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
 use crate::error::Result;
 use crate::load::Target;
+use crate::scenario::ReloadTable;
+
+/// `[reload]` options of naive-restart. `step_timeout` is accepted and not used (the
+/// new instance's start is bounded by `app.ready_timeout`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// How the old instance is stopped: `drain` (graceful, the default) or `kill`
+    /// (SIGKILL at once).
+    pub stop_old: Spanned<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            stop_old: Spanned::new(0..0, "drain".into()),
+        }
+    }
+}
+
+impl Spec for NaiveRestart {
+    const NAME: &'static str = "naive-restart";
+    const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)
+    }
+
+    fn build(o: &Options, _: &Build) -> Box<dyn Strategy> {
+        Box::new(NaiveRestart::new(super::stop_how(&o.stop_old)))
+    }
+}
 
 /// The naive-restart strategy.
 pub struct NaiveRestart {

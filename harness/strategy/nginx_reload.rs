@@ -22,18 +22,66 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use toml::Spanned;
 
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
+use crate::scenario::ReloadTable;
 
 /// Default limit for the old nginx workers to exit.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The strategy's options.
-#[derive(Debug, Clone, Copy)]
+/// `[reload]` options of nginx-reload. `step_timeout`: the longest the old nginx
+/// workers may take to exit (default 10s).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Options {
+    /// Wait until the new app answers before pointing nginx at it (default true; false is broken).
+    pub wait_ready: bool,
+    /// Wait until the old nginx workers have exited before stopping the old app
+    /// (default true; false is broken: `nginx -s reload` returns at once).
+    pub wait_old_workers: bool,
+    /// How the old app is stopped: `drain` (graceful, the default) or `kill` (SIGKILL at once).
+    pub stop_old: Spanned<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait_ready: true,
+            wait_old_workers: true,
+            stop_old: Spanned::new(0..0, "drain".into()),
+        }
+    }
+}
+
+impl Spec for NginxReload {
+    const NAME: &'static str = "nginx-reload";
+    const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
+    const NEEDS_FRONT: Option<&'static str> =
+        Some("nginx-reload needs a front server: add [front] kind = \"nginx\"");
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)
+    }
+
+    fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
+        Box::new(NginxReload::new(Config {
+            wait_ready: o.wait_ready,
+            wait_old_workers: o.wait_old_workers,
+            stop_old: super::stop_how(&o.stop_old),
+            step_timeout: b.step_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT),
+        }))
+    }
+}
+
+/// The strategy's settings, defaults filled in.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
     /// Wait until the new app answers before pointing nginx at it (false is broken).
     pub wait_ready: bool,
     /// Wait until the old nginx workers have exited before stopping the old app (false is broken).
@@ -44,9 +92,9 @@ pub struct Options {
     pub step_timeout: Duration,
 }
 
-impl Default for Options {
+impl Default for Config {
     fn default() -> Self {
-        Options {
+        Config {
             wait_ready: true,
             wait_old_workers: true,
             stop_old: StopHow::Drain,
@@ -57,7 +105,7 @@ impl Default for Options {
 
 /// The nginx-reload strategy.
 pub struct NginxReload {
-    opts: Options,
+    opts: Config,
     /// The instance nginx points at.
     active: Option<Instance>,
     /// Instances left running by a reload that failed half-way (stopped at shutdown).
@@ -68,7 +116,7 @@ pub struct NginxReload {
 
 impl NginxReload {
     /// An nginx reload with `opts`.
-    pub fn new(opts: Options) -> NginxReload {
+    pub fn new(opts: Config) -> NginxReload {
         NginxReload {
             opts,
             active: None,

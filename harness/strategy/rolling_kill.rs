@@ -20,17 +20,55 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::gunicorn::{drain_ready, wait_ready_where, wait_workers_ready};
 use crate::app::process::proc_children;
 use crate::app::{python, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::Target;
+use crate::scenario::Dur;
 
-/// The strategy's options.
-#[derive(Debug, Clone, Copy)]
+/// `[reload]` options of rolling-kill. `step_timeout`: the longest a replacement
+/// worker may take to report ready (default `app.ready_timeout`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Options {
+    /// Wait for each replacement's readiness datagram before the next kill (default
+    /// true; false is broken).
+    pub wait_ready: bool,
+    /// With `wait_ready = false`: the fixed pause after each kill, the classic
+    /// mistake (default 100ms).
+    pub fixed_wait: Dur,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wait_ready: true,
+            fixed_wait: Dur::ms(100),
+        }
+    }
+}
+
+impl Spec for RollingKill {
+    const NAME: &'static str = "rolling-kill";
+    const APP_KINDS: &'static [&'static str] = &["gunicorn"];
+    type Options = Options;
+
+    fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
+        Box::new(RollingKill::new(Config {
+            wait_ready: o.wait_ready,
+            fixed_wait: o.fixed_wait.0,
+            step_timeout: b.step_timeout,
+        }))
+    }
+}
+
+/// The strategy's settings, defaults filled in.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
     /// Wait for each replacement's readiness datagram before the next kill (false is broken).
     pub wait_ready: bool,
     /// With `wait_ready = false`: the fixed pause after each kill.
@@ -41,13 +79,13 @@ pub struct Options {
 
 /// The rolling-kill strategy.
 pub struct RollingKill {
-    opts: Options,
+    opts: Config,
     inst: Option<Instance>,
 }
 
 impl RollingKill {
     /// A rolling kill with `opts`.
-    pub fn new(opts: Options) -> RollingKill {
+    pub fn new(opts: Config) -> RollingKill {
         RollingKill { opts, inst: None }
     }
 }

@@ -12,11 +12,83 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use toml::Spanned;
 
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
+use crate::scenario::{Dur, ReloadTable};
+
+/// `[reload]` options of symlink-swap. `step_timeout` is accepted and not used (the
+/// new instance's start is bounded by `app.ready_timeout`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// How the link is replaced: `rename` (the default: a new link renamed over the
+    /// old one, atomic) or `unlink-then-link` (broken: a window with no socket).
+    pub switch: Spanned<String>,
+    /// With `switch = "unlink-then-link"`: the time between the unlink and the new
+    /// link, as a deploy script's `rm` and `ln` take (default 20ms).
+    pub unlink_gap: Option<Spanned<Dur>>,
+    /// Wait until the new instance answers before switching (default true; false is broken).
+    pub wait_ready: bool,
+    /// Time between the switch and stopping the old instance, so the connections it
+    /// already queued are served (default 500ms).
+    pub settle: Dur,
+    /// How the old instance is stopped: `drain` (graceful, the default) or `kill`
+    /// (SIGKILL at once: broken).
+    pub stop_old: Spanned<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            switch: Spanned::new(0..0, "rename".into()),
+            unlink_gap: None,
+            wait_ready: true,
+            settle: Dur::ms(500),
+            stop_old: Spanned::new(0..0, "drain".into()),
+        }
+    }
+}
+
+impl Spec for SymlinkSwap {
+    const NAME: &'static str = "symlink-swap";
+    const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        at.one_of(&o.switch, "reload.switch", &["rename", "unlink-then-link"])?;
+        at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)?;
+        match &o.unlink_gap {
+            Some(gap) if o.switch.get_ref() != "unlink-then-link" => Err(at.error(
+                gap.span(),
+                "reload.unlink_gap",
+                "only applies with switch = \"unlink-then-link\"",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn build(o: &Options, _: &Build) -> Box<dyn Strategy> {
+        Box::new(SymlinkSwap::new(Config {
+            switch: match o.switch.get_ref().as_str() {
+                "unlink-then-link" => Switch::UnlinkThenLink {
+                    gap: o
+                        .unlink_gap
+                        .as_ref()
+                        .map_or(Duration::from_millis(20), |g| g.get_ref().0),
+                },
+                _ => Switch::Rename,
+            },
+            wait_ready: o.wait_ready,
+            settle: o.settle.0,
+            stop_old: super::stop_how(&o.stop_old),
+        }))
+    }
+}
 
 /// How the link is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +102,9 @@ pub enum Switch {
     },
 }
 
-/// The strategy's options.
+/// The strategy's settings, defaults filled in.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub struct Config {
     /// How the link is replaced.
     pub switch: Switch,
     /// Wait for the new instance to answer before switching.
@@ -45,7 +117,7 @@ pub struct Options {
 
 /// The symlink-swap strategy.
 pub struct SymlinkSwap {
-    opts: Options,
+    opts: Config,
     active: Option<Instance>,
     /// Index of the active slot (0 = a, 1 = b).
     slot: usize,
@@ -55,7 +127,7 @@ const SLOTS: [&str; 2] = ["app-a", "app-b"];
 
 impl SymlinkSwap {
     /// A symlink swap with `opts`.
-    pub fn new(opts: Options) -> SymlinkSwap {
+    pub fn new(opts: Config) -> SymlinkSwap {
         SymlinkSwap {
             opts,
             active: None,

@@ -21,12 +21,54 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use toml::Spanned;
 
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::process::proc_children;
 use crate::app::{python, uwsgi, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::Target;
+use crate::scenario::ReloadTable;
+
+/// `[reload]` options of uwsgi-chain. `step_timeout`: the longest one worker's
+/// replacement (and the wait for the chain to start) may take (default 30s).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// How the chain reload is triggered: `fifo` (`c` written to the master FIFO, the
+    /// default) or `touch` (touching the `--touch-chain-reload` file).
+    pub trigger: Spanned<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            trigger: Spanned::new(0..0, "fifo".into()),
+        }
+    }
+}
+
+impl Spec for UwsgiChain {
+    const NAME: &'static str = "uwsgi-chain";
+    const APP_KINDS: &'static [&'static str] = &["uwsgi"];
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        at.one_of(&o.trigger, "reload.trigger", &["fifo", "touch"])
+    }
+
+    fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
+        let trigger = match o.trigger.get_ref().as_str() {
+            "touch" => Trigger::Touch,
+            _ => Trigger::Fifo,
+        };
+        Box::new(UwsgiChain::new(
+            trigger,
+            b.step_timeout.unwrap_or(Duration::from_secs(30)),
+        ))
+    }
+}
 
 /// How the chain reload is triggered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

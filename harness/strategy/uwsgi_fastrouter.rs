@@ -32,48 +32,91 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use tokio::io::AsyncReadExt;
+use toml::Spanned;
 
 use super::uwsgi_chain::LogFollower;
-use super::{Ctx, Strategy};
+use super::{Build, Ctx, Spec, Strategy};
 use crate::app::process::Child;
 use crate::app::{python, tools, uwsgi};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
-use crate::scenario::ReloadConfig;
+use crate::scenario::ReloadTable;
 
 /// The subscription key (nginx sends it as `UWSGI_FASTROUTER_KEY`).
 const KEY: &str = "zdt";
 /// How often the stats are polled.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The strategy's options.
-#[derive(Debug, Clone, Copy)]
+/// `[reload]` options of uwsgi-fastrouter. `step_timeout`: the longest one vassal
+/// may take to be reloaded (default 30s).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Options {
+    /// Vassals behind the fastrouter (at least 2; default 3).
+    pub vassals: Spanned<u32>,
+    /// Vassals that must stay subscribed and serving at every moment (at least 1 and
+    /// less than `vassals`; default `vassals - 1`).
+    pub minimum_active: Option<Spanned<u32>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            vassals: Spanned::new(0..0, 3),
+            minimum_active: None,
+        }
+    }
+}
+
+impl Spec for UwsgiFastrouter {
+    const NAME: &'static str = "uwsgi-fastrouter";
+    const APP_KINDS: &'static [&'static str] = &["uwsgi"];
+    const NEEDS_FRONT: Option<&'static str> = Some(
+        "uwsgi-fastrouter needs a front server (the fastrouter speaks the uwsgi protocol): add [front] kind = \"nginx\"",
+    );
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        let vassals = *o.vassals.get_ref();
+        if let Some(m) = &o.minimum_active {
+            if *m.get_ref() == 0 || *m.get_ref() >= vassals {
+                return Err(at.error(
+                    m.span(),
+                    "reload.minimum_active",
+                    &format!("must be at least 1 and less than vassals ({vassals})"),
+                ));
+            }
+        }
+        if vassals < 2 {
+            return Err(at.error(o.vassals.span(), "reload.vassals", "must be at least 2"));
+        }
+        Ok(())
+    }
+
+    fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
+        let vassals = *o.vassals.get_ref();
+        Box::new(UwsgiFastrouter::new(Config {
+            vassals,
+            minimum_active: o
+                .minimum_active
+                .as_ref()
+                .map_or(vassals.saturating_sub(1), |m| *m.get_ref()),
+            step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(30)),
+        }))
+    }
+}
+
+/// The strategy's settings, defaults filled in.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
     /// Number of vassals.
     pub vassals: u32,
     /// Vassals that must stay subscribed and serving at every moment.
     pub minimum_active: u32,
     /// Longest one vassal may take to be reloaded.
     pub step_timeout: Duration,
-}
-
-impl Options {
-    /// The options of a scenario's `[reload]` (defaults: 3 vassals, minimum_active = vassals - 1, 30 s).
-    pub fn from_reload(r: &ReloadConfig) -> Options {
-        let vassals = r.vassals.as_ref().map_or(3, |v| *v.get_ref());
-        Options {
-            vassals,
-            minimum_active: r
-                .minimum_active
-                .as_ref()
-                .map_or(vassals.saturating_sub(1), |v| *v.get_ref()),
-            step_timeout: r
-                .step_timeout
-                .as_ref()
-                .map_or(Duration::from_secs(30), |v| v.get_ref().0),
-        }
-    }
 }
 
 /// One vassal: its ini, socket, FIFO, version file and log.
@@ -89,7 +132,7 @@ struct Vassal {
 
 /// The uwsgi-fastrouter strategy.
 pub struct UwsgiFastrouter {
-    opts: Options,
+    opts: Config,
     fastrouter: Option<Child>,
     emperor: Option<Child>,
     vassals: Vec<Vassal>,
@@ -98,7 +141,7 @@ pub struct UwsgiFastrouter {
 
 impl UwsgiFastrouter {
     /// An emperor + fastrouter topology with `opts`.
-    pub fn new(opts: Options) -> UwsgiFastrouter {
+    pub fn new(opts: Config) -> UwsgiFastrouter {
         UwsgiFastrouter {
             opts,
             fastrouter: None,

@@ -3,6 +3,10 @@
 //! An [`AppEnv`] knows the scenario's app settings and the private run directory;
 //! strategies ask it for instances listening on a given endpoint with a given
 //! version, and decide themselves how instances are switched and stopped.
+//!
+//! Each app kind file also owns its `[app]` options (a serde struct with their
+//! defaults, checks and docs, see [`Kind`]); [`KINDS`] has one line per kind and is
+//! all the scenario module knows about them.
 
 pub mod builtin;
 pub mod external;
@@ -16,13 +20,214 @@ pub mod reaper;
 pub mod tools;
 pub mod uwsgi;
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::scenario::AppConfig;
+use crate::scenario::table::{keys_of, Common, Without};
+use crate::scenario::{AppConfig, AppTable};
 use process::Child;
+
+/// What an app kind brings to the [`KINDS`] registry: its name, its own `[app]`
+/// options (with their defaults, checks and docs, in its file) and what the rest of
+/// the harness may ask of them.
+pub trait Kind: 'static {
+    /// The name in `app.kind`.
+    const NAME: &'static str;
+    /// Whether zdt-check starts its instances (false: the user's own stack); only
+    /// then do the common keys `socket` and `startup_delay` apply.
+    const STARTS_INSTANCES: bool = true;
+    /// The error to show when the scenario has no `[front]` and the kind needs one.
+    const NEEDS_FRONT: Option<&'static str> = None;
+    /// Its own `[app]` keys: a serde struct with `deny_unknown_fields` and `default`
+    /// (the common keys, see [`common_keys`], are taken out before it sees the table),
+    /// `toml::Spanned` where an error must point at a value.
+    type Options: DeserializeOwned + Default + Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// Checks what serde cannot (allowed values, combinations with the common keys in
+    /// `app`), with errors located by `at`.
+    fn validate(_opts: &Self::Options, _app: &AppConfig<()>, _at: &AppTable) -> Result<()> {
+        Ok(())
+    }
+    /// The venv its programs come from, if its options name one.
+    fn venv(_opts: &Self::Options) -> Option<&Path> {
+        None
+    }
+    /// Sets the worker count (a `[sweep]` point); false if the kind has no `workers`.
+    fn set_workers(_opts: &mut Self::Options, _n: u32) -> bool {
+        false
+    }
+}
+
+/// An app kind's parsed and checked options, kept on the scenario (shared by the
+/// runs of a sweep or a `compare --repeat`). Its kind's file reads them back typed,
+/// with [`AppConfig::kind_options`].
+pub trait AppOptions: std::fmt::Debug + Send + Sync {
+    /// The app kind these options configure.
+    fn kind(&self) -> &'static str;
+    /// The options themselves, to downcast to the kind's `Options`.
+    fn as_any(&self) -> &dyn Any;
+    /// The venv the kind's programs come from, if the options name one.
+    fn venv(&self) -> Option<&Path>;
+    /// The same options with `workers = n`; `None` if the kind has no `workers`.
+    fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>>;
+}
+
+struct Parsed<K: Kind>(K::Options);
+
+impl<K: Kind> std::fmt::Debug for Parsed<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<K: Kind> AppOptions for Parsed<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
+    fn venv(&self) -> Option<&Path> {
+        K::venv(&self.0)
+    }
+    fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>> {
+        let mut o = self.0.clone();
+        K::set_workers(&mut o, n).then(|| Arc::new(Parsed::<K>(o)) as Arc<dyn AppOptions>)
+    }
+}
+
+impl AppConfig {
+    /// The options of app kind `K`: an error if the app is of another kind (a
+    /// strategy that lists `K` in its `APP_KINDS` always gets them).
+    pub fn kind_options<K: Kind>(&self) -> Result<&K::Options> {
+        self.options
+            .as_any()
+            .downcast_ref::<K::Options>()
+            .ok_or_else(|| {
+                Error::Harness(format!(
+                    "app kind {:?} has no {} options",
+                    self.options.kind(),
+                    K::NAME
+                ))
+            })
+    }
+
+    /// The venv the app's programs come from, if the scenario names one (`app.venv`).
+    pub fn venv(&self) -> Option<&Path> {
+        self.options.venv()
+    }
+}
+
+/// One registered app kind.
+pub struct KindEntry {
+    /// The name in `app.kind`.
+    pub name: &'static str,
+    /// Whether zdt-check starts its instances (`socket`, `startup_delay` apply).
+    pub starts_instances: bool,
+    /// The error to show when it needs a `[front]` and the scenario has none.
+    pub needs_front: Option<&'static str>,
+    keys: fn() -> &'static [&'static str],
+    parse: fn(&AppConfig<()>, &AppTable) -> Result<Arc<dyn AppOptions>>,
+}
+
+impl KindEntry {
+    /// Its own `[app]` keys (besides the common ones).
+    pub fn keys(&self) -> &'static [&'static str] {
+        (self.keys)()
+    }
+
+    /// Parses and checks its options from the scenario's `[app]` table (`app` is what
+    /// the first pass read: the common keys).
+    pub fn parse_options(
+        &self,
+        app: &AppConfig<()>,
+        table: &AppTable,
+    ) -> Result<Arc<dyn AppOptions>> {
+        (self.parse)(app, table)
+    }
+}
+
+/// The registry line for app kind `K`.
+const fn entry<K: Kind>() -> KindEntry {
+    KindEntry {
+        name: K::NAME,
+        starts_instances: K::STARTS_INSTANCES,
+        needs_front: K::NEEDS_FRONT,
+        keys: keys_of::<K::Options>,
+        parse: parse_options::<K>,
+    }
+}
+
+/// Every app kind, one line each, in the order messages and docs list them.
+pub const KINDS: &[KindEntry] = &[
+    entry::<builtin::Builtin>(),
+    entry::<gunicorn::Gunicorn>(),
+    entry::<uwsgi::Uwsgi>(),
+    entry::<flup::Flup>(),
+    entry::<external::External>(),
+];
+
+/// The registered app kind called `name`.
+pub fn find_kind(name: &str) -> Option<&'static KindEntry> {
+    KINDS.iter().find(|e| e.name == name)
+}
+
+/// The keys every app kind accepts (read by the scenario itself; `socket` and
+/// `startup_delay` only where zdt-check starts the instances).
+pub fn common_keys() -> &'static [&'static str] {
+    keys_of::<AppConfig<()>>()
+}
+
+/// The common `[app]` keys, skipped by a kind's options pass.
+struct AppCommon;
+
+impl Common for AppCommon {
+    fn keys() -> &'static [&'static str] {
+        common_keys()
+    }
+}
+
+/// Second pass over the scenario text: only `app`, as `K`'s options.
+fn parse_options<K: Kind>(app: &AppConfig<()>, table: &AppTable) -> Result<Arc<dyn AppOptions>> {
+    #[derive(Deserialize)]
+    struct Doc<O> {
+        #[serde(default)]
+        app: Option<Without<AppCommon, O>>,
+    }
+    let doc: Doc<K::Options> = toml::from_str(table.src()).map_err(|e| {
+        table.unknown_key(
+            &e,
+            "app kind",
+            common_keys(),
+            keys_of::<K::Options>(),
+            |key| {
+                KINDS
+                    .iter()
+                    .filter(|x| x.keys().contains(&key))
+                    .map(|x| x.name)
+                    .collect()
+            },
+        )
+    })?;
+    let opts = doc.app.map(|a| a.0).unwrap_or_default();
+    K::validate(&opts, app, table)?;
+    Ok(Arc::new(Parsed::<K>(opts)))
+}
+
+/// Checks `workers`: 1 to 64 processes (gunicorn, uWSGI).
+pub fn check_workers(workers: &toml::Spanned<u32>, at: &AppTable) -> Result<()> {
+    if (1..=64).contains(workers.get_ref()) {
+        Ok(())
+    } else {
+        Err(at.error(workers.span(), "app.workers", "must be between 1 and 64"))
+    }
+}
 
 /// One running app instance.
 #[derive(Debug)]
@@ -239,7 +444,7 @@ impl AppEnv {
 
     /// The endpoint for slot `slot`: a unix socket in the run dir, or a fresh TCP port.
     pub fn endpoint_for(&self, slot: &str) -> Result<Endpoint> {
-        match self.config.socket.get_ref().as_str() {
+        match self.config.socket() {
             "tcp" => Self::free_tcp_endpoint(),
             _ => Ok(Endpoint::Unix(self.path(&format!("{slot}.sock")))),
         }

@@ -133,8 +133,11 @@ pub struct KindEntry {
     /// The error to show when it needs a `[front]` and the scenario has none.
     pub needs_front: Option<&'static str>,
     keys: fn() -> &'static [&'static str],
-    parse: fn(&AppConfig<()>, &AppTable) -> Result<Arc<dyn AppOptions>>,
+    parse: ParseFn,
 }
+
+/// How a registry line parses its kind's options.
+type ParseFn = fn(&AppConfig<()>, &AppTable) -> Result<Arc<dyn AppOptions>>;
 
 impl KindEntry {
     /// Its own `[app]` keys (besides the common ones).
@@ -184,6 +187,9 @@ pub fn common_keys() -> &'static [&'static str] {
     keys_of::<AppConfig<()>>()
 }
 
+/// The common keys that apply only to a kind whose instances zdt-check starts.
+pub const INSTANCE_KEYS: &[&str] = &["socket", "startup_delay"];
+
 /// The common `[app]` keys, skipped by a kind's options pass.
 struct AppCommon;
 
@@ -200,20 +206,19 @@ fn parse_options<K: Kind>(app: &AppConfig<()>, table: &AppTable) -> Result<Arc<d
         #[serde(default)]
         app: Option<Without<AppCommon, O>>,
     }
+    let common: Vec<&str> = common_keys()
+        .iter()
+        .copied()
+        .filter(|k| K::STARTS_INSTANCES || !INSTANCE_KEYS.contains(k))
+        .collect();
     let doc: Doc<K::Options> = toml::from_str(table.src()).map_err(|e| {
-        table.unknown_key(
-            &e,
-            "app kind",
-            common_keys(),
-            keys_of::<K::Options>(),
-            |key| {
-                KINDS
-                    .iter()
-                    .filter(|x| x.keys().contains(&key))
-                    .map(|x| x.name)
-                    .collect()
-            },
-        )
+        table.unknown_key(&e, "app kind", &common, keys_of::<K::Options>(), |key| {
+            KINDS
+                .iter()
+                .filter(|x| x.keys().contains(&key))
+                .map(|x| x.name)
+                .collect()
+        })
     })?;
     let opts = doc.app.map(|a| a.0).unwrap_or_default();
     K::validate(&opts, app, table)?;
@@ -461,4 +466,209 @@ pub async fn wait_for_path(path: &Path, timeout: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     path.exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{expand_sweep, parse, Loaded, Scenario};
+
+    fn parse_str(src: &str) -> Result<Scenario> {
+        parse(Path::new("s.toml"), src)
+    }
+
+    /// A scenario for kind `e` with a strategy that works with it.
+    fn minimal(e: &KindEntry) -> String {
+        let strategy = crate::strategy::REGISTRY
+            .iter()
+            .find(|s| s.app_kinds.contains(&e.name))
+            .expect("every kind has a strategy");
+        let front = if e.needs_front.is_some() || strategy.needs_front.is_some() {
+            "[front]\n"
+        } else {
+            ""
+        };
+        let extra = match e.name {
+            "external" => "target = \"http://127.0.0.1:9/\"\n",
+            _ => "",
+        };
+        let command = match strategy.name {
+            "command" => "command = [\"true\"]\n",
+            _ => "",
+        };
+        format!(
+            "[app]\nkind = \"{}\"\nready_timeout = \"3s\"\n{extra}{front}[reload]\nstrategy = \"{}\"\n{command}",
+            e.name, strategy.name
+        )
+    }
+
+    #[test]
+    fn every_kind_parses_with_its_defaults() {
+        let mut names: Vec<&str> = KINDS.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len(), "names are unique");
+        for e in KINDS {
+            for k in e.keys() {
+                assert!(!common_keys().contains(k), "{}: {k} is common", e.name);
+            }
+            let s = parse_str(&minimal(e)).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+            assert_eq!(s.app.options.kind(), e.name);
+            assert_eq!(s.app.ready_timeout.0.as_secs(), 3);
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_options_types() {
+        assert_eq!(
+            common_keys(),
+            [
+                "kind",
+                "socket",
+                "startup_delay",
+                "versions",
+                "ready_timeout",
+                "status_path",
+                "stop_timeout"
+            ]
+        );
+        assert_eq!(
+            find_kind("builtin").map(KindEntry::keys),
+            Some(&["on_term", "bind_early"][..])
+        );
+        assert!(find_kind("teleport").is_none());
+    }
+
+    #[test]
+    fn options_are_typed_and_kept() {
+        let s = parse_str("[app]\nkind = \"gunicorn\"\nworkers = 5\nworker_class = \"gthread\"\nvenv = \"/v\"\n[reload]\nstrategy = \"gunicorn-hup\"\n").unwrap();
+        let g = s.app.gunicorn().unwrap();
+        assert_eq!(*g.workers.get_ref(), 5);
+        assert_eq!(g.worker_class.get_ref(), "gthread");
+        assert_eq!(g.threads, 4);
+        assert_eq!(s.app.venv(), Some(Path::new("/v")));
+        // Another kind's options are an error, not a panic.
+        assert!(s.app.uwsgi().is_err());
+        assert!(s.app.kind_options::<builtin::Builtin>().is_err());
+        let s = parse_str("[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+        assert_eq!(
+            s.app
+                .kind_options::<builtin::Builtin>()
+                .unwrap()
+                .on_term
+                .get_ref(),
+            "drain"
+        );
+        assert_eq!(s.app.venv(), None);
+    }
+
+    #[test]
+    fn a_sweep_over_workers_sets_the_kinds_option() {
+        let src = "[app]\nkind = \"uwsgi\"\nlazy_apps = false\n[reload]\nstrategy = \"uwsgi-chain\"\n[sweep]\nworkers = [1, 3]\n";
+        let l = Loaded {
+            path: "s.toml".into(),
+            dir: "/".into(),
+            name: "s".into(),
+            scenario: parse_str(src).unwrap(),
+        };
+        let all = expand_sweep(&l);
+        let w: Vec<u32> = all
+            .iter()
+            .map(|l| *l.scenario.app.uwsgi().unwrap().workers.get_ref())
+            .collect();
+        assert_eq!(w, [1, 3]);
+        assert!(all
+            .iter()
+            .all(|l| !l.scenario.app.uwsgi().unwrap().lazy_apps));
+        let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n[sweep]\nstartup_delay = [\"1s\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:7:1: `sweep.startup_delay`: app kind \"external\" has no"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_located() {
+        let e = parse_str(
+            "[app]\nkind = \"uwsgi\"\npreload = true\n[reload]\nstrategy = \"uwsgi-chain\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:3:11: `app.preload`: not an option of app kind \"uwsgi\" (it applies to: gunicorn)"),
+            "{e}"
+        );
+        let e = parse_str(
+            "[app]\nkind = \"builtin\"\nvenv = \"/v\"\n[reload]\nstrategy = \"naive-restart\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("(it applies to: gunicorn, uwsgi, flup, external)"),
+            "{e}"
+        );
+        let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nstartup_delay = \"1s\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup)"),
+            "{e}"
+        );
+        let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nnope = 1\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:4:1: `app.nope`: unknown field `nope`")
+                && !e.contains("`socket`"),
+            "{e}"
+        );
+    }
+
+    /// README's `[app]` table lists every key with exactly the kinds that have it.
+    #[test]
+    fn readme_reference_lists_every_key() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### `[app]`")
+            .nth(1)
+            .and_then(|s| s.split("\n### ").next())
+            .expect("README has an [app] section");
+        let rows: Vec<(String, String)> = section
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((key.to_string(), cells.get(3)?.to_string()))
+            })
+            .collect();
+        for (key, kinds) in &rows {
+            let mut listed: Vec<&str> = kinds.split(", ").collect();
+            let mut have: Vec<&str> = KINDS
+                .iter()
+                .filter(|e| {
+                    e.keys().contains(&key.as_str())
+                        || (common_keys().contains(&key.as_str())
+                            && (e.starts_instances || !INSTANCE_KEYS.contains(&key.as_str())))
+                })
+                .map(|e| e.name)
+                .collect();
+            if listed == ["all"] {
+                listed = KINDS.iter().map(|e| e.name).collect();
+            }
+            listed.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(listed, have, "README row for `{key}`");
+        }
+        for key in common_keys()
+            .iter()
+            .chain(KINDS.iter().flat_map(|e| e.keys()))
+        {
+            assert!(
+                rows.iter().any(|(k, _)| k == key),
+                "README's [app] table lacks `{key}`"
+            );
+        }
+    }
 }

@@ -1008,6 +1008,20 @@ mod fuzz {
         }
 
         #[test]
+        fn any_app_option_of_any_kind_is_checked(
+            kind in prop::sample::select(app::KINDS.iter().map(|e| e.name).collect::<Vec<_>>()),
+            key in prop::sample::select(app::KINDS.iter().flat_map(|e| e.keys()).chain(app::common_keys()).copied().chain(["nope"]).collect::<Vec<_>>()),
+            value in prop::sample::select(vec!["0", "1", "65", "-1", "\"\"", "\"x\"", "\"tcp\"", "\"gthread\"", "[]", "[\"\"]", "{}", "true", "\"0s\"", "\"http://127.0.0.1:9/\"", "99999999999999999999"]),
+            strategy in prop::sample::select(strategy::REGISTRY.iter().map(|e| e.name).collect::<Vec<_>>()),
+            front in any::<bool>(),
+            sweep in prop::sample::select(vec!["", "[sweep]\nworkers = [2]\n", "[sweep]\nstartup_delay = [\"1s\"]\n"]),
+        ) {
+            let front = if front { "[front]\n" } else { "" };
+            let s = format!("[app]\nkind = \"{kind}\"\n{key} = {value}\n{front}[reload]\nstrategy = \"{strategy}\"\n{sweep}");
+            check(&s);
+        }
+
+        #[test]
         fn any_value_in_any_field_is_checked(key in prop::sample::select(vec!["rate", "connections", "path", "window", "mode", "timeout", "keep_alive", "version_regex"]), value in prop::sample::select(vec!["0", "-1", "1e309", "\"\"", "\"x\"", "[]", "{}", "true", "\"(\"", "\"0s\"", "99999999999999999999"])) {
             let s = format!("[load]\n{key} = {value}\n[reload]\nstrategy = \"naive-restart\"\n");
             check(&s);

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::process::Child;
-use super::{AppEnv, Kind};
+use super::{AppEnv, Kind, Launch, Spawned};
 use crate::error::Result;
 use crate::load::Endpoint;
 use crate::scenario::{AppConfig, AppTable};
@@ -38,8 +38,14 @@ impl Kind for Builtin {
     const NAME: &'static str = "builtin";
     type Options = Options;
 
+    const VERSION_FILE: bool = false;
+
     fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
         at.one_of(&o.on_term, "app.on_term", &["drain", "exit"])
+    }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        spawn(o, env, l.name, l.endpoint, l.version, l.log).map(Spawned::from)
     }
 }
 
@@ -53,6 +59,7 @@ pub fn listen_arg(endpoint: &Endpoint) -> String {
 
 /// Spawns the fixture serving `version` on `endpoint`.
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
     name: &str,
     endpoint: &Endpoint,
@@ -60,7 +67,6 @@ pub fn spawn(
     log: &Path,
 ) -> Result<Child> {
     let c = &env.config;
-    let o = c.kind_options::<Builtin>()?;
     let mut args = vec![
         "fixture".to_string(),
         "--listen".into(),

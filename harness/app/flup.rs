@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::nginx::Upstream;
 use super::process::Child;
-use super::{python, tools, AppEnv, Kind};
+use super::{python, tools, AppEnv, Kind, Launch, Spawned};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
 use crate::scenario::{AppConfig, AppTable};
@@ -45,10 +46,19 @@ impl Kind for Flup {
     fn venv(o: &Options) -> Option<&Path> {
         o.venv.as_deref()
     }
+
+    fn upstream(endpoint: Endpoint) -> Upstream {
+        Upstream::FastCgi(endpoint)
+    }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        spawn(o, env, l.name, l.endpoint, l.version_file, l.log).map(Spawned::from)
+    }
 }
 
 /// Spawns the FastCGI runner on `endpoint` (a unix socket).
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
     name: &str,
     endpoint: &Endpoint,
@@ -56,7 +66,6 @@ pub fn spawn(
     log: &Path,
 ) -> Result<Child> {
     let c = &env.config;
-    let o = c.kind_options::<Flup>()?;
     let Endpoint::Unix(sock) = endpoint else {
         return Err(Error::Harness(
             "the FastCGI app listens on a unix socket only (app.socket = \"unix\")".into(),

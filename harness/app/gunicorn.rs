@@ -9,7 +9,7 @@ use tokio::net::UnixDatagram;
 use toml::Spanned;
 
 use super::process::Child;
-use super::{python, tools, AppEnv, Kind};
+use super::{python, tools, AppEnv, Kind, Launch, Spawned};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
 use crate::scenario::{AppConfig, AppTable};
@@ -64,6 +64,15 @@ impl Kind for Gunicorn {
         o.workers = Spanned::new(0..0, n);
         true
     }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        let (child, ready) = spawn(o, env, l.slot, l.name, l.endpoint, l.version_file, l.log)?;
+        Ok(Spawned {
+            child,
+            ready_rx: Some(ready),
+            uwsgi: None,
+        })
+    }
 }
 
 impl AppConfig {
@@ -83,6 +92,7 @@ fn bind_arg(endpoint: &Endpoint) -> String {
 
 /// Spawns gunicorn for `slot`; returns the master and the bound readiness socket.
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
     slot: &str,
     name: &str,
@@ -91,7 +101,6 @@ pub fn spawn(
     log: &Path,
 ) -> Result<(Child, UnixDatagram)> {
     let c = &env.config;
-    let o = c.gunicorn()?;
     let gunicorn = tools::require_venv_program(o.venv.as_deref(), "gunicorn")?;
     let py = python::write_app_dir(&env.run_dir)?;
     let ready_path = env.path(&format!("{slot}.ready"));

@@ -62,6 +62,59 @@ pub trait Kind: 'static {
     fn set_workers(_opts: &mut Self::Options, _n: u32) -> bool {
         false
     }
+    /// Whether its app reads its version from a file at import (a Python app: the
+    /// file is written before the instance starts, see [`Launch::version_file`]).
+    const VERSION_FILE: bool = true;
+    /// How a front server passes requests to one of its instances at `endpoint`.
+    fn upstream(endpoint: Endpoint) -> nginx::Upstream {
+        nginx::Upstream::Http(endpoint)
+    }
+    /// Starts one instance (without waiting for it to be ready); the default: zdt-check
+    /// does not start instances of this kind.
+    fn spawn(_opts: &Self::Options, _env: &AppEnv, _l: &Launch) -> Result<Spawned> {
+        Err(Error::Harness(format!(
+            "app kind {:?} has no instances zdt-check starts",
+            Self::NAME
+        )))
+    }
+}
+
+/// What one instance is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch<'a> {
+    /// The slot (names its socket, log, pidfile).
+    pub slot: &'a str,
+    /// Its name for reports and errors.
+    pub name: &'a str,
+    /// Where it listens.
+    pub endpoint: &'a Endpoint,
+    /// The version it serves.
+    pub version: &'a str,
+    /// Kinds with [`Kind::VERSION_FILE`]: the file holding `version` (else empty).
+    pub version_file: &'a Path,
+    /// Where its output goes.
+    pub log: &'a Path,
+}
+
+/// A started instance's process and the control channels its kind has.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its process group.
+    pub child: Child,
+    /// gunicorn: the workers' readiness datagrams.
+    pub ready_rx: Option<tokio::net::UnixDatagram>,
+    /// uWSGI: the master FIFO and touch-reload file.
+    pub uwsgi: Option<uwsgi::Control>,
+}
+
+impl From<Child> for Spawned {
+    fn from(child: Child) -> Self {
+        Spawned {
+            child,
+            ready_rx: None,
+            uwsgi: None,
+        }
+    }
 }
 
 /// An app kind's parsed and checked options, kept on the scenario (shared by the
@@ -76,6 +129,12 @@ pub trait AppOptions: std::fmt::Debug + Send + Sync {
     fn venv(&self) -> Option<&Path>;
     /// The same options with `workers = n`; `None` if the kind has no `workers`.
     fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>>;
+    /// See [`Kind::VERSION_FILE`].
+    fn version_file(&self) -> bool;
+    /// See [`Kind::upstream`].
+    fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream;
+    /// See [`Kind::spawn`].
+    fn spawn(&self, env: &AppEnv, l: &Launch) -> Result<Spawned>;
 }
 
 struct Parsed<K: Kind>(K::Options);
@@ -99,6 +158,15 @@ impl<K: Kind> AppOptions for Parsed<K> {
     fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>> {
         let mut o = self.0.clone();
         K::set_workers(&mut o, n).then(|| Arc::new(Parsed::<K>(o)) as Arc<dyn AppOptions>)
+    }
+    fn version_file(&self) -> bool {
+        K::VERSION_FILE
+    }
+    fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream {
+        K::upstream(endpoint)
+    }
+    fn spawn(&self, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        K::spawn(&self.0, env, l)
     }
 }
 
@@ -295,34 +363,28 @@ impl AppEnv {
     pub fn start(&self, slot: &str, endpoint: Endpoint, version: &str) -> Result<Instance> {
         let name = format!("{slot} {version}");
         let log = self.path(&format!("{slot}.log"));
-        let kind = self.config.kind.get_ref().as_str();
-        let version_file = (kind != "builtin").then(|| self.path(&format!("{slot}.version")));
+        let kind = &self.config.options;
+        let version_file = kind
+            .version_file()
+            .then(|| self.path(&format!("{slot}.version")));
         if let Some(f) = &version_file {
             python::write_version(f, version)?;
         }
-        let vf = version_file.as_deref().unwrap_or(std::path::Path::new(""));
-        let (child, ready_rx, uwsgi) = match kind {
-            "builtin" => (
-                builtin::spawn(self, &name, &endpoint, version, &log)?,
-                None,
-                None,
-            ),
-            "flup" => (flup::spawn(self, &name, &endpoint, vf, &log)?, None, None),
-            "gunicorn" => {
-                let (child, ready) = gunicorn::spawn(self, slot, &name, &endpoint, vf, &log)?;
-                (child, Some(ready), None)
-            }
-            "uwsgi" => {
-                let (child, control) =
-                    uwsgi::spawn(self, slot, &name, &endpoint, self.has_front, vf, &log)?;
-                (child, None, Some(control))
-            }
-            other => {
-                return Err(Error::Harness(format!(
-                    "app kind {other:?} is not supported"
-                )))
-            }
-        };
+        let Spawned {
+            child,
+            ready_rx,
+            uwsgi,
+        } = kind.spawn(
+            self,
+            &Launch {
+                slot,
+                name: &name,
+                endpoint: &endpoint,
+                version,
+                version_file: version_file.as_deref().unwrap_or(Path::new("")),
+                log: &log,
+            },
+        )?;
         Ok(Instance {
             name,
             slot: slot.to_string(),
@@ -370,11 +432,7 @@ impl AppEnv {
 
     /// How a front server passes requests to an instance of this app kind at `endpoint`.
     pub fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream {
-        match self.config.kind.get_ref().as_str() {
-            "flup" => nginx::Upstream::FastCgi(endpoint),
-            "uwsgi" => nginx::Upstream::Uwsgi(endpoint),
-            _ => nginx::Upstream::Http(endpoint),
-        }
+        self.config.options.upstream(endpoint)
     }
 
     /// Waits until `inst` answers the status probe with its own version.

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toml::Spanned;
 
+use super::nginx::Upstream;
 use super::process::Child;
-use super::{python, tools, AppEnv, Kind};
+use super::{python, tools, AppEnv, Kind, Launch, Spawned};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
 use crate::scenario::{AppConfig, AppTable};
@@ -62,6 +63,19 @@ impl Kind for Uwsgi {
         o.workers = Spanned::new(0..0, n);
         true
     }
+
+    fn upstream(endpoint: Endpoint) -> Upstream {
+        Upstream::Uwsgi(endpoint)
+    }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        let (child, control) = spawn(o, env, l, env.has_front)?;
+        Ok(Spawned {
+            child,
+            ready_rx: None,
+            uwsgi: Some(control),
+        })
+    }
 }
 
 impl AppConfig {
@@ -82,16 +96,20 @@ pub struct Control {
 
 /// Spawns uWSGI for `slot` speaking the uwsgi protocol (`uwsgi_socket`) or HTTP.
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
-    slot: &str,
-    name: &str,
-    endpoint: &Endpoint,
+    l: &Launch,
     uwsgi_protocol: bool,
-    version_file: &Path,
-    log: &Path,
 ) -> Result<(Child, Control)> {
+    let Launch {
+        slot,
+        name,
+        endpoint,
+        version_file,
+        log,
+        ..
+    } = *l;
     let c = &env.config;
-    let o = c.uwsgi()?;
     let uwsgi = tools::require("uwsgi")?;
     let py = python::write_app_dir(&env.run_dir)?;
     let socket = match endpoint {

@@ -95,7 +95,9 @@ fn needs(s: &scenario::Scenario) -> Vec<&'static str> {
 /// An external stack's line: what it runs, and any of its programs that is missing
 /// (what the stack itself needs, only its own scripts know).
 fn external_line(l: &scenario::Loaded) -> String {
-    let a = &l.scenario.app;
+    let Ok(a) = l.scenario.app.external() else {
+        return "ready      (own stack)".into();
+    };
     let programs: Vec<&String> = [&a.start, &a.stop]
         .into_iter()
         .flatten()

@@ -46,7 +46,11 @@ fn assert_failed_with_502s(r: &RunResult, min: u64) {
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
     let n502 = outcome(r, "http_502");
-    assert!(n502 >= min, "expected >= {min} x 502, got {n502}\n{}", r.dump());
+    assert!(
+        n502 >= min,
+        "expected >= {min} x 502, got {n502}\n{}",
+        r.dump()
+    );
     assert_eq!(r.class("http_5xx"), n502, "{}", r.dump());
     assert_eq!(other_failures(r, &["http_5xx"]), vec![], "{}", r.dump());
 }

@@ -107,9 +107,9 @@ fn switching_at_running_stalls_without_errors() {
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(!r.check("max_gap"), "{}", r.dump());
     assert!(!r.check("p99_during"), "{}", r.dump());
-    // About the rest of the 4 s import after RUNNING (measured 2.3-2.8 s); budget 1 s.
+    // About the rest of the 5 s import after RUNNING (measured 3.2-4.3 s); budget 1 s.
     let gap = max_gap_ms(&r);
-    assert!(gap > 1500.0, "gap {gap} ms: {}", r.dump());
+    assert!(gap > 2000.0, "gap {gap} ms: {}", r.dump());
 }
 
 #[test]

@@ -391,7 +391,7 @@ impl Collector {
         if hung > 0 {
             classes.insert("hung".into(), hung);
         }
-        let gap = self.gap.max_gap(0, end_ns);
+        let gap = self.gap.max_gap_to_end(0, end_ns, counters.schedule_ns);
         let sched_secs = counters.schedule_ns as f64 / 1e9;
         RunStats {
             scheduled: counters.scheduled,

@@ -64,6 +64,31 @@ impl GapTracker {
         }
         best
     }
+
+    /// Like [`max_gap`](Self::max_gap), but a stretch from the last marked slot to
+    /// `load_end_ns` (when requests were still being sent and none succeeded) counts
+    /// too: an outage that lasts to the end of the load is a gap, not nothing.
+    pub fn max_gap_to_end(&self, from_ns: u64, to_ns: u64, load_end_ns: u64) -> Gap {
+        let best = self.max_gap(from_ns, to_ns);
+        let first = (from_ns / self.slot_ns) as usize;
+        let last = ((to_ns / self.slot_ns) as usize).min(self.bits.len() * 64);
+        let Some(p) = (first..last)
+            .rev()
+            .find(|&slot| self.bits[slot / 64] & (1 << (slot % 64)) != 0)
+        else {
+            return best;
+        };
+        let start_ns = (p as u64 + 1) * self.slot_ns;
+        let trailing = load_end_ns.min(to_ns).saturating_sub(start_ns);
+        if trailing > best.len_ns {
+            Gap {
+                start_ns,
+                len_ns: trailing,
+            }
+        } else {
+            best
+        }
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +108,20 @@ mod tests {
         assert_eq!(gap.start_ns, 299_100_000);
         assert_eq!(gap.len_ns, 250_900_000);
         assert_eq!(g.max_gap(600_000_000, u64::MAX).len_ns, 900_000);
+    }
+
+    #[test]
+    fn an_outage_to_the_end_of_the_load_is_a_gap() {
+        let mut g = GapTracker::new(100_000);
+        for t in (0..300_000_000u64).step_by(1_000_000) {
+            g.mark(t);
+        }
+        // Nothing succeeded after 299 ms; the load ran to 1 s.
+        assert_eq!(g.max_gap(0, u64::MAX).len_ns, 900_000);
+        let gap = g.max_gap_to_end(0, u64::MAX, 1_000_000_000);
+        assert_eq!((gap.start_ns, gap.len_ns), (299_100_000, 700_900_000));
+        // Responses completing after the load stopped sending leave no trailing gap.
+        assert_eq!(g.max_gap_to_end(0, u64::MAX, 250_000_000).len_ns, 900_000);
     }
 
     #[test]

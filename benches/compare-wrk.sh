@@ -205,6 +205,7 @@ printf '%-7s %-5s | %7s %8s %7s %7s | %7s %8s %7s | %6s | %7s %7s %6s\n' \
 for pair in 1000:oha 5000:oha 20000:oha closed:wrk closed:oha; do
     rate=${pair%:*}; other=${pair#*:}
     [ "$other" = oha ] && [ "$HAVE_OHA" = 0 ] && other=n/a
+    [ "$rate" = closed ] && [ "$other" = n/a ] && continue
     for f in zc zr zs zu oc or ou; do : > "$WORK/$f"; done
     for _ in $(seq "$ROUNDS"); do
         read -r zc zr zs < <(zdt_cpu "$rate")

@@ -7,17 +7,42 @@
 # The host's CPU pressure (/proc/pressure/cpu) is printed before and after: on a
 # shared machine it says how far to trust the numbers.
 #
-#   benches/compare-wrk.sh [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
+# Last, the load generator's own cost (what it takes from the app on a small
+# machine): open loop at 1000, 5000 and 20000 req/s against nginx, zdt-check's CPU
+# seconds (user + system, /usr/bin/time) and CPU per request next to oha's
+# (`oha -q RATE --latency-correction`), the same for both tools closed loop (with
+# wrk), and system calls per request from `strace -f -c` in a separate short run.
+#
+#   benches/compare-wrk.sh [--install-oha] [--cpu-only] [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
+#
+# --install-oha: `cargo install oha --locked` when oha is missing (about 5 min);
+#   without it and without oha the oha columns say "n/a".
+# --cpu-only: only the CPU table (skips the requests/s and open-loop rate tables).
 #
 # Servers: the built-in fixture (TCP) and nginx serving `return 200` (both on
-# loopback, started here, stopped by PID at the end). Needs wrk (apt install wrk)
-# and nginx; build first with `cargo build --release`.
+# loopback, started here, stopped by PID at the end). Needs wrk (apt install wrk),
+# strace (apt install strace) and nginx; build first with `cargo build --release`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+INSTALL_OHA=0; CPU_ONLY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --install-oha) INSTALL_OHA=1; shift ;;
+        --cpu-only) CPU_ONLY=1; shift ;;
+        --) shift; break ;;
+        -*) echo "unknown flag $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
 C=${1:-64}; D=${2:-5s}; ROUNDS=${3:-3}
-BIN=target/release/zdt-check
+BIN=${ZDT_BIN:-target/release/zdt-check}
 [ -x "$BIN" ] || cargo build --release -q
 command -v wrk >/dev/null || { echo "wrk not installed: apt-get install wrk" >&2; exit 2; }
+if ! command -v oha >/dev/null && [ "$INSTALL_OHA" = 1 ]; then
+    echo "installing oha (cargo install oha --locked, a few minutes)..." >&2
+    cargo install oha --locked -q || echo "oha install failed: its columns will say n/a" >&2
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -76,6 +101,7 @@ ab_rps() {
 HAVE_AB=0; command -v ab >/dev/null && HAVE_AB=1
 HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
 ratio() { echo "$1 $2" | awk '{print ($2 > 0) ? $1/$2 : 0}'; }
+if [ "$CPU_ONLY" = 0 ]; then
 echo "cpu pressure before: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
 printf '%-10s %-8s %10s %10s %10s %10s %8s %8s %8s\n' server round zdt-check wrk ab oha zdt/wrk zdt/ab zdt/oha
 for name in fixture nginx; do
@@ -116,3 +142,96 @@ ok = abs(r - 1) <= 0.01 and l["p99"] < 0.2
 print("%10d %6.0f%% %10.0f %8.4f %10.0fus %10.0fus %12d %6s" % (t, 100 * t / m, s["sent_rate"], r, l["p50"] * 1000, l["p99"] * 1000, s["late_sends"], "yes" if ok else "NO"))
 PY
 done
+fi
+
+# The load generator's own CPU, open loop at fixed rates and closed loop, side by
+# side with oha (and wrk, closed loop only: wrk has no open loop), against nginx.
+# CPU is user + system of the whole process from /usr/bin/time (the same measure
+# for every tool); zdt-check's own report of it (footprint.share_of_core, load
+# phase only) is printed beside it as a cross-check.
+cpu_of() { awk '{printf "%.3f", $1 + $2}' "$1"; }
+zdt_cpu() { # RATE|closed -> "cpu_s requests share_reported"
+    local rate_args=(); [ "$1" != closed ] && rate_args=(--rate "$1")
+    /usr/bin/time -f '%U %S' -o "$WORK/t" "$BIN" load "$NGINX" "${rate_args[@]}" -c "$C" -d "$D" --json "$WORK/c.json" >/dev/null 2>&1 || true
+    python3 - "$WORK/c.json" "$(cpu_of "$WORK/t")" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["runs"][0]
+s = r["stats"]
+print(sys.argv[2], s["scheduled"] - s["never_sent"], "%.2f" % r["footprint"]["share_of_core"])
+PY
+}
+oha_requests() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.get("statusCodeDistribution",{}).values()) + sum(d.get("errorDistribution",{}).values()))' "$1"; }
+oha_cpu() { # RATE|closed -> "cpu_s requests"
+    local rate_args=(); [ "$1" != closed ] && rate_args=(-q "$1" --latency-correction)
+    /usr/bin/time -f '%U %S' -o "$WORK/t" oha -z "$D" -c "$C" "${rate_args[@]}" --no-tui --output-format json "$NGINX" > "$WORK/oha.json" 2>/dev/null || true
+    echo "$(cpu_of "$WORK/t") $(oha_requests "$WORK/oha.json")"
+}
+wrk_cpu() { # closed -> "cpu_s requests"
+    /usr/bin/time -f '%U %S' -o "$WORK/t" wrk -t2 -c "$C" -d "$D" "$NGINX" > "$WORK/wrk.txt" 2>/dev/null || true
+    echo "$(cpu_of "$WORK/t") $(awk '/requests in/ {print $1}' "$WORK/wrk.txt")"
+}
+per_req_us() { echo "$1 $2" | awk '{printf "%.2f", ($2 > 0) ? 1e6 * $1 / $2 : 0}'; }
+SHORT=2s
+strace_per_req() { # TOOL RATE|closed -> syscalls per request (short run under strace -f -c)
+    local tool=$1 rate=$2 n calls
+    case "$tool" in
+        zdt)
+            local ra=(); [ "$rate" != closed ] && ra=(--rate "$rate")
+            strace -f -c -o "$WORK/st" "$BIN" load "$NGINX" "${ra[@]}" -c "$C" -d "$SHORT" --json "$WORK/s.json" >/dev/null 2>&1 || true
+            n=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["runs"][0]["stats"]; print(s["scheduled"] - s["never_sent"])' "$WORK/s.json") ;;
+        oha)
+            local ra=(); [ "$rate" != closed ] && ra=(-q "$rate" --latency-correction)
+            strace -f -c -o "$WORK/st" oha -z "$SHORT" -c "$C" "${ra[@]}" --no-tui --output-format json "$NGINX" > "$WORK/so.json" 2>/dev/null || true
+            n=$(oha_requests "$WORK/so.json") ;;
+        wrk)
+            strace -f -c -o "$WORK/st" wrk -t2 -c "$C" -d "$SHORT" "$NGINX" > "$WORK/sw.txt" 2>/dev/null || true
+            n=$(awk '/requests in/ {print $1}' "$WORK/sw.txt") ;;
+    esac
+    calls=$(awk '$NF == "total" {print $4}' "$WORK/st")
+    echo "${calls:-0} ${n:-0}" | awk '{printf "%.1f", ($2 > 0) ? $1 / $2 : 0}'
+}
+HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
+HAVE_STRACE=0; command -v strace >/dev/null && HAVE_STRACE=1
+
+echo
+echo "load generator CPU against nginx, $C connections, $D per run (median of $ROUNDS, tools alternating);"
+echo "cpu = user + system seconds of the whole process; us/req = CPU microseconds per request;"
+echo "syscalls/req from a separate $SHORT run under strace -f -c (strace slows the tool: counts, not rates)"
+[ "$HAVE_OHA" = 1 ] || echo "oha not installed (cargo install oha --locked, or rerun with --install-oha): its columns say n/a"
+[ "$HAVE_STRACE" = 1 ] || echo "strace not installed (apt-get install strace): syscall columns say n/a"
+echo "cpu pressure before: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
+printf '%-7s %-5s | %7s %8s %7s %7s | %7s %8s %7s | %6s | %7s %7s %6s\n' \
+    rate other zdt_cpu zdt_reqs zdt_rep us/req oth_cpu oth_reqs us/req ratio zdt_sc oth_sc ratio
+for pair in 1000:oha 5000:oha 20000:oha closed:wrk closed:oha; do
+    rate=${pair%:*}; other=${pair#*:}
+    [ "$other" = oha ] && [ "$HAVE_OHA" = 0 ] && other=n/a
+    [ "$rate" = closed ] && [ "$other" = n/a ] && continue
+    for f in zc zr zs zu oc or ou; do : > "$WORK/$f"; done
+    for _ in $(seq "$ROUNDS"); do
+        read -r zc zr zs < <(zdt_cpu "$rate")
+        oc=0; orq=0
+        case "$other" in
+            oha) read -r oc orq < <(oha_cpu "$rate") ;;
+            wrk) read -r oc orq < <(wrk_cpu) ;;
+        esac
+        echo "$zc" >> "$WORK/zc"; echo "$zr" >> "$WORK/zr"; echo "$zs" >> "$WORK/zs"
+        echo "$oc" >> "$WORK/oc"; echo "${orq:-0}" >> "$WORK/or"
+        per_req_us "$zc" "$zr" >> "$WORK/zu"; echo >> "$WORK/zu"
+        per_req_us "$oc" "${orq:-0}" >> "$WORK/ou"; echo >> "$WORK/ou"
+    done
+    zcm=$(median < "$WORK/zc"); zrm=$(median < "$WORK/zr"); zsm=$(median < "$WORK/zs"); zu=$(median < "$WORK/zu")
+    ocm=$(median < "$WORK/oc"); orm=$(median < "$WORK/or"); ou=$(median < "$WORK/ou")
+    zsc=n/a; osc=n/a; scr=n/a; r=n/a
+    if [ "$HAVE_STRACE" = 1 ]; then
+        zsc=$(strace_per_req zdt "$rate")
+        if [ "$other" != n/a ]; then
+            osc=$(strace_per_req "$other" "$rate"); scr=$(printf '%.2f' "$(ratio "$zsc" "$osc")")
+        fi
+    fi
+    if [ "$other" = n/a ]; then ocm=n/a; orm=n/a; ou=n/a; else r=$(printf '%.2f' "$(ratio "$zu" "$ou")"); fi
+    printf '%-7s %-5s | %7s %8s %6s%% %7s | %7s %8s %7s | %6s | %7s %7s %6s\n' "$rate" "$other" \
+        "$zcm" "$zrm" "$(awk -v s="$zsm" 'BEGIN {printf "%.0f", 100 * s}')" "$zu" "$ocm" "$orm" "$ou" "$r" "$zsc" "$osc" "$scr"
+done
+echo "cpu pressure after:  $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
+echo "cpu in s, reqs = requests sent, us/req = CPU us per request, zdt_rep = share of one core in zdt-check's own"
+echo "footprint (load phase only), *_sc = syscalls per request; ratio = zdt-check / the other tool"

@@ -348,6 +348,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     };
     let table = VersionTable::default();
     let started = std::time::Instant::now();
+    let cpu = report::footprint::CpuMark::now();
     let mut load = LoadRun::start(spec, table.clone())
         .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
     let interrupted = tokio::select! {
@@ -358,6 +359,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let (collector, counters) = load
         .finish(if interrupted { Duration::ZERO } else { a.grace })
         .await;
+    let footprint = cpu.footprint();
     let stats = collector.finish(&counters, &table.names());
     let failed = stats.failed;
     let r = RunReport {
@@ -377,6 +379,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         }),
         steps: Vec::new(),
         stats: Some(stats),
+        footprint: Some(footprint),
         verdict: None,
         error: None,
         interrupted,

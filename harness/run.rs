@@ -10,6 +10,7 @@ use crate::app::{process, AppEnv};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::report::footprint::CpuMark;
 use crate::report::{LoadSummary, RunReport};
 use crate::scenario::{Loaded, Scenario};
 use crate::stats::collector::timeline_window;
@@ -38,6 +39,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         load: None,
         steps: Vec::new(),
         stats: None,
+        footprint: None,
         verdict: None,
         error: None,
         interrupted: false,
@@ -170,6 +172,8 @@ async fn run_inner(
         target: spec.target.to_string(),
     });
     let table = VersionTable::default();
+    // The verifier's own CPU from load start to load finish (the app's children excluded).
+    let cpu = CpuMark::now();
     let mut load = match LoadRun::start(spec, table.clone()) {
         Ok(l) => l,
         Err(e) => {
@@ -245,6 +249,7 @@ async fn run_inner(
         sc.load.grace.0
     };
     let (collector, counters) = load.finish(grace).await;
+    report.footprint = Some(cpu.footprint());
     if let Some(p) = progress {
         p.finish();
     }

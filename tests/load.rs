@@ -176,3 +176,30 @@ fn requests_past_their_timeout_end_as_timeouts_on_time() {
         "{s}"
     );
 }
+
+#[test]
+fn report_load_prints_the_verifier_footprint() {
+    let _g = serial();
+    let f = Fixture::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let out = bin()
+        .args([
+            "load", &f.url, "--rate", "200", "-c", "4", "-d", "500ms", "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_no_leftovers(&out, &[f.child.id()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\nverifier: ")
+            && stdout.contains(" s of load (")
+            && stdout.contains("% of one core)"),
+        "{}",
+        dump(&out)
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    crate::report::assert_sane_footprint(&doc["runs"][0]["footprint"]);
+}

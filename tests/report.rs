@@ -142,6 +142,12 @@ settle = "100ms"
     crate::util::assert_matches_schema(&doc);
     let run = &doc["runs"][0];
     assert!(run["duration_s"].as_f64().unwrap() > 1.0);
+    assert_sane_footprint(&run["footprint"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\nverifier: ") && stdout.contains("% of one core)"),
+        "{stdout}"
+    );
     let curve = run["stats"]["phases"][1]["percentile_curve"]
         .as_array()
         .unwrap();
@@ -151,10 +157,12 @@ settle = "100ms"
     assert!(page.contains("reports &lt;&amp;&gt; e2e"));
     assert!(page.contains("data-verdict=\"PASS\""));
     assert!(page.contains("<g class=\"step-marker\""));
+    assert!(page.contains("<span class=\"footprint\""));
 
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<testcase classname=\"zdt-check\" name=\"reports &lt;&amp;&gt; e2e\""));
     assert!(!xml.contains("<failure") && !xml.contains("<error"));
+    assert!(xml.contains("verifier: "), "{xml}");
     if crate::util::have("xmllint") {
         assert_valid_junit(&xml);
     }
@@ -182,4 +190,25 @@ settle = "100ms"
         "{during}"
     );
     assert!(during.contains("#[Buckets = "));
+}
+
+/// The verifier's footprint of a real run: CPU used, a wall time, and a share of one
+/// core between 0 and the number of cores (no timing assertion beyond that).
+pub fn assert_sane_footprint(f: &serde_json::Value) {
+    let num = |k: &str| {
+        f[k].as_f64()
+            .unwrap_or_else(|| panic!("footprint.{k} missing: {f}"))
+    };
+    let (user, sys, wall, share) = (
+        num("cpu_user_s"),
+        num("cpu_sys_s"),
+        num("wall_s"),
+        num("share_of_core"),
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    assert!(user >= 0.0 && sys >= 0.0 && user + sys > 0.0, "{f}");
+    assert!(wall > 0.0, "{f}");
+    assert!(share > 0.0 && share <= cores, "{f}");
+    assert!(((user + sys) / wall - share).abs() < 1e-6, "{f}");
+    assert_eq!(f["warning"].is_string(), share > 0.5, "{f}");
 }

@@ -87,6 +87,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             },
         ],
         stats: Some(stats),
+        footprint: None,
         verdict: Some(Verdict {
             passed,
             checks: vec![

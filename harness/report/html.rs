@@ -121,6 +121,7 @@ tr.failed td{background:#fdecea}
 .legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12.5px;color:#333;margin:2px 0 4px 64px}
 .error-box{background:#fff3e0;border:1px solid #ffb74d;border-radius:4px;padding:8px 10px;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12.5px}
 .note{color:#666;font-size:12.5px}
+.warn-box{background:#fffde7;border:1px solid #fbc02d;border-radius:4px;padding:8px 10px;font-size:12.5px}
 svg.chart{width:100%;height:auto;display:block;font-size:12px}
 svg.chart text{fill:#333}
 svg.chart .grid{stroke:#e6e8eb;stroke-width:1}
@@ -233,7 +234,23 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
         );
     }
     let _ = write!(sub, " · took {:.1} s", r.duration_s);
+    if let Some(f) = &r.footprint {
+        let _ = write!(
+            sub,
+            " · <span class=\"footprint\" title=\"CPU the zdt-check process itself used while the load ran (children excluded)\">verifier {:.2} s CPU over {:.1} s of load ({:.0}% of one core)</span>",
+            f.cpu_s(),
+            f.wall_s,
+            f.share_of_core * 100.0
+        );
+    }
     let _ = writeln!(o, "<p class=\"sub\">{sub}</p>");
+    if let Some(w) = r.footprint.as_ref().and_then(|f| f.warning.as_ref()) {
+        let _ = writeln!(
+            o,
+            "<p class=\"warn-box footprint-warning\">warning: {}</p>",
+            escape(w)
+        );
+    }
     if r.interrupted {
         let _ = writeln!(
             o,
@@ -1011,7 +1028,7 @@ fn percentile_legend(st: &RunStats) -> String {
 mod tests {
     use super::*;
     use crate::load::outcome::Outcome;
-    use crate::report::LoadSummary;
+    use crate::report::{Footprint, LoadSummary};
     use crate::stats::collector::{Collector, LoadCounters};
     use crate::stats::Sample;
     use crate::strategy::StepEvent;
@@ -1080,6 +1097,12 @@ mod tests {
                 },
             ],
             stats: Some(stats),
+            footprint: Some(Footprint::new(
+                std::time::Duration::from_millis(300),
+                std::time::Duration::from_millis(110),
+                std::time::Duration::from_millis(3200),
+                0.5,
+            )),
             verdict: Some(Verdict {
                 passed: false,
                 checks: vec![
@@ -1150,6 +1173,20 @@ mod tests {
         }
         assert!(page.contains("99.999%"));
         assert!(page.contains("identity holds"));
+        assert!(page.contains("verifier 0.41 s CPU over 3.2 s of load (13% of one core)</span>"));
+        assert!(!page.contains("footprint-warning"));
+    }
+
+    #[test]
+    fn report_html_warns_about_a_busy_verifier() {
+        let mut r = fixture("hot");
+        let s = std::time::Duration::from_millis;
+        r.footprint = Some(Footprint::new(s(2000), s(600), s(3200), 0.5));
+        let page = render(&[r]);
+        assert!(page.contains("verifier 2.60 s CPU over 3.2 s of load (81% of one core)"));
+        assert!(page.contains(
+            "<p class=\"warn-box footprint-warning\">warning: the verifier used 81% of one core"
+        ));
     }
 
     #[test]

@@ -212,6 +212,7 @@ mod tests {
             load: None,
             steps: Vec::new(),
             stats: None,
+            footprint: None,
             verdict: (!checks.is_empty()).then(|| Verdict {
                 passed: checks.iter().all(|c| c.1),
                 checks: checks

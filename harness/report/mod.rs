@@ -1,6 +1,7 @@
 //! Reports: what one run measured and decided, as a terminal summary, JSON, a
 //! self-contained HTML page, JUnit XML, or HdrHistogram percentile files.
 
+pub mod footprint;
 pub mod hgrm;
 pub mod html;
 pub mod json;
@@ -8,6 +9,8 @@ pub mod junit;
 pub mod terminal;
 
 use serde::Serialize;
+
+pub use footprint::Footprint;
 
 use crate::stats::RunStats;
 use crate::strategy::StepEvent;
@@ -46,6 +49,10 @@ pub struct RunReport {
     pub steps: Vec<StepEvent>,
     /// Statistics (absent when the run failed before the load started).
     pub stats: Option<RunStats>,
+    /// CPU the zdt-check process itself used while the load ran (absent when the
+    /// load never started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub footprint: Option<Footprint>,
     /// The verdict (absent when there was nothing to judge).
     pub verdict: Option<Verdict>,
     /// A harness error that ended the run without a verdict.

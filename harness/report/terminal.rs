@@ -1,5 +1,5 @@
 //! The terminal summary: verdict, the accounting identity, latency by phase,
-//! max gap, versions and the reload's steps.
+//! max gap, versions, the reload's steps and the verifier's own CPU.
 
 use std::fmt::Write;
 
@@ -112,6 +112,9 @@ pub fn render(r: &RunReport) -> String {
                 );
             }
         }
+    }
+    if let Some(f) = &r.footprint {
+        let _ = writeln!(o, "\n{}", f.line());
     }
     if r.interrupted {
         let _ = writeln!(

@@ -1,4 +1,4 @@
-//! The command line: `run`, `load` and `fixture`, with their help text.
+//! The command line: `run`, `compare`, `load`, `init`, `doctor`, `wait-ready` and `fixture`, with their help text.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Run scenario files: start the app, load it, reload it, judge the result.
     Run(RunArgs),
+    /// Write a starter scenario for your own stack and deploy command, every key explained.
+    Init(InitArgs),
     /// Run several scenarios (each N times) and print one comparison table.
     Compare(CompareArgs),
     /// Drive load at a target on its own (like ab/wrk), and report every outcome.
@@ -94,6 +96,29 @@ pub struct CompareArgs {
     /// Also write the summary and every run as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+}
+
+/// `zdt-check init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the scenario.
+    #[arg(default_value = "zdt-scenario.toml", value_name = "PATH")]
+    pub path: PathBuf,
+    /// What the load hits: `http://HOST:PORT/` or `unix:/PATH.sock` (`${ZDT_RUN_DIR}` is
+    /// expanded at run time).
+    #[arg(long, default_value = "http://127.0.0.1:8000/", value_name = "URL")]
+    pub target: String,
+    /// The command that brings up your stack (split into words like a shell, no
+    /// expansion). Without it, `start` is written commented out: the stack is already up.
+    #[arg(long, value_name = "CMD")]
+    pub start: Option<String>,
+    /// Your deploy command (split into words like a shell, no expansion); a path with a
+    /// `/` is relative to the scenario file's directory.
+    #[arg(long, default_value = "./deploy.sh", value_name = "CMD")]
+    pub deploy: String,
+    /// Overwrite PATH if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `zdt-check doctor`.
@@ -181,6 +206,7 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
                 }
             }
         }
+        Command::Init(a) => cmd_init(a),
         Command::Doctor(a) => {
             print!("{}", crate::doctor::report(&a.scenarios));
             Ok(0)
@@ -255,6 +281,33 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
         .map(|r| r.exit_code)
         .max()
         .unwrap_or(EXIT_ERROR))
+}
+
+fn cmd_init(a: InitArgs) -> Result<u8> {
+    let opts = crate::init::InitOptions {
+        target: a.target,
+        start: a.start,
+        deploy: a.deploy,
+    };
+    let text = crate::init::render(&a.path, &opts)?;
+    crate::init::write(&a.path, &text, a.force)?;
+    println!(
+        "wrote {} (app.kind = \"external\", target {}, deploy command {})",
+        a.path.display(),
+        opts.target,
+        opts.deploy
+    );
+    for cmd in opts.start.iter().chain(std::iter::once(&opts.deploy)) {
+        if let Some(p) = crate::init::missing_program(&a.path, cmd) {
+            println!("note: {} does not exist yet", p.display());
+        }
+    }
+    println!("next: read and edit it (every key is explained), then run:");
+    println!(
+        "  zdt-check run {}",
+        crate::init::shell_quote(&a.path.to_string_lossy())
+    );
+    Ok(0)
 }
 
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {

@@ -13,7 +13,7 @@
 //! - [`verdict`]: assertions judged over a run's statistics.
 //! - [`report`]: terminal, JSON, HTML, JUnit and `.hgrm` reports.
 //! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
-//! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
+//! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`init`]: a starter scenario; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
 pub mod app;
 pub mod cancel;
@@ -22,6 +22,7 @@ pub mod compare;
 pub mod doctor;
 pub mod error;
 pub mod fixture;
+pub mod init;
 pub mod load;
 pub mod progress;
 pub mod report;

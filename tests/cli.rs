@@ -9,6 +9,7 @@ fn help_for_each_command() {
         vec!["run", "--help"],
         vec!["load", "--help"],
         vec!["fixture", "--help"],
+        vec!["init", "--help"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", dump(&out));

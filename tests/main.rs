@@ -11,6 +11,7 @@ mod cli;
 mod command;
 mod external;
 mod faults;
+mod init;
 mod load;
 mod repeat;
 mod report;

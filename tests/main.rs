@@ -10,6 +10,7 @@ mod builtin_scenarios;
 mod cli;
 mod command;
 mod external;
+mod external_python;
 mod faults;
 mod init;
 mod load;

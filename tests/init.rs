@@ -108,3 +108,69 @@ fn bad_options_exit_2_and_write_nothing() {
         assert!(!dir.path().join("zdt-scenario.toml").exists(), "{args:?}");
     }
 }
+
+#[test]
+fn the_written_scenario_parses_with_the_real_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("defaults.toml", vec![]),
+        (
+            "full.toml",
+            vec![
+                "--target",
+                "unix:${ZDT_RUN_DIR}/app.sock",
+                "--start",
+                "./start.sh --workers 2",
+                "--deploy",
+                "python3 deploy.py --env ci",
+            ],
+        ),
+    ] {
+        let mut all = vec![name];
+        all.extend(args);
+        let out = init(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(0), "{}", dump(&out));
+        let path = dir.path().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let sc = zdt_check::scenario::parse(&path, &text)
+            .unwrap_or_else(|e| panic!("{name} does not parse: {e}\n{text}"));
+        assert!(sc.app.is_external(), "{name}");
+        assert!(
+            sc.app.versions().is_empty(),
+            "{name}: versions are discovered"
+        );
+        assert_eq!(sc.deploys().len(), 2, "{name}");
+        assert_eq!(sc.reload.strategy.get_ref(), "command", "{name}");
+    }
+}
+
+/// The flow `init` prints: write the file, then `zdt-check run zdt-scenario.toml` from
+/// its directory (a bare file name), here with the own-stack example scripts (the
+/// built-in fixture: nothing to install).
+#[test]
+fn the_written_scenario_runs_by_its_bare_file_name() {
+    let _guard = crate::util::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ex = crate::util::repo().join("examples/own-stack");
+    let out = init(
+        dir.path(),
+        &[
+            "--target",
+            "unix:${ZDT_RUN_DIR}/app.sock",
+            "--start",
+            &ex.join("start.sh").display().to_string(),
+            "--deploy",
+            &ex.join("deploy.sh").display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", dump(&out));
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["run", "--no-progress", "zdt-scenario.toml"])
+        .output()
+        .unwrap();
+    crate::util::assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("verdict: PASS"), "{}", dump(&out));
+}

@@ -104,8 +104,8 @@ pub struct InitArgs {
     /// Where to write the scenario.
     #[arg(default_value = "zdt-scenario.toml", value_name = "PATH")]
     pub path: PathBuf,
-    /// What the load hits: `http://HOST:PORT/` or `unix:/PATH.sock` (`${ZDT_RUN_DIR}` is
-    /// expanded at run time).
+    /// What the load hits: `http://127.0.0.1:PORT/` (a loopback IP, no path) or
+    /// `unix:/PATH.sock` (`${ZDT_RUN_DIR}` is expanded at run time).
     #[arg(long, default_value = "http://127.0.0.1:8000/", value_name = "URL")]
     pub target: String,
     /// The command that brings up your stack (split into words like a shell, no

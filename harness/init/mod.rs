@@ -86,28 +86,10 @@ pub fn split_words(s: &str) -> std::result::Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// The target must be one the external app kind accepts (checked by prefix only:
-/// a host name may resolve only where the scenario runs).
+/// The target must be one the external app kind accepts (the scenario parser's own
+/// rule: a loopback `http://IP:PORT/` or a `unix:` path), so the file parses as written.
 fn check_target(t: &str) -> std::result::Result<(), String> {
-    if let Some(rest) = t.strip_prefix("http://") {
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(format!(
-                "--target `{t}`: missing host, e.g. http://127.0.0.1:8000/"
-            ));
-        }
-        Ok(())
-    } else if let Some(rest) = t.strip_prefix("unix:") {
-        if rest.is_empty() {
-            return Err(format!(
-                "--target `{t}`: a unix target needs a socket path, e.g. unix:${{ZDT_RUN_DIR}}/app.sock"
-            ));
-        }
-        Ok(())
-    } else {
-        Err(format!(
-            "--target `{t}`: expected http://HOST:PORT/ or unix:/PATH.sock"
-        ))
-    }
+    crate::scenario::external_target(t).map_err(|why| format!("--target `{t}`: {why}"))
 }
 
 fn command_array(flag: &str, cmd: &str) -> Result<String> {
@@ -275,6 +257,14 @@ mod tests {
             deploy: "./deploy.sh".into(),
         };
         assert!(render(Path::new("s.toml"), &opts).is_err());
+        for bad in [
+            "http://example.com:80/",
+            "http://10.0.0.1:80/",
+            "http://127.0.0.1:80/x",
+        ] {
+            opts.target = bad.into();
+            assert!(render(Path::new("s.toml"), &opts).is_err(), "{bad}");
+        }
         opts.target = "http://127.0.0.1:8000/".into();
         opts.deploy = "  ".into();
         assert!(render(Path::new("s.toml"), &opts).is_err());

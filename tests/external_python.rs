@@ -16,13 +16,15 @@ fn versions(r: &RunResult) -> Vec<String> {
         .collect()
 }
 
+/// The output of each deploy step (the report also has a "stack stopped" step).
 fn outputs(r: &RunResult) -> Vec<String> {
     r.report["steps"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|s: &Value| s["output"].as_str().unwrap_or_default().to_string())
+        .filter(|s: &&Value| s["name"] == "deploy command")
+        .map(|s| s["output"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
@@ -72,8 +74,16 @@ fn python_deploy_with_discovered_versions_passes() {
     assert!(v[0] != v[1] && v[1] != v[2] && v[0] != v[2], "{v:?}");
     // Each deploy reported the id it made up, and that id is what served next.
     let out = outputs(&r);
-    assert!(out[0].contains(&format!("deployed {}", v[1])), "{}", r.dump());
-    assert!(out[1].contains(&format!("deployed {}", v[2])), "{}", r.dump());
+    assert!(
+        out[0].contains(&format!("deployed {}", v[1])),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        out[1].contains(&format!("deployed {}", v[2])),
+        "{}",
+        r.dump()
+    );
 }
 
 #[test]
@@ -86,8 +96,10 @@ fn python_deploy_switching_before_ready_is_caught() {
     // The deploy itself believed it succeeded.
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
-    // The link pointed at a socket gunicorn had not bound yet.
-    assert!(r.class("connect_missing") > 20, "{}", r.dump());
+    // The link pointed at a socket gunicorn had not bound yet. How long that lasts is
+    // gunicorn's own start-up (measured 17 to 464 requests over two deploys at
+    // 200 req/s), so only its presence is asserted.
+    assert!(r.class("connect_missing") > 0, "{}", r.dump());
     // Once bound, requests waited for the 2 s import.
     assert!(!r.check("max_gap"), "{}", r.dump());
 }

@@ -89,7 +89,7 @@ pub fn split_words(s: &str) -> std::result::Result<Vec<String>, String> {
 /// The target must be one the external app kind accepts (the scenario parser's own
 /// rule: a loopback `http://IP:PORT/` or a `unix:` path), so the file parses as written.
 fn check_target(t: &str) -> std::result::Result<(), String> {
-    crate::scenario::external_target(t).map_err(|why| format!("--target `{t}`: {why}"))
+    crate::app::external::check_target(t).map_err(|why| format!("--target `{t}`: {why}"))
 }
 
 fn command_array(flag: &str, cmd: &str) -> Result<String> {
@@ -247,6 +247,35 @@ mod tests {
         let v: toml::Value = toml::from_str(&render(Path::new("s.toml"), &opts).unwrap()).unwrap();
         assert!(v["app"].get("start").is_none());
         assert_eq!(v["app"]["kind"].as_str(), Some("external"));
+    }
+
+    /// Every key the template shows commented out is one the scenario parser accepts
+    /// with that value: uncommenting any of them keeps the file valid.
+    #[test]
+    fn commented_out_keys_are_valid_too() {
+        let opts = InitOptions {
+            target: "unix:${ZDT_RUN_DIR}/app.sock".into(),
+            start: None,
+            deploy: "./deploy.sh".into(),
+        };
+        let text = render(Path::new("s.toml"), &opts).unwrap();
+        let key = regex::Regex::new(r"^# ([a-z_]+ = .*)$").unwrap();
+        let mut uncommented = 0;
+        let all: String = text
+            .lines()
+            .map(|l| match key.captures(l) {
+                Some(c) => {
+                    uncommented += 1;
+                    format!("{}\n", &c[1])
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        assert!(uncommented >= 10, "{uncommented} keys found");
+        let sc = crate::scenario::parse(Path::new("all.toml"), &all)
+            .unwrap_or_else(|e| panic!("{e}\n{all}"));
+        assert_eq!(sc.app.versions(), ["v1", "v2", "v3"]);
+        assert_eq!(sc.deploys().len(), 2);
     }
 
     #[test]

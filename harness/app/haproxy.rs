@@ -100,7 +100,9 @@ fn fitting_maxconn() -> u64 {
 pub fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String {
     let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
     let mut s = String::new();
-    s.push_str("# written by zdt-check; run as haproxy -W -db -f <this> -p haproxy.pid -S master.sock\n");
+    s.push_str(
+        "# written by zdt-check; run as haproxy -W -db -f <this> -p haproxy.pid -S master.sock\n",
+    );
     s.push_str("global\n");
     s.push_str(&format!(
         "    stats socket {} mode 600 level admin\n",
@@ -110,14 +112,20 @@ pub fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String {
     s.push_str("    hard-stop-after 30s\n");
     s.push_str("defaults\n    mode http\n    log global\n");
     s.push_str("    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n");
-    s.push_str(&format!("    timeout check {}\n", ms(cfg.inter.max(Duration::from_millis(500)))));
+    s.push_str(&format!(
+        "    timeout check {}\n",
+        ms(cfg.inter.max(Duration::from_millis(500)))
+    ));
     s.push_str(&format!("    retries {}\n", cfg.retries));
     if cfg.redispatch {
-        s.push_str("    option redispatch\n");
+        // Redispatch on every retry (not only the last), so a retry never waits on the dead server.
+        s.push_str("    option redispatch 1\n");
     } else {
         s.push_str("    no option redispatch\n");
     }
-    s.push_str(&format!("frontend fe\n    bind {listen}\n    default_backend {BACKEND}\n"));
+    s.push_str(&format!(
+        "frontend fe\n    bind {listen}\n    default_backend {BACKEND}\n"
+    ));
     s.push_str(&format!("backend {BACKEND}\n    balance roundrobin\n"));
     s.push_str(&format!(
         "    option httpchk GET {}\n",
@@ -198,9 +206,7 @@ pub fn parse_stat(csv: &str) -> Result<Vec<ServerStat>> {
             wretr: num("wretr"),
             wredis: num("wredis"),
             status: text("status"),
-            check_status: text("check_status")
-                .trim_start_matches("* ")
-                .to_string(),
+            check_status: text("check_status").trim_start_matches("* ").to_string(),
             check_health: num("check_health"),
             hrsp_5xx: num("hrsp_5xx"),
             fields,
@@ -286,7 +292,11 @@ impl Haproxy {
     /// Renders the config into `run_dir/hap`, checks it with `haproxy -c`, starts
     /// haproxy on `listen` (or a free loopback port), and waits until every server
     /// has passed its checks (`L7OK`) and a request through haproxy answers 2xx.
-    pub async fn start(env: &AppEnv, cfg: &PoolConfig, listen: Option<SocketAddr>) -> Result<Haproxy> {
+    pub async fn start(
+        env: &AppEnv,
+        cfg: &PoolConfig,
+        listen: Option<SocketAddr>,
+    ) -> Result<Haproxy> {
         let bin = tools::on_path("haproxy")
             .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.exists()))
             .map_or_else(|| tools::require("haproxy"), Ok)?;
@@ -339,25 +349,24 @@ impl Haproxy {
             "-S".into(),
             format!("{},mode,600", dir.join("m.sock").display()),
         ];
-        let child = Child::spawn(
-            "haproxy",
-            &bin,
-            &args,
-            &[],
-            &dir,
-            &dir.join("haproxy.out"),
-        )?;
+        let child = Child::spawn("haproxy", &bin, &args, &[], &dir, &dir.join("haproxy.out"))?;
         let mut hap = Haproxy { dir, listen, child };
         let limit = env.config.ready_timeout.0;
         let n = cfg.servers.len();
         let waited = hap
-            .wait_all(limit, "every server passing its checks (L7OK, UP)", |rows| {
-                let up = rows
-                    .iter()
-                    .filter(|r| r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP")
-                    .count();
-                up == n
-            })
+            .wait_all(
+                limit,
+                "every server passing its checks (L7OK, UP)",
+                |rows| {
+                    let up = rows
+                        .iter()
+                        .filter(|r| {
+                            r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP"
+                        })
+                        .count();
+                    up == n
+                },
+            )
             .await;
         let waited = match waited {
             Ok(()) => super::readiness::wait_ready(
@@ -530,13 +539,29 @@ mod tests {
             disable_on_404: false,
             status_path: "/_status".into(),
         };
-        let c = render(Path::new("/tmp/r/hap"), "127.0.0.1:8080".parse().unwrap(), &cfg);
-        assert!(c.contains("stats socket \"/tmp/r/hap/a.sock\" mode 600 level admin"), "{c}");
-        assert!(c.contains("server s1 \"unix@/tmp/run dir/s1.sock\"\n"), "{c}");
+        let c = render(
+            Path::new("/tmp/r/hap"),
+            "127.0.0.1:8080".parse().unwrap(),
+            &cfg,
+        );
+        assert!(
+            c.contains("stats socket \"/tmp/r/hap/a.sock\" mode 600 level admin"),
+            "{c}"
+        );
+        assert!(
+            c.contains("server s1 \"unix@/tmp/run dir/s1.sock\"\n"),
+            "{c}"
+        );
         assert!(c.contains("server s2 127.0.0.1:9001\n"), "{c}");
-        assert!(c.contains("default-server check inter 100ms fall 2 rise 3"), "{c}");
+        assert!(
+            c.contains("default-server check inter 100ms fall 2 rise 3"),
+            "{c}"
+        );
         assert!(c.contains("option httpchk GET /_status\n    http-check expect status 200"));
-        assert!(c.contains("retries 0") && c.contains("no option redispatch"), "{c}");
+        assert!(
+            c.contains("retries 0") && c.contains("no option redispatch"),
+            "{c}"
+        );
         for root_only in ["user ", "group ", "chroot", "daemon", "pidfile"] {
             assert!(!c.contains(root_only), "{root_only}: {c}");
         }
@@ -552,7 +577,10 @@ be,BACKEND,1,0,2,3,,10,0,0,0,0,,5,0,2,1,UP,1,1,0,,0,5,0,,1,3,0,,10,,1,0,,3,,,,0,
         assert_eq!(rows.len(), 2);
         let s1 = &rows[0];
         assert_eq!((s1.name.as_str(), s1.scur, s1.qcur), ("s1", 2, 0));
-        assert_eq!((s1.status.as_str(), s1.check_status.as_str()), ("DRAIN", "L7OK"));
+        assert_eq!(
+            (s1.status.as_str(), s1.check_status.as_str()),
+            ("DRAIN", "L7OK")
+        );
         assert_eq!((s1.econ, s1.wretr, s1.wredis, s1.hrsp_5xx), (1, 2, 1, 4));
         let b = Counters::of(&rows[1]);
         let d = b.since(&Counters {

@@ -193,6 +193,36 @@ impl HaproxyPool {
             .ok_or_else(|| Error::Step("haproxy-pool: haproxy is not running".into()))
     }
 
+    /// Records a step `name` with the backend's counters since haproxy started (and
+    /// each server's); returns the backend's.
+    async fn record_counters(&mut self, ctx: &mut Ctx, name: &str) -> Result<Counters> {
+        let t = ctx.steps.now_ms();
+        let base = self.base;
+        let rows = self.hap()?.servers().await?;
+        let total = rows
+            .iter()
+            .find(|r| r.name == "BACKEND")
+            .map(Counters::of)
+            .unwrap_or_default()
+            .since(&base);
+        let per_server: Vec<String> = rows
+            .iter()
+            .filter(|r| r.name != "BACKEND")
+            .map(|r| {
+                format!(
+                    "{}: wretr={} wredis={} econ={} eresp={}",
+                    r.name, r.wretr, r.wredis, r.econ, r.eresp
+                )
+            })
+            .collect();
+        ctx.steps.record(
+            name,
+            t,
+            format!("since haproxy started: {total} ({})", per_server.join("; ")),
+        );
+        Ok(total)
+    }
+
     /// Rolls server `i` onto `version`.
     async fn roll(&mut self, ctx: &mut Ctx, i: usize, version: &str) -> Result<()> {
         let name = PoolConfig::server_name(i);
@@ -201,7 +231,11 @@ impl HaproxyPool {
         let wait_idle = self.opts.wait_idle;
         if take_out != "none" {
             let t = ctx.steps.now_ms();
-            let want = if take_out == "maint" { "MAINT" } else { "DRAIN" };
+            let want = if take_out == "maint" {
+                "MAINT"
+            } else {
+                "DRAIN"
+            };
             let hap = self.hap()?;
             hap.set_state(&name, &take_out).await?;
             let r = hap
@@ -210,7 +244,10 @@ impl HaproxyPool {
             ctx.steps.record(
                 &format!("{name} out of rotation"),
                 t,
-                format!("state {take_out}: status {}, scur {}, qcur {}", r.status, r.scur, r.qcur),
+                format!(
+                    "state {take_out}: status {}, scur {}, qcur {}",
+                    r.status, r.scur, r.qcur
+                ),
             );
             if wait_idle {
                 let t = ctx.steps.now_ms();
@@ -242,12 +279,18 @@ impl HaproxyPool {
             let ready = ctx.app.wait_ready(&mut new).await;
             self.instances[i] = Some(new);
             ready?;
-            ctx.steps
-                .record(&format!("{name} new app ready"), t, format!("{version} answers directly"));
+            ctx.steps.record(
+                &format!("{name} new app ready"),
+                t,
+                format!("{version} answers directly"),
+            );
         } else {
             self.instances[i] = Some(new);
-            ctx.steps
-                .record(&format!("{name} new app started"), t, format!("{version}, not waited for"));
+            ctx.steps.record(
+                &format!("{name} new app started"),
+                t,
+                format!("{version}, not waited for"),
+            );
         }
         let wait_check = self.opts.wait_check;
         let full = u64::from(self.opts.rise + self.opts.fall - 1);
@@ -263,7 +306,10 @@ impl HaproxyPool {
             ctx.steps.record(
                 &format!("{name} check passed"),
                 t,
-                format!("status {}, check {} health {}", r.status, r.check_status, r.check_health),
+                format!(
+                    "status {}, check {} health {}",
+                    r.status, r.check_status, r.check_health
+                ),
             );
         }
         if take_out != "none" {
@@ -279,9 +325,13 @@ impl HaproxyPool {
                 format!("status {}, check {}", r.status, r.check_status)
             } else {
                 let r = hap.server(&name).await?;
-                format!("not waited for: status {}, check {:?}", r.status, r.check_status)
+                format!(
+                    "not waited for: status {}, check {:?}",
+                    r.status, r.check_status
+                )
             };
-            ctx.steps.record(&format!("{name} back in rotation"), t, detail);
+            ctx.steps
+                .record(&format!("{name} back in rotation"), t, detail);
         } else if wait_check {
             let t = ctx.steps.now_ms();
             let hap = self.hap()?;
@@ -356,26 +406,7 @@ impl Strategy for HaproxyPool {
             }
         }
         // What the balancer hid or failed, whether or not the roll went through.
-        let t = ctx.steps.now_ms();
-        let base = self.base;
-        let hap = self.hap()?;
-        let rows = hap.servers().await?;
-        let total = rows
-            .iter()
-            .find(|r| r.name == "BACKEND")
-            .map(Counters::of)
-            .unwrap_or_default()
-            .since(&base);
-        let per_server: Vec<String> = rows
-            .iter()
-            .filter(|r| r.name != "BACKEND")
-            .map(|r| format!("{}: wretr={} wredis={} econ={}", r.name, r.wretr, r.wredis, r.econ))
-            .collect();
-        ctx.steps.record(
-            "haproxy counters",
-            t,
-            format!("since haproxy started: {total} ({})", per_server.join("; ")),
-        );
+        let total = self.record_counters(ctx, "haproxy counters").await?;
         result?;
         if let Some(max) = self.opts.max_hidden_retries {
             let hidden = total.wretr + total.wredis;
@@ -389,6 +420,12 @@ impl Strategy for HaproxyPool {
     }
 
     async fn shutdown(&mut self, ctx: &mut Ctx) {
+        if self.haproxy.is_some() {
+            // The load has ended: the counters of the whole run, cool-down included.
+            let _ = self
+                .record_counters(ctx, "haproxy counters (whole run)")
+                .await;
+        }
         if let Some(mut hap) = self.haproxy.take() {
             hap.stop().await;
         }

@@ -557,7 +557,10 @@ mod tests {
 
     #[test]
     fn keys_come_from_the_options_types() {
-        assert_eq!(common_keys(), ["strategy", "interval", "deploys", "step_timeout"]);
+        assert_eq!(
+            common_keys(),
+            ["strategy", "interval", "deploys", "step_timeout"]
+        );
         let swap = find("symlink-swap").unwrap();
         assert_eq!(
             swap.keys(),

@@ -40,7 +40,7 @@ use crate::load::{Endpoint, Target};
 use crate::scenario::{Dur, ReloadTable};
 
 /// `take_out` values.
-pub const TAKE_OUT: &[&str] = &["drain", "maint", "none"];
+pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
 
 /// `[reload]` options of haproxy-pool. `step_timeout`: the longest each wait of a
 /// roll (drained, idle, ready, check passed, UP) may take (default 30s).
@@ -50,7 +50,9 @@ pub struct Options {
     /// App instances behind haproxy (at least 2; default 3).
     pub servers: Spanned<u32>,
     /// How a server leaves rotation before its restart: `drain` (the default),
-    /// `maint`, or `none` (broken: restarted while still in rotation).
+    /// `maint`, `404` (the seed's: the app's status page answers 404 and
+    /// `http-check disable-on-404` puts it in NOLB; built-in app only), or `none`
+    /// (broken: restarted while still in rotation).
     pub take_out: Spanned<String>,
     /// Wait until haproxy has no session (`scur`) or queued request (`qcur`) for the
     /// server before stopping it (default true; false is broken).
@@ -223,6 +225,11 @@ impl HaproxyPool {
         Ok(total)
     }
 
+    /// The file that makes server `name`'s status page answer 404 (built-in app).
+    fn status_404_file(&self, ctx: &Ctx, name: &str) -> std::path::PathBuf {
+        crate::app::builtin::status_404_file(&ctx.app.path(&format!("{name}.log")))
+    }
+
     /// Rolls server `i` onto `version`.
     async fn roll(&mut self, ctx: &mut Ctx, i: usize, version: &str) -> Result<()> {
         let name = PoolConfig::server_name(i);
@@ -231,13 +238,22 @@ impl HaproxyPool {
         let wait_idle = self.opts.wait_idle;
         if take_out != "none" {
             let t = ctx.steps.now_ms();
-            let want = if take_out == "maint" {
-                "MAINT"
-            } else {
-                "DRAIN"
+            let want = match take_out.as_str() {
+                "maint" => "MAINT",
+                "404" => "NOLB",
+                _ => "DRAIN",
             };
+            let switch = self.status_404_file(ctx, &name);
             let hap = self.hap()?;
-            hap.set_state(&name, &take_out).await?;
+            let how = if take_out == "404" {
+                // The seed's way: the app's status page says 404, haproxy's next check
+                // (disable-on-404) puts the server in NOLB; nothing is sent to haproxy.
+                std::fs::write(&switch, "").map_err(|e| Error::io(&switch, e))?;
+                "status page 404 (disable-on-404)".to_string()
+            } else {
+                hap.set_state(&name, &take_out).await?;
+                format!("state {take_out}")
+            };
             let r = hap
                 .wait_server(&name, timeout, want, |r| r.status == want)
                 .await?;
@@ -245,7 +261,7 @@ impl HaproxyPool {
                 &format!("{name} out of rotation"),
                 t,
                 format!(
-                    "state {take_out}: status {}, scur {}, qcur {}",
+                    "{how}: status {}, scur {}, qcur {}",
                     r.status, r.scur, r.qcur
                 ),
             );
@@ -272,6 +288,10 @@ impl HaproxyPool {
                 t,
                 format!("{}: {how}; scur was {in_flight} at the stop", old.name),
             );
+        }
+        if take_out == "404" {
+            let switch = self.status_404_file(ctx, &name);
+            std::fs::remove_file(&switch).map_err(|e| Error::io(&switch, e))?;
         }
         let t = ctx.steps.now_ms();
         let mut new = ctx.app.start(&name, self.endpoints[i].clone(), version)?;
@@ -312,7 +332,7 @@ impl HaproxyPool {
                 ),
             );
         }
-        if take_out != "none" {
+        if take_out != "none" && take_out != "404" {
             let t = ctx.steps.now_ms();
             let hap = self.hap()?;
             hap.set_state(&name, "ready").await?;
@@ -362,6 +382,11 @@ impl Strategy for HaproxyPool {
                 "haproxy-pool runs haproxy as its own front server: drop [front]".into(),
             ));
         }
+        if self.opts.take_out == "404" && ctx.app.config.kind.get_ref() != "builtin" {
+            return Err(Error::Harness(
+                "haproxy-pool: take_out = \"404\" needs app.kind = \"builtin\" (its status page has the 404 switch)".into(),
+            ));
+        }
         for i in 0..self.opts.servers as usize {
             let name = PoolConfig::server_name(i);
             let endpoint = ctx.app.endpoint_for(&name)?;
@@ -379,7 +404,7 @@ impl Strategy for HaproxyPool {
             rise: self.opts.rise,
             retries: self.opts.retries,
             redispatch: self.opts.redispatch,
-            disable_on_404: false,
+            disable_on_404: self.opts.take_out == "404",
             status_path: ctx.app.config.status_path.clone(),
         };
         let hap = Haproxy::start(&ctx.app, &cfg, None).await?;

@@ -145,3 +145,44 @@ fn haproxy_pool_retries_hide_failures_from_the_client_but_not_from_its_counters(
         r.dump()
     );
 }
+
+#[test]
+fn haproxy_pool_of_gunicorn_masters_passes() {
+    if !require_stack(&["haproxy", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/haproxy-pool-gunicorn.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    for key in ["wretr", "wredis", "econ", "eresp"] {
+        assert_eq!(
+            counter(&r, "haproxy counters (whole run)", key),
+            0,
+            "{key}\n{}",
+            r.dump()
+        );
+    }
+}
+
+#[test]
+fn haproxy_pool_404_status_page_takes_servers_out_without_the_admin_socket() {
+    if !require_stack(&["haproxy"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/haproxy-pool-404.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    let out = r.report["steps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "s1 out of rotation"))
+        .and_then(|s| s["detail"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(out.contains("status NOLB"), "{out}\n{}", r.dump());
+    assert_eq!(
+        counter(&r, "haproxy counters (whole run)", "econ"),
+        0,
+        "{}",
+        r.dump()
+    );
+}

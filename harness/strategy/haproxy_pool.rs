@@ -459,3 +459,35 @@ impl Strategy for HaproxyPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    fn parse(reload: &str) -> crate::error::Result<crate::scenario::Scenario> {
+        crate::scenario::parse(
+            std::path::Path::new("s.toml"),
+            &format!("[app]\nkind = \"builtin\"\n[reload]\nstrategy = \"haproxy-pool\"\n{reload}"),
+        )
+    }
+
+    #[test]
+    fn options_are_checked_where_they_are_written() {
+        parse("servers = 4\ntake_out = \"404\"\nretries = 2\nredispatch = true\nmax_hidden_retries = 0\n").unwrap();
+        let e = parse("servers = 1\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:11: `reload.servers`: must be at least 2"),
+            "{e}"
+        );
+        let e = parse("take_out = \"weight\"\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:12: `reload.take_out`: unknown value"),
+            "{e}"
+        );
+        let e = parse("rise = 0\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:8: `reload.rise`: must be at least 1"),
+            "{e}"
+        );
+        let e = parse("stop_old = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("`reload.stop_old`"), "{e}");
+    }
+}

@@ -12,8 +12,13 @@
 //!
 //! After each reload a step "haproxy counters" gives the backend's `wretr`,
 //! `wredis`, `econ`, `eresp` and `hrsp_5xx` since haproxy started: what the
-//! balancer retried behind the client's back. `max_hidden_retries` turns a
+//! balancer retried behind the client's back; "haproxy counters (whole run)" at
+//! shutdown gives them once the load has ended. `max_hidden_retries` turns a
 //! `wretr + wredis` above it into a failed reload.
+//!
+//! `take_out = "404"` is the seed's own way: the app's status page answers 404 and
+//! `http-check disable-on-404` puts the server in NOLB at its next check; it comes
+//! back UP by itself once the new version's status page answers 200.
 //!
 //! The broken forms, as options (each a negative control in scenarios/negative/):
 //! `take_out = "none"` restarts a server still in rotation; `wait_idle = false`
@@ -21,10 +26,12 @@
 //! `wait_check = false` (and `wait_ready = false`) puts it back at once;
 //! `retries`/`redispatch` let haproxy hide failed connects from the client.
 //!
-//! Measured with haproxy 2.6.12 (Debian 12): leaving MAINT (`state ready`) runs a
-//! check at once. A server whose port refuses connections goes DOWN right away and
-//! gets no traffic until `rise` checks pass; one that accepts connects is UP at once,
-//! whatever its HTTP status page would say.
+//! Measured with haproxy 2.6.12 (Debian 12): checks go on during DRAIN (a stopped
+//! server goes DOWN and comes back through `rise` checks while still DRAIN). In
+//! MAINT `check_status` is empty, and `state ready` brings back the check state of
+//! before MAINT: the server showed UP, or "UP 1/2" with the old L7OK when v2 had
+//! not bound its socket yet, and got requests until `fall` checks had failed (once,
+//! with the backend gone 20 ms before, it showed DOWN at once).
 
 use std::time::Duration;
 
@@ -408,9 +415,10 @@ impl Strategy for HaproxyPool {
             status_path: ctx.app.config.status_path.clone(),
         };
         let hap = Haproxy::start(&ctx.app, &cfg, None).await?;
-        self.base = hap.counters().await?;
         let endpoint = hap.endpoint();
-        self.haproxy = Some(hap);
+        // Kept before anything else can fail, so that shutdown stops it.
+        let hap = self.haproxy.insert(hap);
+        self.base = hap.counters().await?;
         let host = match &endpoint {
             Endpoint::Tcp(a) => a.to_string(),
             Endpoint::Unix(_) => "localhost".into(),
@@ -431,8 +439,10 @@ impl Strategy for HaproxyPool {
             }
         }
         // What the balancer hid or failed, whether or not the roll went through.
-        let total = self.record_counters(ctx, "haproxy counters").await?;
+        let total = self.record_counters(ctx, "haproxy counters").await;
+        // A roll's own error comes first; the counters' only if the roll went through.
         result?;
+        let total = total?;
         if let Some(max) = self.opts.max_hidden_retries {
             let hidden = total.wretr + total.wredis;
             if hidden > max {

@@ -3,7 +3,7 @@
 #   Debian packages: nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
-#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn and flup.
+#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup and supervisor.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
 # a system nginx on port 80 (or haproxy): we install under a policy-rc.d that denies
@@ -15,6 +15,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ZDT_VENV:-$REPO/.venv}"
 GUNICORN_VERSION=27.0.1
 FLUP_VERSION=1.0.3
+SUPERVISOR_VERSION=4.2.5
 PKGS=(nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils)
 # Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
 # (not a pyenv/other python3 that happens to come first on PATH).
@@ -93,13 +94,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log "apt: done in $((SECONDS - t0)) s"
 fi
 
-# ---- Python venv with gunicorn + flup ---------------------------------------
+# ---- Python venv with gunicorn + flup + supervisor ---------------------------------------
 venv_ok() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$GUNICORN_VERSION" "$FLUP_VERSION" <<'EOF' 2>/dev/null
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$GUNICORN_VERSION" "$FLUP_VERSION" "$SUPERVISOR_VERSION" <<'EOF' 2>/dev/null &&
 import sys
 from importlib.metadata import version
-sys.exit(0 if (version("gunicorn"), version("flup")) == (sys.argv[1], sys.argv[2]) else 1)
+want = tuple(sys.argv[1:])
+sys.exit(0 if (version("gunicorn"), version("flup"), version("supervisor")) == want else 1)
 EOF
+        [ -x "$VENV/bin/supervisord" ] && [ -x "$VENV/bin/supervisorctl" ]
 }
 
 if ! venv_ok; then
@@ -108,10 +111,10 @@ if ! venv_ok; then
         log "venv: creating $VENV"
         "$SYS_PYTHON" -m venv "$VENV"
     fi
-    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION"
+    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" </dev/null
-    venv_ok || { log "venv: gunicorn/flup not importable after install"; exit 1; }
+        "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" "supervisor==$SUPERVISOR_VERSION" </dev/null
+    venv_ok || { log "venv: gunicorn/flup/supervisor not installed after pip"; exit 1; }
     log "venv: done in $((SECONDS - t0)) s"
 fi
 
@@ -125,5 +128,6 @@ echo "uwsgi $(uwsgi --version) (uwsgi-core $(pkgver uwsgi-core), uwsgi-plugin-py
 echo "python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())') (venv $VENV)"
 echo "gunicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("gunicorn"))')"
 echo "flup $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("flup"))')"
+echo "supervisor $("$VENV/bin/supervisord" --version)"
 echo "chromium $(pkgver chromium)"
 echo "xmllint (libxml2-utils $(pkgver libxml2-utils))"

@@ -102,6 +102,35 @@ fn needs(s: &scenario::Scenario) -> Vec<&'static str> {
     n
 }
 
+/// An external stack's line: what it runs, and any of its programs that is missing
+/// (what the stack itself needs, only its own scripts know).
+fn external_line(l: &scenario::Loaded) -> String {
+    let Ok(a) = l.scenario.app.external() else {
+        return "ready      (own stack)".into();
+    };
+    let programs: Vec<&String> = [&a.start, &a.stop]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get_ref().first())
+        .collect();
+    let missing: Vec<String> = programs
+        .iter()
+        .filter(|p| p.contains('/'))
+        .map(|p| crate::app::external::resolve_program(p, &l.dir))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    let what = match a.start.as_ref().and_then(|c| c.get_ref().first()) {
+        Some(p) => format!("own stack, started by {p}"),
+        None => "own stack, already running".to_string(),
+    };
+    if missing.is_empty() {
+        format!("ready      ({what})")
+    } else {
+        format!("needs {}  ({what})", missing.join(", "))
+    }
+}
+
 /// The doctor's report for the scenarios under `dir`.
 pub fn report(dir: &Path) -> String {
     let found = survey();
@@ -145,6 +174,7 @@ pub fn report(dir: &Path) -> String {
     for f in files {
         let line = match scenario::load(&f) {
             Err(e) => format!("INVALID: {}", e.to_string().lines().next().unwrap_or("")),
+            Ok(l) if l.scenario.app.is_external() => external_line(&l),
             Ok(l) => {
                 let need = needs(&l.scenario);
                 let missing: Vec<&str> = need

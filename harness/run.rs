@@ -270,7 +270,7 @@ async fn run_inner(
 fn expected_duration(sc: &Scenario) -> Duration {
     sc.load.warmup.0
         + sc.load.cooldown.0
-        + sc.app.startup_delay.0 * sc.deploys().len() as u32
+        + sc.app.startup_delay() * sc.deploys().len() as u32
         + Duration::from_secs(1)
 }
 

@@ -144,7 +144,7 @@ fn external_app_keys_are_checked() {
     assert!(e.contains("`app.env`") && e.contains("ZDT_"), "{e}");
     let (_, e) = run_text("[app]\nstart = [\"./up.sh\"]\n[reload]\nstrategy = \"naive-restart\"\n");
     assert!(
-        e.contains("bad.toml:2:9: `app.start`: only applies to app.kind = \"external\""),
+        e.contains("bad.toml:2:9: `app.start`: not an option of app kind \"builtin\" (it applies to: external)"),
         "{e}"
     );
     let (_, e) = run_text(

@@ -2,10 +2,52 @@
 
 use std::path::Path;
 
+use serde::Deserialize;
+use toml::Spanned;
+
 use super::process::Child;
-use super::AppEnv;
+use super::{AppEnv, Kind, Launch, Spawned};
 use crate::error::Result;
 use crate::load::Endpoint;
+use crate::scenario::{AppConfig, AppTable};
+
+/// The `builtin` app kind: the fixture server inside this binary.
+pub struct Builtin;
+
+/// `[app]` options of the builtin fixture (besides the common keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// On SIGTERM: `drain` (graceful, default) or `exit` (drop everything: a
+    /// misbehaving app).
+    pub on_term: Spanned<String>,
+    /// Bind the socket at once, listen only after the startup delay (default false).
+    pub bind_early: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            on_term: Spanned::new(0..0, "drain".into()),
+            bind_early: false,
+        }
+    }
+}
+
+impl Kind for Builtin {
+    const NAME: &'static str = "builtin";
+    type Options = Options;
+
+    const VERSION_FILE: bool = false;
+
+    fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
+        at.one_of(&o.on_term, "app.on_term", &["drain", "exit"])
+    }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        spawn(o, env, l.name, l.endpoint, l.version, l.log).map(Spawned::from)
+    }
+}
 
 /// The `--listen` argument for an endpoint.
 pub fn listen_arg(endpoint: &Endpoint) -> String {
@@ -23,6 +65,7 @@ pub fn status_404_file(log: &Path) -> std::path::PathBuf {
 
 /// Spawns the fixture serving `version` on `endpoint`.
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
     name: &str,
     endpoint: &Endpoint,
@@ -37,13 +80,13 @@ pub fn spawn(
         "--version".into(),
         version.to_string(),
         "--startup-delay".into(),
-        format!("{}ms", c.startup_delay.0.as_millis()),
+        format!("{}ms", c.startup_delay().as_millis()),
         "--on-term".into(),
-        c.on_term.get_ref().clone(),
+        o.on_term.get_ref().clone(),
         "--drain-timeout".into(),
         format!("{}ms", c.stop_timeout.0.as_millis()),
     ];
-    if c.bind_early {
+    if o.bind_early {
         args.push("--bind-early".into());
     }
     // The slot's out-of-rotation switch (haproxy-pool's take_out = "404").

@@ -6,14 +6,156 @@
 //! `ZDT_*` variables (see README, "Gate your own deploy"), waits for the probe to pass,
 //! and makes sure nothing the commands started outlives the run.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
+use toml::Spanned;
+
 use super::process::{log_tail, Child};
-use super::{readiness, tools, AppEnv};
+use super::{readiness, tools, AppEnv, Kind};
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::scenario::{expand_run_dir, AppConfig};
+use crate::scenario::{AppConfig, AppTable};
+
+/// The `external` app kind: the user's own stack.
+pub struct External;
+
+/// `[app]` options of the user's own stack (besides the common keys; `socket` and
+/// `startup_delay` do not apply: zdt-check starts no instances of it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// The command that brings up version 1 of the stack (argument list, no shell;
+    /// absent: the stack is already running).
+    pub start: Option<Spanned<Vec<String>>>,
+    /// The command that takes the stack down at the end (before its process group
+    /// is killed).
+    pub stop: Option<Spanned<Vec<String>>>,
+    /// Where the load connects (required): `http://127.0.0.1:PORT/` or
+    /// `unix:/path.sock` (`${ZDT_RUN_DIR}` is replaced by the run directory).
+    pub target: Option<Spanned<String>>,
+    /// The status the readiness probe must answer (default 200).
+    pub ready_status: Spanned<u16>,
+    /// Extra environment for the start, stop and deploy commands (names may not
+    /// start with `ZDT_`).
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// A venv handed to the commands as `$ZDT_VENV` (default: $ZDT_VENV, or a
+    /// `.venv` near the binary or the current directory).
+    pub venv: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            start: None,
+            stop: None,
+            target: None,
+            ready_status: Spanned::new(0..0, 200),
+            env: None,
+            venv: None,
+        }
+    }
+}
+
+impl Kind for External {
+    const NAME: &'static str = "external";
+    const STARTS_INSTANCES: bool = false;
+    type Options = Options;
+
+    fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
+        let Some(target) = &o.target else {
+            return Err(at.missing(
+                "app.target",
+                "an external app needs `target = \"http://127.0.0.1:PORT/\"` (or \"unix:/path.sock\"): where the load connects",
+            ));
+        };
+        check_target(target.get_ref())
+            .map_err(|why| at.error(target.span(), "app.target", &why))?;
+        argv_ok(at, &o.start, "app.start")?;
+        argv_ok(at, &o.stop, "app.stop")?;
+        if !(100..=599).contains(o.ready_status.get_ref()) {
+            return Err(at.error(
+                o.ready_status.span(),
+                "app.ready_status",
+                "must be an HTTP status, 100..=599",
+            ));
+        }
+        if let Some(env) = &o.env {
+            if let Some(k) = env.get_ref().keys().find(|k| {
+                k.is_empty() || k.contains('=') || k.contains('\0') || k.starts_with("ZDT_")
+            }) {
+                return Err(at.error(
+                    env.span(),
+                    "app.env",
+                    &format!("{k:?}: a variable name must be non-empty, without `=`, and not start with ZDT_ (those are set by zdt-check)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn venv(o: &Options) -> Option<&Path> {
+        o.venv.as_deref()
+    }
+}
+
+impl AppConfig {
+    /// The external stack's options (an error if the app is of another kind).
+    pub fn external(&self) -> Result<&Options> {
+        self.kind_options::<External>()
+    }
+}
+
+/// Fails unless a command is an argument list naming a program.
+fn argv_ok(at: &AppTable, v: &Option<Spanned<Vec<String>>>, field: &str) -> Result<()> {
+    match v {
+        Some(c) if c.get_ref().first().is_none_or(|p| p.is_empty()) => Err(at.error(
+            c.span(),
+            field,
+            "must name a program, as an argument list: [\"./start.sh\", \"--env\", \"ci\"]",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Expands `${ZDT_RUN_DIR}` and `$ZDT_RUN_DIR` in an external app's target.
+pub fn expand_run_dir(s: &str, run_dir: &Path) -> String {
+    let dir = run_dir.display().to_string();
+    s.replace("${ZDT_RUN_DIR}", &dir)
+        .replace("$ZDT_RUN_DIR", &dir)
+}
+
+/// Checks an external app's target: `http://` on a loopback IP, or `unix:`, with no path
+/// (the request path is `load.path`).
+pub fn check_target(raw: &str) -> std::result::Result<(), String> {
+    if raw.trim().is_empty() {
+        return Err(
+            "is empty; write e.g. \"http://127.0.0.1:8000/\" or \"unix:${ZDT_RUN_DIR}/app.sock\""
+                .into(),
+        );
+    }
+    if let Some(rest) = raw.strip_prefix("http://") {
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        if !path.is_empty() {
+            return Err(format!(
+                "{raw:?} has a path: give only scheme, address and port here, and the request path in `load.path`"
+            ));
+        }
+        let addr: std::net::SocketAddr = authority.parse().map_err(|_| {
+            format!("{authority:?} is not an IP address with a port (e.g. \"http://127.0.0.1:8000/\"; host names are not resolved)")
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "{} is not a loopback address: zdt-check sends load only to loopback or unix sockets",
+                addr.ip()
+            ));
+        }
+        return Ok(());
+    }
+    crate::load::Target::parse(raw, None).map(|_| ())
+}
 
 /// A running external stack.
 #[derive(Debug)]
@@ -40,6 +182,7 @@ pub fn resolve_program(argv0: &str, cwd: &Path) -> PathBuf {
 /// The variables every command of an external stack gets, plus the scenario's `[app] env`.
 pub fn base_env(env: &AppEnv, cwd: &Path, target: &str) -> Vec<(String, String)> {
     let c = &env.config;
+    let extra = c.external().ok().and_then(|o| o.env.as_ref());
     let d = |p: &Path| p.display().to_string();
     let mut out: Vec<(String, String)> = vec![
         ("ZDT_RUN_DIR".into(), d(&env.run_dir)),
@@ -49,20 +192,18 @@ pub fn base_env(env: &AppEnv, cwd: &Path, target: &str) -> Vec<(String, String)>
         ("ZDT_STATUS_PATH".into(), c.status_path.clone()),
         (
             "ZDT_VENV".into(),
-            tools::venv(c.venv.as_deref())
-                .map(|v| d(&v))
-                .unwrap_or_default(),
+            tools::venv(c.venv()).map(|v| d(&v)).unwrap_or_default(),
         ),
     ];
-    if let Some(extra) = &c.env {
+    if let Some(extra) = extra {
         out.extend(extra.get_ref().iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     out
 }
 
-/// The target of `config`, with `${ZDT_RUN_DIR}` expanded.
-fn target_of(config: &AppConfig, run_dir: &Path) -> Result<Target> {
-    let raw = config
+/// The target of `opts`, with `${ZDT_RUN_DIR}` expanded.
+fn target_of(opts: &Options, run_dir: &Path) -> Result<Target> {
+    let raw = opts
         .target
         .as_ref()
         .map(|t| t.get_ref().as_str())
@@ -112,13 +253,14 @@ impl ExternalStack {
     /// `ready_timeout`, is an error with the tail of the command's output.
     pub async fn start(env: &AppEnv, cwd: &Path, first_version: &str) -> Result<ExternalStack> {
         let c = &env.config;
-        let target = target_of(c, &env.run_dir)?;
+        let o = c.external()?;
+        let target = target_of(o, &env.run_dir)?;
         let mut stack = ExternalStack {
             target,
             start: None,
             cwd: cwd.to_path_buf(),
         };
-        if let Some(argv) = &c.start {
+        if let Some(argv) = &o.start {
             let argv = argv.get_ref();
             let mut vars = base_env(env, cwd, &stack.target.to_string());
             vars.push(("ZDT_VERSION".into(), first_version.to_string()));
@@ -131,12 +273,11 @@ impl ExternalStack {
                 &env.path("zdt-start.log"),
             )?);
         }
-        stack.wait_ready(c).await?;
+        stack.wait_ready(c, *o.ready_status.get_ref()).await?;
         Ok(stack)
     }
 
-    async fn wait_ready(&mut self, c: &AppConfig) -> Result<()> {
-        let want = *c.ready_status.get_ref();
+    async fn wait_ready(&mut self, c: &AppConfig, want: u16) -> Result<()> {
         let timeout = c.ready_timeout.0;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last;
@@ -176,7 +317,7 @@ impl ExternalStack {
     pub async fn stop(&mut self, env: &AppEnv) -> Vec<String> {
         let c = &env.config;
         let mut notes = Vec::new();
-        if let Some(argv) = &c.stop {
+        if let Some(argv) = c.external().ok().and_then(|o| o.stop.as_ref()) {
             let vars = base_env(env, &self.cwd, &self.target.to_string());
             match run_to_end(
                 "stop command",

@@ -2,14 +2,85 @@
 //! a readiness datagram from each worker once it has loaded the app
 //! (`post_worker_init` in the embedded gunicorn_conf.py).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use tokio::net::UnixDatagram;
+use toml::Spanned;
 
 use super::process::Child;
-use super::{python, tools, AppEnv};
+use super::{python, tools, AppEnv, Kind, Launch, Spawned};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
+use crate::scenario::{AppConfig, AppTable};
+
+/// The `gunicorn` app kind: the sample WSGI app under gunicorn.
+pub struct Gunicorn;
+
+/// `[app]` options of a gunicorn app (besides the common keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// Worker processes per instance, 1 to 64 (default 2).
+    pub workers: Spanned<u32>,
+    /// `sync` (default) or `gthread`.
+    pub worker_class: Spanned<String>,
+    /// gthread: threads per worker (default 4).
+    pub threads: u32,
+    /// `--preload`: the app is imported once in the master, so reloads keep the old
+    /// code (default false: a negative control).
+    pub preload: bool,
+    /// A venv with gunicorn (default: $ZDT_VENV, or a `.venv` near the binary or the
+    /// current directory).
+    pub venv: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: Spanned::new(0..0, 2),
+            worker_class: Spanned::new(0..0, "sync".into()),
+            threads: 4,
+            preload: false,
+            venv: None,
+        }
+    }
+}
+
+impl Kind for Gunicorn {
+    const NAME: &'static str = "gunicorn";
+    type Options = Options;
+
+    fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
+        at.one_of(&o.worker_class, "app.worker_class", &["sync", "gthread"])?;
+        super::check_workers(&o.workers, at)
+    }
+
+    fn venv(o: &Options) -> Option<&Path> {
+        o.venv.as_deref()
+    }
+
+    fn set_workers(o: &mut Options, n: u32) -> bool {
+        o.workers = Spanned::new(0..0, n);
+        true
+    }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        let (child, ready) = spawn(o, env, l.slot, l.name, l.endpoint, l.version_file, l.log)?;
+        Ok(Spawned {
+            child,
+            ready_rx: Some(ready),
+            uwsgi: None,
+        })
+    }
+}
+
+impl AppConfig {
+    /// The gunicorn options (an error if the app is of another kind).
+    pub fn gunicorn(&self) -> Result<&Options> {
+        self.kind_options::<Gunicorn>()
+    }
+}
 
 /// The `--bind` argument.
 fn bind_arg(endpoint: &Endpoint) -> String {
@@ -21,6 +92,7 @@ fn bind_arg(endpoint: &Endpoint) -> String {
 
 /// Spawns gunicorn for `slot`; returns the master and the bound readiness socket.
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
     slot: &str,
     name: &str,
@@ -29,7 +101,7 @@ pub fn spawn(
     log: &Path,
 ) -> Result<(Child, UnixDatagram)> {
     let c = &env.config;
-    let gunicorn = tools::require_venv_program(c.venv.as_deref(), "gunicorn")?;
+    let gunicorn = tools::require_venv_program(o.venv.as_deref(), "gunicorn")?;
     let py = python::write_app_dir(&env.run_dir)?;
     let ready_path = env.path(&format!("{slot}.ready"));
     let _ = std::fs::remove_file(&ready_path);
@@ -42,23 +114,23 @@ pub fn spawn(
         "--bind".into(),
         bind_arg(endpoint),
         "--workers".into(),
-        c.workers.get_ref().to_string(),
+        o.workers.get_ref().to_string(),
         "--worker-class".into(),
-        c.worker_class.get_ref().clone(),
+        o.worker_class.get_ref().clone(),
         "--no-control-socket".into(),
         "--pid".into(),
         env.path(&format!("{slot}.pid")).display().to_string(),
         "--graceful-timeout".into(),
         c.stop_timeout.0.as_secs().max(1).to_string(),
     ];
-    if c.worker_class.get_ref() == "gthread" {
-        args.extend(["--threads".into(), c.threads.to_string()]);
+    if o.worker_class.get_ref() == "gthread" {
+        args.extend(["--threads".into(), o.threads.to_string()]);
     }
-    if c.preload {
+    if o.preload {
         args.push("--preload".into());
     }
     args.push("app:application".into());
-    let mut envs = python::app_env(version_file, c.startup_delay.0);
+    let mut envs = python::app_env(version_file, c.startup_delay());
     envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
     let child = Child::spawn(name, &gunicorn, &args, &envs, &env.run_dir, log)?;
     Ok((child, ready))

@@ -3,6 +3,10 @@
 //! An [`AppEnv`] knows the scenario's app settings and the private run directory;
 //! strategies ask it for instances listening on a given endpoint with a given
 //! version, and decide themselves how instances are switched and stopped.
+//!
+//! Each app kind file also owns its `[app]` options (a serde struct with their
+//! defaults, checks and docs, see [`Kind`]); [`KINDS`] has one line per kind and is
+//! all the scenario module knows about them.
 
 pub mod builtin;
 pub mod external;
@@ -17,13 +21,287 @@ pub mod reaper;
 pub mod tools;
 pub mod uwsgi;
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::scenario::AppConfig;
+use crate::scenario::table::{keys_of, Common, Without};
+use crate::scenario::{AppConfig, AppTable};
 use process::Child;
+
+/// What an app kind brings to the [`KINDS`] registry: its name, its own `[app]`
+/// options (with their defaults, checks and docs, in its file) and what the rest of
+/// the harness may ask of them.
+pub trait Kind: 'static {
+    /// The name in `app.kind`.
+    const NAME: &'static str;
+    /// Whether zdt-check starts its instances (false: the user's own stack); only
+    /// then do the common keys `socket` and `startup_delay` apply.
+    const STARTS_INSTANCES: bool = true;
+    /// The error to show when the scenario has no `[front]` and the kind needs one.
+    const NEEDS_FRONT: Option<&'static str> = None;
+    /// Its own `[app]` keys: a serde struct with `deny_unknown_fields` and `default`
+    /// (the common keys, see [`common_keys`], are taken out before it sees the table),
+    /// `toml::Spanned` where an error must point at a value.
+    type Options: DeserializeOwned + Default + Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// Checks what serde cannot (allowed values, combinations with the common keys in
+    /// `app`), with errors located by `at`.
+    fn validate(_opts: &Self::Options, _app: &AppConfig<()>, _at: &AppTable) -> Result<()> {
+        Ok(())
+    }
+    /// The venv its programs come from, if its options name one.
+    fn venv(_opts: &Self::Options) -> Option<&Path> {
+        None
+    }
+    /// Sets the worker count (a `[sweep]` point); false if the kind has no `workers`.
+    fn set_workers(_opts: &mut Self::Options, _n: u32) -> bool {
+        false
+    }
+    /// Whether its app reads its version from a file at import (a Python app: the
+    /// file is written before the instance starts, see [`Launch::version_file`]).
+    const VERSION_FILE: bool = true;
+    /// How a front server passes requests to one of its instances at `endpoint`.
+    fn upstream(endpoint: Endpoint) -> nginx::Upstream {
+        nginx::Upstream::Http(endpoint)
+    }
+    /// Starts one instance (without waiting for it to be ready); the default: zdt-check
+    /// does not start instances of this kind.
+    fn spawn(_opts: &Self::Options, _env: &AppEnv, _l: &Launch) -> Result<Spawned> {
+        Err(Error::Harness(format!(
+            "app kind {:?} has no instances zdt-check starts",
+            Self::NAME
+        )))
+    }
+}
+
+/// What one instance is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch<'a> {
+    /// The slot (names its socket, log, pidfile).
+    pub slot: &'a str,
+    /// Its name for reports and errors.
+    pub name: &'a str,
+    /// Where it listens.
+    pub endpoint: &'a Endpoint,
+    /// The version it serves.
+    pub version: &'a str,
+    /// Kinds with [`Kind::VERSION_FILE`]: the file holding `version` (else empty).
+    pub version_file: &'a Path,
+    /// Where its output goes.
+    pub log: &'a Path,
+}
+
+/// A started instance's process and the control channels its kind has.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its process group.
+    pub child: Child,
+    /// gunicorn: the workers' readiness datagrams.
+    pub ready_rx: Option<tokio::net::UnixDatagram>,
+    /// uWSGI: the master FIFO and touch-reload file.
+    pub uwsgi: Option<uwsgi::Control>,
+}
+
+impl From<Child> for Spawned {
+    fn from(child: Child) -> Self {
+        Spawned {
+            child,
+            ready_rx: None,
+            uwsgi: None,
+        }
+    }
+}
+
+/// An app kind's parsed and checked options, kept on the scenario (shared by the
+/// runs of a sweep or a `compare --repeat`). Its kind's file reads them back typed,
+/// with [`AppConfig::kind_options`].
+pub trait AppOptions: std::fmt::Debug + Send + Sync {
+    /// The app kind these options configure.
+    fn kind(&self) -> &'static str;
+    /// The options themselves, to downcast to the kind's `Options`.
+    fn as_any(&self) -> &dyn Any;
+    /// The venv the kind's programs come from, if the options name one.
+    fn venv(&self) -> Option<&Path>;
+    /// The same options with `workers = n`; `None` if the kind has no `workers`.
+    fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>>;
+    /// See [`Kind::VERSION_FILE`].
+    fn version_file(&self) -> bool;
+    /// See [`Kind::upstream`].
+    fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream;
+    /// See [`Kind::spawn`].
+    fn spawn(&self, env: &AppEnv, l: &Launch) -> Result<Spawned>;
+}
+
+struct Parsed<K: Kind>(K::Options);
+
+impl<K: Kind> std::fmt::Debug for Parsed<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<K: Kind> AppOptions for Parsed<K> {
+    fn kind(&self) -> &'static str {
+        K::NAME
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
+    fn venv(&self) -> Option<&Path> {
+        K::venv(&self.0)
+    }
+    fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>> {
+        let mut o = self.0.clone();
+        K::set_workers(&mut o, n).then(|| Arc::new(Parsed::<K>(o)) as Arc<dyn AppOptions>)
+    }
+    fn version_file(&self) -> bool {
+        K::VERSION_FILE
+    }
+    fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream {
+        K::upstream(endpoint)
+    }
+    fn spawn(&self, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        K::spawn(&self.0, env, l)
+    }
+}
+
+impl AppConfig {
+    /// The options of app kind `K`: an error if the app is of another kind (a
+    /// strategy that lists `K` in its `APP_KINDS` always gets them).
+    pub fn kind_options<K: Kind>(&self) -> Result<&K::Options> {
+        self.options
+            .as_any()
+            .downcast_ref::<K::Options>()
+            .ok_or_else(|| {
+                Error::Harness(format!(
+                    "app kind {:?} has no {} options",
+                    self.options.kind(),
+                    K::NAME
+                ))
+            })
+    }
+
+    /// The venv the app's programs come from, if the scenario names one (`app.venv`).
+    pub fn venv(&self) -> Option<&Path> {
+        self.options.venv()
+    }
+}
+
+/// One registered app kind.
+pub struct KindEntry {
+    /// The name in `app.kind`.
+    pub name: &'static str,
+    /// Whether zdt-check starts its instances (`socket`, `startup_delay` apply).
+    pub starts_instances: bool,
+    /// The error to show when it needs a `[front]` and the scenario has none.
+    pub needs_front: Option<&'static str>,
+    keys: fn() -> &'static [&'static str],
+    parse: ParseFn,
+}
+
+/// How a registry line parses its kind's options.
+type ParseFn = fn(&AppConfig<()>, &AppTable) -> Result<Arc<dyn AppOptions>>;
+
+impl KindEntry {
+    /// Its own `[app]` keys (besides the common ones).
+    pub fn keys(&self) -> &'static [&'static str] {
+        (self.keys)()
+    }
+
+    /// Parses and checks its options from the scenario's `[app]` table (`app` is what
+    /// the first pass read: the common keys).
+    pub fn parse_options(
+        &self,
+        app: &AppConfig<()>,
+        table: &AppTable,
+    ) -> Result<Arc<dyn AppOptions>> {
+        (self.parse)(app, table)
+    }
+}
+
+/// The registry line for app kind `K`.
+const fn entry<K: Kind>() -> KindEntry {
+    KindEntry {
+        name: K::NAME,
+        starts_instances: K::STARTS_INSTANCES,
+        needs_front: K::NEEDS_FRONT,
+        keys: keys_of::<K::Options>,
+        parse: parse_options::<K>,
+    }
+}
+
+/// Every app kind, one line each, in the order messages and docs list them.
+pub const KINDS: &[KindEntry] = &[
+    entry::<builtin::Builtin>(),
+    entry::<gunicorn::Gunicorn>(),
+    entry::<uwsgi::Uwsgi>(),
+    entry::<flup::Flup>(),
+    entry::<external::External>(),
+];
+
+/// The registered app kind called `name`.
+pub fn find_kind(name: &str) -> Option<&'static KindEntry> {
+    KINDS.iter().find(|e| e.name == name)
+}
+
+/// The keys every app kind accepts (read by the scenario itself; `socket` and
+/// `startup_delay` only where zdt-check starts the instances).
+pub fn common_keys() -> &'static [&'static str] {
+    keys_of::<AppConfig<()>>()
+}
+
+/// The common keys that apply only to a kind whose instances zdt-check starts.
+pub const INSTANCE_KEYS: &[&str] = &["socket", "startup_delay"];
+
+/// The common `[app]` keys, skipped by a kind's options pass.
+struct AppCommon;
+
+impl Common for AppCommon {
+    fn keys() -> &'static [&'static str] {
+        common_keys()
+    }
+}
+
+/// Second pass over the scenario text: only `app`, as `K`'s options.
+fn parse_options<K: Kind>(app: &AppConfig<()>, table: &AppTable) -> Result<Arc<dyn AppOptions>> {
+    #[derive(Deserialize)]
+    struct Doc<O> {
+        #[serde(default)]
+        app: Option<Without<AppCommon, O>>,
+    }
+    let common: Vec<&str> = common_keys()
+        .iter()
+        .copied()
+        .filter(|k| K::STARTS_INSTANCES || !INSTANCE_KEYS.contains(k))
+        .collect();
+    let doc: Doc<K::Options> = toml::from_str(table.src()).map_err(|e| {
+        table.unknown_key(&e, "app kind", &common, keys_of::<K::Options>(), |key| {
+            KINDS
+                .iter()
+                .filter(|x| x.keys().contains(&key))
+                .map(|x| x.name)
+                .collect()
+        })
+    })?;
+    let opts = doc.app.map(|a| a.0).unwrap_or_default();
+    K::validate(&opts, app, table)?;
+    Ok(Arc::new(Parsed::<K>(opts)))
+}
+
+/// Checks `workers`: 1 to 64 processes (gunicorn, uWSGI).
+pub fn check_workers(workers: &toml::Spanned<u32>, at: &AppTable) -> Result<()> {
+    if (1..=64).contains(workers.get_ref()) {
+        Ok(())
+    } else {
+        Err(at.error(workers.span(), "app.workers", "must be between 1 and 64"))
+    }
+}
 
 /// One running app instance.
 #[derive(Debug)]
@@ -86,34 +364,28 @@ impl AppEnv {
     pub fn start(&self, slot: &str, endpoint: Endpoint, version: &str) -> Result<Instance> {
         let name = format!("{slot} {version}");
         let log = self.path(&format!("{slot}.log"));
-        let kind = self.config.kind.get_ref().as_str();
-        let version_file = (kind != "builtin").then(|| self.path(&format!("{slot}.version")));
+        let kind = &self.config.options;
+        let version_file = kind
+            .version_file()
+            .then(|| self.path(&format!("{slot}.version")));
         if let Some(f) = &version_file {
             python::write_version(f, version)?;
         }
-        let vf = version_file.as_deref().unwrap_or(std::path::Path::new(""));
-        let (child, ready_rx, uwsgi) = match kind {
-            "builtin" => (
-                builtin::spawn(self, &name, &endpoint, version, &log)?,
-                None,
-                None,
-            ),
-            "flup" => (flup::spawn(self, &name, &endpoint, vf, &log)?, None, None),
-            "gunicorn" => {
-                let (child, ready) = gunicorn::spawn(self, slot, &name, &endpoint, vf, &log)?;
-                (child, Some(ready), None)
-            }
-            "uwsgi" => {
-                let (child, control) =
-                    uwsgi::spawn(self, slot, &name, &endpoint, self.has_front, vf, &log)?;
-                (child, None, Some(control))
-            }
-            other => {
-                return Err(Error::Harness(format!(
-                    "app kind {other:?} is not supported"
-                )))
-            }
-        };
+        let Spawned {
+            child,
+            ready_rx,
+            uwsgi,
+        } = kind.spawn(
+            self,
+            &Launch {
+                slot,
+                name: &name,
+                endpoint: &endpoint,
+                version,
+                version_file: version_file.as_deref().unwrap_or(Path::new("")),
+                log: &log,
+            },
+        )?;
         Ok(Instance {
             name,
             slot: slot.to_string(),
@@ -161,11 +433,7 @@ impl AppEnv {
 
     /// How a front server passes requests to an instance of this app kind at `endpoint`.
     pub fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream {
-        match self.config.kind.get_ref().as_str() {
-            "flup" => nginx::Upstream::FastCgi(endpoint),
-            "uwsgi" => nginx::Upstream::Uwsgi(endpoint),
-            _ => nginx::Upstream::Http(endpoint),
-        }
+        self.config.options.upstream(endpoint)
     }
 
     /// Waits until `inst` answers the status probe with its own version.
@@ -240,7 +508,7 @@ impl AppEnv {
 
     /// The endpoint for slot `slot`: a unix socket in the run dir, or a fresh TCP port.
     pub fn endpoint_for(&self, slot: &str) -> Result<Endpoint> {
-        match self.config.socket.get_ref().as_str() {
+        match self.config.socket() {
             "tcp" => Self::free_tcp_endpoint(),
             _ => Ok(Endpoint::Unix(self.path(&format!("{slot}.sock")))),
         }
@@ -257,4 +525,209 @@ pub async fn wait_for_path(path: &Path, timeout: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     path.exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{expand_sweep, parse, Loaded, Scenario};
+
+    fn parse_str(src: &str) -> Result<Scenario> {
+        parse(Path::new("s.toml"), src)
+    }
+
+    /// A scenario for kind `e` with a strategy that works with it.
+    fn minimal(e: &KindEntry) -> String {
+        let strategy = crate::strategy::REGISTRY
+            .iter()
+            .find(|s| s.app_kinds.contains(&e.name))
+            .expect("every kind has a strategy");
+        let front = if e.needs_front.is_some() || strategy.needs_front.is_some() {
+            "[front]\n"
+        } else {
+            ""
+        };
+        let extra = match e.name {
+            "external" => "target = \"http://127.0.0.1:9/\"\n",
+            _ => "",
+        };
+        let command = match strategy.name {
+            "command" => "command = [\"true\"]\n",
+            _ => "",
+        };
+        format!(
+            "[app]\nkind = \"{}\"\nready_timeout = \"3s\"\n{extra}{front}[reload]\nstrategy = \"{}\"\n{command}",
+            e.name, strategy.name
+        )
+    }
+
+    #[test]
+    fn every_kind_parses_with_its_defaults() {
+        let mut names: Vec<&str> = KINDS.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len(), "names are unique");
+        for e in KINDS {
+            for k in e.keys() {
+                assert!(!common_keys().contains(k), "{}: {k} is common", e.name);
+            }
+            let s = parse_str(&minimal(e)).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+            assert_eq!(s.app.options.kind(), e.name);
+            assert_eq!(s.app.ready_timeout.0.as_secs(), 3);
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_options_types() {
+        assert_eq!(
+            common_keys(),
+            [
+                "kind",
+                "socket",
+                "startup_delay",
+                "versions",
+                "ready_timeout",
+                "status_path",
+                "stop_timeout"
+            ]
+        );
+        assert_eq!(
+            find_kind("builtin").map(KindEntry::keys),
+            Some(&["on_term", "bind_early"][..])
+        );
+        assert!(find_kind("teleport").is_none());
+    }
+
+    #[test]
+    fn options_are_typed_and_kept() {
+        let s = parse_str("[app]\nkind = \"gunicorn\"\nworkers = 5\nworker_class = \"gthread\"\nvenv = \"/v\"\n[reload]\nstrategy = \"gunicorn-hup\"\n").unwrap();
+        let g = s.app.gunicorn().unwrap();
+        assert_eq!(*g.workers.get_ref(), 5);
+        assert_eq!(g.worker_class.get_ref(), "gthread");
+        assert_eq!(g.threads, 4);
+        assert_eq!(s.app.venv(), Some(Path::new("/v")));
+        // Another kind's options are an error, not a panic.
+        assert!(s.app.uwsgi().is_err());
+        assert!(s.app.kind_options::<builtin::Builtin>().is_err());
+        let s = parse_str("[reload]\nstrategy = \"symlink-swap\"\n").unwrap();
+        assert_eq!(
+            s.app
+                .kind_options::<builtin::Builtin>()
+                .unwrap()
+                .on_term
+                .get_ref(),
+            "drain"
+        );
+        assert_eq!(s.app.venv(), None);
+    }
+
+    #[test]
+    fn a_sweep_over_workers_sets_the_kinds_option() {
+        let src = "[app]\nkind = \"uwsgi\"\nlazy_apps = false\n[reload]\nstrategy = \"uwsgi-chain\"\n[sweep]\nworkers = [1, 3]\n";
+        let l = Loaded {
+            path: "s.toml".into(),
+            dir: "/".into(),
+            name: "s".into(),
+            scenario: parse_str(src).unwrap(),
+        };
+        let all = expand_sweep(&l);
+        let w: Vec<u32> = all
+            .iter()
+            .map(|l| *l.scenario.app.uwsgi().unwrap().workers.get_ref())
+            .collect();
+        assert_eq!(w, [1, 3]);
+        assert!(all
+            .iter()
+            .all(|l| !l.scenario.app.uwsgi().unwrap().lazy_apps));
+        let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n[sweep]\nstartup_delay = [\"1s\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:7:1: `sweep.startup_delay`: app kind \"external\" has no"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_located() {
+        let e = parse_str(
+            "[app]\nkind = \"uwsgi\"\npreload = true\n[reload]\nstrategy = \"uwsgi-chain\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:3:11: `app.preload`: not an option of app kind \"uwsgi\" (it applies to: gunicorn)"),
+            "{e}"
+        );
+        let e = parse_str(
+            "[app]\nkind = \"builtin\"\nvenv = \"/v\"\n[reload]\nstrategy = \"naive-restart\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("(it applies to: gunicorn, uwsgi, flup, external)"),
+            "{e}"
+        );
+        let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nstartup_delay = \"1s\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup)"),
+            "{e}"
+        );
+        let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nnope = 1\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:4:1: `app.nope`: unknown field `nope`")
+                && !e.contains("`socket`"),
+            "{e}"
+        );
+    }
+
+    /// README's `[app]` table lists every key with exactly the kinds that have it.
+    #[test]
+    fn readme_reference_lists_every_key() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### `[app]`")
+            .nth(1)
+            .and_then(|s| s.split("\n### ").next())
+            .expect("README has an [app] section");
+        let rows: Vec<(String, String)> = section
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((key.to_string(), cells.get(3)?.to_string()))
+            })
+            .collect();
+        for (key, kinds) in &rows {
+            let mut listed: Vec<&str> = kinds.split(", ").collect();
+            let mut have: Vec<&str> = KINDS
+                .iter()
+                .filter(|e| {
+                    e.keys().contains(&key.as_str())
+                        || (common_keys().contains(&key.as_str())
+                            && (e.starts_instances || !INSTANCE_KEYS.contains(&key.as_str())))
+                })
+                .map(|e| e.name)
+                .collect();
+            if listed == ["all"] {
+                listed = KINDS.iter().map(|e| e.name).collect();
+            }
+            listed.sort_unstable();
+            have.sort_unstable();
+            assert_eq!(listed, have, "README row for `{key}`");
+        }
+        for key in common_keys()
+            .iter()
+            .chain(KINDS.iter().flat_map(|e| e.keys()))
+        {
+            assert!(
+                rows.iter().any(|(k, _)| k == key),
+                "README's [app] table lacks `{key}`"
+            );
+        }
+    }
 }

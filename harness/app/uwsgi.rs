@@ -8,12 +8,82 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use toml::Spanned;
 
+use super::nginx::Upstream;
 use super::process::Child;
-use super::{python, tools, AppEnv};
+use super::{python, tools, AppEnv, Kind, Launch, Spawned};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
+use crate::scenario::{AppConfig, AppTable};
+
+/// The `uwsgi` app kind: the sample WSGI app under uWSGI.
+pub struct Uwsgi;
+
+/// `[app]` options of a uWSGI app (besides the common keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// Worker processes per instance, 1 to 64 (default 2).
+    pub workers: Spanned<u32>,
+    /// `--lazy-apps`: each worker imports the app, needed for a chain reload to load
+    /// new code (default true).
+    pub lazy_apps: bool,
+    /// A venv handed to deploy commands as `$ZDT_VENV` (uWSGI itself runs its system
+    /// python3 plugin; default: $ZDT_VENV, or a `.venv` near the binary or the
+    /// current directory).
+    pub venv: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: Spanned::new(0..0, 2),
+            lazy_apps: true,
+            venv: None,
+        }
+    }
+}
+
+impl Kind for Uwsgi {
+    const NAME: &'static str = "uwsgi";
+    type Options = Options;
+
+    fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
+        super::check_workers(&o.workers, at)
+    }
+
+    fn venv(o: &Options) -> Option<&Path> {
+        o.venv.as_deref()
+    }
+
+    fn set_workers(o: &mut Options, n: u32) -> bool {
+        o.workers = Spanned::new(0..0, n);
+        true
+    }
+
+    fn upstream(endpoint: Endpoint) -> Upstream {
+        Upstream::Uwsgi(endpoint)
+    }
+
+    fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
+        let (child, control) = spawn(o, env, l, env.has_front)?;
+        Ok(Spawned {
+            child,
+            ready_rx: None,
+            uwsgi: Some(control),
+        })
+    }
+}
+
+impl AppConfig {
+    /// The uWSGI options (an error if the app is of another kind).
+    pub fn uwsgi(&self) -> Result<&Options> {
+        self.kind_options::<Uwsgi>()
+    }
+}
 
 /// Control files of one uWSGI instance.
 #[derive(Debug, Clone)]
@@ -26,14 +96,19 @@ pub struct Control {
 
 /// Spawns uWSGI for `slot` speaking the uwsgi protocol (`uwsgi_socket`) or HTTP.
 pub fn spawn(
+    o: &Options,
     env: &AppEnv,
-    slot: &str,
-    name: &str,
-    endpoint: &Endpoint,
+    l: &Launch,
     uwsgi_protocol: bool,
-    version_file: &Path,
-    log: &Path,
 ) -> Result<(Child, Control)> {
+    let Launch {
+        slot,
+        name,
+        endpoint,
+        version_file,
+        log,
+        ..
+    } = *l;
     let c = &env.config;
     let uwsgi = tools::require("uwsgi")?;
     let py = python::write_app_dir(&env.run_dir)?;
@@ -61,7 +136,7 @@ pub fn spawn(
         "--chmod-socket=666".into(),
         "--master".into(),
         "--workers".into(),
-        c.workers.get_ref().to_string(),
+        o.workers.get_ref().to_string(),
         "--need-app".into(),
         "--strict".into(),
         "--disable-logging".into(),
@@ -74,10 +149,10 @@ pub fn spawn(
         "--pidfile".into(),
         env.path(&format!("{slot}.pid")).display().to_string(),
     ];
-    if c.lazy_apps {
+    if o.lazy_apps {
         args.push("--lazy-apps".into());
     }
-    let envs = python::app_env(version_file, c.startup_delay.0);
+    let envs = python::app_env(version_file, c.startup_delay());
     let child = Child::spawn(name, &uwsgi, &args, &envs, &env.run_dir, log)?;
     Ok((child, control))
 }

@@ -4,6 +4,7 @@
 //! See README.md ("Scenario reference") for every key with its default.
 
 pub mod duration;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,16 +13,21 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use duration::Dur;
+pub use table::{AppTable, ReloadTable};
 
+use crate::app::{self, AppOptions};
 use crate::error::{Error, Result};
 use crate::load::outcome;
 use crate::strategy::{self, StrategyOptions};
 
-/// A whole scenario file; `O` is the reload strategy's parsed options (`()` while
-/// the file is read, before the strategy's own pass, see [`parse`]).
+/// A whole scenario file; `O` is the reload strategy's parsed options and `A` the app
+/// kind's (both `()` while the file is read, before their own passes, see [`parse`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, bound(deserialize = "O: Default", serialize = ""))]
-pub struct Scenario<O = Arc<dyn StrategyOptions>> {
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "O: Default, A: Default", serialize = "")
+)]
+pub struct Scenario<O = Arc<dyn StrategyOptions>, A = Arc<dyn AppOptions>> {
     /// Short name shown in reports (default: the file name).
     #[serde(default)]
     pub name: Option<String>,
@@ -30,7 +36,7 @@ pub struct Scenario<O = Arc<dyn StrategyOptions>> {
     pub description: Option<String>,
     /// The app under test.
     #[serde(default)]
-    pub app: AppConfig,
+    pub app: AppConfig<A>,
     /// A front server (nginx) between the load and the app; absent: the load hits the app directly.
     #[serde(default)]
     pub front: Option<FrontConfig>,
@@ -54,7 +60,7 @@ pub struct SweepConfig {
     /// Values for `app.startup_delay`.
     #[serde(default)]
     pub startup_delay: Vec<Dur>,
-    /// Values for `app.workers`.
+    /// Values for `app.workers` (an app kind with workers: gunicorn, uwsgi).
     #[serde(default)]
     pub workers: Vec<u32>,
     /// Values for `load.rate`.
@@ -65,61 +71,42 @@ pub struct SweepConfig {
     pub connections: Vec<usize>,
 }
 
-/// Which app server runs the app, and how it behaves.
+/// `[app]`: which app server runs the app, the keys every app kind has, and the
+/// kind's own options. Those are each kind's `Options` type (`harness/app/<kind>.rs`),
+/// read by its registry entry (`app::KINDS`) in a second pass over the file (this
+/// struct ignores their keys).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AppConfig {
-    /// `builtin` (the fixture server in this binary), `gunicorn`, `uwsgi`, `flup` (FastCGI),
-    /// or `external` (the user's own stack, brought up by `start` or already running).
+#[serde(default, bound(deserialize = "A: Default", serialize = ""))]
+pub struct AppConfig<A = Arc<dyn AppOptions>> {
+    /// The app kind (see `app::KINDS`): `builtin` (the fixture server in this binary),
+    /// `gunicorn`, `uwsgi`, `flup` (FastCGI), or `external` (the user's own stack,
+    /// brought up by `start` or already running).
     pub kind: Spanned<String>,
-    /// `unix` or `tcp`: what the app instances listen on.
-    pub socket: Spanned<String>,
-    /// How long an instance takes to start (models a slow app import).
-    pub startup_delay: Dur,
+    /// `unix` (default) or `tcp`: what the app instances listen on (not for an
+    /// external app; see [`AppConfig::socket`]).
+    pub socket: Option<Spanned<String>>,
+    /// How long an instance takes to start, modelling a slow app import (default 1s;
+    /// not for an external app; see [`AppConfig::startup_delay`]).
+    pub startup_delay: Option<Spanned<Dur>>,
     /// Versions: the first is started, each reload moves to the next. Absent for an
     /// `external` app: versions are discovered (see [`AppConfig::versions`]).
     pub versions: Option<Spanned<Vec<String>>>,
-    /// Builtin fixture: `drain` (graceful) or `exit` (drop everything) on SIGTERM.
-    pub on_term: Spanned<String>,
-    /// Builtin fixture: bind at once, listen only after the startup delay.
-    pub bind_early: bool,
     /// Longest an instance may take to become ready.
     pub ready_timeout: Dur,
     /// Path the readiness probe asks for.
     pub status_path: String,
     /// How long a stopping instance may drain before it is killed.
     pub stop_timeout: Dur,
-    /// gunicorn / uWSGI: worker processes per instance.
-    pub workers: Spanned<u32>,
-    /// gunicorn: `sync` or `gthread`.
-    pub worker_class: Spanned<String>,
-    /// gunicorn gthread: threads per worker.
-    pub threads: u32,
-    /// gunicorn: `--preload` (the app is imported once in the master; reloads keep the old code).
-    pub preload: bool,
-    /// uWSGI: `--lazy-apps` (each worker imports the app; needed for a chain reload to load new code).
-    pub lazy_apps: bool,
-    /// A venv with gunicorn and flup (default: $ZDT_VENV, or a `.venv` found near the binary).
-    pub venv: Option<PathBuf>,
-    /// external: the command that brings up version 1 of the stack (argument list, no shell;
-    /// absent: the stack is already running).
-    pub start: Option<Spanned<Vec<String>>>,
-    /// external: the command that takes the stack down at the end (before its process group is killed).
-    pub stop: Option<Spanned<Vec<String>>>,
-    /// external: where the load connects: `http://127.0.0.1:PORT/` or `unix:/path.sock`
-    /// (`${ZDT_RUN_DIR}` is replaced by the run directory).
-    pub target: Option<Spanned<String>>,
-    /// external: the status the readiness probe must answer.
-    pub ready_status: Spanned<u16>,
-    /// external: extra environment for the start, stop and deploy commands.
-    pub env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// The kind's own options, parsed and checked.
+    #[serde(skip)]
+    pub options: A,
 }
 
 /// Versions a built-in app kind runs when the scenario lists none.
 static DEFAULT_VERSIONS: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| vec!["v1".into(), "v2".into()]);
 
-impl AppConfig {
+impl<A> AppConfig<A> {
     /// The user's own stack (`kind = "external"`).
     pub fn is_external(&self) -> bool {
         self.kind.get_ref() == "external"
@@ -135,31 +122,33 @@ impl AppConfig {
             None => &DEFAULT_VERSIONS,
         }
     }
+
+    /// `app.socket`: `unix` or `tcp`.
+    pub fn socket(&self) -> &str {
+        self.socket
+            .as_ref()
+            .map_or("unix", |s| s.get_ref().as_str())
+    }
+
+    /// `app.startup_delay`.
+    pub fn startup_delay(&self) -> std::time::Duration {
+        self.startup_delay
+            .as_ref()
+            .map_or(std::time::Duration::from_millis(1000), |d| d.get_ref().0)
+    }
 }
 
-impl Default for AppConfig {
+impl<A: Default> Default for AppConfig<A> {
     fn default() -> Self {
         AppConfig {
             kind: Spanned::new(0..0, "builtin".into()),
-            socket: Spanned::new(0..0, "unix".into()),
-            startup_delay: Dur::ms(1000),
+            socket: None,
+            startup_delay: None,
             versions: None,
-            on_term: Spanned::new(0..0, "drain".into()),
-            bind_early: false,
             ready_timeout: Dur::ms(30_000),
             status_path: "/_status".into(),
             stop_timeout: Dur::ms(10_000),
-            workers: Spanned::new(0..0, 2),
-            worker_class: Spanned::new(0..0, "sync".into()),
-            threads: 4,
-            preload: false,
-            lazy_apps: true,
-            venv: None,
-            start: None,
-            stop: None,
-            target: None,
-            ready_status: Spanned::new(0..0, 200),
-            env: None,
+            options: A::default(),
         }
     }
 }
@@ -370,13 +359,18 @@ pub fn expand_sweep(l: &Loaded) -> Vec<Loaded> {
         points,
         &sw.startup_delay,
         |d| format!("startup_delay={d}"),
-        |s, d| s.app.startup_delay = *d,
+        |s, d| s.app.startup_delay = Some(Spanned::new(0..0, *d)),
     );
     points = extend(
         points,
         &sw.workers,
         |w| format!("workers={w}"),
-        |s, w| s.app.workers = Spanned::new(0..0, *w),
+        |s, w| {
+            // A kind without workers was refused at parse time.
+            if let Some(o) = s.app.options.with_workers(*w) {
+                s.app.options = o;
+            }
+        },
     );
     points = extend(
         points,
@@ -406,13 +400,13 @@ pub fn expand_sweep(l: &Loaded) -> Vec<Loaded> {
 
 /// Parses and validates scenario text; `path` is only used in messages.
 ///
-/// Two passes over the text keep every value's location: the scenario with the
-/// common `[reload]` keys, then the named strategy's own options (its registry
-/// entry reads `reload` again as its `Options`).
+/// Passes over the text keep every value's location: the scenario with the common
+/// `[app]` and `[reload]` keys, then the app kind's own options (its registry entry
+/// reads `app` again as its `Options`), then the named strategy's (`reload`).
 pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
     let loc = Locator { path, src };
-    let s: Scenario<()> = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
-    validate(&s, &loc)?;
+    let s: Scenario<(), ()> = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
+    let app_options = validate(&s, &loc)?;
     let options = validate_reload(&s, &loc)?;
     let Scenario {
         name,
@@ -424,10 +418,29 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
         assert,
         sweep,
     } = s;
+    let AppConfig {
+        kind,
+        socket,
+        startup_delay,
+        versions,
+        ready_timeout,
+        status_path,
+        stop_timeout,
+        options: (),
+    } = app;
     Ok(Scenario {
         name,
         description,
-        app,
+        app: AppConfig {
+            kind,
+            socket,
+            startup_delay,
+            versions,
+            ready_timeout,
+            status_path,
+            stop_timeout,
+            options: app_options,
+        },
         front,
         load,
         reload: ReloadConfig {
@@ -440,55 +453,6 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
         assert,
         sweep,
     })
-}
-
-/// The `[reload]` table of a scenario being parsed, for a strategy's options pass:
-/// the source text, and errors located in it (``file:line:col: `reload.key`: message``).
-pub struct ReloadTable<'a> {
-    loc: &'a Locator<'a>,
-    strategy: &'a Spanned<String>,
-}
-
-impl ReloadTable<'_> {
-    /// The whole scenario text.
-    pub fn src(&self) -> &str {
-        self.loc.src
-    }
-
-    /// The strategy named.
-    pub fn strategy(&self) -> &str {
-        self.strategy.get_ref()
-    }
-
-    /// An error at `span` about `reload.key` (`field` is the full name, e.g. `reload.settle`).
-    pub fn error(&self, span: std::ops::Range<usize>, field: &str, msg: &str) -> Error {
-        self.loc.error(span, Some(field), msg)
-    }
-
-    /// An error about a missing `field`, shown at the `strategy` line.
-    pub fn missing(&self, field: &str, msg: &str) -> Error {
-        self.loc.error(self.strategy.span(), Some(field), msg)
-    }
-
-    /// Fails unless `v` is one of `allowed`.
-    pub fn one_of(&self, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
-        one_of(self.loc, v, field, allowed)
-    }
-
-    /// A toml error at its location.
-    pub fn toml_error(&self, e: &toml::de::Error) -> Error {
-        self.loc.toml_error(e)
-    }
-
-    /// Where the value of `reload.key` is, if the table has it.
-    pub fn value_span(&self, key: &str) -> Option<std::ops::Range<usize>> {
-        #[derive(Deserialize)]
-        struct Doc {
-            reload: std::collections::BTreeMap<String, Spanned<serde::de::IgnoredAny>>,
-        }
-        let doc: Doc = toml::from_str(self.loc.src).ok()?;
-        doc.reload.get(key).map(Spanned::span)
-    }
 }
 
 /// Turns byte spans into `file:line:col: field: message` errors.
@@ -542,9 +506,6 @@ impl Locator<'_> {
     }
 }
 
-/// Names accepted for `app.kind`.
-pub const APP_KINDS: &[&str] = &["builtin", "gunicorn", "uwsgi", "flup", "external"];
-
 fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&v.get_ref().as_str()) {
         Ok(())
@@ -586,7 +547,7 @@ pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::Socket
     Ok(addr)
 }
 
-impl<O> Scenario<O> {
+impl<O, A> Scenario<O, A> {
     /// The version each reload moves to, in order: the listed versions after the first, or
     /// one empty string per deploy when versions are discovered.
     pub fn deploys(&self) -> Vec<String> {
@@ -600,78 +561,11 @@ impl<O> Scenario<O> {
     }
 }
 
-/// Expands `${ZDT_RUN_DIR}` and `$ZDT_RUN_DIR` in an external app's target.
-pub fn expand_run_dir(s: &str, run_dir: &Path) -> String {
-    let dir = run_dir.display().to_string();
-    s.replace("${ZDT_RUN_DIR}", &dir)
-        .replace("$ZDT_RUN_DIR", &dir)
-}
-
-/// Checks an external app's target: `http://` on a loopback IP, or `unix:`, with no path
-/// (the request path is `load.path`).
-pub fn external_target(raw: &str) -> std::result::Result<(), String> {
-    if raw.trim().is_empty() {
-        return Err(
-            "is empty; write e.g. \"http://127.0.0.1:8000/\" or \"unix:${ZDT_RUN_DIR}/app.sock\""
-                .into(),
-        );
-    }
-    if let Some(rest) = raw.strip_prefix("http://") {
-        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-        if !path.is_empty() {
-            return Err(format!(
-                "{raw:?} has a path: give only scheme, address and port here, and the request path in `load.path`"
-            ));
-        }
-        let addr: std::net::SocketAddr = authority.parse().map_err(|_| {
-            format!("{authority:?} is not an IP address with a port (e.g. \"http://127.0.0.1:8000/\"; host names are not resolved)")
-        })?;
-        if !addr.ip().is_loopback() {
-            return Err(format!(
-                "{} is not a loopback address: zdt-check sends load only to loopback or unix sockets",
-                addr.ip()
-            ));
-        }
-        return Ok(());
-    }
-    crate::load::Target::parse(raw, None).map(|_| ())
-}
-
-fn argv_ok(loc: &Locator, v: &Option<Spanned<Vec<String>>>, field: &str) -> Result<()> {
-    match v {
-        Some(c) if c.get_ref().first().is_none_or(|p| p.is_empty()) => Err(loc.error(
-            c.span(),
-            Some(field),
-            "must name a program, as an argument list: [\"./start.sh\", \"--env\", \"ci\"]",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The keys of an `external` app, and the version rules that follow from it.
-fn validate_external(s: &Scenario<()>, loc: &Locator) -> Result<()> {
+/// The version rules of an `external` app (its own keys are its kind's to check), or
+/// of an app with listed versions.
+fn validate_versions(s: &Scenario<(), ()>, loc: &Locator) -> Result<()> {
     let a = &s.app;
-    let only_external: [(&str, Option<std::ops::Range<usize>>); 5] = [
-        ("start", a.start.as_ref().map(|v| v.span())),
-        ("stop", a.stop.as_ref().map(|v| v.span())),
-        ("target", a.target.as_ref().map(|v| v.span())),
-        ("env", a.env.as_ref().map(|v| v.span())),
-        (
-            "ready_status",
-            (a.ready_status.span() != (0..0)).then(|| a.ready_status.span()),
-        ),
-    ];
     if !a.is_external() {
-        if let Some((key, Some(span))) = only_external.iter().find(|(_, sp)| sp.is_some()) {
-            return Err(loc.error(
-                span.clone(),
-                Some(&format!("app.{key}")),
-                &format!(
-                    "only applies to app.kind = \"external\" (this app is {:?})",
-                    a.kind.get_ref()
-                ),
-            ));
-        }
         if let Some(d) = &s.reload.deploys {
             let want = a.versions().len() as u32 - 1;
             if *d.get_ref() != want {
@@ -683,37 +577,6 @@ fn validate_external(s: &Scenario<()>, loc: &Locator) -> Result<()> {
             }
         }
         return Ok(());
-    }
-    let Some(target) = &a.target else {
-        return Err(loc.error(
-            a.kind.span(),
-            Some("app.target"),
-            "an external app needs `target = \"http://127.0.0.1:PORT/\"` (or \"unix:/path.sock\"): where the load connects",
-        ));
-    };
-    external_target(target.get_ref())
-        .map_err(|why| loc.error(target.span(), Some("app.target"), &why))?;
-    argv_ok(loc, &a.start, "app.start")?;
-    argv_ok(loc, &a.stop, "app.stop")?;
-    if !(100..=599).contains(a.ready_status.get_ref()) {
-        return Err(loc.error(
-            a.ready_status.span(),
-            Some("app.ready_status"),
-            "must be an HTTP status, 100..=599",
-        ));
-    }
-    if let Some(env) = &a.env {
-        if let Some(k) = env
-            .get_ref()
-            .keys()
-            .find(|k| k.is_empty() || k.contains('=') || k.contains('\0') || k.starts_with("ZDT_"))
-        {
-            return Err(loc.error(
-                env.span(),
-                Some("app.env"),
-                &format!("{k:?}: a variable name must be non-empty, without `=`, and not start with ZDT_ (those are set by zdt-check)"),
-            ));
-        }
     }
     match (&a.versions, &s.reload.deploys) {
         (Some(v), Some(d)) if *d.get_ref() as usize != v.get_ref().len() - 1 => {
@@ -743,21 +606,52 @@ fn validate_external(s: &Scenario<()>, loc: &Locator) -> Result<()> {
     Ok(())
 }
 
-fn validate(s: &Scenario<()>, loc: &Locator) -> Result<()> {
-    one_of(loc, &s.app.kind, "app.kind", APP_KINDS)?;
-    one_of(
-        loc,
-        &s.app.worker_class,
-        "app.worker_class",
-        &["sync", "gthread"],
-    )?;
-    if !(1..=64).contains(s.app.workers.get_ref()) {
-        return Err(loc.error(
-            s.app.workers.span(),
-            Some("app.workers"),
-            "must be between 1 and 64",
-        ));
+/// Checks the common `[app]` keys against the kind, then has its registry entry
+/// parse and check its own options.
+fn validate_app(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> {
+    let a = &s.app;
+    let Some(entry) = app::find_kind(a.kind.get_ref()) else {
+        let names: Vec<&str> = app::KINDS.iter().map(|e| e.name).collect();
+        return Err(not_one_of(loc, &a.kind, "app.kind", &names));
+    };
+    let instance_keys = [
+        ("socket", a.socket.as_ref().map(Spanned::span)),
+        ("startup_delay", a.startup_delay.as_ref().map(Spanned::span)),
+    ];
+    if !entry.starts_instances {
+        if let Some((key, Some(span))) = instance_keys.iter().find(|(_, sp)| sp.is_some()) {
+            let users: Vec<&str> = app::KINDS
+                .iter()
+                .filter(|e| e.starts_instances)
+                .map(|e| e.name)
+                .collect();
+            return Err(loc.error(
+                span.clone(),
+                Some(&format!("app.{key}")),
+                &format!(
+                    "not an option of app kind {:?} (it applies to: {})",
+                    entry.name,
+                    users.join(", ")
+                ),
+            ));
+        }
     }
+    if let Some(socket) = &a.socket {
+        one_of(loc, socket, "app.socket", &["unix", "tcp"])?;
+    }
+    entry.parse_options(
+        a,
+        &AppTable {
+            loc,
+            name: "app",
+            head: &a.kind,
+        },
+    )
+}
+
+/// Checks everything but the strategy; returns the app kind's parsed options.
+fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> {
+    let app_options = validate_app(s, loc)?;
     if let Some(f) = &s.front {
         one_of(loc, &f.kind, "front.kind", &["nginx"])?;
         if !(1..=64).contains(f.worker_processes.get_ref()) {
@@ -771,8 +665,6 @@ fn validate(s: &Scenario<()>, loc: &Locator) -> Result<()> {
             front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
         }
     }
-    one_of(loc, &s.app.socket, "app.socket", &["unix", "tcp"])?;
-    one_of(loc, &s.app.on_term, "app.on_term", &["drain", "exit"])?;
     if let Some(versions) = &s.app.versions {
         if versions.get_ref().len() < 2 {
             return Err(loc.error(
@@ -793,7 +685,7 @@ fn validate(s: &Scenario<()>, loc: &Locator) -> Result<()> {
             ));
         }
     }
-    validate_external(s, loc)?;
+    validate_versions(s, loc)?;
     one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
     let rate = *s.load.rate.get_ref();
     if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
@@ -862,13 +754,31 @@ fn validate(s: &Scenario<()>, loc: &Locator) -> Result<()> {
                 "rates must be > 0, connections >= 1, workers 1..=64",
             ));
         }
+        let kind = s.app.kind.get_ref();
+        let has = |key: &str| {
+            app::find_kind(kind).is_some_and(|e| {
+                e.keys().contains(&key) || (e.starts_instances && app::common_keys().contains(&key))
+            })
+        };
+        for (key, swept) in [
+            ("workers", !sw.workers.is_empty()),
+            ("startup_delay", !sw.startup_delay.is_empty()),
+        ] {
+            if swept && !has(key) {
+                return Err(loc.error(
+                    at..at,
+                    Some(&format!("sweep.{key}")),
+                    &format!("app kind {kind:?} has no `{key}` to sweep over"),
+                ));
+            }
+        }
     }
-    Ok(())
+    Ok(app_options)
 }
 
 /// Checks the strategy against the rest of the scenario, then has its registry
 /// entry parse and check its own options.
-fn validate_reload(s: &Scenario<()>, loc: &Locator) -> Result<Arc<dyn StrategyOptions>> {
+fn validate_reload(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn StrategyOptions>> {
     let r = &s.reload;
     let Some(entry) = strategy::find(r.strategy.get_ref()) else {
         let names: Vec<&str> = strategy::REGISTRY.iter().map(|e| e.name).collect();
@@ -886,16 +796,13 @@ fn validate_reload(s: &Scenario<()>, loc: &Locator) -> Result<Arc<dyn StrategyOp
     if let (Some(why), None) = (entry.needs_front, &s.front) {
         return Err(loc.error(r.strategy.span(), Some("reload.strategy"), why));
     }
-    if kind == "flup" && s.front.is_none() {
-        return Err(loc.error(
-            s.app.kind.span(),
-            Some("app.kind"),
-            "a FastCGI app needs a front server: add [front] kind = \"nginx\"",
-        ));
+    if let (Some(why), None) = (app::find_kind(kind).and_then(|k| k.needs_front), &s.front) {
+        return Err(loc.error(s.app.kind.span(), Some("app.kind"), why));
     }
     entry.parse_options(&ReloadTable {
         loc,
-        strategy: &r.strategy,
+        name: "reload",
+        head: &r.strategy,
     })
 }
 
@@ -1092,11 +999,25 @@ mod fuzz {
             strategy in prop::sample::select(strategy::REGISTRY.iter().map(|e| e.name).collect::<Vec<_>>()),
             key in prop::sample::select(strategy::REGISTRY.iter().flat_map(|e| e.keys()).chain(strategy::common_keys()).copied().chain(["nope"]).collect::<Vec<_>>()),
             value in prop::sample::select(vec!["0", "1", "-1", "\"\"", "\"x\"", "[]", "[\"\"]", "{}", "true", "\"kill\"", "\"0s\"", "99999999999999999999"]),
-            kind in prop::sample::select(APP_KINDS.to_vec()),
+            kind in prop::sample::select(app::KINDS.iter().map(|e| e.name).collect::<Vec<_>>()),
             front in any::<bool>(),
         ) {
             let front = if front { "[front]\n" } else { "" };
             let s = format!("[app]\nkind = \"{kind}\"\n{front}[reload]\nstrategy = \"{strategy}\"\n{key} = {value}\n");
+            check(&s);
+        }
+
+        #[test]
+        fn any_app_option_of_any_kind_is_checked(
+            kind in prop::sample::select(app::KINDS.iter().map(|e| e.name).collect::<Vec<_>>()),
+            key in prop::sample::select(app::KINDS.iter().flat_map(|e| e.keys()).chain(app::common_keys()).copied().chain(["nope"]).collect::<Vec<_>>()),
+            value in prop::sample::select(vec!["0", "1", "65", "-1", "\"\"", "\"x\"", "\"tcp\"", "\"gthread\"", "[]", "[\"\"]", "{}", "true", "\"0s\"", "\"http://127.0.0.1:9/\"", "99999999999999999999"]),
+            strategy in prop::sample::select(strategy::REGISTRY.iter().map(|e| e.name).collect::<Vec<_>>()),
+            front in any::<bool>(),
+            sweep in prop::sample::select(vec!["", "[sweep]\nworkers = [2]\n", "[sweep]\nstartup_delay = [\"1s\"]\n"]),
+        ) {
+            let front = if front { "[front]\n" } else { "" };
+            let s = format!("[app]\nkind = \"{kind}\"\n{key} = {value}\n{front}[reload]\nstrategy = \"{strategy}\"\n{sweep}");
             check(&s);
         }
 

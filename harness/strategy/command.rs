@@ -142,7 +142,7 @@ impl Command {
             ),
             (
                 "ZDT_STARTUP_DELAY",
-                format!("{}ms", c.startup_delay.0.as_millis()),
+                format!("{}ms", c.startup_delay().as_millis()),
             ),
             ("ZDT_STATUS_PATH", c.status_path.clone()),
             (
@@ -157,9 +157,7 @@ impl Command {
             env.push(("ZDT_APP_DIR", d(&ctx.app.path("py"))));
             env.push((
                 "ZDT_VENV",
-                tools::venv(c.venv.as_deref())
-                    .map(|v| d(&v))
-                    .unwrap_or_default(),
+                tools::venv(c.venv()).map(|v| d(&v)).unwrap_or_default(),
             ));
         }
         if let Some(ngx) = &ctx.front {

@@ -93,7 +93,7 @@ impl Strategy for GunicornHup {
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
         let timeout = self.step_timeout.unwrap_or(ctx.app.config.ready_timeout.0);
-        let n = *ctx.app.config.workers.get_ref() as usize;
+        let n = *ctx.app.config.gunicorn()?.workers.get_ref() as usize;
         let Some(inst) = self.inst.as_mut() else {
             return Err(Error::Harness("gunicorn-hup: reload before start".into()));
         };

@@ -134,7 +134,7 @@ impl Strategy for GunicornUsr2 {
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
         let timeout = self.step_timeout.unwrap_or(ctx.app.config.ready_timeout.0);
         let stop_timeout = ctx.app.config.stop_timeout.0;
-        let n = *ctx.app.config.workers.get_ref() as usize;
+        let n = *ctx.app.config.gunicorn()?.workers.get_ref() as usize;
         let Some(inst) = self.inst.as_mut() else {
             return Err(Error::Harness("gunicorn-usr2: reload before start".into()));
         };

@@ -19,20 +19,20 @@ pub mod symlink_swap;
 pub mod uwsgi_chain;
 pub mod uwsgi_fastrouter;
 
-use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::app::nginx::Nginx;
 use crate::app::{AppEnv, StopHow};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::load::{Clock, Endpoint, Target};
+use crate::scenario::table::{keys_of, Common, Without};
 use crate::scenario::{FrontConfig, ReloadConfig, ReloadTable, Scenario};
 
 /// One step of a reload, on the load clock.
@@ -282,203 +282,43 @@ pub fn find(name: &str) -> Option<&'static Entry> {
     REGISTRY.iter().find(|e| e.name == name)
 }
 
-/// The keys a serde struct accepts: the field list its derived `Deserialize` hands to
-/// `deserialize_struct`, read by a deserializer that reads nothing else.
-fn keys_of<T: DeserializeOwned>() -> &'static [&'static str] {
-    struct Probe<'a>(&'a mut &'static [&'static str]);
-    impl<'de> Deserializer<'de> for Probe<'_> {
-        type Error = de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(
-            self,
-            _: V,
-        ) -> std::result::Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> std::result::Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(de::Error::custom("only the field list was wanted"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
-            enum identifier ignored_any
-        }
-    }
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(Probe(&mut fields));
-    fields
-}
-
 /// The keys every strategy accepts (read by the scenario itself).
 pub fn common_keys() -> &'static [&'static str] {
     keys_of::<ReloadConfig<()>>()
+}
+
+/// The common `[reload]` keys, skipped by a strategy's options pass.
+struct ReloadCommon;
+
+impl Common for ReloadCommon {
+    fn keys() -> &'static [&'static str] {
+        common_keys()
+    }
 }
 
 /// Second pass over the scenario text: only `reload`, as `S`'s options.
 fn parse_options<S: Spec>(table: &ReloadTable) -> Result<Arc<dyn StrategyOptions>> {
     #[derive(Deserialize)]
     struct Doc<O> {
-        reload: WithoutCommon<O>,
+        reload: Without<ReloadCommon, O>,
     }
-    let doc: Doc<S::Options> = toml::from_str(table.src())
-        .map_err(|e| options_error(table, &e, keys_of::<S::Options>()))?;
+    let doc: Doc<S::Options> = toml::from_str(table.src()).map_err(|e| {
+        table.unknown_key(
+            &e,
+            "strategy",
+            common_keys(),
+            keys_of::<S::Options>(),
+            |key| {
+                REGISTRY
+                    .iter()
+                    .filter(|x| x.keys().contains(&key))
+                    .map(|x| x.name)
+                    .collect()
+            },
+        )
+    })?;
     S::validate(&doc.reload.0, table)?;
     Ok(Arc::new(Parsed::<S>(doc.reload.0)))
-}
-
-/// A toml error from the options pass. An unknown key that another strategy has is
-/// named as such, at its value (as it always was); a truly unknown one lists every
-/// key this strategy accepts, common ones included.
-fn options_error(table: &ReloadTable, e: &toml::de::Error, own: &[&str]) -> Error {
-    let key = e
-        .message()
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(k, _)| k);
-    let at_key = e.span().filter(|s| {
-        key.is_some_and(|k| {
-            table
-                .src()
-                .get(s.clone())
-                .is_some_and(|t| t.trim_matches(['"', '\'']) == k)
-        })
-    });
-    let (Some(key), Some(key_span)) = (key, at_key) else {
-        return table.toml_error(e);
-    };
-    let field = format!("reload.{key}");
-    let users: Vec<&str> = REGISTRY
-        .iter()
-        .filter(|x| x.keys().contains(&key))
-        .map(|x| x.name)
-        .collect();
-    if users.is_empty() {
-        let expected: Vec<String> = common_keys()
-            .iter()
-            .chain(own)
-            .map(|k| format!("`{k}`"))
-            .collect();
-        return table.error(
-            key_span,
-            &field,
-            &format!(
-                "unknown field `{key}`, expected one of {}",
-                expected.join(", ")
-            ),
-        );
-    }
-    let span = table.value_span(key).unwrap_or(key_span);
-    table.error(
-        span,
-        &field,
-        &format!(
-            "not an option of strategy {:?} (it applies to: {})",
-            table.strategy(),
-            users.join(", ")
-        ),
-    )
-}
-
-/// A `[reload]` table deserialized as `O` without the common keys. Values are handed
-/// to `O` straight from toml's deserializer, so `toml::Spanned` keeps its spans (what
-/// `#[serde(flatten)]` would lose).
-struct WithoutCommon<O>(O);
-
-impl<'de, O: Deserialize<'de>> Deserialize<'de> for WithoutCommon<O> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Table<O>(PhantomData<O>);
-        impl<'de, O: Deserialize<'de>> Visitor<'de> for Table<O> {
-            type Value = WithoutCommon<O>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a table of reload options")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                O::deserialize(de::value::MapAccessDeserializer::new(SkipKeys {
-                    map,
-                    skip: common_keys(),
-                }))
-                .map(WithoutCommon)
-            }
-        }
-        d.deserialize_map(Table(PhantomData))
-    }
-}
-
-/// A map without the entries whose key is in `skip`.
-struct SkipKeys<A> {
-    map: A,
-    skip: &'static [&'static str],
-}
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkipKeys<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> std::result::Result<Option<K::Value>, A::Error> {
-        let mut seed = Some(seed);
-        loop {
-            let key = self.map.next_key_seed(KeySeed {
-                seed: &mut seed,
-                skip: self.skip,
-            })?;
-            match key {
-                None => return Ok(None),
-                Some(Some(k)) => return Ok(Some(k)),
-                Some(None) => {
-                    self.map.next_value::<de::IgnoredAny>()?;
-                }
-            }
-        }
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> std::result::Result<V::Value, A::Error> {
-        self.map.next_value_seed(seed)
-    }
-}
-
-/// Reads a key: `None` if it is to be skipped, else what `seed` makes of it.
-struct KeySeed<'a, K> {
-    seed: &'a mut Option<K>,
-    skip: &'static [&'static str],
-}
-
-impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
-    type Value = Option<K::Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for KeySeed<'_, K> {
-    type Value = Option<K::Value>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Self::Value, E> {
-        if self.skip.contains(&key) {
-            return Ok(None);
-        }
-        match self.seed.take() {
-            Some(seed) => seed.deserialize(key.into_deserializer()).map(Some),
-            None => Err(E::custom("a key was read twice")),
-        }
-    }
 }
 
 /// `stop_old` values (symlink-swap, naive-restart, nginx-reload).

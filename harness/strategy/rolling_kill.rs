@@ -93,9 +93,9 @@ impl RollingKill {
 /// Starts gunicorn in slot `app` and waits until all its workers reported ready and it
 /// answers the status probe with `version` (shared by the gunicorn strategies).
 pub async fn start_gunicorn(ctx: &mut Ctx, version: &str) -> Result<Instance> {
+    let n = *ctx.app.config.gunicorn()?.workers.get_ref() as usize;
     let endpoint = ctx.app.endpoint_for("app")?;
     let mut inst = ctx.app.start("app", endpoint, version)?;
-    let n = *ctx.app.config.workers.get_ref() as usize;
     let timeout = ctx.app.config.ready_timeout.0;
     let ready = inst
         .ready_rx

@@ -193,14 +193,15 @@ impl Strategy for UwsgiChain {
     }
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
-        let endpoint = ctx.app.endpoint_for("uwsgi")?;
-        let mut inst = ctx.app.start("uwsgi", endpoint.clone(), version)?;
-        ctx.app.wait_ready(&mut inst).await?;
-        let want = if ctx.app.config.lazy_apps {
-            *ctx.app.config.workers.get_ref() as usize
+        let opts = ctx.app.config.uwsgi()?;
+        let want = if opts.lazy_apps {
+            *opts.workers.get_ref() as usize
         } else {
             1
         };
+        let endpoint = ctx.app.endpoint_for("uwsgi")?;
+        let mut inst = ctx.app.start("uwsgi", endpoint.clone(), version)?;
+        ctx.app.wait_ready(&mut inst).await?;
         let timeout = ctx.app.config.ready_timeout.0;
         let res = wait_apps_loaded(&mut inst, want, timeout).await;
         self.active = Some(inst);

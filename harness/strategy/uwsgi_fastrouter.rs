@@ -313,7 +313,7 @@ impl Strategy for UwsgiFastrouter {
 
         let app = &ctx.app.config;
         let envs = |vf: &Path| -> String {
-            python::app_env(vf, app.startup_delay.0)
+            python::app_env(vf, app.startup_delay())
                 .into_iter()
                 .map(|(k, v)| format!("env = {k}={v}\n"))
                 .collect()

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Install the real servers zdt-check drives, idempotently:
-#   Debian packages: nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3
+#   Debian packages: nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup and supervisor.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
-# a system nginx on port 80: we install under a policy-rc.d that denies service
-# starts (unless one already exists), and if /run/nginx.pid still appears we stop
-# exactly that PID.
+# a system nginx on port 80 (or haproxy): we install under a policy-rc.d that denies
+# service starts (unless one already exists), and if /run/nginx.pid or
+# /run/haproxy.pid still appears we stop exactly that PID.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +16,7 @@ VENV="${ZDT_VENV:-$REPO/.venv}"
 GUNICORN_VERSION=27.0.1
 FLUP_VERSION=1.0.3
 SUPERVISOR_VERSION=4.2.5
-PKGS=(nginx wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils)
+PKGS=(nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils)
 # Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
 # (not a pyenv/other python3 that happens to come first on PATH).
 SYS_PYTHON=/usr/bin/python3
@@ -53,6 +53,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     t0=$SECONDS
     nginx_pid_before=""
     [ -r /run/nginx.pid ] && nginx_pid_before="$(cat /run/nginx.pid 2>/dev/null || true)"
+    haproxy_pid_before=""
+    [ -r /run/haproxy.pid ] && haproxy_pid_before="$(cat /run/haproxy.pid 2>/dev/null || true)"
     if [ ! -e "$POLICY" ]; then
         # Deny service starts from maintainer scripts (exit 101 = action forbidden).
         printf '#!/bin/sh\n# temporary, from zdt-check .ci/install-servers.sh\nexit 101\n' |
@@ -74,6 +76,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
             [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then
             log "stopping the nginx the package started (pid $pid from /run/nginx.pid)"
             as_root kill -QUIT "$pid" || true
+            for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+            [ -d "/proc/$pid" ] && as_root kill -TERM "$pid" || true
+        fi
+    fi
+    # The same for a system haproxy (master pid in /run/haproxy.pid; SIGUSR1 = soft stop).
+    if [ -r /run/haproxy.pid ]; then
+        pid="$(head -1 /run/haproxy.pid 2>/dev/null || true)"
+        if [ -n "$pid" ] && [ "$pid" != "$haproxy_pid_before" ] && [ -d "/proc/$pid" ] &&
+            [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = haproxy ]; then
+            log "stopping the haproxy the package started (pid $pid from /run/haproxy.pid)"
+            as_root kill -USR1 "$pid" || true
             for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
             [ -d "/proc/$pid" ] && as_root kill -TERM "$pid" || true
         fi
@@ -108,6 +121,7 @@ fi
 # ---- one line per component -------------------------------------------------
 pkgver() { dpkg-query -W -f='${Version}' "$1"; }
 echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||') (deb $(pkgver nginx))"
+echo "haproxy $(/usr/sbin/haproxy -v | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p') (deb $(pkgver haproxy))"
 echo "wrk $(pkgver wrk)"
 echo "ab $(ab -V | sed -n 's/.*Version \([0-9.]*\).*/\1/p' | head -1) (apache2-utils $(pkgver apache2-utils))"
 echo "uwsgi $(uwsgi --version) (uwsgi-core $(pkgver uwsgi-core), uwsgi-plugin-python3 $(pkgver uwsgi-plugin-python3))"

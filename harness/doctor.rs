@@ -33,6 +33,8 @@ fn survey() -> Vec<Found> {
         .filter(|p| p.exists());
     let nginx = tools::on_path("nginx")
         .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()));
+    let haproxy = tools::on_path("haproxy")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.exists()));
     let uwsgi = tools::on_path("uwsgi");
     let plugin = Path::new("/usr/lib/uwsgi/plugins/python3_plugin.so").exists();
     vec![
@@ -40,6 +42,11 @@ fn survey() -> Vec<Found> {
             name: "nginx",
             version: nginx.and_then(|p| tools::version_of(&p, &["-v"])),
             hint: "apt-get install nginx",
+        },
+        Found {
+            name: "haproxy",
+            version: haproxy.and_then(|p| tools::version_of(&p, &["-v"])),
+            hint: "apt-get install haproxy",
         },
         Found {
             name: "uwsgi",
@@ -88,6 +95,9 @@ fn needs(s: &scenario::Scenario) -> Vec<&'static str> {
     }
     if s.front.is_some() {
         n.push("nginx");
+    }
+    if s.reload.strategy.get_ref() == "haproxy-pool" {
+        n.push("haproxy");
     }
     n
 }

@@ -57,6 +57,12 @@ pub fn listen_arg(endpoint: &Endpoint) -> String {
     }
 }
 
+/// The file whose existence makes an instance's `/_status` answer 404: next to its
+/// log (`<slot>.log` → `<slot>.nolb`).
+pub fn status_404_file(log: &Path) -> std::path::PathBuf {
+    log.with_extension("nolb")
+}
+
 /// Spawns the fixture serving `version` on `endpoint`.
 pub fn spawn(
     o: &Options,
@@ -83,5 +89,10 @@ pub fn spawn(
     if o.bind_early {
         args.push("--bind-early".into());
     }
+    // The slot's out-of-rotation switch (haproxy-pool's take_out = "404").
+    args.extend([
+        "--status-404-if".into(),
+        status_404_file(log).display().to_string(),
+    ]);
     Child::spawn(name, &env.exe, &args, &[], &env.run_dir, log)
 }

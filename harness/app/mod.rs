@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod external;
 pub mod flup;
 pub mod gunicorn;
+pub mod haproxy;
 pub mod nginx;
 pub mod process;
 pub mod python;

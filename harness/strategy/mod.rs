@@ -11,6 +11,7 @@
 pub mod command;
 pub mod gunicorn_hup;
 pub mod gunicorn_usr2;
+pub mod haproxy_pool;
 pub mod naive_restart;
 pub mod nginx_reload;
 pub mod rolling_kill;
@@ -272,6 +273,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<gunicorn_usr2::GunicornUsr2>(),
     entry::<uwsgi_chain::UwsgiChain>(),
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
+    entry::<haproxy_pool::HaproxyPool>(),
     entry::<command::Command>(),
 ];
 

@@ -1,8 +1,9 @@
-//! The real stacks (nginx, gunicorn, uWSGI, flup, supervisord), one module per server family.
+//! The real stacks (nginx, haproxy, gunicorn, uWSGI, flup, supervisord), one module per server family.
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
 mod gunicorn;
+mod haproxy;
 mod nginx;
 mod supervisor;
 mod uwsgi;

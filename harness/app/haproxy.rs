@@ -1,0 +1,594 @@
+//! haproxy (Debian 12's 2.6) as a front server over a pool of app instances, run
+//! without root privileges being needed, in `run_dir/hap`: master-worker in the
+//! foreground (`-W -db`), the absolute binary path (the master re-executes
+//! `argv[0]` on reload), an admin stats socket (`level admin`, what `set server`
+//! needs) and a master CLI socket, both with short names (haproxy binds
+//! `<path>.<pid>.tmp` first and refuses paths of about 97 characters or more).
+//! No `user`, `group`, `chroot` or `daemon`: they need root. The config is checked
+//! with `haproxy -c` before the start.
+//!
+//! One backend `be` with a server `s1..sN` per app instance, health-checked with
+//! `GET <status_path>` expecting 200 (fast `inter`/`fall`/`rise` for tests), and
+//! by default `retries 0` without `option redispatch`, so that the balancer hides
+//! nothing from the client. Ready means every server's `check_status` is `L7OK`:
+//! haproxy counts servers as UP before their first check.
+//!
+//! [`Haproxy::command`] is a small admin-socket client; [`Haproxy::servers`]
+//! parses `show stat` (by column name, not position).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::process::Child;
+use super::{tools, AppEnv};
+use crate::error::{Error, Result};
+use crate::load::Endpoint;
+
+/// The backend's name in the config and on the admin socket.
+pub const BACKEND: &str = "be";
+/// The longest unix socket path haproxy binds (it appends `.<pid>.tmp` first).
+const MAX_SOCK_PATH: usize = 80;
+/// How often the admin socket is polled while waiting for a state.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The backend's settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// The servers' addresses, in order (`s1`, `s2`, ...).
+    pub servers: Vec<Endpoint>,
+    /// Health-check interval.
+    pub inter: Duration,
+    /// Consecutive failed checks before a server is DOWN.
+    pub fall: u32,
+    /// Consecutive passed checks before a server is UP.
+    pub rise: u32,
+    /// `retries` (0: a failed connect is the client's 503).
+    pub retries: u32,
+    /// `option redispatch` (retry on another server).
+    pub redispatch: bool,
+    /// `http-check disable-on-404`: a status page answering 404 puts the server in NOLB.
+    pub disable_on_404: bool,
+    /// The health-check path (the app's status path).
+    pub status_path: String,
+}
+
+impl PoolConfig {
+    /// Server name of the `i`th (0-based) server.
+    pub fn server_name(i: usize) -> String {
+        format!("s{}", i + 1)
+    }
+}
+
+/// A value inside haproxy double quotes.
+fn quoted(s: &str) -> String {
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$")
+    )
+}
+
+/// A server address line's address part.
+fn server_addr(e: &Endpoint) -> String {
+    match e {
+        Endpoint::Tcp(a) => a.to_string(),
+        Endpoint::Unix(p) => quoted(&format!("unix@{}", p.display())),
+    }
+}
+
+/// A `maxconn` that fits the fd limit (two fds per proxied connection, some spare).
+fn fitting_maxconn() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own.
+    let nofile = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    };
+    (nofile.saturating_sub(64) / 2).clamp(64, 4000)
+}
+
+/// Renders haproxy.cfg: the admin socket in `dir`, a frontend on `listen`, backend `be`.
+pub fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String {
+    let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    let mut s = String::new();
+    s.push_str(
+        "# written by zdt-check; run as haproxy -W -db -f <this> -p haproxy.pid -S master.sock\n",
+    );
+    s.push_str("global\n");
+    s.push_str(&format!(
+        "    stats socket {} mode 600 level admin\n",
+        quoted(&dir.join("a.sock").display().to_string())
+    ));
+    s.push_str(&format!("    maxconn {}\n", fitting_maxconn()));
+    s.push_str("    hard-stop-after 30s\n");
+    s.push_str("defaults\n    mode http\n    log global\n");
+    s.push_str("    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n");
+    s.push_str(&format!(
+        "    timeout check {}\n",
+        ms(cfg.inter.max(Duration::from_millis(500)))
+    ));
+    s.push_str(&format!("    retries {}\n", cfg.retries));
+    if cfg.redispatch {
+        // Redispatch on every retry (not only the last), so a retry never waits on the dead server.
+        s.push_str("    option redispatch 1\n");
+    } else {
+        s.push_str("    no option redispatch\n");
+    }
+    s.push_str(&format!(
+        "frontend fe\n    bind {listen}\n    default_backend {BACKEND}\n"
+    ));
+    s.push_str(&format!("backend {BACKEND}\n    balance roundrobin\n"));
+    s.push_str(&format!(
+        "    option httpchk GET {}\n",
+        cfg.status_path.replace(' ', "%20")
+    ));
+    s.push_str("    http-check expect status 200\n");
+    if cfg.disable_on_404 {
+        s.push_str("    http-check disable-on-404\n");
+    }
+    s.push_str(&format!(
+        "    default-server check inter {} fall {} rise {}\n",
+        ms(cfg.inter),
+        cfg.fall,
+        cfg.rise
+    ));
+    for (i, e) in cfg.servers.iter().enumerate() {
+        s.push_str(&format!(
+            "    server {} {}\n",
+            PoolConfig::server_name(i),
+            server_addr(e)
+        ));
+    }
+    s
+}
+
+/// One server's row of `show stat`, the fields a roll needs (and every field by name).
+#[derive(Debug, Clone, Default)]
+pub struct ServerStat {
+    /// `svname` (`s1`, ..., or `BACKEND`).
+    pub name: String,
+    /// Requests queued for the server.
+    pub qcur: u64,
+    /// Sessions on the server now.
+    pub scur: u64,
+    /// Failed connects to the server.
+    pub econ: u64,
+    /// Response errors.
+    pub eresp: u64,
+    /// Connect retries (hidden from the client).
+    pub wretr: u64,
+    /// Redispatches to another server (hidden from the client).
+    pub wredis: u64,
+    /// `status`: UP, DOWN, DRAIN, NOLB, MAINT, `UP 1/2`, ...
+    pub status: String,
+    /// `check_status` without the `* ` (check in progress) prefix: L7OK, L4CON, ...
+    pub check_status: String,
+    /// `check_health` (rise + fall - 1 when fully up).
+    pub check_health: u64,
+    /// 5xx responses.
+    pub hrsp_5xx: u64,
+    /// Every column, by name.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Parses `show stat` CSV (header `# pxname,svname,...`).
+pub fn parse_stat(csv: &str) -> Result<Vec<ServerStat>> {
+    let mut lines = csv.lines();
+    let header = lines
+        .next()
+        .and_then(|h| h.strip_prefix("# "))
+        .ok_or_else(|| Error::Step(format!("haproxy show stat: no CSV header in {csv:?}")))?;
+    let names: Vec<&str> = header.split(',').collect();
+    let mut out = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let fields: BTreeMap<String, String> = names
+            .iter()
+            .zip(line.split(','))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let num = |k: &str| fields.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let text = |k: &str| fields.get(k).cloned().unwrap_or_default();
+        out.push(ServerStat {
+            name: text("svname"),
+            qcur: num("qcur"),
+            scur: num("scur"),
+            econ: num("econ"),
+            eresp: num("eresp"),
+            wretr: num("wretr"),
+            wredis: num("wredis"),
+            status: text("status"),
+            check_status: text("check_status").trim_start_matches("* ").to_string(),
+            check_health: num("check_health"),
+            hrsp_5xx: num("hrsp_5xx"),
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// The balancer's own counters: what it retried or failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Connect retries.
+    pub wretr: u64,
+    /// Redispatches.
+    pub wredis: u64,
+    /// Failed connects.
+    pub econ: u64,
+    /// Response errors.
+    pub eresp: u64,
+    /// 5xx responses (haproxy's own 503s included).
+    pub hrsp_5xx: u64,
+}
+
+impl Counters {
+    /// The counters of a `show stat` row.
+    pub fn of(s: &ServerStat) -> Counters {
+        Counters {
+            wretr: s.wretr,
+            wredis: s.wredis,
+            econ: s.econ,
+            eresp: s.eresp,
+            hrsp_5xx: s.hrsp_5xx,
+        }
+    }
+
+    /// `self - earlier`, per counter.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        Counters {
+            wretr: self.wretr.saturating_sub(earlier.wretr),
+            wredis: self.wredis.saturating_sub(earlier.wredis),
+            econ: self.econ.saturating_sub(earlier.econ),
+            eresp: self.eresp.saturating_sub(earlier.eresp),
+            hrsp_5xx: self.hrsp_5xx.saturating_sub(earlier.hrsp_5xx),
+        }
+    }
+}
+
+impl std::fmt::Display for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "wretr={} wredis={} econ={} eresp={} hrsp_5xx={}",
+            self.wretr, self.wredis, self.econ, self.eresp, self.hrsp_5xx
+        )
+    }
+}
+
+/// A running haproxy in front of a pool.
+#[derive(Debug)]
+pub struct Haproxy {
+    dir: PathBuf,
+    listen: SocketAddr,
+    child: Child,
+}
+
+/// Sends one command to a haproxy CLI socket and reads the answer to the end.
+pub async fn cli(sock: &Path, cmd: &str) -> Result<String> {
+    let io = async {
+        let mut s = tokio::net::UnixStream::connect(sock).await?;
+        s.write_all(format!("{cmd}\n").as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| Error::Step(format!("haproxy `{cmd}`: no answer within 2s")))?
+        .map_err(|e| Error::Step(format!("haproxy `{cmd}` on {}: {e}", sock.display())))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+impl Haproxy {
+    /// Renders the config into `run_dir/hap`, checks it with `haproxy -c`, starts
+    /// haproxy on `listen` (or a free loopback port), and waits until every server
+    /// has passed its checks (`L7OK`) and a request through haproxy answers 2xx.
+    pub async fn start(
+        env: &AppEnv,
+        cfg: &PoolConfig,
+        listen: Option<SocketAddr>,
+    ) -> Result<Haproxy> {
+        let bin = tools::on_path("haproxy")
+            .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.exists()))
+            .map_or_else(|| tools::require("haproxy"), Ok)?;
+        let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
+        let dir = env.path("hap");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for name in ["a.sock", "m.sock"] {
+            let p = dir.join(name);
+            if p.as_os_str().len() > MAX_SOCK_PATH {
+                return Err(Error::Harness(format!(
+                    "haproxy socket path {} is too long for a unix socket (haproxy binds <path>.<pid>.tmp): use a shorter run dir",
+                    p.display()
+                )));
+            }
+        }
+        let listen = match listen {
+            Some(a) => a,
+            None => match AppEnv::free_tcp_endpoint()? {
+                Endpoint::Tcp(a) => a,
+                Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
+            },
+        };
+        let conf = dir.join("haproxy.cfg");
+        std::fs::write(&conf, render(&dir, listen, cfg)).map_err(|e| Error::io(&conf, e))?;
+        let check = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::process::Command::new(&bin)
+                .args(["-c", "-q", "-f"])
+                .arg(&conf)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| Error::Harness("haproxy -c did not return within 10s".into()))?
+        .map_err(|e| Error::Harness(format!("haproxy -c: {e}")))?;
+        if !check.status.success() {
+            return Err(Error::Child {
+                what: "haproxy -c".into(),
+                why: format!("{} rejects {}", check.status, conf.display()),
+                log_tail: Some(String::from_utf8_lossy(&check.stderr).into_owned()),
+            });
+        }
+        let args: Vec<String> = vec![
+            "-W".into(),
+            "-db".into(),
+            "-f".into(),
+            conf.display().to_string(),
+            "-p".into(),
+            dir.join("haproxy.pid").display().to_string(),
+            "-S".into(),
+            format!("{},mode,600", dir.join("m.sock").display()),
+        ];
+        let child = Child::spawn("haproxy", &bin, &args, &[], &dir, &dir.join("haproxy.out"))?;
+        let mut hap = Haproxy { dir, listen, child };
+        let limit = env.config.ready_timeout.0;
+        let n = cfg.servers.len();
+        let waited = hap
+            .wait_all(
+                limit,
+                "every server passing its checks (L7OK, UP)",
+                |rows| {
+                    let up = rows
+                        .iter()
+                        .filter(|r| {
+                            r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP"
+                        })
+                        .count();
+                    up == n
+                },
+            )
+            .await;
+        let waited = match waited {
+            Ok(()) => super::readiness::wait_ready(
+                &hap.endpoint(),
+                &env.config.status_path,
+                limit,
+                Some(&mut hap.child),
+            )
+            .await
+            .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = waited {
+            let tail = super::process::log_tail(&hap.dir.join("haproxy.out"), 20);
+            hap.stop().await;
+            return Err(Error::Child {
+                what: "haproxy".into(),
+                why: e.to_string(),
+                log_tail: Some(tail),
+            });
+        }
+        Ok(hap)
+    }
+
+    /// Where the load connects.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::Tcp(self.listen)
+    }
+
+    /// The master's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.pid()
+    }
+
+    /// The admin (stats) socket.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.dir.join("a.sock")
+    }
+
+    /// The master CLI socket.
+    pub fn master_socket(&self) -> PathBuf {
+        self.dir.join("m.sock")
+    }
+
+    /// One admin-socket command; its answer.
+    pub async fn command(&self, cmd: &str) -> Result<String> {
+        cli(&self.admin_socket(), cmd).await
+    }
+
+    /// `show stat` of the backend: its servers and the `BACKEND` row.
+    pub async fn servers(&self) -> Result<Vec<ServerStat>> {
+        parse_stat(&self.command(&format!("show stat {BACKEND} 6 -1")).await?)
+    }
+
+    /// One server's row.
+    pub async fn server(&self, name: &str) -> Result<ServerStat> {
+        self.servers()
+            .await?
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::Step(format!("haproxy: no server {BACKEND}/{name}")))
+    }
+
+    /// The backend's counters (its `BACKEND` row).
+    pub async fn counters(&self) -> Result<Counters> {
+        Ok(Counters::of(&self.server("BACKEND").await?))
+    }
+
+    /// `set server be/<name> state <state>` (ready, drain, maint); fails on any answer.
+    pub async fn set_state(&self, name: &str, state: &str) -> Result<()> {
+        let out = self
+            .command(&format!("set server {BACKEND}/{name} state {state}"))
+            .await?;
+        if out.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Step(format!(
+                "haproxy `set server {BACKEND}/{name} state {state}`: {}",
+                out.trim()
+            )))
+        }
+    }
+
+    /// Polls `show stat` until `done` holds for server `name`, up to `timeout`.
+    pub async fn wait_server(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&ServerStat) -> bool,
+    ) -> Result<ServerStat> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.check_alive()?;
+            let row = self.server(name).await?;
+            if done(&row) {
+                return Ok(row);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Step(format!(
+                    "haproxy {BACKEND}/{name}: not {what} after {timeout:?} (status {:?}, check {:?}, scur {}, qcur {})",
+                    row.status, row.check_status, row.scur, row.qcur
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Polls `show stat` until `done` holds for all rows, up to `timeout`.
+    async fn wait_all(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&[ServerStat]) -> bool,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = String::from("admin socket not up");
+        loop {
+            self.check_alive()?;
+            if let Ok(rows) = self.servers().await {
+                if done(&rows) {
+                    return Ok(());
+                }
+                last = rows
+                    .iter()
+                    .filter(|r| r.name != "BACKEND")
+                    .map(|r| format!("{} {} {}", r.name, r.status, r.check_status))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Step(format!(
+                    "haproxy: not {what} after {timeout:?} (last: {last})"
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Fails if haproxy has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.child.try_exited() {
+            Some(status) => Err(self.child.error(format!("exited ({status})"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Soft stop (SIGUSR1: finish the connections in flight), then the whole group is killed.
+    pub async fn stop(&mut self) {
+        self.child.stop(libc::SIGUSR1, Duration::from_secs(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_servers_checks_and_no_masking_by_default() {
+        let cfg = PoolConfig {
+            servers: vec![
+                Endpoint::Unix("/tmp/run dir/s1.sock".into()),
+                Endpoint::Tcp("127.0.0.1:9001".parse().unwrap()),
+            ],
+            inter: Duration::from_millis(100),
+            fall: 2,
+            rise: 3,
+            retries: 0,
+            redispatch: false,
+            disable_on_404: false,
+            status_path: "/_status".into(),
+        };
+        let c = render(
+            Path::new("/tmp/r/hap"),
+            "127.0.0.1:8080".parse().unwrap(),
+            &cfg,
+        );
+        assert!(
+            c.contains("stats socket \"/tmp/r/hap/a.sock\" mode 600 level admin"),
+            "{c}"
+        );
+        assert!(
+            c.contains("server s1 \"unix@/tmp/run dir/s1.sock\"\n"),
+            "{c}"
+        );
+        assert!(c.contains("server s2 127.0.0.1:9001\n"), "{c}");
+        assert!(
+            c.contains("default-server check inter 100ms fall 2 rise 3"),
+            "{c}"
+        );
+        assert!(c.contains("option httpchk GET /_status\n    http-check expect status 200"));
+        assert!(
+            c.contains("retries 0") && c.contains("no option redispatch"),
+            "{c}"
+        );
+        for root_only in ["user ", "group ", "chroot", "daemon", "pidfile"] {
+            assert!(!c.contains(root_only), "{root_only}: {c}");
+        }
+        assert!(!c.contains("disable-on-404"));
+    }
+
+    #[test]
+    fn parses_show_stat_by_column_name() {
+        let csv = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,\n\
+be,s1,0,0,2,3,,10,0,0,,0,,1,0,2,1,DRAIN,1,1,0,1,0,5,0,,1,3,1,,10,,2,0,,3,* L7OK,200,1,0,10,0,0,4,\n\
+be,BACKEND,1,0,2,3,,10,0,0,0,0,,5,0,2,1,UP,1,1,0,,0,5,0,,1,3,0,,10,,1,0,,3,,,,0,10,0,0,6,\n";
+        let rows = parse_stat(csv).unwrap();
+        assert_eq!(rows.len(), 2);
+        let s1 = &rows[0];
+        assert_eq!((s1.name.as_str(), s1.scur, s1.qcur), ("s1", 2, 0));
+        assert_eq!(
+            (s1.status.as_str(), s1.check_status.as_str()),
+            ("DRAIN", "L7OK")
+        );
+        assert_eq!((s1.econ, s1.wretr, s1.wredis, s1.hrsp_5xx), (1, 2, 1, 4));
+        let b = Counters::of(&rows[1]);
+        let d = b.since(&Counters {
+            econ: 2,
+            ..Counters::default()
+        });
+        assert_eq!(d.econ, 3);
+        assert_eq!(d.to_string(), "wretr=2 wredis=1 econ=3 eresp=0 hrsp_5xx=6");
+        assert!(parse_stat("Unknown command\n").is_err());
+    }
+}

@@ -1,0 +1,503 @@
+//! The load-balancer deploy of the gunicorn-rolling-restart seed: `servers` app
+//! instances (`s1..sN`, each on its own socket) behind haproxy (see
+//! [`crate::app::haproxy`]), rolled one at a time:
+//! 1. `set server be/sN state drain`: no new load-balanced requests, checks go on;
+//!    wait until the status is DRAIN;
+//! 2. wait until `scur` = 0 and `qcur` = 0 (nothing in flight or queued for it);
+//! 3. stop the old instance gracefully and wait for it to exit;
+//! 4. start the new version on the same socket; wait until it answers directly;
+//! 5. wait until haproxy's own check says so: `check_status` L7OK with full
+//!    `check_health` (it has passed `rise` checks);
+//! 6. `set server be/sN state ready`; wait until the status is UP; next server.
+//!
+//! After each reload a step "haproxy counters" gives the backend's `wretr`,
+//! `wredis`, `econ`, `eresp` and `hrsp_5xx` since haproxy started: what the
+//! balancer retried behind the client's back; "haproxy counters (whole run)" at
+//! shutdown gives them once the load has ended. `max_hidden_retries` turns a
+//! `wretr + wredis` above it into a failed reload.
+//!
+//! `take_out = "404"` is the seed's own way: the app's status page answers 404 and
+//! `http-check disable-on-404` puts the server in NOLB at its next check; it comes
+//! back UP by itself once the new version's status page answers 200.
+//!
+//! The broken forms, as options (each a negative control in scenarios/negative/):
+//! `take_out = "none"` restarts a server still in rotation; `wait_idle = false`
+//! stops it while requests are in flight; `take_out = "maint"` with
+//! `wait_check = false` (and `wait_ready = false`) puts it back at once;
+//! `retries`/`redispatch` let haproxy hide failed connects from the client.
+//!
+//! Measured with haproxy 2.6.12 (Debian 12): checks go on during DRAIN (a stopped
+//! server goes DOWN and comes back through `rise` checks while still DRAIN). In
+//! MAINT `check_status` is empty, and `state ready` brings back the check state of
+//! before MAINT: the server showed UP, or "UP 1/2" with the old L7OK when v2 had
+//! not bound its socket yet, and got requests until `fall` checks had failed (once,
+//! with the backend gone 20 ms before, it showed DOWN at once).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Build, Ctx, Spec, Strategy};
+use crate::app::haproxy::{Counters, Haproxy, PoolConfig};
+use crate::app::{Instance, StopHow};
+use crate::error::{Error, Result};
+use crate::load::{Endpoint, Target};
+use crate::scenario::{Dur, ReloadTable};
+
+/// `take_out` values.
+pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
+
+/// `[reload]` options of haproxy-pool. `step_timeout`: the longest each wait of a
+/// roll (drained, idle, ready, check passed, UP) may take (default 30s).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// App instances behind haproxy (at least 2; default 3).
+    pub servers: Spanned<u32>,
+    /// How a server leaves rotation before its restart: `drain` (the default),
+    /// `maint`, `404` (the seed's: the app's status page answers 404 and
+    /// `http-check disable-on-404` puts it in NOLB; built-in app only), or `none`
+    /// (broken: restarted while still in rotation).
+    pub take_out: Spanned<String>,
+    /// Wait until haproxy has no session (`scur`) or queued request (`qcur`) for the
+    /// server before stopping it (default true; false is broken).
+    pub wait_idle: bool,
+    /// Wait until the new instance answers directly (default true).
+    pub wait_ready: bool,
+    /// Wait until haproxy's check passed before `state ready` (default true; false is broken).
+    pub wait_check: bool,
+    /// How the old instance is stopped: `drain` (graceful, the default) or `kill`.
+    pub stop_old: Spanned<String>,
+    /// Health-check interval (`inter`, default 100ms).
+    pub check_inter: Dur,
+    /// Failed checks before DOWN (`fall`, default 2).
+    pub fall: Spanned<u32>,
+    /// Passed checks before UP (`rise`, default 2).
+    pub rise: Spanned<u32>,
+    /// haproxy's `retries` (default 0: a failed connect reaches the client as a 503).
+    pub retries: u32,
+    /// `option redispatch` (default false).
+    pub redispatch: bool,
+    /// Fail the reload when haproxy retried or redispatched more than this many
+    /// connects (`wretr + wredis`) since it started (absent: only reported).
+    pub max_hidden_retries: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            servers: Spanned::new(0..0, 3),
+            take_out: Spanned::new(0..0, "drain".into()),
+            wait_idle: true,
+            wait_ready: true,
+            wait_check: true,
+            stop_old: Spanned::new(0..0, "drain".into()),
+            check_inter: Dur::ms(100),
+            fall: Spanned::new(0..0, 2),
+            rise: Spanned::new(0..0, 2),
+            retries: 0,
+            redispatch: false,
+            max_hidden_retries: None,
+        }
+    }
+}
+
+impl Spec for HaproxyPool {
+    const NAME: &'static str = "haproxy-pool";
+    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
+    type Options = Options;
+
+    fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
+        at.one_of(&o.take_out, "reload.take_out", TAKE_OUT)?;
+        at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)?;
+        if *o.servers.get_ref() < 2 {
+            return Err(at.error(o.servers.span(), "reload.servers", "must be at least 2"));
+        }
+        for (v, field) in [(&o.fall, "reload.fall"), (&o.rise, "reload.rise")] {
+            if *v.get_ref() == 0 {
+                return Err(at.error(v.span(), field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
+        Box::new(HaproxyPool::new(Config {
+            servers: *o.servers.get_ref(),
+            take_out: o.take_out.get_ref().clone(),
+            wait_idle: o.wait_idle,
+            wait_ready: o.wait_ready,
+            wait_check: o.wait_check,
+            stop_old: super::stop_how(&o.stop_old),
+            inter: o.check_inter.0,
+            fall: *o.fall.get_ref(),
+            rise: *o.rise.get_ref(),
+            retries: o.retries,
+            redispatch: o.redispatch,
+            max_hidden_retries: o.max_hidden_retries,
+            step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(30)),
+        }))
+    }
+}
+
+/// The strategy's settings, defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Number of servers.
+    pub servers: u32,
+    /// `drain`, `maint` or `none`.
+    pub take_out: String,
+    /// Wait for scur = qcur = 0 before the stop.
+    pub wait_idle: bool,
+    /// Wait until the new instance answers directly.
+    pub wait_ready: bool,
+    /// Wait for haproxy's check before `state ready`.
+    pub wait_check: bool,
+    /// How the old instance is stopped.
+    pub stop_old: StopHow,
+    /// Check interval.
+    pub inter: Duration,
+    /// `fall`.
+    pub fall: u32,
+    /// `rise`.
+    pub rise: u32,
+    /// `retries`.
+    pub retries: u32,
+    /// `option redispatch`.
+    pub redispatch: bool,
+    /// Most `wretr + wredis` a reload accepts.
+    pub max_hidden_retries: Option<u64>,
+    /// Longest each wait may take.
+    pub step_timeout: Duration,
+}
+
+/// The haproxy-pool strategy.
+pub struct HaproxyPool {
+    opts: Config,
+    haproxy: Option<Haproxy>,
+    /// One per server; `None` while it is being replaced.
+    instances: Vec<Option<Instance>>,
+    endpoints: Vec<Endpoint>,
+    /// The backend's counters once haproxy was ready (before any load).
+    base: Counters,
+}
+
+impl HaproxyPool {
+    /// A pool rolled with `opts`.
+    pub fn new(opts: Config) -> HaproxyPool {
+        HaproxyPool {
+            opts,
+            haproxy: None,
+            instances: Vec::new(),
+            endpoints: Vec::new(),
+            base: Counters::default(),
+        }
+    }
+
+    fn hap(&mut self) -> Result<&mut Haproxy> {
+        self.haproxy
+            .as_mut()
+            .ok_or_else(|| Error::Step("haproxy-pool: haproxy is not running".into()))
+    }
+
+    /// Records a step `name` with the backend's counters since haproxy started (and
+    /// each server's); returns the backend's.
+    async fn record_counters(&mut self, ctx: &mut Ctx, name: &str) -> Result<Counters> {
+        let t = ctx.steps.now_ms();
+        let base = self.base;
+        let rows = self.hap()?.servers().await?;
+        let total = rows
+            .iter()
+            .find(|r| r.name == "BACKEND")
+            .map(Counters::of)
+            .unwrap_or_default()
+            .since(&base);
+        let per_server: Vec<String> = rows
+            .iter()
+            .filter(|r| r.name != "BACKEND")
+            .map(|r| {
+                format!(
+                    "{}: wretr={} wredis={} econ={} eresp={}",
+                    r.name, r.wretr, r.wredis, r.econ, r.eresp
+                )
+            })
+            .collect();
+        ctx.steps.record(
+            name,
+            t,
+            format!("since haproxy started: {total} ({})", per_server.join("; ")),
+        );
+        Ok(total)
+    }
+
+    /// The file that makes server `name`'s status page answer 404 (built-in app).
+    fn status_404_file(&self, ctx: &Ctx, name: &str) -> std::path::PathBuf {
+        crate::app::builtin::status_404_file(&ctx.app.path(&format!("{name}.log")))
+    }
+
+    /// Rolls server `i` onto `version`.
+    async fn roll(&mut self, ctx: &mut Ctx, i: usize, version: &str) -> Result<()> {
+        let name = PoolConfig::server_name(i);
+        let timeout = self.opts.step_timeout;
+        let take_out = self.opts.take_out.clone();
+        let wait_idle = self.opts.wait_idle;
+        if take_out != "none" {
+            let t = ctx.steps.now_ms();
+            let want = match take_out.as_str() {
+                "maint" => "MAINT",
+                "404" => "NOLB",
+                _ => "DRAIN",
+            };
+            let switch = self.status_404_file(ctx, &name);
+            let hap = self.hap()?;
+            let how = if take_out == "404" {
+                // The seed's way: the app's status page says 404, haproxy's next check
+                // (disable-on-404) puts the server in NOLB; nothing is sent to haproxy.
+                std::fs::write(&switch, "").map_err(|e| Error::io(&switch, e))?;
+                "status page 404 (disable-on-404)".to_string()
+            } else {
+                hap.set_state(&name, &take_out).await?;
+                format!("state {take_out}")
+            };
+            let r = hap
+                .wait_server(&name, timeout, want, |r| r.status == want)
+                .await?;
+            ctx.steps.record(
+                &format!("{name} out of rotation"),
+                t,
+                format!(
+                    "{how}: status {}, scur {}, qcur {}",
+                    r.status, r.scur, r.qcur
+                ),
+            );
+            if wait_idle {
+                let t = ctx.steps.now_ms();
+                let r = hap
+                    .wait_server(&name, timeout, "idle (scur = 0, qcur = 0)", |r| {
+                        r.scur == 0 && r.qcur == 0
+                    })
+                    .await?;
+                ctx.steps.record(
+                    &format!("{name} idle"),
+                    t,
+                    format!("scur {}, qcur {}", r.scur, r.qcur),
+                );
+            }
+        }
+        if let Some(mut old) = self.instances[i].take() {
+            let t = ctx.steps.now_ms();
+            let in_flight = self.hap()?.server(&name).await.map(|r| r.scur).unwrap_or(0);
+            let how = ctx.app.stop(&mut old, self.opts.stop_old).await;
+            ctx.steps.record(
+                &format!("{name} old app stopped"),
+                t,
+                format!("{}: {how}; scur was {in_flight} at the stop", old.name),
+            );
+        }
+        if take_out == "404" {
+            let switch = self.status_404_file(ctx, &name);
+            std::fs::remove_file(&switch).map_err(|e| Error::io(&switch, e))?;
+        }
+        let t = ctx.steps.now_ms();
+        let mut new = ctx.app.start(&name, self.endpoints[i].clone(), version)?;
+        if self.opts.wait_ready {
+            let ready = ctx.app.wait_ready(&mut new).await;
+            self.instances[i] = Some(new);
+            ready?;
+            ctx.steps.record(
+                &format!("{name} new app ready"),
+                t,
+                format!("{version} answers directly"),
+            );
+        } else {
+            self.instances[i] = Some(new);
+            ctx.steps.record(
+                &format!("{name} new app started"),
+                t,
+                format!("{version}, not waited for"),
+            );
+        }
+        let wait_check = self.opts.wait_check;
+        let full = u64::from(self.opts.rise + self.opts.fall - 1);
+        // In MAINT haproxy shows no check result: leave it first, then wait for the check.
+        if take_out == "drain" && wait_check {
+            let t = ctx.steps.now_ms();
+            let hap = self.hap()?;
+            let r = hap
+                .wait_server(&name, timeout, "passing its checks (L7OK)", |r| {
+                    r.status == "DRAIN" && r.check_status == "L7OK" && r.check_health >= full
+                })
+                .await?;
+            ctx.steps.record(
+                &format!("{name} check passed"),
+                t,
+                format!(
+                    "status {}, check {} health {}",
+                    r.status, r.check_status, r.check_health
+                ),
+            );
+        }
+        if take_out != "none" && take_out != "404" {
+            let t = ctx.steps.now_ms();
+            let hap = self.hap()?;
+            hap.set_state(&name, "ready").await?;
+            let detail = if wait_check {
+                let r = hap
+                    .wait_server(&name, timeout, "UP with its checks passed", |r| {
+                        r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
+                    })
+                    .await?;
+                format!("status {}, check {}", r.status, r.check_status)
+            } else {
+                let r = hap.server(&name).await?;
+                format!(
+                    "not waited for: status {}, check {:?}",
+                    r.status, r.check_status
+                )
+            };
+            ctx.steps
+                .record(&format!("{name} back in rotation"), t, detail);
+        } else if wait_check {
+            let t = ctx.steps.now_ms();
+            let hap = self.hap()?;
+            let r = hap
+                .wait_server(&name, timeout, "UP with its checks passed", |r| {
+                    r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
+                })
+                .await?;
+            ctx.steps.record(
+                &format!("{name} check passed"),
+                t,
+                format!("status {}, check {}", r.status, r.check_status),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Strategy for HaproxyPool {
+    fn name(&self) -> &'static str {
+        "haproxy-pool"
+    }
+
+    async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
+        if ctx.front_config.is_some() {
+            return Err(Error::Harness(
+                "haproxy-pool runs haproxy as its own front server: drop [front]".into(),
+            ));
+        }
+        if self.opts.take_out == "404" && ctx.app.config.kind.get_ref() != "builtin" {
+            return Err(Error::Harness(
+                "haproxy-pool: take_out = \"404\" needs app.kind = \"builtin\" (its status page has the 404 switch)".into(),
+            ));
+        }
+        for i in 0..self.opts.servers as usize {
+            let name = PoolConfig::server_name(i);
+            let endpoint = ctx.app.endpoint_for(&name)?;
+            let inst = ctx.app.start(&name, endpoint.clone(), version)?;
+            self.endpoints.push(endpoint);
+            self.instances.push(Some(inst));
+        }
+        for inst in self.instances.iter_mut().flatten() {
+            ctx.app.wait_ready(inst).await?;
+        }
+        let cfg = PoolConfig {
+            servers: self.endpoints.clone(),
+            inter: self.opts.inter,
+            fall: self.opts.fall,
+            rise: self.opts.rise,
+            retries: self.opts.retries,
+            redispatch: self.opts.redispatch,
+            disable_on_404: self.opts.take_out == "404",
+            status_path: ctx.app.config.status_path.clone(),
+        };
+        let hap = Haproxy::start(&ctx.app, &cfg, None).await?;
+        let endpoint = hap.endpoint();
+        // Kept before anything else can fail, so that shutdown stops it.
+        let hap = self.haproxy.insert(hap);
+        self.base = hap.counters().await?;
+        let host = match &endpoint {
+            Endpoint::Tcp(a) => a.to_string(),
+            Endpoint::Unix(_) => "localhost".into(),
+        };
+        Ok(Target {
+            endpoint,
+            host,
+            path: "/".into(),
+        })
+    }
+
+    async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
+        let mut result = Ok(());
+        for i in 0..self.instances.len() {
+            if let Err(e) = self.roll(ctx, i, version).await {
+                result = Err(e);
+                break;
+            }
+        }
+        // What the balancer hid or failed, whether or not the roll went through.
+        let total = self.record_counters(ctx, "haproxy counters").await;
+        // A roll's own error comes first; the counters' only if the roll went through.
+        result?;
+        let total = total?;
+        if let Some(max) = self.opts.max_hidden_retries {
+            let hidden = total.wretr + total.wredis;
+            if hidden > max {
+                return Err(Error::Step(format!(
+                    "haproxy retried or redispatched {hidden} connects the client never saw ({total}); max_hidden_retries = {max}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self, ctx: &mut Ctx) {
+        if self.haproxy.is_some() {
+            // The load has ended: the counters of the whole run, cool-down included.
+            let _ = self
+                .record_counters(ctx, "haproxy counters (whole run)")
+                .await;
+        }
+        if let Some(mut hap) = self.haproxy.take() {
+            hap.stop().await;
+        }
+        for mut inst in self.instances.drain(..).flatten() {
+            ctx.app.stop(&mut inst, StopHow::Drain).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn parse(reload: &str) -> crate::error::Result<crate::scenario::Scenario> {
+        crate::scenario::parse(
+            std::path::Path::new("s.toml"),
+            &format!("[app]\nkind = \"builtin\"\n[reload]\nstrategy = \"haproxy-pool\"\n{reload}"),
+        )
+    }
+
+    #[test]
+    fn options_are_checked_where_they_are_written() {
+        parse("servers = 4\ntake_out = \"404\"\nretries = 2\nredispatch = true\nmax_hidden_retries = 0\n").unwrap();
+        let e = parse("servers = 1\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:11: `reload.servers`: must be at least 2"),
+            "{e}"
+        );
+        let e = parse("take_out = \"weight\"\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:12: `reload.take_out`: unknown value"),
+            "{e}"
+        );
+        let e = parse("rise = 0\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:8: `reload.rise`: must be at least 1"),
+            "{e}"
+        );
+        let e = parse("stop_old = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("`reload.stop_old`"), "{e}");
+    }
+}

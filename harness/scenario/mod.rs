@@ -107,6 +107,20 @@ static DEFAULT_VERSIONS: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| vec!["v1".into(), "v2".into()]);
 
 impl<A> AppConfig<A> {
+    /// The same settings with the kind's parsed options (pass 1 holds `()` there).
+    pub fn with_options<B>(self, options: B) -> AppConfig<B> {
+        AppConfig {
+            kind: self.kind,
+            socket: self.socket,
+            startup_delay: self.startup_delay,
+            versions: self.versions,
+            ready_timeout: self.ready_timeout,
+            status_path: self.status_path,
+            stop_timeout: self.stop_timeout,
+            options,
+        }
+    }
+
     /// The user's own stack (`kind = "external"`).
     pub fn is_external(&self) -> bool {
         self.kind.get_ref() == "external"
@@ -249,6 +263,19 @@ pub struct ReloadConfig<O = Arc<dyn StrategyOptions>> {
     /// The strategy's own options, parsed and checked.
     #[serde(skip)]
     pub options: O,
+}
+
+impl<O> ReloadConfig<O> {
+    /// The same keys with the strategy's parsed options (pass 1 holds `()` there).
+    pub fn with_options<P>(self, options: P) -> ReloadConfig<P> {
+        ReloadConfig {
+            strategy: self.strategy,
+            interval: self.interval,
+            deploys: self.deploys,
+            step_timeout: self.step_timeout,
+            options,
+        }
+    }
 }
 
 /// Assertions; a run passes when all hold.
@@ -408,50 +435,15 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
     let s: Scenario<(), ()> = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
     let app_options = validate(&s, &loc)?;
     let options = validate_reload(&s, &loc)?;
-    let Scenario {
-        name,
-        description,
-        app,
-        front,
-        load,
-        reload,
-        assert,
-        sweep,
-    } = s;
-    let AppConfig {
-        kind,
-        socket,
-        startup_delay,
-        versions,
-        ready_timeout,
-        status_path,
-        stop_timeout,
-        options: (),
-    } = app;
     Ok(Scenario {
-        name,
-        description,
-        app: AppConfig {
-            kind,
-            socket,
-            startup_delay,
-            versions,
-            ready_timeout,
-            status_path,
-            stop_timeout,
-            options: app_options,
-        },
-        front,
-        load,
-        reload: ReloadConfig {
-            strategy: reload.strategy,
-            interval: reload.interval,
-            deploys: reload.deploys,
-            step_timeout: reload.step_timeout,
-            options,
-        },
-        assert,
-        sweep,
+        name: s.name,
+        description: s.description,
+        app: s.app.with_options(app_options),
+        front: s.front,
+        load: s.load,
+        reload: s.reload.with_options(options),
+        assert: s.assert,
+        sweep: s.sweep,
     })
 }
 

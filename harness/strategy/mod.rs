@@ -445,7 +445,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:6:18: `reload.minimum_active`: must be at least 1 and less than vassals (3)"),
+            e.starts_with("s.toml:6:18: `reload.minimum_active`: must be less than vassals (3)"),
             "{e}"
         );
         let e = parse(&format!("{base}vassals = 1\n"))

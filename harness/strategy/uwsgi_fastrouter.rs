@@ -25,8 +25,11 @@
 //! subscribed (a plain `touch`, skipping step 2) did not stall or fail requests
 //! (3 vassals, 2 s import, 100 req/s: p99 7.7 ms, no failure), so it is not offered
 //! as a negative control; taking the vassal out first is still the safe order.
-//! Reloading too many at once would leave no vassal to serve, which
-//! `minimum_active` rules out.
+//! Reloading too many at once leaves no vassal to serve: `minimum_active = 0`
+//! does exactly that (every vassal out of rotation and reloading at once), the
+//! negative control scenarios/negative/uwsgi-fastrouter-all-at-once.toml. The
+//! fastrouter then has no node for the key and nginx answers 502 until the first
+//! vassal has re-imported the app and subscribed again.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -56,8 +59,9 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Options {
     /// Vassals behind the fastrouter (at least 2; default 3).
     pub vassals: Spanned<u32>,
-    /// Vassals that must stay subscribed and serving at every moment (at least 1 and
-    /// less than `vassals`; default `vassals - 1`).
+    /// Vassals that must stay subscribed and serving at every moment (less than
+    /// `vassals`; default `vassals - 1`). 0 is broken: every vassal is reloaded at
+    /// once, a negative control.
     pub minimum_active: Option<Spanned<u32>>,
 }
 
@@ -81,11 +85,11 @@ impl Spec for UwsgiFastrouter {
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
         let vassals = *o.vassals.get_ref();
         if let Some(m) = &o.minimum_active {
-            if *m.get_ref() == 0 || *m.get_ref() >= vassals {
+            if *m.get_ref() >= vassals {
                 return Err(at.error(
                     m.span(),
                     "reload.minimum_active",
-                    &format!("must be at least 1 and less than vassals ({vassals})"),
+                    &format!("must be less than vassals ({vassals})"),
                 ));
             }
         }
@@ -258,9 +262,9 @@ impl Strategy for UwsgiFastrouter {
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
         let n = self.opts.vassals;
-        if n < 2 || self.opts.minimum_active == 0 || self.opts.minimum_active >= n {
+        if n < 2 || self.opts.minimum_active >= n {
             return Err(Error::Harness(format!(
-                "uwsgi-fastrouter needs vassals >= 2 and 1 <= minimum_active < vassals (got {n} and {})",
+                "uwsgi-fastrouter needs vassals >= 2 and minimum_active < vassals (got {n} and {})",
                 self.opts.minimum_active
             )));
         }
@@ -414,7 +418,8 @@ impl Strategy for UwsgiFastrouter {
         let mut since: Vec<tokio::time::Instant> = vec![tokio::time::Instant::now(); n];
         loop {
             self.check_alive()?;
-            // Start as many as the minimum allows. A vassal that timed out counts as down.
+            // Start as many as the minimum allows. A vassal that timed out counts as down,
+            // so with a minimum of 1 or more the last healthy one is never taken out.
             let down = phase
                 .iter()
                 .filter(|p| {
@@ -430,7 +435,7 @@ impl Strategy for UwsgiFastrouter {
                 .count();
             if let Some(i) = phase.iter().position(|p| *p == Phase::Waiting) {
                 let healthy = n - down;
-                if busy < parallel && healthy > min && healthy > 1 {
+                if busy < parallel && healthy > min {
                     let v = &self.vassals[i];
                     let t = ctx.steps.now_ms();
                     python::write_version(&v.version_file, version)?;

@@ -84,3 +84,30 @@ fn fastrouter_reload_passes() {
         .count();
     assert_eq!(reloaded, 3, "one step per vassal: {}", r.dump());
 }
+
+#[test]
+fn fastrouter_reloading_every_vassal_at_once_fails_with_502s() {
+    if !require_stack(&["nginx", "uwsgi"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/uwsgi-fastrouter-all-at-once.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(!r.check("max_gap"), "{}", r.dump());
+    // The reload itself went through and v2 took over: the failures are the 502s
+    // nginx answered while the fastrouter had no subscribed node, nothing else.
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    let failed = r.report["stats"]["failed"].as_u64().unwrap_or(0);
+    assert!(
+        failed >= 50,
+        "about 1 s of 100 req/s at least: {}",
+        r.dump()
+    );
+    assert_eq!(
+        r.report["stats"]["outcomes"]["http_502"],
+        failed,
+        "{}",
+        r.dump()
+    );
+}

@@ -512,7 +512,7 @@ pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
         let x = ax(0.0);
         let _ = writeln!(
             s,
-            "<g class=\"origin-marker\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{:.1}\" stroke=\"{ORIGIN_COLOUR}\" stroke-width=\"1.6\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" style=\"fill:{ORIGIN_COLOUR}\">{}</text></g>",
+            "<g class=\"origin-marker\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{:.1}\" stroke=\"{ORIGIN_COLOUR}\" stroke-width=\"1.6\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" font-weight=\"600\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\" style=\"fill:{ORIGIN_COLOUR}\">{}</text></g>",
             top + ph,
             x - 4.0,
             top + 12.0,

@@ -3,6 +3,14 @@
 //! Used to choose between reload strategies with numbers: pass count over N runs
 //! (a strategy that passes 19 times out of 20 is broken), failures by class, max
 //! gap, latency by phase, how long the reload took and how much throughput dipped.
+//!
+//! The table is here; [`collect`] keeps what the reports need of each scenario's
+//! runs as they finish, [`html`] draws the comparison page, [`junit`] writes the
+//! JUnit XML.
+
+pub mod collect;
+pub mod html;
+pub mod junit;
 
 use std::fmt::Write;
 
@@ -25,6 +33,8 @@ pub struct Row {
     pub runs: usize,
     /// Runs that ended in a harness error.
     pub errors: usize,
+    /// Runs with measurements (the load ran): what the spreads are over.
+    pub measured: usize,
     /// Failed requests by key, summed over the runs.
     pub failed: std::collections::BTreeMap<String, u64>,
     /// Max gap (ms): min, median, max over the runs.
@@ -76,7 +86,8 @@ impl Spread {
         }
     }
 
-    fn show(&self, runs: usize) -> String {
+    /// The median, with the range when runs differ: `2.0 (1.0–3.0)`.
+    pub fn show(&self, runs: usize) -> String {
         if runs <= 1 || (self.max - self.min).abs() < 0.05 {
             format!("{:.1}", self.median)
         } else {
@@ -85,31 +96,46 @@ impl Spread {
     }
 }
 
-/// p50, p99 and p99.9 of one phase, one entry per run.
-type PhaseSamples = (Vec<f64>, Vec<f64>, Vec<f64>);
+/// What the table needs of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunFigures {
+    /// 0 pass, 1 fail, 2 error.
+    pub exit_code: u8,
+    /// The load ran and was measured (the other figures are only then meaningful).
+    pub measured: bool,
+    /// Failed requests by key.
+    pub failed: std::collections::BTreeMap<String, u64>,
+    /// Versions that served, in order.
+    pub versions: Vec<String>,
+    /// Longest time without an ok response, ms.
+    pub max_gap_ms: f64,
+    /// First step start to last step end, ms (none without steps).
+    pub reload_ms: Option<f64>,
+    /// Throughput dip during the reload, percent (none without a before/during phase).
+    pub dip_percent: Option<f64>,
+    /// Per phase: name, p50, p99, p99.9 (ms).
+    pub phases: Vec<(String, f64, f64, f64)>,
+}
 
-/// Summarises the runs of one scenario.
-pub fn summarise(runs: &[RunReport]) -> Row {
-    let first = &runs[0];
-    let mut failed = std::collections::BTreeMap::new();
-    let mut versions: Vec<String> = Vec::new();
-    let (mut gaps, mut reloads, mut dips) = (Vec::new(), Vec::new(), Vec::new());
-    let mut per_phase: std::collections::BTreeMap<String, PhaseSamples> = Default::default();
-    for r in runs {
-        let Some(st) = &r.stats else { continue };
+impl RunFigures {
+    /// The figures of run `r`.
+    pub fn of(r: &RunReport) -> RunFigures {
+        let mut f = RunFigures {
+            exit_code: r.exit_code,
+            ..RunFigures::default()
+        };
+        let Some(st) = &r.stats else { return f };
+        f.measured = true;
         for (k, n) in &st.outcomes {
             if k != "ok" {
-                *failed.entry(k.clone()).or_insert(0) += n;
+                f.failed.insert(k.clone(), *n);
             }
         }
-        for v in &st.versions {
-            if !versions.contains(&v.name) {
-                versions.push(v.name.clone());
-            }
-        }
-        gaps.push(st.max_gap_ms);
+        f.versions = st.versions.iter().map(|v| v.name.clone()).collect();
+        f.max_gap_ms = st.max_gap_ms;
         if let (Some(a), Some(b)) = (r.steps.first(), r.steps.last()) {
-            reloads.push(r.steps.iter().map(|s| s.end_ms).fold(b.end_ms, f64::max) - a.start_ms);
+            f.reload_ms =
+                Some(r.steps.iter().map(|s| s.end_ms).fold(b.end_ms, f64::max) - a.start_ms);
         }
         let rate = |name: &str| {
             st.phases.iter().find(|p| p.name == name).map(|p| {
@@ -123,14 +149,51 @@ pub fn summarise(runs: &[RunReport]) -> Row {
         };
         if let (Some(before), Some(during)) = (rate("before"), rate("during")) {
             if before > 0.0 {
-                dips.push((100.0 * (1.0 - during / before)).max(0.0));
+                f.dip_percent = Some((100.0 * (1.0 - during / before)).max(0.0));
             }
         }
-        for p in &st.phases {
-            let e = per_phase.entry(p.name.clone()).or_default();
-            e.0.push(p.latency.p50);
-            e.1.push(p.latency.p99);
-            e.2.push(p.latency.p999);
+        f.phases = st
+            .phases
+            .iter()
+            .map(|p| (p.name.clone(), p.latency.p50, p.latency.p99, p.latency.p999))
+            .collect();
+        f
+    }
+}
+
+/// p50, p99 and p99.9 of one phase, one entry per run.
+type PhaseSamples = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// Summarises the runs of one scenario.
+pub fn summarise(runs: &[RunReport]) -> Row {
+    let first = &runs[0];
+    let figures: Vec<RunFigures> = runs.iter().map(RunFigures::of).collect();
+    row(&first.name, &first.scenario, &first.strategy, &figures)
+}
+
+/// The row of scenario `name` (file `scenario`, strategy `strategy`) from its runs' figures.
+pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> Row {
+    let mut failed = std::collections::BTreeMap::new();
+    let mut versions: Vec<String> = Vec::new();
+    let (mut gaps, mut reloads, mut dips) = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_phase: std::collections::BTreeMap<String, PhaseSamples> = Default::default();
+    for f in runs.iter().filter(|f| f.measured) {
+        for (k, n) in &f.failed {
+            *failed.entry(k.clone()).or_insert(0) += n;
+        }
+        for v in &f.versions {
+            if !versions.contains(v) {
+                versions.push(v.clone());
+            }
+        }
+        gaps.push(f.max_gap_ms);
+        reloads.extend(f.reload_ms);
+        dips.extend(f.dip_percent);
+        for (phase, p50, p99, p999) in &f.phases {
+            let e = per_phase.entry(phase.clone()).or_default();
+            e.0.push(*p50);
+            e.1.push(*p99);
+            e.2.push(*p999);
         }
     }
     let order = ["before", "during", "after", "whole run"];
@@ -145,12 +208,13 @@ pub fn summarise(runs: &[RunReport]) -> Row {
         .collect();
     latency.sort_by_key(|l| order.iter().position(|o| *o == l.phase).unwrap_or(9));
     Row {
-        name: first.name.clone(),
-        scenario: first.scenario.clone(),
-        strategy: first.strategy.clone(),
-        passes: runs.iter().filter(|r| r.exit_code == 0).count(),
+        name: name.to_string(),
+        scenario: scenario.to_string(),
+        strategy: strategy.to_string(),
+        passes: runs.iter().filter(|f| f.exit_code == 0).count(),
         runs: runs.len(),
-        errors: runs.iter().filter(|r| r.exit_code == 2).count(),
+        errors: runs.iter().filter(|f| f.exit_code == 2).count(),
+        measured: runs.iter().filter(|f| f.measured).count(),
         failed,
         max_gap_ms: Spread::of(gaps),
         latency,
@@ -158,6 +222,43 @@ pub fn summarise(runs: &[RunReport]) -> Row {
         dip_percent: Spread::of(dips),
         versions,
     }
+}
+
+/// How [`rank`] orders the scenarios, in words (the comparison page says it).
+pub const RANKING_RULE: &str = "most passing runs (as a share of the runs) first; among equals, the shorter median reload duration, then the smaller median throughput dip, then the lower median p99 latency during the reload; a scenario without measurements last";
+
+/// The order of `rows` from best to worst, by [`RANKING_RULE`] (stable: ties keep
+/// the order the scenarios were given in). Indexes into `rows`.
+pub fn rank(rows: &[Row]) -> Vec<usize> {
+    let key = |r: &Row| {
+        let share = if r.runs == 0 {
+            0.0
+        } else {
+            r.passes as f64 / r.runs as f64
+        };
+        let p99_during = r
+            .latency
+            .iter()
+            .find(|l| l.phase == "during")
+            .map_or(f64::INFINITY, |l| l.p99);
+        (
+            -share,
+            r.measured == 0,
+            r.reload_ms.median,
+            r.dip_percent.median,
+            p99_during,
+        )
+    };
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, kb) = (key(&rows[a]), key(&rows[b]));
+        ka.0.total_cmp(&kb.0)
+            .then(ka.1.cmp(&kb.1))
+            .then(ka.2.total_cmp(&kb.2))
+            .then(ka.3.total_cmp(&kb.3))
+            .then(ka.4.total_cmp(&kb.4))
+    });
+    order
 }
 
 /// The comparison as a Markdown table (also readable in a terminal).
@@ -227,6 +328,7 @@ mod tests {
             passes: 2,
             runs: 3,
             errors: 0,
+            measured: 3,
             failed: [("connect_missing".to_string(), 7)].into_iter().collect(),
             max_gap_ms: s,
             latency: vec![],

@@ -360,3 +360,111 @@ fn percentiles(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::collect::Tally;
+    use crate::report::html::tests::fixture;
+    use crate::report::RunReport;
+
+    /// A scenario of `runs`, folded as compare folds them.
+    fn compared(runs: Vec<RunReport>) -> Compared {
+        let mut t = Tally::default();
+        for r in runs {
+            t.add(r);
+        }
+        t.finish()
+    }
+
+    /// The `x1` of the first `<line` after `marker` in `svg`.
+    fn line_x_after(svg: &str, marker: &str) -> f64 {
+        let at = svg.find(marker).unwrap_or_else(|| panic!("no {marker}"));
+        let rest = &svg[at..];
+        let x = &rest[rest.find("x1=\"").unwrap() + 4..];
+        x[..x.find('"').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn compare_html_ranks_aligns_and_is_self_contained() {
+        // The fixture fails (30 refused); its first step starts at 900 ms.
+        let failing = compared(vec![fixture("naive <b>")]);
+        // A passing scenario whose first step starts at 400 ms, run twice.
+        let pass = |reload_end: f64| {
+            let mut r = fixture("swap & co");
+            r.exit_code = 0;
+            r.steps[0].start_ms = 400.0;
+            r.steps[1].end_ms = reload_end;
+            r
+        };
+        let passing = compared(vec![pass(1600.0), pass(1800.0), pass(1700.0)]);
+        assert_eq!(passing.representative.as_ref().unwrap().run, 3);
+        let page = render(&[failing, passing]);
+
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        for external in ["src=", "<link", "@import", "url(", "<script", "https://"] {
+            assert!(!page.contains(external), "external reference {external}");
+        }
+        assert!(!page.contains("naive <b>"), "unescaped name");
+        // The passing scenario ranks first, in the table and in the timelines.
+        let table_first = page.find("<tr data-rank=\"1\" data-scenario=\"swap &amp; co\">");
+        let table_second = page.find("<tr data-rank=\"2\" data-scenario=\"naive &lt;b&gt;\">");
+        assert!(table_first.is_some() && table_second.is_some(), "{page}");
+        assert!(table_first < table_second);
+        let panel = |name: &str| {
+            page.find(&format!("data-scenario=\"{name}\">\n<h2>"))
+                .unwrap_or_else(|| panic!("no panel for {name}"))
+        };
+        assert!(panel("swap &amp; co") < panel("naive &lt;b&gt;"));
+        assert!(page.contains(RANKING_RULE));
+        assert!(page
+            .contains("shown: run 3 of 3 (reload 1300.0 ms, PASS), the median by reload duration"));
+        assert!(page.contains("3/3</span>") && page.contains("0/1</span>"));
+
+        // Two timelines on one axis: t = 0 (each run's first step start) at the same x.
+        let svgs: Vec<&str> = page
+            .split("<svg class=\"chart timeline\"")
+            .skip(1)
+            .collect();
+        assert_eq!(svgs.len(), 2);
+        let (x_pass, x_fail) = (
+            line_x_after(svgs[0], "class=\"origin-marker\""),
+            line_x_after(svgs[1], "class=\"origin-marker\""),
+        );
+        assert_eq!(x_pass, x_fail);
+        // And each run's first step band starts there, though on the load clock
+        // they are 500 ms apart.
+        for svg in &svgs {
+            let marker = "class=\"step-span\" x=\"";
+            let band = &svg[svg.find(marker).unwrap() + marker.len()..];
+            let x: f64 = band[..band.find('"').unwrap()].parse().unwrap();
+            assert!(
+                (x - x_pass).abs() < 0.11,
+                "step band at {x}, origin at {x_pass}"
+            );
+        }
+        // Percentile curves: a chart per phase, a curve per scenario.
+        for phase in ["before", "during", "after"] {
+            let at = page
+                .find(&format!(
+                    "<section class=\"run phase\" data-phase=\"{phase}\">"
+                ))
+                .unwrap_or_else(|| panic!("no {phase} chart"));
+            let section = &page[at..at + page[at..].find("</section>").unwrap()];
+            assert_eq!(section.matches("<g class=\"scenario-curve\"").count(), 2);
+            assert!(section.contains("(3 runs)"));
+        }
+    }
+
+    #[test]
+    fn compare_html_without_measurements_still_renders() {
+        let mut r = fixture("broken");
+        r.stats = None;
+        r.verdict = None;
+        r.exit_code = 2;
+        let page = render(&[compared(vec![r])]);
+        assert!(page.contains("No timeline: no run of this scenario got as far as the load."));
+        assert!(page.contains("0/1</span> (1 error)"));
+        assert!(!page.contains("<svg"));
+    }
+}

@@ -63,3 +63,36 @@ fn suite(c: &Compared) -> Suite {
         cases: c.cases.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::collect::Tally;
+    use crate::report::html::tests::fixture;
+
+    #[test]
+    fn compare_junit_a_suite_per_scenario_a_case_per_run() {
+        let mut failing = Tally::default();
+        failing.add(fixture("naive"));
+        failing.add(fixture("naive"));
+        let mut passing = Tally::default();
+        let mut ok = fixture("swap <&>");
+        ok.exit_code = 0;
+        passing.add(ok);
+        let xml = render(
+            &[failing.finish(), passing.finish()],
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(xml.contains(
+            "<testsuites name=\"zdt-check compare\" tests=\"3\" failures=\"2\" errors=\"0\""
+        ));
+        assert!(xml.contains("<testsuite name=\"naive\" tests=\"2\" failures=\"2\" errors=\"0\""));
+        assert!(xml.contains("<testsuite name=\"swap &lt;&amp;&gt;\" tests=\"1\" failures=\"0\""));
+        assert!(xml.contains("<testcase classname=\"naive\" name=\"naive run 2\""));
+        assert!(xml.contains("<property name=\"passed\" value=\"0/2\"/>"));
+        // The failure names the failed check and the failed requests by class.
+        let failure = "<failure message=\"no_failed_requests: 30 failed of 3000 (connect_refused 30) &lt;b&gt;&#10;failed by class: connect_refused 30\" type=\"verdict\">";
+        assert_eq!(xml.matches(failure).count(), 2, "{xml}");
+        assert_eq!(xml.matches("<system-out>").count(), 3);
+    }
+}

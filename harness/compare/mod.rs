@@ -343,4 +343,47 @@ mod tests {
         );
         assert!(md.contains("v1 → v2"));
     }
+
+    #[test]
+    fn compare_rank_passes_then_reload_dip_p99() {
+        let row = |name: &str, passes: usize, measured: usize, reload: f64, dip: f64| Row {
+            name: name.into(),
+            scenario: format!("{name}.toml"),
+            strategy: "s".into(),
+            passes,
+            runs: 2,
+            errors: 2 - measured,
+            measured,
+            failed: Default::default(),
+            max_gap_ms: Spread::default(),
+            latency: vec![PhaseLatency {
+                phase: "during".into(),
+                p50: 1.0,
+                p99: if name == "d" { 5.0 } else { 9.0 },
+                p999: 1.0,
+            }],
+            reload_ms: Spread {
+                median: reload,
+                ..Spread::default()
+            },
+            dip_percent: Spread {
+                median: dip,
+                ..Spread::default()
+            },
+            versions: vec![],
+        };
+        let rows = [
+            row("fast but failing", 0, 2, 100.0, 0.0),
+            row("slow", 2, 2, 900.0, 0.0),
+            row("quick", 2, 2, 300.0, 50.0),
+            row("c", 1, 2, 300.0, 10.0),
+            row("d", 1, 2, 300.0, 10.0),
+            row("unmeasured", 0, 0, 0.0, 0.0),
+        ];
+        let names: Vec<&str> = rank(&rows).iter().map(|&i| rows[i].name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["quick", "slow", "d", "c", "fast but failing", "unmeasured"]
+        );
+    }
 }

@@ -439,7 +439,7 @@ fn percentile_legend(st: &RunStats) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::load::outcome::Outcome;
     use crate::report::{Footprint, LoadSummary};
@@ -449,7 +449,7 @@ mod tests {
     use crate::verdict::{Check, Verdict};
 
     /// A run of 3 s at 1 kHz with refused connections and a version switch at 1–1.1 s.
-    fn fixture(name: &str) -> RunReport {
+    pub(crate) fn fixture(name: &str) -> RunReport {
         let mut c = Collector::new(100_000_000, 1_000_000);
         c.live_span().mark_start(900_000_000);
         c.live_span().mark_end(1_600_000_000);

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::collect::Compared;
-use super::{rank, Row, RANKING_RULE};
+use super::{rank, Row, Spread, RANKING_RULE};
 use crate::error::{Error, Result};
 use crate::report::chart::{self, Curve, Frame};
 use crate::report::html::{escape, CSS};
@@ -27,7 +27,10 @@ const SCENARIO_COLOURS: [&str; 8] = [
 const EXTRA_CSS: &str = r#"
 .rank{display:inline-block;min-width:26px;padding:0 6px;border-radius:4px;background:#1f2d3d;color:#fff;font-weight:700;text-align:center}
 .passed{font-weight:700}.passed.all{color:#2e7d32}.passed.some{color:#c62828}
-table.ranking td,table.ranking th{padding:5px 12px}
+table.ranking td,table.ranking th{padding:5px 10px}
+table.ranking td.strategy,.nowrap{white-space:nowrap}
+.range{display:block;color:#666;font-size:11.5px}
+table.ranking td.scenario{min-width:190px}
 section.phase h2{font-size:17px}
 "#;
 
@@ -69,10 +72,22 @@ pub fn render(compared: &[Compared]) -> String {
     );
 
     ranking_table(&mut o, compared, &order, &colour);
-    timelines(&mut o, compared, &order, &colour);
+    timelines(&mut o, compared, &order);
     percentiles(&mut o, compared, &order, &colour);
     o.push_str("</main>\n</body>\n</html>\n");
     o
+}
+
+/// A median over the runs, with its range under it when the runs differ.
+fn spread_cell(s: &Spread, runs: usize) -> String {
+    if runs <= 1 || (s.max - s.min).abs() < 0.05 {
+        format!("{:.1}", s.median)
+    } else {
+        format!(
+            "{:.1}<span class=\"range\">{:.1}–{:.1}</span>",
+            s.median, s.min, s.max
+        )
+    }
 }
 
 fn passed_cell(r: &Row) -> String {
@@ -105,7 +120,7 @@ fn ranking_table(
     o.push_str("<section class=\"run\" id=\"ranking\">\n<h2>Ranking</h2>\n");
     let _ = writeln!(
         o,
-        "<p class=\"sub ranking-rule\">Ranked by {RANKING_RULE}. Figures are medians over a scenario's runs (with the range when there were several); a reload lasts from the start of its first step to the end of its last; the dip is how much less ok throughput there was during the reload than before it.</p>"
+        "<p class=\"sub ranking-rule\">Ranked by {RANKING_RULE}. Figures are medians over a scenario's runs (with their range under them when the runs differ); a reload lasts from the start of its first step to the end of its last; the dip is how much less ok throughput there was during the reload than before it.</p>"
     );
     o.push_str("<table class=\"ranking\"><thead><tr><th class=\"num\">rank</th><th>scenario</th><th>strategy</th><th class=\"num\">passed</th><th class=\"num\">reload (ms)</th><th class=\"num\">dip (%)</th><th class=\"num\">p99 during (ms)</th><th class=\"num\">max gap (ms)</th><th>failed requests by class</th><th>versions</th></tr></thead><tbody>\n");
     for (pos, &i) in order.iter().enumerate() {
@@ -125,7 +140,7 @@ fn ranking_table(
                 .iter()
                 .map(|(k, n)| {
                     format!(
-                        "<span class=\"sw\" style=\"background:{}\"></span>{} {n}",
+                        "<span class=\"nowrap\"><span class=\"sw\" style=\"background:{}\"></span>{} {n}</span>",
                         chart::outcome_colour(k),
                         escape(k)
                     )
@@ -135,7 +150,7 @@ fn ranking_table(
         };
         let _ = writeln!(
             o,
-            "<tr data-rank=\"{}\" data-scenario=\"{}\"><td class=\"num\"><span class=\"rank\">{}</span></td><td><span class=\"sw\" style=\"background:{}\"></span><a href=\"#scenario-{i}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{p99}</td><td class=\"num\">{}</td><td>{failed}</td><td>{}</td></tr>",
+            "<tr data-rank=\"{}\" data-scenario=\"{}\"><td class=\"num\"><span class=\"rank\">{}</span></td><td class=\"scenario\"><span class=\"sw\" style=\"background:{}\"></span><a href=\"#scenario-{i}\">{}</a></td><td class=\"strategy\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{p99}</td><td class=\"num\">{}</td><td>{failed}</td><td>{}</td></tr>",
             pos + 1,
             escape(&r.name),
             pos + 1,
@@ -143,9 +158,9 @@ fn ranking_table(
             escape(&r.name),
             escape(&r.strategy),
             passed_cell(r),
-            measured(r.reload_ms.show(r.measured)),
-            measured(r.dip_percent.show(r.measured)),
-            measured(r.max_gap_ms.show(r.measured)),
+            measured(spread_cell(&r.reload_ms, r.measured)),
+            measured(spread_cell(&r.dip_percent, r.measured)),
+            measured(spread_cell(&r.max_gap_ms, r.measured)),
             escape(&r.versions.join(" → ")),
         );
     }
@@ -183,12 +198,7 @@ fn shared_frame(compared: &[Compared]) -> Option<Frame> {
     Some(frame)
 }
 
-fn timelines(
-    o: &mut String,
-    compared: &[Compared],
-    order: &[usize],
-    colour: &dyn Fn(usize) -> &'static str,
-) {
+fn timelines(o: &mut String, compared: &[Compared], order: &[usize]) {
     o.push_str("<h2 class=\"section\">Timelines, aligned at the first reload step</h2>\n");
     o.push_str("<p class=\"sub\">One run per scenario, in rank order, on one time axis: t = 0 is the start of that run's first reload step. With several runs, the one shown is the median by reload duration. Both y axes are shared: requests per second (stacked by outcome) and p50/p99 latency.</p>\n");
     let frame = shared_frame(compared);
@@ -203,9 +213,8 @@ fn timelines(
         );
         let _ = writeln!(
             o,
-            "<h2><span class=\"rank\">{}</span><span class=\"sw\" style=\"background:{}\"></span>{} <span class=\"note\">passed {}</span></h2>",
+            "<h2><span class=\"rank\">{}</span>{} <span class=\"note\">passed {}</span></h2>",
             pos + 1,
-            colour(i),
             escape(&r.name),
             passed_cell(r)
         );
@@ -321,7 +330,8 @@ fn percentiles(
         let curves = curves_of(name);
         let _ = writeln!(
             o,
-            "<section class=\"run phase\" data-phase=\"{}\">\n<h2>{}</h2>",
+            "<section class=\"run phase\" id=\"phase-{}\" data-phase=\"{}\">\n<h2>{}</h2>",
+            escape(&name.replace(' ', "-")),
             escape(name),
             escape(&phase_title(name))
         );
@@ -447,7 +457,7 @@ mod tests {
         for phase in ["before", "during", "after"] {
             let at = page
                 .find(&format!(
-                    "<section class=\"run phase\" data-phase=\"{phase}\">"
+                    "<section class=\"run phase\" id=\"phase-{phase}\" data-phase=\"{phase}\">"
                 ))
                 .unwrap_or_else(|| panic!("no {phase} chart"));
             let section = &page[at..at + page[at..].find("</section>").unwrap()];

@@ -87,7 +87,7 @@ impl Spread {
     }
 
     /// The median, with the range when runs differ: `2.0 (1.0–3.0)`.
-    pub fn show(&self, runs: usize) -> String {
+    fn show(&self, runs: usize) -> String {
         if runs <= 1 || (self.max - self.min).abs() < 0.05 {
             format!("{:.1}", self.median)
         } else {

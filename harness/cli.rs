@@ -354,7 +354,7 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     // every run (without its phase histograms, which it does not write).
     let mut compared = Vec::new();
     let mut all = Vec::new();
-    'outer: for sc in &loaded {
+    for sc in &loaded {
         let mut tally = crate::compare::collect::Tally::default();
         for i in 1..=a.repeat {
             if cancel.is_cancelled() {
@@ -380,7 +380,7 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
             compared.push(tally.finish());
         }
         if cancel.is_cancelled() {
-            break 'outer;
+            break;
         }
     }
     let rows: Vec<_> = compared.iter().map(|c| c.row.clone()).collect();

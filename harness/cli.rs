@@ -96,6 +96,13 @@ pub struct CompareArgs {
     /// Also write the summary and every run as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Also write a self-contained HTML page: the ranked table, every scenario's
+    /// timeline aligned at the first reload step, percentile curves per phase.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Also write JUnit XML: one test suite per scenario, one test case per run.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `zdt-check init`.
@@ -320,6 +327,13 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     if a.connections == Some(0) {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
+    // Output paths are checked before any run: a compare can take a long time.
+    for p in [&a.markdown, &a.json, &a.html, &a.junit]
+        .into_iter()
+        .flatten()
+    {
+        check_output_dir(p)?;
+    }
     let mut loaded = load_all(&a.scenarios)?;
     for l in &mut loaded {
         if let Some(r) = a.rate {
@@ -336,13 +350,15 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
         exe: std::env::current_exe()
             .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
     };
-    let mut rows = Vec::new();
+    // Each run is folded into its scenario's tally and dropped; only --json keeps
+    // every run (without its phase histograms, which it does not write).
+    let mut compared = Vec::new();
     let mut all = Vec::new();
-    'outer: for sc in &loaded {
-        let mut runs = Vec::new();
+    for sc in &loaded {
+        let mut tally = crate::compare::collect::Tally::default();
         for i in 1..=a.repeat {
             if cancel.is_cancelled() {
-                break 'outer;
+                break;
             }
             let r = run::run(sc, &opts, cancel).await;
             let verdict = match r.exit_code {
@@ -351,13 +367,23 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
                 _ => "ERROR",
             };
             eprintln!("{} run {i}/{}: {verdict}", sc.name, a.repeat);
-            runs.push(r);
+            if a.json.is_some() {
+                let mut kept = r.clone();
+                if let Some(st) = &mut kept.stats {
+                    st.drop_histograms();
+                }
+                all.push(kept);
+            }
+            tally.add(r);
         }
-        if !runs.is_empty() {
-            rows.push(crate::compare::summarise(&runs));
+        if tally.runs() > 0 {
+            compared.push(tally.finish());
         }
-        all.extend(runs);
+        if cancel.is_cancelled() {
+            break;
+        }
     }
+    let rows: Vec<_> = compared.iter().map(|c| c.row.clone()).collect();
     let table = crate::compare::markdown(&rows);
     println!("{table}");
     if let Some(p) = &a.markdown {
@@ -372,7 +398,30 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
         )
         .map_err(|e| Error::io(p, e))?;
     }
+    if let Some(p) = &a.html {
+        crate::compare::html::write(p, &compared)?;
+    }
+    if let Some(p) = &a.junit {
+        crate::compare::junit::write(p, &compared)?;
+    }
     Ok(if cancel.is_cancelled() { EXIT_ERROR } else { 0 })
+}
+
+/// An output file's directory must exist: the error `run` would give when it
+/// writes the file (`PATH: No such file or directory`), but before any run.
+fn check_output_dir(path: &std::path::Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Err(e) => Err(Error::io(path, e)),
+        Ok(m) if !m.is_dir() => Err(Error::io(
+            path,
+            std::io::Error::from_raw_os_error(libc::ENOTDIR),
+        )),
+        Ok(_) => Ok(()),
+    }
 }
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {

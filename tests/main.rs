@@ -9,6 +9,7 @@ mod bad_input;
 mod builtin_scenarios;
 mod cli;
 mod command;
+mod compare_report;
 mod external;
 mod external_python;
 mod faults;

@@ -55,7 +55,8 @@ fn xmllint_junit(xml: &str) -> (bool, String) {
     )
 }
 
-fn assert_valid_junit(xml: &str) {
+/// Fails unless `xml` is valid against schema/junit.xsd (xmllint's messages in the panic).
+pub fn assert_valid_junit(xml: &str) {
     let (valid, messages) = xmllint_junit(xml);
     assert!(
         valid,

@@ -113,7 +113,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
 }
 
 /// Headless Chromium's serialized DOM of `page` (killed after 60 s).
-fn dump_dom(page: &Path) -> String {
+pub fn dump_dom(page: &Path) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new("chromium")
         .args([

@@ -6,6 +6,8 @@
 //! terminal report goes into `<system-out>`. The shape is the common
 //! Jenkins/Ant one (`testsuites/testsuite/testcase/failure|error|skipped,
 //! system-out`); `schema/junit.xsd` describes exactly what is written.
+//! `zdt-check compare --junit` writes the same shape with one suite per
+//! scenario ([`render_suites`]).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -121,72 +123,157 @@ pub fn timestamp(t: SystemTime) -> String {
     )
 }
 
-/// The JUnit XML for `runs`, stamped with `at`.
+/// One test case as JUnit shows it: a run's name, time, result and terminal report.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The test case's name.
+    pub name: String,
+    /// Seconds the run took.
+    pub time_s: f64,
+    /// Passed, failed (the failed checks) or error.
+    pub result: CaseResult,
+    /// The run was interrupted (the error's type).
+    pub interrupted: bool,
+    /// The terminal report (`<system-out>`).
+    pub system_out: String,
+}
+
+impl Case {
+    /// The test case of run `r`, named after its scenario.
+    pub fn of(r: &RunReport) -> Case {
+        Case {
+            name: r.name.clone(),
+            time_s: r.duration_s.max(0.0),
+            result: case_result(r),
+            interrupted: r.interrupted,
+            system_out: terminal::render(r),
+        }
+    }
+}
+
+/// One `<testsuite>`: its name, its cases' class name, properties, cases.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// The suite's name.
+    pub name: String,
+    /// Every test case's `classname`.
+    pub classname: String,
+    /// `<property name value>` pairs (none: no `<properties>` element).
+    pub properties: Vec<(String, String)>,
+    /// The test cases.
+    pub cases: Vec<Case>,
+}
+
+impl Suite {
+    /// `tests="N" failures="N" errors="N"` of these cases.
+    fn counts<'a>(cases: impl Iterator<Item = &'a Case>) -> String {
+        let (mut tests, mut failures, mut errors) = (0, 0, 0);
+        for c in cases {
+            tests += 1;
+            match c.result {
+                CaseResult::Passed => {}
+                CaseResult::Failed(_) => failures += 1,
+                CaseResult::Error(_) => errors += 1,
+            }
+        }
+        format!("tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\"")
+    }
+
+    fn time(&self) -> f64 {
+        self.cases.iter().map(|c| c.time_s).sum()
+    }
+}
+
+/// The JUnit XML for `runs`, stamped with `at`: one suite named [`SUITE`], a case per run.
 pub fn render(runs: &[RunReport], at: SystemTime) -> String {
-    let results: Vec<CaseResult> = runs.iter().map(case_result).collect();
-    let failures = results
-        .iter()
-        .filter(|r| matches!(r, CaseResult::Failed(_)))
-        .count();
-    let errors = results
-        .iter()
-        .filter(|r| matches!(r, CaseResult::Error(_)))
-        .count();
-    let time: f64 = runs.iter().map(|r| r.duration_s.max(0.0)).sum();
-    let counts = format!(
-        "tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\"",
-        runs.len()
-    );
+    let suite = Suite {
+        name: SUITE.into(),
+        classname: SUITE.into(),
+        properties: Vec::new(),
+        cases: runs.iter().map(Case::of).collect(),
+    };
+    render_suites(SUITE, &[suite], at)
+}
+
+/// The JUnit XML for `suites` under `<testsuites name="{name}">`, stamped with `at`.
+pub fn render_suites(name: &str, suites: &[Suite], at: SystemTime) -> String {
+    let all = suites.iter().flat_map(|s| s.cases.iter());
+    let time: f64 = suites.iter().map(Suite::time).sum();
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
-        "<testsuites name=\"{SUITE}\" {counts} time=\"{time:.3}\">"
+        "<testsuites name=\"{}\" {} time=\"{time:.3}\">",
+        escape(name, true),
+        Suite::counts(all)
     );
+    for suite in suites {
+        let _ = writeln!(
+            o,
+            "  <testsuite name=\"{}\" {} skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
+            escape(&suite.name, true),
+            Suite::counts(suite.cases.iter()),
+            suite.time(),
+            timestamp(at)
+        );
+        if !suite.properties.is_empty() {
+            o.push_str("    <properties>\n");
+            for (k, v) in &suite.properties {
+                let _ = writeln!(
+                    o,
+                    "      <property name=\"{}\" value=\"{}\"/>",
+                    escape(k, true),
+                    escape(v, true)
+                );
+            }
+            o.push_str("    </properties>\n");
+        }
+        for case in &suite.cases {
+            case_xml(&mut o, &suite.classname, case);
+        }
+        o.push_str("  </testsuite>\n");
+    }
+    o.push_str("</testsuites>\n");
+    o
+}
+
+fn case_xml(o: &mut String, classname: &str, case: &Case) {
     let _ = writeln!(
         o,
-        "  <testsuite name=\"{SUITE}\" {counts} skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
-        timestamp(at)
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
+        escape(classname, true),
+        escape(&case.name, true),
+        case.time_s
     );
-    for (r, result) in runs.iter().zip(&results) {
-        let _ = writeln!(
-            o,
-            "    <testcase classname=\"{SUITE}\" name=\"{}\" time=\"{:.3}\">",
-            escape(&r.name, true),
-            r.duration_s.max(0.0)
-        );
-        match result {
-            CaseResult::Passed => {}
-            CaseResult::Failed(text) => {
-                let _ = writeln!(
-                    o,
-                    "      <failure message=\"{}\" type=\"verdict\">{}</failure>",
-                    escape(text, true),
-                    escape(text, false)
-                );
-            }
-            CaseResult::Error(text) => {
-                let _ = writeln!(
-                    o,
-                    "      <error message=\"{}\" type=\"{}\">{}</error>",
-                    escape(&headline(text), true),
-                    if r.interrupted {
-                        "interrupted"
-                    } else {
-                        "harness"
-                    },
-                    escape(text, false)
-                );
-            }
+    match &case.result {
+        CaseResult::Passed => {}
+        CaseResult::Failed(text) => {
+            let _ = writeln!(
+                o,
+                "      <failure message=\"{}\" type=\"verdict\">{}</failure>",
+                escape(text, true),
+                escape(text, false)
+            );
         }
-        let _ = writeln!(
-            o,
-            "      <system-out>{}</system-out>",
-            escape(&terminal::render(r), false)
-        );
-        let _ = writeln!(o, "    </testcase>");
+        CaseResult::Error(text) => {
+            let _ = writeln!(
+                o,
+                "      <error message=\"{}\" type=\"{}\">{}</error>",
+                escape(&headline(text), true),
+                if case.interrupted {
+                    "interrupted"
+                } else {
+                    "harness"
+                },
+                escape(text, false)
+            );
+        }
     }
-    o.push_str("  </testsuite>\n</testsuites>\n");
-    o
+    let _ = writeln!(
+        o,
+        "      <system-out>{}</system-out>",
+        escape(&case.system_out, false)
+    );
+    let _ = writeln!(o, "    </testcase>");
 }
 
 /// Writes the JUnit XML for `runs` to `path`.

@@ -1,6 +1,7 @@
 //! Reports: what one run measured and decided, as a terminal summary, JSON, a
 //! self-contained HTML page, JUnit XML, or HdrHistogram percentile files.
 
+pub mod chart;
 pub mod footprint;
 pub mod hgrm;
 pub mod html;

@@ -433,6 +433,16 @@ impl Collector {
     }
 }
 
+impl RunStats {
+    /// Replaces each phase's histogram with an empty, small one (for a report that
+    /// is only kept to be serialized, which skips them: 72 KB each).
+    pub fn drop_histograms(&mut self) {
+        for p in &mut self.phases {
+            p.histogram = Histogram::new(1).expect("1 significant digit is valid");
+        }
+    }
+}
+
 /// Statistics of one phase, `[from_ns, to_ns)`, from its histogram and outcome counts.
 fn phase(
     name: &str,

@@ -4,9 +4,11 @@
 //! unique per run and fit IFNAMSIZ), joined to the harness's namespace by a veth
 //! pair: the host side is named like the namespace and has `10.201.K.(4i+1)/30`, the
 //! side inside is `eth0` with `10.201.K.(4i+2)/30` (and `lo` is up). `K` is the first
-//! third octet no address or route on the machine uses yet, so two runs at once get
-//! different blocks. Nothing else is routed: traffic to a test host goes over its
-//! veth and nowhere else.
+//! third octet no address or route on the machine uses yet, so a run started while
+//! another one has its hosts gets another block (a check, not a lock). Nothing else
+//! is routed: traffic to a test host goes over its veth and nowhere else, also while
+//! its link is down (the route stays, marked `linkdown`; creation refuses to go on
+//! if `ignore_routes_with_linkdown` would drop it).
 //!
 //! Removal (`ip link del` of the host side, which takes the pair, then `ip netns
 //! del`) runs on [`TestHosts::remove`], on drop (errors, panics that unwind), and, if

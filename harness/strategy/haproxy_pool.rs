@@ -664,11 +664,13 @@ impl Strategy for HaproxyPool {
         // Their processes are gone: now the namespaces can go too.
         if let Some(mut hosts) = self.hosts.take() {
             let t = ctx.steps.now_ms();
+            let names: Vec<&str> = hosts.hosts().iter().map(|h| h.name.as_str()).collect();
+            let names = names.join(" ");
             let removed = tokio::task::spawn_blocking(move || hosts.remove()).await;
             let detail = match removed {
-                Ok(Ok(())) => "no namespace or link left".to_string(),
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => format!("removal did not finish: {e}"),
+                Ok(Ok(())) => format!("{names}: no namespace or link left"),
+                Ok(Err(e)) => format!("{names}: {e}"),
+                Err(e) => format!("{names}: removal did not finish: {e}"),
             };
             ctx.steps.record("test hosts removed", t, detail);
         }
@@ -718,6 +720,13 @@ mod tests {
         let e = parse("link_down = \"s2\"\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:5:13: `reload.link_down`: needs hosts = \"netns\""),
+            "{e}"
+        );
+        let e = parse("servers = 64\nhosts = \"netns\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:5:11: `reload.servers`: at most 63 with hosts = \"netns\""),
             "{e}"
         );
         for bad in ["s4", "s0", "s01", "2", "s"] {

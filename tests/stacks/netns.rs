@@ -229,12 +229,10 @@ fn a_run_that_errors_leaves_no_test_host_nor_one_of_a_dead_run() {
     assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
 }
 
-#[test]
-fn a_killed_harness_leaves_no_test_host() {
-    if !ready() {
-        return;
-    }
-    let _guard = serial();
+/// Starts a run of the hosts scenario, waits until its test hosts exist and then
+/// `after` (instances starting; the load running from about 1.5 s), sends the
+/// harness `sig`, and returns its output and its hosts' prefix.
+fn interrupt_run(sig: i32, after: Duration) -> (std::process::Output, String) {
     let mut child = bin()
         .args([
             "run",
@@ -245,9 +243,12 @@ fn a_killed_harness_leaves_no_test_host() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let prefix = format!("netns zdt{}h", child.id());
+    let prefix = format!("zdt{}h", child.id());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !test_host_names().iter().any(|n| n.starts_with(&prefix)) {
+    while !test_host_names()
+        .iter()
+        .any(|n| n == &format!("netns {prefix}1"))
+    {
         assert!(
             Instant::now() < deadline,
             "no test host appeared: {:?}",
@@ -256,16 +257,61 @@ fn a_killed_harness_leaves_no_test_host() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Give the run time to start its instances inside the namespaces.
-    std::thread::sleep(Duration::from_millis(500));
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
+    std::thread::sleep(after);
+    // SAFETY: kill(2) on the pid of our own child, not yet waited for.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    (child.wait_with_output().unwrap(), prefix)
+}
+
+#[test]
+fn a_killed_harness_leaves_no_test_host() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // Killed while it starts its instances inside the namespaces.
+    let (out, prefix) = interrupt_run(libc::SIGKILL, Duration::from_millis(500));
     // The reaper (its pipe closed) kills the groups, then removes the hosts.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !test_host_names().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
+    assert_eq!(
+        test_host_names(),
+        Vec::<String>::new(),
+        "{prefix}: {}",
+        dump(&out)
+    );
+    assert_no_leftovers(&out, &[]);
+}
+
+#[test]
+fn an_interrupted_run_removes_its_test_hosts_itself() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // Interrupted under load, mid-roll (steps are recorded once the load runs).
+    let (out, prefix) = interrupt_run(libc::SIGINT, Duration::from_millis(2500));
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(dump(&out).contains("interrupted"), "{}", dump(&out));
+    // Removed by the harness's own shutdown (its report says so), not left to the reaper.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("test hosts removed")
+            && l.contains(&format!("{prefix}1 "))
+            && l.ends_with("no namespace or link left")),
+        "{}",
+        dump(&out)
+    );
+    assert_eq!(
+        test_host_names(),
+        Vec::<String>::new(),
+        "{prefix}: {}",
+        dump(&out)
+    );
     assert_no_leftovers(&out, &[]);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real servers zdt-check drives, idempotently:
-#   Debian packages: nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3
+#   Debian packages: nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 iproute2
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup and supervisor.
@@ -16,7 +16,7 @@ VENV="${ZDT_VENV:-$REPO/.venv}"
 GUNICORN_VERSION=27.0.1
 FLUP_VERSION=1.0.3
 SUPERVISOR_VERSION=4.2.5
-PKGS=(nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils)
+PKGS=(nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils iproute2)
 # Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
 # (not a pyenv/other python3 that happens to come first on PATH).
 SYS_PYTHON=/usr/bin/python3

@@ -13,6 +13,7 @@ pub mod external;
 pub mod flup;
 pub mod gunicorn;
 pub mod haproxy;
+pub mod netns;
 pub mod nginx;
 pub mod process;
 pub mod python;
@@ -362,6 +363,18 @@ impl AppEnv {
 
     /// Starts an instance serving `version` on `endpoint` (does not wait for it to be ready).
     pub fn start(&self, slot: &str, endpoint: Endpoint, version: &str) -> Result<Instance> {
+        self.start_in(slot, endpoint, version, None)
+    }
+
+    /// [`AppEnv::start`] in the network namespace `netns` (a test host's, see
+    /// [`netns::TestHost::netns_path`]; `None`: the harness's own).
+    pub fn start_in(
+        &self,
+        slot: &str,
+        endpoint: Endpoint,
+        version: &str,
+        netns: Option<&Path>,
+    ) -> Result<Instance> {
         let name = format!("{slot} {version}");
         let log = self.path(&format!("{slot}.log"));
         let kind = &self.config.options;
@@ -375,17 +388,19 @@ impl AppEnv {
             child,
             ready_rx,
             uwsgi,
-        } = kind.spawn(
-            self,
-            &Launch {
-                slot,
-                name: &name,
-                endpoint: &endpoint,
-                version,
-                version_file: version_file.as_deref().unwrap_or(Path::new("")),
-                log: &log,
-            },
-        )?;
+        } = process::in_netns(netns, || {
+            kind.spawn(
+                self,
+                &Launch {
+                    slot,
+                    name: &name,
+                    endpoint: &endpoint,
+                    version,
+                    version_file: version_file.as_deref().unwrap_or(Path::new("")),
+                    log: &log,
+                },
+            )
+        })?;
         Ok(Instance {
             name,
             slot: slot.to_string(),

@@ -10,8 +10,10 @@
 //! subreaper (`become_subreaper`), and the orphan sweep (`sweep_orphans`) kills
 //! and reaps it after the run.
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -25,6 +27,95 @@ static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// Pids of the `Child`ren spawned here that tokio has not reaped yet: the orphan
 /// sweep must neither signal nor reap them.
 static UNREAPED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// The network namespace (a `/run/netns/NAME` file) that [`Child::spawn`] on this
+    /// thread puts its children in, while [`in_netns`] runs.
+    static SPAWN_NETNS: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with every [`Child::spawn`] it makes (on this thread) placing the child in
+/// the network namespace `netns` (a `/run/netns/NAME` file; `None`: the harness's
+/// own), through setns(2) between fork and exec. The child stays the leader of its
+/// own process group, as every child does: no wrapper process in between.
+pub fn in_netns<T>(netns: Option<&Path>, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<PathBuf>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SPAWN_NETNS.with(|n| *n.borrow_mut() = self.0.take());
+        }
+    }
+    let before = SPAWN_NETNS.with(|n| n.replace(netns.map(Path::to_path_buf)));
+    let _reset = Reset(before);
+    f()
+}
+
+/// Runs a short command to its end (`input` on its stdin, stdout and stderr
+/// captured), in its own process group that dies with the harness; after `timeout`
+/// the group is killed and this is an error. Synchronous: for cleanup paths (`Drop`,
+/// the reaper) as well as setup. Its output must fit a pipe (64 KiB).
+pub fn run_bounded(
+    program: &Path,
+    args: &[&str],
+    input: &str,
+    timeout: Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    register(pid);
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that exits without reading its input is not an error here.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(None) => {
+                kill_group(pid, libc::SIGKILL);
+                let _ = child.wait();
+                break Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{} did not exit within {timeout:?}", program.display()),
+                ));
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    forget_unreaped(pid);
+    unregister(pid);
+    let status = status?;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_end(&mut stdout)?;
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_end(&mut stderr)?;
+    }
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
 
 fn forget_unreaped(pid: i32) {
     UNREAPED
@@ -402,6 +493,17 @@ impl Child {
             .stderr(Stdio::from(err))
             .process_group(0)
             .kill_on_drop(false);
+        // A test host's namespace, opened here (close-on-exec) and entered in the child.
+        let netns = SPAWN_NETNS.with(|n| n.borrow().clone());
+        let netns = match netns {
+            Some(p) => Some(File::open(&p).map_err(|e| Error::Child {
+                what: format!("starting {name} in network namespace {}", p.display()),
+                why: e.to_string(),
+                log_tail: None,
+            })?),
+            None => None,
+        };
+        let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
         let parent = std::process::id() as i32;
         // SAFETY: the closure runs between fork and exec and only calls async-signal-safe functions.
         unsafe {
@@ -413,6 +515,11 @@ impl Child {
                 if libc::getppid() != parent {
                     libc::_exit(1);
                 }
+                if let Some(fd) = netns_fd {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }
@@ -421,6 +528,7 @@ impl Child {
             why: e.to_string(),
             log_tail: None,
         })?;
+        drop(netns);
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         register(pid);
         Ok(Child {

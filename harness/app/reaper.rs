@@ -5,9 +5,11 @@
 //! grandchildren and would outlive a killed harness. The reaper is `zdt-check`
 //! re-executed with a hidden subcommand, in its own process group, reading lines
 //! from a pipe whose write end only the harness holds: `+PGID` when a group is
-//! started, `-PGID` when it is gone, and `+dPATH`/`-dPATH` for the run directory.
-//! When the pipe closes (the harness exited or died), every group still listed
-//! gets SIGKILL, then every directory still listed is removed, and the reaper exits.
+//! started, `-PGID` when it is gone, `+dPATH`/`-dPATH` for the run directory and
+//! `+nNAME`/`-nNAME` for a test host (a network namespace and its veth, see
+//! [`super::netns`]). When the pipe closes (the harness exited or died), every group
+//! still listed gets SIGKILL, then every directory and test host still listed is
+//! removed, and the reaper exits.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, Write};
@@ -76,6 +78,14 @@ pub fn note_dir(added: bool, dir: &Path) {
     }
 }
 
+/// Tells the reaper about a test host to remove if the harness dies (`added`), or one
+/// that is gone. Only names of test hosts ([`super::netns::owner_pid`]) are sent.
+pub fn note_netns(added: bool, name: &str) {
+    if super::netns::owner_pid(name).is_some() {
+        send(if added { b"+n" } else { b"-n" }, name.as_bytes());
+    }
+}
+
 fn send(prefix: &[u8], arg: &[u8]) {
     let mut pipe = PIPE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(p) = pipe.as_mut() {
@@ -90,6 +100,7 @@ fn send(prefix: &[u8], arg: &[u8]) {
 struct Registered {
     groups: Vec<i32>,
     dirs: Vec<PathBuf>,
+    netns: Vec<String>,
 }
 
 impl Registered {
@@ -100,7 +111,18 @@ impl Registered {
             Some((b'-', r)) => (false, r),
             _ => return,
         };
-        if let Some(path) = rest.strip_prefix(b"d") {
+        if let Some(name) = rest.strip_prefix(b"n") {
+            let Some(name) = std::str::from_utf8(name)
+                .ok()
+                .filter(|n| super::netns::owner_pid(n).is_some())
+            else {
+                return;
+            };
+            self.netns.retain(|n| n != name);
+            if sign {
+                self.netns.push(name.to_string());
+            }
+        } else if let Some(path) = rest.strip_prefix(b"d") {
             let path = PathBuf::from(OsStr::from_bytes(path));
             if !path.is_absolute() {
                 return;
@@ -146,6 +168,9 @@ pub fn run() -> std::process::ExitCode {
     for d in &reg.dirs {
         remove_run_dir(d);
     }
+    if let Err(e) = super::netns::remove_named(&reg.netns) {
+        eprintln!("zdt-check reaper: {e}");
+    }
     std::process::ExitCode::SUCCESS
 }
 
@@ -183,10 +208,16 @@ mod tests {
             "?14",
             "+",
             "+x",
+            "+nzdt12h1",
+            "+nzdt12h2",
+            "-nzdt12h1",
+            "+neth0",
+            "+n",
         ] {
             r.apply(l.as_bytes());
         }
         assert_eq!(r.groups, vec![13]);
+        assert_eq!(r.netns, vec!["zdt12h2".to_string()]);
         assert_eq!(r.dirs, vec![PathBuf::from("/tmp/zdt-check-b")]);
     }
 

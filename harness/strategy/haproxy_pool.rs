@@ -26,6 +26,15 @@
 //! `wait_check = false` (and `wait_ready = false`) puts it back at once;
 //! `retries`/`redispatch` let haproxy hide failed connects from the client.
 //!
+//! `hosts = "netns"` puts each server on its own test host (a network namespace with
+//! a veth link, see [`crate::app::netns`]): the instance runs inside it, bound to TCP
+//! port [`HOST_PORT`] on the host's address, and haproxy, on the harness's side,
+//! reaches it over the link. `link_down = "sN"` (test hosts only) does, instead of a
+//! roll, what a pulled cable does: sN's link goes down without any drain, the
+//! harness waits until haproxy's checks mark sN DOWN (the step's length is the
+//! detection time), keeps it off for `link_down_for`, puts the link back and waits
+//! until sN is UP again.
+//!
 //! Measured with haproxy 2.6.12 (Debian 12): checks go on during DRAIN (a stopped
 //! server goes DOWN and comes back through `rise` checks while still DRAIN). In
 //! MAINT `check_status` is empty, and `state ready` brings back the check state of
@@ -41,6 +50,7 @@ use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::haproxy::{Counters, Haproxy, PoolConfig};
+use crate::app::netns::{self, TestHost, TestHosts};
 use crate::app::{Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
@@ -48,6 +58,12 @@ use crate::scenario::{Dur, ReloadTable};
 
 /// `take_out` values.
 pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
+
+/// `hosts` values: every instance on the harness's host, or each on its own test host.
+pub const HOSTS: &[&str] = &["local", "netns"];
+
+/// The TCP port an instance listens on inside its test host.
+pub const HOST_PORT: u16 = 8000;
 
 /// `[reload]` options of haproxy-pool. `step_timeout`: the longest each wait of a
 /// roll (drained, idle, ready, check passed, UP) may take (default 30s).
@@ -83,6 +99,14 @@ pub struct Options {
     /// Fail the reload when haproxy retried or redispatched more than this many
     /// connects (`wretr + wredis`) since it started (absent: only reported).
     pub max_hidden_retries: Option<u64>,
+    /// Where the instances run: `local` (the default: on this host, on `app.socket`)
+    /// or `netns` (each on its own test host, a network namespace, over TCP; needs root).
+    pub hosts: Spanned<String>,
+    /// Instead of a roll, take this server's host off the network (`s1`..`sN`; needs
+    /// `hosts = "netns"`) without draining it first.
+    pub link_down: Option<Spanned<String>>,
+    /// How long the link stays down once haproxy has marked the server DOWN (default 1s).
+    pub link_down_for: Dur,
 }
 
 impl Default for Options {
@@ -100,6 +124,9 @@ impl Default for Options {
             retries: 0,
             redispatch: false,
             max_hidden_retries: None,
+            hosts: Spanned::new(0..0, "local".into()),
+            link_down: None,
+            link_down_for: Dur::ms(1000),
         }
     }
 }
@@ -120,6 +147,30 @@ impl Spec for HaproxyPool {
                 return Err(at.error(v.span(), field, "must be at least 1"));
             }
         }
+        at.one_of(&o.hosts, "reload.hosts", HOSTS)?;
+        if *o.hosts.get_ref() == "netns" && *o.servers.get_ref() > 63 {
+            return Err(at.error(
+                o.servers.span(),
+                "reload.servers",
+                "at most 63 with hosts = \"netns\"",
+            ));
+        }
+        if let Some(l) = &o.link_down {
+            if *o.hosts.get_ref() != "netns" {
+                return Err(at.error(
+                    l.span(),
+                    "reload.link_down",
+                    "needs hosts = \"netns\" (a host of its own to take off the network)",
+                ));
+            }
+            if server_index(l.get_ref(), *o.servers.get_ref()).is_none() {
+                return Err(at.error(
+                    l.span(),
+                    "reload.link_down",
+                    &format!("no such server: s1 to s{}", o.servers.get_ref()),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -138,8 +189,23 @@ impl Spec for HaproxyPool {
             redispatch: o.redispatch,
             max_hidden_retries: o.max_hidden_retries,
             step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(30)),
+            netns: *o.hosts.get_ref() == "netns",
+            link_down: o
+                .link_down
+                .as_ref()
+                .and_then(|l| server_index(l.get_ref(), *o.servers.get_ref())),
+            link_down_for: o.link_down_for.0,
         }))
     }
+}
+
+/// The 0-based index of server `name` (`s1`..`s<servers>`).
+fn server_index(name: &str, servers: u32) -> Option<usize> {
+    let n: u32 = name.strip_prefix('s')?.parse().ok()?;
+    (1..=servers)
+        .contains(&n)
+        .then(|| (n - 1) as usize)
+        .filter(|i| PoolConfig::server_name(*i) == name)
 }
 
 /// The strategy's settings, defaults filled in.
@@ -171,6 +237,12 @@ pub struct Config {
     pub max_hidden_retries: Option<u64>,
     /// Longest each wait may take.
     pub step_timeout: Duration,
+    /// Each instance on its own test host.
+    pub netns: bool,
+    /// Instead of a roll, take this server's (0-based) host off the network.
+    pub link_down: Option<usize>,
+    /// How long the link stays down after haproxy marked the server DOWN.
+    pub link_down_for: Duration,
 }
 
 /// The haproxy-pool strategy.
@@ -182,6 +254,8 @@ pub struct HaproxyPool {
     endpoints: Vec<Endpoint>,
     /// The backend's counters once haproxy was ready (before any load).
     base: Counters,
+    /// The test hosts (`hosts = "netns"`), removed at shutdown.
+    hosts: Option<TestHosts>,
 }
 
 impl HaproxyPool {
@@ -193,7 +267,97 @@ impl HaproxyPool {
             instances: Vec::new(),
             endpoints: Vec::new(),
             base: Counters::default(),
+            hosts: None,
         }
+    }
+
+    /// Server `i`'s test host, if the pool runs on test hosts.
+    fn host(&self, i: usize) -> Option<&TestHost> {
+        self.hosts.as_ref().and_then(|h| h.hosts().get(i))
+    }
+
+    /// Starts server `i`'s instance on `version`, on its test host if it has one.
+    fn start_instance(&self, ctx: &Ctx, i: usize, version: &str) -> Result<Instance> {
+        let name = PoolConfig::server_name(i);
+        let netns = self.host(i).map(TestHost::netns_path);
+        ctx.app
+            .start_in(&name, self.endpoints[i].clone(), version, netns.as_deref())
+    }
+
+    /// Takes server `i`'s host off the network without draining it, waits until
+    /// haproxy marks it DOWN, keeps it off for `link_down_for`, then puts it back and
+    /// waits until it is UP again.
+    async fn link_down(&mut self, ctx: &mut Ctx, i: usize) -> Result<()> {
+        let name = PoolConfig::server_name(i);
+        let host = self
+            .host(i)
+            .cloned()
+            .ok_or_else(|| Error::Step(format!("haproxy-pool: {name} has no test host")))?;
+        let timeout = self.opts.step_timeout;
+        let before = self.hap()?.server(&name).await?;
+        let t = ctx.steps.now_ms();
+        let h = host.clone();
+        let route = tokio::task::spawn_blocking(move || netns::set_link(&h, false))
+            .await
+            .map_err(|e| Error::Step(format!("link down: {e}")))??;
+        ctx.steps.record(
+            &format!("{name} link down"),
+            t,
+            format!(
+                "ip -n {} link set {} down, no drain (status was {}, scur {}); route now: {route}",
+                host.name,
+                netns::INNER_IF,
+                before.status,
+                before.scur
+            ),
+        );
+        let (fall, inter) = (self.opts.fall, self.opts.inter);
+        let r = self
+            .hap()?
+            .wait_server(&name, timeout, "marked DOWN by its checks", |r| {
+                r.status == "DOWN"
+            })
+            .await?;
+        let detected = ctx.steps.now_ms() - t;
+        ctx.steps.record(
+            &format!("{name} marked DOWN"),
+            t,
+            format!(
+                "{detected:.0} ms after the link went down (fall {fall} x inter {inter:?}): check {}, chkfail +{}, econ +{}, scur {}",
+                r.check_status,
+                field(&r, "chkfail").saturating_sub(field(&before, "chkfail")),
+                r.econ.saturating_sub(before.econ),
+                r.scur
+            ),
+        );
+        let t = ctx.steps.now_ms();
+        tokio::time::sleep(self.opts.link_down_for).await;
+        let h = host.clone();
+        let route = tokio::task::spawn_blocking(move || netns::set_link(&h, true))
+            .await
+            .map_err(|e| Error::Step(format!("link up: {e}")))??;
+        ctx.steps.record(
+            &format!("{name} link up"),
+            t,
+            format!(
+                "after {:?} off the network; route: {route}",
+                self.opts.link_down_for
+            ),
+        );
+        let t = ctx.steps.now_ms();
+        let full = u64::from(self.opts.rise + self.opts.fall - 1);
+        let r = self
+            .hap()?
+            .wait_server(&name, timeout, "UP with its checks passed", |r| {
+                r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
+            })
+            .await?;
+        ctx.steps.record(
+            &format!("{name} back UP"),
+            t,
+            format!("status {}, check {}", r.status, r.check_status),
+        );
+        Ok(())
     }
 
     fn hap(&mut self) -> Result<&mut Haproxy> {
@@ -301,7 +465,7 @@ impl HaproxyPool {
             std::fs::remove_file(&switch).map_err(|e| Error::io(&switch, e))?;
         }
         let t = ctx.steps.now_ms();
-        let mut new = ctx.app.start(&name, self.endpoints[i].clone(), version)?;
+        let mut new = self.start_instance(ctx, i, version)?;
         if self.opts.wait_ready {
             let ready = ctx.app.wait_ready(&mut new).await;
             self.instances[i] = Some(new);
@@ -394,11 +558,37 @@ impl Strategy for HaproxyPool {
                 "haproxy-pool: take_out = \"404\" needs app.kind = \"builtin\" (its status page has the 404 switch)".into(),
             ));
         }
-        for i in 0..self.opts.servers as usize {
-            let name = PoolConfig::server_name(i);
-            let endpoint = ctx.app.endpoint_for(&name)?;
-            let inst = ctx.app.start(&name, endpoint.clone(), version)?;
-            self.endpoints.push(endpoint);
+        let n = self.opts.servers as usize;
+        if self.opts.netns {
+            if ctx
+                .app
+                .config
+                .socket
+                .as_ref()
+                .is_some_and(|s| s.get_ref() != "tcp")
+            {
+                return Err(Error::Harness(
+                    "haproxy-pool: hosts = \"netns\" serves each instance over TCP on its test host: drop app.socket or set it to \"tcp\"".into(),
+                ));
+            }
+            // Kept before anything else can fail, so that shutdown (or drop) removes them.
+            let hosts = tokio::task::spawn_blocking(move || TestHosts::create(n))
+                .await
+                .map_err(|e| Error::Harness(format!("creating test hosts: {e}")))??;
+            let hosts = self.hosts.insert(hosts);
+            self.endpoints = hosts
+                .hosts()
+                .iter()
+                .map(|h| Endpoint::Tcp((h.addr, HOST_PORT).into()))
+                .collect();
+        } else {
+            for i in 0..n {
+                self.endpoints
+                    .push(ctx.app.endpoint_for(&PoolConfig::server_name(i))?);
+            }
+        }
+        for i in 0..n {
+            let inst = self.start_instance(ctx, i, version)?;
             self.instances.push(Some(inst));
         }
         for inst in self.instances.iter_mut().flatten() {
@@ -432,10 +622,14 @@ impl Strategy for HaproxyPool {
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
         let mut result = Ok(());
-        for i in 0..self.instances.len() {
-            if let Err(e) = self.roll(ctx, i, version).await {
-                result = Err(e);
-                break;
+        if let Some(i) = self.opts.link_down {
+            result = self.link_down(ctx, i).await;
+        } else {
+            for i in 0..self.instances.len() {
+                if let Err(e) = self.roll(ctx, i, version).await {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         // What the balancer hid or failed, whether or not the roll went through.
@@ -467,7 +661,25 @@ impl Strategy for HaproxyPool {
         for mut inst in self.instances.drain(..).flatten() {
             ctx.app.stop(&mut inst, StopHow::Drain).await;
         }
+        // Their processes are gone: now the namespaces can go too.
+        if let Some(mut hosts) = self.hosts.take() {
+            let t = ctx.steps.now_ms();
+            let names: Vec<&str> = hosts.hosts().iter().map(|h| h.name.as_str()).collect();
+            let names = names.join(" ");
+            let removed = tokio::task::spawn_blocking(move || hosts.remove()).await;
+            let detail = match removed {
+                Ok(Ok(())) => format!("{names}: no namespace or link left"),
+                Ok(Err(e)) => format!("{names}: {e}"),
+                Err(e) => format!("{names}: removal did not finish: {e}"),
+            };
+            ctx.steps.record("test hosts removed", t, detail);
+        }
     }
+}
+
+/// A numeric `show stat` field by name (0 if absent).
+fn field(r: &crate::app::haproxy::ServerStat, name: &str) -> u64 {
+    r.fields.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -499,5 +711,32 @@ mod tests {
         );
         let e = parse("stop_old = \"nope\"\n").unwrap_err().to_string();
         assert!(e.contains("`reload.stop_old`"), "{e}");
+        parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"2s\"\n").unwrap();
+        let e = parse("hosts = \"vm\"\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:9: `reload.hosts`: unknown value"),
+            "{e}"
+        );
+        let e = parse("link_down = \"s2\"\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:13: `reload.link_down`: needs hosts = \"netns\""),
+            "{e}"
+        );
+        let e = parse("servers = 64\nhosts = \"netns\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:5:11: `reload.servers`: at most 63 with hosts = \"netns\""),
+            "{e}"
+        );
+        for bad in ["s4", "s0", "s01", "2", "s"] {
+            let e = parse(&format!("hosts = \"netns\"\nlink_down = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("s.toml:6:13: `reload.link_down`: no such server: s1 to s3"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

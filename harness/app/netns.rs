@@ -1,0 +1,338 @@
+//! Test hosts: network namespaces the harness creates for a run and removes after it.
+//!
+//! Host `i` of a run is the namespace `zdt<pid>h<i>` (the harness's pid, so names are
+//! unique per run and fit IFNAMSIZ), joined to the harness's namespace by a veth
+//! pair: the host side is named like the namespace and has `10.201.K.(4i+1)/30`, the
+//! side inside is `eth0` with `10.201.K.(4i+2)/30` (and `lo` is up). `K` is the first
+//! third octet no address or route on the machine uses yet, so a run started while
+//! another one has its hosts gets another block (a check, not a lock). Nothing else
+//! is routed: traffic to a test host goes over its veth and nowhere else, also while
+//! its link is down (the route stays, marked `linkdown`; creation refuses to go on
+//! if `ignore_routes_with_linkdown` would drop it).
+//!
+//! Removal (`ip link del` of the host side, which takes the pair, then `ip netns
+//! del`) runs on [`TestHosts::remove`], on drop (errors, panics that unwind), and, if
+//! the harness is killed (SIGKILL, a second Ctrl-C), in the reaper, which is told
+//! each name before it is created. If the reaper dies with the harness too (the whole
+//! container killed), the next run that creates test hosts removes those of runs
+//! whose pid is gone ([`TestHosts::create`]); `ip netns list` shows them until then.
+//!
+//! Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): without it the
+//! error says so, and the run is a harness error (exit 2).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::process::run_bounded;
+use crate::error::{Error, Result};
+
+/// Every test host's name starts with this, then the harness's pid, `h` and its index.
+pub const PREFIX: &str = "zdt";
+/// The interface inside each namespace.
+pub const INNER_IF: &str = "eth0";
+/// How long one `ip` command may take.
+const IP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One test host: a network namespace and its veth link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestHost {
+    /// The namespace's name, also the name of its veth's host side.
+    pub name: String,
+    /// The host side's address (the harness's end of the link).
+    pub gateway: Ipv4Addr,
+    /// The address inside the namespace, where its app listens.
+    pub addr: Ipv4Addr,
+}
+
+impl TestHost {
+    /// The namespace's file, for setns(2) (see [`super::process::in_netns`]).
+    pub fn netns_path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+}
+
+/// The name of host `i` of the run with pid `pid`: `zdt<pid>h<i>` (at most 15 bytes).
+pub fn host_name(pid: u32, i: usize) -> String {
+    format!("{PREFIX}{pid}h{i}")
+}
+
+/// The pid of the run a test host name belongs to, if it is one of ours.
+pub fn owner_pid(name: &str) -> Option<u32> {
+    let (pid, index) = name.strip_prefix(PREFIX)?.split_once('h')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(index)).then(|| pid.parse().ok())?
+}
+
+/// The `ip` program (iproute2).
+fn ip_bin() -> Result<PathBuf> {
+    super::tools::on_path("ip")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/ip")).filter(|p| p.exists()))
+        .or_else(|| Some(PathBuf::from("/sbin/ip")).filter(|p| p.exists()))
+        .ok_or_else(|| {
+            Error::Harness(
+                "test hosts need `ip` (iproute2): run `bash .ci/install-servers.sh`".into(),
+            )
+        })
+}
+
+/// Runs `ip args` with `input` on stdin; its stdout, or an error with its stderr.
+fn ip(args: &[&str], input: &str) -> Result<String> {
+    let bin = ip_bin()?;
+    let out = run_bounded(&bin, args, input, IP_TIMEOUT)
+        .map_err(|e| Error::Harness(format!("ip {}: {e}", args.join(" "))))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(Error::Harness(format!(
+            "ip {} ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// The namespaces and host-side links named like test hosts (any run's) that exist now.
+pub fn existing() -> Result<(Vec<String>, Vec<String>)> {
+    let netns = ip(&["netns", "list"], "")?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| owner_pid(n).is_some())
+        .map(str::to_string)
+        .collect();
+    let links = ip(&["-o", "link", "show"], "")?
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or_default())
+        .filter(|n| owner_pid(n).is_some())
+        .map(str::to_string)
+        .collect();
+    Ok((netns, links))
+}
+
+/// Removes the test hosts called `names` (links and namespaces; a missing one is
+/// fine), then checks that none is left (a namespace still held by a process that is
+/// exiting goes a moment later: retried for up to 2 s).
+pub fn remove_named(names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut batch = String::new();
+    for n in names {
+        batch.push_str(&format!("link del {n}\n"));
+    }
+    for n in names {
+        batch.push_str(&format!("netns del {n}\n"));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        // -force: go on after an error (what is gone already).
+        let _ = ip(&["-force", "-batch", "-"], &batch);
+        let (netns, links) = existing()?;
+        let left: Vec<&String> = netns
+            .iter()
+            .chain(&links)
+            .filter(|n| names.contains(n))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::Harness(format!(
+                "test hosts not removed: {}",
+                left.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Removes the test hosts of runs whose harness is gone (killed with its reaper).
+fn remove_stale() -> Result<()> {
+    let (netns, links) = existing()?;
+    let mut stale: Vec<String> = netns
+        .into_iter()
+        .chain(links)
+        .filter(|n| owner_pid(n).is_some_and(|pid| !pid_alive(pid)))
+        .collect();
+    stale.sort();
+    stale.dedup();
+    remove_named(&stale)
+}
+
+/// Whether a process with this pid exists.
+fn pid_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The first third octet `K` such that nothing in 10.201.K.0/24 is an address or a
+/// route on the machine yet (given `ip -4 -o addr` and `ip -4 route` output).
+pub fn free_block(addrs_and_routes: &str) -> Option<u8> {
+    (0..=255u8).find(|k| !addrs_and_routes.contains(&format!("10.201.{k}.")))
+}
+
+/// A run's test hosts; removed on [`TestHosts::remove`] or drop.
+#[derive(Debug)]
+pub struct TestHosts {
+    hosts: Vec<TestHost>,
+    removed: bool,
+}
+
+impl TestHosts {
+    /// Creates `n` test hosts (at most 63), first removing those of dead runs. A
+    /// failure (not root: EPERM) is a harness error that says what is needed; what was
+    /// created before it is removed.
+    pub fn create(n: usize) -> Result<TestHosts> {
+        if n == 0 || n > 63 {
+            return Err(Error::Harness(format!(
+                "test hosts: {n} asked for, 1 to 63 per run"
+            )));
+        }
+        // A route marked linkdown must stay in use, or a host whose link is down would
+        // be reached through the default route instead (off this machine).
+        for conf in ["all", "default"] {
+            let f = format!("/proc/sys/net/ipv4/conf/{conf}/ignore_routes_with_linkdown");
+            if std::fs::read_to_string(&f).map_or(true, |v| v.trim() != "0") {
+                return Err(Error::Harness(format!(
+                    "test hosts need {f} to be 0 (a host whose link is down must not be routed elsewhere)"
+                )));
+            }
+        }
+        // Best effort: what a dead run left does not stop this one.
+        if let Err(e) = remove_stale() {
+            eprintln!("zdt-check: removing the test hosts of dead runs: {e}");
+        }
+        let used = ip(&["-4", "-o", "addr", "show"], "")? + &ip(&["-4", "route", "show"], "")?;
+        let k = free_block(&used).ok_or_else(|| {
+            Error::Harness("test hosts: every 10.201.K.0/24 block is in use".into())
+        })?;
+        let pid = std::process::id();
+        let hosts: Vec<TestHost> = (0..n)
+            .map(|i| {
+                let base = 4 * i as u8;
+                TestHost {
+                    name: host_name(pid, i + 1),
+                    gateway: Ipv4Addr::new(10, 201, k, base + 1),
+                    addr: Ipv4Addr::new(10, 201, k, base + 2),
+                }
+            })
+            .collect();
+        // Known to the reaper before they exist, and removed on drop from here on.
+        for h in &hosts {
+            super::reaper::note_netns(true, &h.name);
+        }
+        let me = TestHosts {
+            hosts,
+            removed: false,
+        };
+        let mut outside = String::new();
+        for h in &me.hosts {
+            outside.push_str(&format!(
+                "netns add {n}\nlink add {n} type veth peer name {INNER_IF} netns {n}\naddr add {g}/30 dev {n}\nlink set {n} up\n",
+                n = h.name,
+                g = h.gateway
+            ));
+        }
+        ip(&["-batch", "-"], &outside).map_err(|e| {
+            Error::Harness(format!(
+                "cannot create test hosts (network namespaces, for hosts = \"netns\"); \
+                 this needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): {e}"
+            ))
+        })?;
+        for h in &me.hosts {
+            let inside = format!(
+                "addr add {a}/30 dev {INNER_IF}\nlink set {INNER_IF} up\nlink set lo up\n",
+                a = h.addr
+            );
+            ip(&["-n", &h.name, "-batch", "-"], &inside)?;
+        }
+        Ok(me)
+    }
+
+    /// The hosts, in order (host `i` serves server `s<i+1>`).
+    pub fn hosts(&self) -> &[TestHost] {
+        &self.hosts
+    }
+
+    /// Removes every host (idempotent): nothing named like them is left after `Ok`.
+    pub fn remove(&mut self) -> Result<()> {
+        if self.removed {
+            return Ok(());
+        }
+        let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
+        let r = remove_named(&names);
+        if r.is_ok() {
+            self.removed = true;
+            for n in &names {
+                super::reaper::note_netns(false, n);
+            }
+        }
+        r
+    }
+}
+
+impl Drop for TestHosts {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            eprintln!("zdt-check: {e}");
+        }
+    }
+}
+
+/// Takes host `h` off the network (`up = false`: its inner `eth0` goes down, so the
+/// host side loses its carrier and packets to it are dropped; the route stays, marked
+/// `linkdown`) or puts it back. Returns `ip route get <addr>` as it is afterwards, and
+/// fails if that route no longer goes over the host's own link.
+pub fn set_link(h: &TestHost, up: bool) -> Result<String> {
+    let state = if up { "up" } else { "down" };
+    ip(&["-n", &h.name, "link", "set", INNER_IF, state], "")?;
+    let route = ip(&["route", "get", &h.addr.to_string()], "")?;
+    let route = route.lines().next().unwrap_or_default().trim().to_string();
+    if !route.contains(&format!(" dev {} ", h.name)) {
+        let _ = ip(&["-n", &h.name, "link", "set", INNER_IF, "up"], "");
+        return Err(Error::Harness(format!(
+            "test host {}: {} is routed elsewhere ({route})",
+            h.name, h.addr
+        )));
+    }
+    Ok(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_and_recognised() {
+        let n = host_name(4_194_304, 63);
+        assert_eq!(n, "zdt4194304h63");
+        assert!(n.len() <= 15, "IFNAMSIZ");
+        assert_eq!(owner_pid(&n), Some(4_194_304));
+        for other in ["zdt", "zdth1", "zdt12h", "zdt12x1", "eth0", "zdt12h1x"] {
+            assert_eq!(owner_pid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_block_in_use_is_skipped() {
+        assert_eq!(free_block(""), Some(0));
+        let used = "4: eth0    inet 10.201.0.1/30 scope global\n10.201.1.0/30 dev x\n";
+        assert_eq!(free_block(used), Some(2));
+        let all: String = (0..=255).map(|k| format!("10.201.{k}.1 ")).collect();
+        assert_eq!(free_block(&all), None);
+    }
+
+    #[test]
+    fn netns_path_is_under_run_netns() {
+        let h = TestHost {
+            name: "zdt1h1".into(),
+            gateway: Ipv4Addr::new(10, 201, 0, 1),
+            addr: Ipv4Addr::new(10, 201, 0, 2),
+        };
+        assert_eq!(h.netns_path(), Path::new("/run/netns/zdt1h1"));
+    }
+}

@@ -1,0 +1,375 @@
+//! haproxy-pool across test hosts (network namespaces with veth links): the roll
+//! passes, a host taken off the network fails for its stated reason, and no
+//! namespace or link is left after a run that passed, failed, errored or was killed.
+//! They need root; in CI (root) they never skip, elsewhere they skip without it.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{
+    assert_no_leftovers, at, bin, dump, require_stack, run_scenario, run_scenario_text, serial,
+    RunResult,
+};
+
+/// Root (namespaces need it): in CI its absence is a failure, elsewhere a skip.
+fn require_root() -> bool {
+    // SAFETY: geteuid(2) has no failure mode.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("test hosts need root; in CI these tests run, never skip");
+    }
+    eprintln!("SKIPPED (not in CI): test hosts need root");
+    false
+}
+
+fn ready() -> bool {
+    require_stack(&["haproxy", "ip"]) && require_root()
+}
+
+/// Names of namespaces and links that look like test hosts (`zdt<digits>h<digits>`),
+/// read with `ip` itself (not through the crate).
+fn test_host_names() -> Vec<String> {
+    let ours = |n: &str| {
+        n.strip_prefix("zdt")
+            .and_then(|r| r.split_once('h'))
+            .is_some_and(|(p, i)| {
+                !p.is_empty()
+                    && !i.is_empty()
+                    && p.bytes().chain(i.bytes()).all(|b| b.is_ascii_digit())
+            })
+    };
+    let run = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("running ip");
+        assert!(out.status.success(), "ip {args:?}: {}", dump(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut names: Vec<String> = run(&["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| ours(n))
+        .map(|n| format!("netns {n}"))
+        .collect();
+    names.extend(
+        run(&["-o", "link", "show"])
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
+            .filter(|n| ours(n))
+            .map(|n| format!("link {n}")),
+    );
+    names
+}
+
+/// The run's own test hosts (named in its step "test hosts removed") are all gone:
+/// only those, since another test's run may have its hosts by now.
+fn assert_no_test_hosts(r: &RunResult) {
+    let d = detail(r, "test hosts removed");
+    let (names, outcome) = d.split_once(": ").unwrap_or_default();
+    assert_eq!(outcome, "no namespace or link left", "{}", r.dump());
+    let names: Vec<&str> = names.split(' ').collect();
+    assert!(
+        names.len() >= 2 && names.iter().all(|n| n.starts_with("zdt")),
+        "{}",
+        r.dump()
+    );
+    let left: Vec<String> = test_host_names()
+        .into_iter()
+        .filter(|n| names.contains(&n.split(' ').nth(1).unwrap_or_default()))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "{}", r.dump());
+}
+
+fn step<'a>(r: &'a RunResult, name: &str) -> &'a Value {
+    r.report["steps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step {name:?}\n{}", r.dump()))
+}
+
+fn detail<'a>(r: &'a RunResult, name: &str) -> &'a str {
+    step(r, name)["detail"].as_str().unwrap_or_default()
+}
+
+/// A counter of step "haproxy counters": the backend's since haproxy started.
+fn counter(r: &RunResult, key: &str) -> u64 {
+    let d = detail(r, "haproxy counters");
+    d.split(" (")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {d:?}"))
+}
+
+#[test]
+fn haproxy_pool_across_test_hosts_passes_and_removes_them() {
+    if !ready() {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/haproxy-pool-hosts.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    for key in ["wretr", "wredis", "econ", "eresp", "hrsp_5xx"] {
+        assert_eq!(counter(&r, key), 0, "{key}\n{}", r.dump());
+    }
+    assert_no_test_hosts(&r);
+}
+
+#[test]
+fn a_host_off_the_network_fails_with_503_until_haproxy_marks_it_down() {
+    if !ready() {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/haproxy-pool-link-down.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    // The link really went down on the host's own veth, and the route stayed there.
+    let down = detail(&r, "s2 link down");
+    assert!(
+        down.contains("link set eth0 down") && down.contains(" dev zdt"),
+        "{}",
+        r.dump()
+    );
+    // haproxy noticed through its checks (L4TOUT), not instantly and not never.
+    let marked = step(&r, "s2 marked DOWN");
+    let took = marked["end_ms"].as_f64().unwrap() - marked["start_ms"].as_f64().unwrap();
+    assert!((100.0..5000.0).contains(&took), "{took} ms\n{}", r.dump());
+    assert!(
+        detail(&r, "s2 marked DOWN").contains("L4TOUT"),
+        "{}",
+        r.dump()
+    );
+    // What reached s2 meanwhile failed to connect: haproxy's 503 after `timeout connect`.
+    let n503 = r.report["stats"]["outcomes"]["http_503"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(n503 >= 5, "{}", r.dump());
+    assert_eq!(counter(&r, "econ"), n503, "{}", r.dump());
+    // Nothing else than 503s and the requests s2 had in flight (timeouts).
+    let others: Vec<String> = r.report["stats"]["classes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| {
+            !["ok", "http_5xx", "timeout"].contains(&k.as_str()) && v.as_u64().unwrap_or(0) > 0
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(others, Vec::<String>::new(), "{}", r.dump());
+    assert!(detail(&r, "s2 back UP").contains("L7OK"), "{}", r.dump());
+    assert_no_test_hosts(&r);
+}
+
+#[test]
+fn haproxy_pool_of_gunicorn_across_test_hosts_passes() {
+    if !ready() || !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let src = std::fs::read_to_string(at("scenarios/haproxy-pool-gunicorn.toml")).unwrap();
+    let src = src.replace("socket = \"unix\"\n", "").replace(
+        "strategy = \"haproxy-pool\"\n",
+        "strategy = \"haproxy-pool\"\nhosts = \"netns\"\n",
+    );
+    assert!(src.contains("hosts = \"netns\""), "{src}");
+    let r = run_scenario_text("haproxy-pool-gunicorn-hosts", &src);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert_no_test_hosts(&r);
+}
+
+#[test]
+fn a_run_that_errors_leaves_no_test_host_nor_one_of_a_dead_run() {
+    if !ready() {
+        return;
+    }
+    // The instances never get ready in time: a harness error after the hosts exist.
+    let src = std::fs::read_to_string(at("scenarios/haproxy-pool-hosts.toml"))
+        .unwrap()
+        .replace(
+            "startup_delay = \"300ms\"",
+            "startup_delay = \"3s\"\nready_timeout = \"300ms\"",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hosts-not-ready.toml");
+    std::fs::write(&path, src).unwrap();
+    let _guard = serial();
+    // A test host of a run that is gone (killed with its reaper): the next run removes it.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let stale = format!("zdt{}h1", gone.id());
+    for args in [
+        vec!["netns", "add", &stale],
+        vec![
+            "link", "add", &stale, "type", "veth", "peer", "name", "eth0", "netns", &stale,
+        ],
+    ] {
+        let out = Command::new("ip").args(&args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", dump(&out));
+    }
+    assert_eq!(test_host_names().len(), 2, "{:?}", test_host_names());
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        dump(&out).contains("not ready after 300ms"),
+        "{}",
+        dump(&out)
+    );
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
+}
+
+/// Starts a run of the hosts scenario, waits until its test hosts exist and then
+/// `after` (instances starting; the load running from about 1.5 s), sends the
+/// harness `sig`, and returns its output and its hosts' prefix.
+fn interrupt_run(sig: i32, after: Duration) -> (std::process::Output, String) {
+    let mut child = bin()
+        .args([
+            "run",
+            "--no-progress",
+            &at("scenarios/haproxy-pool-hosts.toml"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("zdt{}h", child.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !test_host_names()
+        .iter()
+        .any(|n| n == &format!("netns {prefix}1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no test host appeared: {:?}",
+            test_host_names()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(after);
+    // SAFETY: kill(2) on the pid of our own child, not yet waited for.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    (child.wait_with_output().unwrap(), prefix)
+}
+
+#[test]
+fn a_killed_harness_leaves_no_test_host() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // Killed while it starts its instances inside the namespaces.
+    let (out, prefix) = interrupt_run(libc::SIGKILL, Duration::from_millis(500));
+    // The reaper (its pipe closed) kills the groups, then removes the hosts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !test_host_names().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        test_host_names(),
+        Vec::<String>::new(),
+        "{prefix}: {}",
+        dump(&out)
+    );
+    assert_no_leftovers(&out, &[]);
+}
+
+#[test]
+fn an_interrupted_run_removes_its_test_hosts_itself() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // Interrupted under load, mid-roll (steps are recorded once the load runs).
+    let (out, prefix) = interrupt_run(libc::SIGINT, Duration::from_millis(2500));
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(dump(&out).contains("interrupted"), "{}", dump(&out));
+    // Removed by the harness's own shutdown (its report says so), not left to the reaper.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("test hosts removed")
+            && l.contains(&format!("{prefix}1 "))
+            && l.ends_with("no namespace or link left")),
+        "{}",
+        dump(&out)
+    );
+    assert_eq!(
+        test_host_names(),
+        Vec::<String>::new(),
+        "{prefix}: {}",
+        dump(&out)
+    );
+    assert_no_leftovers(&out, &[]);
+}
+
+#[test]
+fn without_root_test_hosts_are_a_harness_error() {
+    if !ready() || !require_stack(&["setpriv"]) {
+        return;
+    }
+    let _guard = serial();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_zdt-check"))
+        .args([
+            "run",
+            "--no-progress",
+            &at("scenarios/haproxy-pool-hosts.toml"),
+        ])
+        .env("TMPDIR", "/tmp")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = dump(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("cannot create test hosts") && text.contains("needs root"),
+        "{text}"
+    );
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(test_host_names(), Vec::<String>::new(), "{text}");
+}
+
+#[test]
+fn test_hosts_with_a_unix_socket_are_refused() {
+    let src = std::fs::read_to_string(at("scenarios/haproxy-pool-hosts.toml"))
+        .unwrap()
+        .replace(
+            "kind = \"builtin\"",
+            "kind = \"builtin\"\nsocket = \"unix\"",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hosts-unix.toml");
+    std::fs::write(&path, src).unwrap();
+    let _guard = serial();
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        dump(&out).contains("drop app.socket or set it to \"tcp\""),
+        "{}",
+        dump(&out)
+    );
+    assert_no_leftovers(&out, &[]);
+}

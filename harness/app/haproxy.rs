@@ -716,20 +716,30 @@ impl Haproxy {
         let mut hap = Haproxy { dir, listen, child };
         let limit = env.config.ready_timeout.0;
         let n = cfg.servers.len();
-        let waited = hap
-            .wait_all(
-                limit,
-                "every server passing its checks (L7OK, UP)",
-                |rows| {
-                    rows.iter()
-                        .filter(|r| {
-                            r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP"
-                        })
-                        .count()
-                        == n
-                },
-            )
-            .await;
+        // A standalone process replacing another: until it has bound the admin socket,
+        // the old one answers there (with its own, old servers all L7OK).
+        let mut waited = Ok(());
+        if *mode != RunMode::MasterWorker {
+            waited = hap.wait_own_admin_socket(limit).await;
+        }
+        let waited = match waited {
+            Ok(()) => {
+                hap.wait_all(
+                    limit,
+                    "every server passing its checks (L7OK, UP)",
+                    |rows| {
+                        rows.iter()
+                            .filter(|r| {
+                                r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP"
+                            })
+                            .count()
+                            == n
+                    },
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         let waited = match waited {
             Ok(()) => super::readiness::wait_ready(
                 &hap.endpoint(),
@@ -751,6 +761,35 @@ impl Haproxy {
             });
         }
         Ok(hap)
+    }
+
+    /// The pid answering `show info` on the admin socket.
+    pub async fn admin_pid(&self) -> Result<i32> {
+        let info = self.command("show info").await?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("Pid: "))
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| Error::Step(format!("haproxy show info: no Pid in {info:?}")))
+    }
+
+    /// Waits until the admin socket is this (standalone) process's own: `show info`
+    /// answers with its pid.
+    async fn wait_own_admin_socket(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let me = self.pid();
+        loop {
+            self.check_alive()?;
+            let last = self.admin_pid().await;
+            if matches!(last, Ok(p) if p == me) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Step(format!(
+                    "haproxy {me}: its admin socket is not its own after {timeout:?} (last: {last:?})"
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Renders `cfg` into `dir/haproxy.cfg.new`, checks it with `haproxy -c`, and only

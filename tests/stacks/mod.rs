@@ -4,6 +4,7 @@
 mod flup;
 mod gunicorn;
 mod haproxy;
+mod haproxy_reload;
 mod nginx;
 mod supervisor;
 mod uwsgi;

@@ -116,3 +116,17 @@ fn haproxy_legacy_sf_reload_runs_and_accounts_for_every_request() {
     assert_eq!(r.class("connect_refused"), 0, "{}", r.dump());
     assert_eq!(r.code == 1, failed > 0, "{}", r.dump());
 }
+
+#[test]
+fn haproxy_reload_in_front_of_gunicorn_masters_passes() {
+    if !require_stack(&["haproxy", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/haproxy-reload-gunicorn.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    let up = details(&r, "new worker up");
+    assert_eq!(up.len(), 1, "{}", r.dump());
+    assert!(up[0].contains("reloads 1 [failed: 0]"), "{}", r.dump());
+}

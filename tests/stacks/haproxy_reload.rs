@@ -108,10 +108,18 @@ fn haproxy_legacy_sf_reload_runs_and_accounts_for_every_request() {
     let failed = s["failed"].as_u64().unwrap_or(u64::MAX);
     assert!(scheduled > 5000, "{}", r.dump());
     assert_eq!(scheduled, ok + failed, "{}", r.dump());
-    // Five -sf reloads, each a new process whose predecessor exited.
-    assert_eq!(details(&r, "new process up").len(), 5, "{}", r.dump());
+    // 20 -sf reloads, each a new process whose predecessor exited (with 0, or with
+    // SIGSEGV: 2.6.12 crashes now and then during that soft stop, see the module doc).
+    assert_eq!(details(&r, "new process up").len(), 20, "{}", r.dump());
     let gone = details(&r, "old process gone");
-    assert_eq!(gone.len(), 5, "{}", r.dump());
+    assert_eq!(gone.len(), 20, "{}", r.dump());
+    for g in &gone {
+        assert!(
+            g.contains("exited (exit status: 0)") || g.contains("SIGSEGV"),
+            "{g}\n{}",
+            r.dump()
+        );
+    }
     // A listener is bound all along (unlike the hard restart): never a refused connect.
     assert_eq!(r.class("connect_refused"), 0, "{}", r.dump());
     assert_eq!(r.code == 1, failed > 0, "{}", r.dump());

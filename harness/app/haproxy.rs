@@ -539,6 +539,35 @@ pub async fn master_cli(sock: &Path, cmd: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// The master CLI's prompt (after `prompt`, its interactive mode): `master> `, or
+/// `master[ReloadFailed]> ` once a reload has failed (measured on 2.6.12).
+pub async fn master_prompt(sock: &Path) -> Result<String> {
+    let io = async {
+        let mut s = tokio::net::UnixStream::connect(sock).await?;
+        s.write_all(b"prompt\n").await?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 256];
+        while !buf.ends_with(b"> ") {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| Error::Step("haproxy master `prompt`: no prompt within 2s".into()))?
+        .map_err(|e| {
+            Error::Step(format!(
+                "haproxy master `prompt` on {}: {e}",
+                sock.display()
+            ))
+        })?;
+    Ok(String::from_utf8_lossy(&buf).trim().to_string())
+}
+
 /// The master CLI's `show proc`: the master's reload counters and its workers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcList {

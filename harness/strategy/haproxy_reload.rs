@@ -11,9 +11,10 @@
 //! - `how = "master-cli"` (the correct way): haproxy runs master-worker (`-W -db -S
 //!   m.sock`). Record `show proc` on the master CLI (its `reloads` count, the worker's
 //!   pid), send `reload`, then wait until the master CLI answers again with `reloads`
-//!   up by one, `[failed: N]` unchanged, a new worker pid, and one more "Loading
-//!   success." in haproxy's output; then until the new worker's own checks say L7OK
-//!   for every server (`@!<pid> show stat` on the master CLI); then until the old
+//!   up by one, `[failed: N]` unchanged, a new worker pid, the prompt not
+//!   `master[ReloadFailed]>`, and one more "Loading success." in haproxy's output;
+//!   then until the new worker's own checks say L7OK for every server (`@!<pid>
+//!   show stat` on the master CLI); then until the old
 //!   worker has left `show proc` (it finishes its connections; `hard-stop-after 30s`
 //!   bounds it). The master passes the listening sockets to the new worker
 //!   (`-x sockpair@N`), so no connection is refused or reset.
@@ -36,8 +37,12 @@
 //! - the master CLI does not close the connection after an answer; it waits for the
 //!   client to shut down its side (the client here does). `reload` answers nothing
 //!   and the connection closes, as the notes say;
+//! - a failed reload counts in `reloads` too (`1 [failed: 1]`, the old worker
+//!   stays, the interactive prompt turns `master[ReloadFailed]>`): the wait stops
+//!   at a higher `failed` count and the prompt is read (`prompt`) after each reload;
 //! - with 20 ms requests, the old worker is gone from `show proc` by the time the
-//!   master answers again (0.1-0.2 s after `reload`): "old workers" was not seen;
+//!   master answers again (0.1-0.2 s after `reload`); with 1.5 s requests it is
+//!   listed under "# old workers" and leaves 0.7-1.5 s later;
 //! - legacy `-sf`: until the new process has bound the stats socket, the old one
 //!   answers on its path (with its own servers, all L7OK): a new standalone process
 //!   is waited for until `show info` gives its own pid, then its checks;
@@ -245,12 +250,20 @@ impl HaproxyReload {
         let t = ctx.steps.now_ms();
         let after = self
             .wait_proc("reloaded (reloads + 1, no failure, a new worker)", |p| {
-                p.reloads == before.reloads + 1
-                    && p.failed == before.failed
-                    && p.workers.iter().any(|w| *w != old)
-                    && !p.workers.contains(&old)
+                // A failed reload counts too (reloads + 1, failed + 1): stop waiting.
+                p.failed > before.failed
+                    || (p.reloads == before.reloads + 1
+                        && p.workers.iter().any(|w| *w != old)
+                        && !p.workers.contains(&old))
             })
             .await?;
+        let prompt = crate::app::haproxy::master_prompt(&self.hap()?.master_socket()).await?;
+        if after.failed > before.failed || prompt.contains("ReloadFailed") {
+            return Err(Error::Step(format!(
+                "haproxy reload failed: {after}, prompt {prompt:?}\n{}",
+                self.hap()?.log_tail(10)
+            )));
+        }
         let new = *after.workers.iter().find(|w| **w != old).unwrap_or(&0);
         // The master prints "Loading success." once the new worker is up.
         let deadline = tokio::time::Instant::now() + self.step_timeout;
@@ -266,7 +279,7 @@ impl HaproxyReload {
         ctx.steps.record(
             "new worker up",
             t,
-            format!("worker {old} -> {new}: {after}; \"Loading success.\""),
+            format!("worker {old} -> {new}: {after}; prompt {prompt:?}; \"Loading success.\""),
         );
 
         let t = ctx.steps.now_ms();
@@ -519,5 +532,30 @@ mod tests {
         );
         let e = parse("take_out = \"drain\"\n").unwrap_err().to_string();
         assert!(e.contains("`reload.take_out`"), "{e}");
+    }
+
+    /// `show proc` as 2.6.12 prints it: after a good reload, after a failed one
+    /// (the worker stays, `failed` counts it), and with an old worker finishing.
+    #[test]
+    fn show_proc_is_parsed_by_section() {
+        use crate::app::haproxy::parse_show_proc;
+        let head =
+            "#<PID>          <type>          <reloads>       <uptime>        <version>      \n";
+        let ok = parse_show_proc(&format!("{head}10747           master          1 [failed: 0]   0d00h20m17s     2.6.12-1+deb12u4\n# workers\n30196           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n# programs\n\n")).unwrap();
+        assert_eq!(
+            (ok.master, ok.reloads, ok.failed, ok.workers.clone()),
+            (10747, 1, 0, vec![30196])
+        );
+        assert!(ok.old_workers.is_empty() && ok.lists(30196) && !ok.lists(10747));
+        let failed = parse_show_proc(&format!("{head}27397           master          1 [failed: 1]   0d00h00m03s     2.6.12-1+deb12u4\n# workers\n27400           worker          1               0d00h00m03s     2.6.12-1+deb12u4\n# programs\n")).unwrap();
+        assert_eq!((failed.reloads, failed.failed), (1, 1));
+        assert_eq!(failed.workers, [27400]);
+        let old = parse_show_proc(&format!("{head}5 master 2 [failed: 0] 0d 2.6\n# workers\n9 worker 0 0d 2.6\n# old workers\n7 worker 1 0d 2.6\n# programs\n")).unwrap();
+        assert_eq!(
+            (old.workers.clone(), old.old_workers.clone()),
+            (vec![9], vec![7])
+        );
+        assert!(old.lists(7));
+        assert!(parse_show_proc("Unknown command.\n").is_err());
     }
 }

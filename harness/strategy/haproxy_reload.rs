@@ -81,7 +81,7 @@ const POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Options {
-    /// App instances behind haproxy (at least 1; default 2).
+    /// App instances behind haproxy, a fresh set per deploy (1 to 16; default 2).
     pub servers: Spanned<u32>,
     /// How haproxy reloads: `master-cli` (the default: `reload` on the master CLI,
     /// sockets passed to the new worker), `restart` (broken: stop, then start) or

@@ -96,7 +96,7 @@ fn needs(s: &scenario::Scenario) -> Vec<&'static str> {
     if s.front.is_some() {
         n.push("nginx");
     }
-    if s.reload.strategy.get_ref() == "haproxy-pool" {
+    if s.reload.strategy.get_ref().starts_with("haproxy-") {
         n.push("haproxy");
     }
     n

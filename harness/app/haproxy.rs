@@ -520,6 +520,366 @@ impl Haproxy {
     }
 }
 
+/// Sends one command to haproxy's master CLI (`-S`) and reads its answer. Unlike
+/// the stats socket, 2.6.12's master CLI keeps the connection open after answering
+/// until the client shuts its side down, so this shuts down its write side first.
+pub async fn master_cli(sock: &Path, cmd: &str) -> Result<String> {
+    let io = async {
+        let mut s = tokio::net::UnixStream::connect(sock).await?;
+        s.write_all(format!("{cmd}\n").as_bytes()).await?;
+        s.shutdown().await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| Error::Step(format!("haproxy master `{cmd}`: no answer within 2s")))?
+        .map_err(|e| Error::Step(format!("haproxy master `{cmd}` on {}: {e}", sock.display())))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The master CLI's prompt (after `prompt`, its interactive mode): `master> `, or
+/// `master[ReloadFailed]> ` once a reload has failed (measured on 2.6.12).
+pub async fn master_prompt(sock: &Path) -> Result<String> {
+    let io = async {
+        let mut s = tokio::net::UnixStream::connect(sock).await?;
+        s.write_all(b"prompt\n").await?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 256];
+        while !buf.ends_with(b"> ") {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| Error::Step("haproxy master `prompt`: no prompt within 2s".into()))?
+        .map_err(|e| {
+            Error::Step(format!(
+                "haproxy master `prompt` on {}: {e}",
+                sock.display()
+            ))
+        })?;
+    Ok(String::from_utf8_lossy(&buf).trim().to_string())
+}
+
+/// The master CLI's `show proc`: the master's reload counters and its workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcList {
+    /// The master's pid.
+    pub master: i32,
+    /// Reloads since the master started.
+    pub reloads: u64,
+    /// Of those, how many failed (`[failed: N]`).
+    pub failed: u64,
+    /// The current worker(s).
+    pub workers: Vec<i32>,
+    /// Workers still finishing their connections after a reload.
+    pub old_workers: Vec<i32>,
+}
+
+impl ProcList {
+    /// Whether `pid` is still listed, as a worker or an old worker.
+    pub fn lists(&self, pid: i32) -> bool {
+        self.workers.contains(&pid) || self.old_workers.contains(&pid)
+    }
+}
+
+impl std::fmt::Display for ProcList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "master {} reloads {} [failed: {}], workers {:?}, old workers {:?}",
+            self.master, self.reloads, self.failed, self.workers, self.old_workers
+        )
+    }
+}
+
+/// Parses `show proc` (2.6: a `#<PID> <type> <reloads> ...` header, the master's
+/// line `PID master N [failed: F] ...`, then `# workers`, `# old workers` and
+/// `# programs` sections).
+pub fn parse_show_proc(text: &str) -> Result<ProcList> {
+    let mut out = ProcList::default();
+    let mut section = "";
+    let mut seen_master = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('#') {
+            section = match name.trim() {
+                "workers" => "workers",
+                "old workers" => "old",
+                "programs" => "programs",
+                _ => section,
+            };
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (Some(pid), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        match (kind, section) {
+            ("master", _) => {
+                out.master = pid;
+                out.reloads = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                let rest: Vec<&str> = words.collect();
+                out.failed = rest
+                    .windows(2)
+                    .find(|w| w[0] == "[failed:")
+                    .and_then(|w| w[1].trim_end_matches(']').parse().ok())
+                    .unwrap_or(0);
+                seen_master = true;
+            }
+            ("worker", "workers") => out.workers.push(pid),
+            ("worker", "old") => out.old_workers.push(pid),
+            _ => {}
+        }
+    }
+    if !seen_master {
+        return Err(Error::Step(format!(
+            "haproxy show proc: no master line in {text:?}"
+        )));
+    }
+    Ok(out)
+}
+
+/// How haproxy runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    /// `-W -db -S m.sock`: a master that re-executes itself on `reload` and passes
+    /// the listening sockets to the new worker.
+    MasterWorker,
+    /// The legacy single process, `-db` without `-W`; `finish` are old pids to
+    /// soft-stop once bound (`-sf`), and there is no `-x`: no socket transfer.
+    Standalone {
+        /// Old pids for `-sf`.
+        finish: Vec<i32>,
+    },
+}
+
+/// The haproxy binary (absolute: the master re-executes `argv[0]`).
+fn haproxy_bin() -> Result<PathBuf> {
+    let bin = tools::on_path("haproxy")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.exists()))
+        .map_or_else(|| tools::require("haproxy"), Ok)?;
+    Ok(std::fs::canonicalize(&bin).unwrap_or(bin))
+}
+
+/// `haproxy -c -q -f conf`, within 10 s.
+async fn check_config(bin: &Path, conf: &Path) -> Result<()> {
+    let check = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(bin)
+            .args(["-c", "-q", "-f"])
+            .arg(conf)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| Error::Harness("haproxy -c did not return within 10s".into()))?
+    .map_err(|e| Error::Harness(format!("haproxy -c: {e}")))?;
+    if check.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Child {
+            what: "haproxy -c".into(),
+            why: format!("{} rejects {}", check.status, conf.display()),
+            log_tail: Some(String::from_utf8_lossy(&check.stderr).into_owned()),
+        })
+    }
+}
+
+impl Haproxy {
+    /// Like [`Haproxy::start`], run as `mode`, listening on `listen`, with the config
+    /// in `run_dir/hap/haproxy.cfg` (overwritten after `haproxy -c` accepted it).
+    /// Waits until every server passed its checks and a request through it answers.
+    pub async fn start_as(
+        env: &AppEnv,
+        cfg: &PoolConfig,
+        listen: SocketAddr,
+        mode: &RunMode,
+    ) -> Result<Haproxy> {
+        let bin = haproxy_bin()?;
+        let dir = env.path("hap");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for name in ["a.sock", "m.sock"] {
+            let p = dir.join(name);
+            if p.as_os_str().len() > MAX_SOCK_PATH {
+                return Err(Error::Harness(format!(
+                    "haproxy socket path {} is too long for a unix socket (haproxy binds <path>.<pid>.tmp): use a shorter run dir",
+                    p.display()
+                )));
+            }
+        }
+        let conf = Self::install_config(&bin, &dir, listen, cfg).await?;
+        let mut args: Vec<String> = Vec::new();
+        if *mode == RunMode::MasterWorker {
+            args.push("-W".into());
+        }
+        args.extend([
+            "-db".into(),
+            "-f".into(),
+            conf.display().to_string(),
+            "-p".into(),
+            dir.join("haproxy.pid").display().to_string(),
+        ]);
+        match mode {
+            RunMode::MasterWorker => {
+                args.push("-S".into());
+                args.push(format!("{},mode,600", dir.join("m.sock").display()));
+            }
+            RunMode::Standalone { finish } if !finish.is_empty() => {
+                args.push("-sf".into());
+                args.extend(finish.iter().map(|p| p.to_string()));
+            }
+            RunMode::Standalone { .. } => {}
+        }
+        let child = Child::spawn("haproxy", &bin, &args, &[], &dir, &dir.join("haproxy.out"))?;
+        let mut hap = Haproxy { dir, listen, child };
+        let limit = env.config.ready_timeout.0;
+        let n = cfg.servers.len();
+        // A standalone process replacing another: until it has bound the admin socket,
+        // the old one answers there (with its own, old servers all L7OK).
+        let mut waited = Ok(());
+        if *mode != RunMode::MasterWorker {
+            waited = hap.wait_own_admin_socket(limit).await;
+        }
+        let waited = match waited {
+            Ok(()) => {
+                hap.wait_all(
+                    limit,
+                    "every server passing its checks (L7OK, UP)",
+                    |rows| {
+                        rows.iter()
+                            .filter(|r| {
+                                r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP"
+                            })
+                            .count()
+                            == n
+                    },
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let waited = match waited {
+            Ok(()) => super::readiness::wait_ready(
+                &hap.endpoint(),
+                &env.config.status_path,
+                limit,
+                Some(&mut hap.child),
+            )
+            .await
+            .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = waited {
+            let tail = super::process::log_tail(&hap.dir.join("haproxy.out"), 20);
+            hap.stop().await;
+            return Err(Error::Child {
+                what: "haproxy".into(),
+                why: e.to_string(),
+                log_tail: Some(tail),
+            });
+        }
+        Ok(hap)
+    }
+
+    /// The pid answering `show info` on the admin socket.
+    pub async fn admin_pid(&self) -> Result<i32> {
+        let info = self.command("show info").await?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("Pid: "))
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| Error::Step(format!("haproxy show info: no Pid in {info:?}")))
+    }
+
+    /// Waits until the admin socket is this (standalone) process's own: `show info`
+    /// answers with its pid.
+    async fn wait_own_admin_socket(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let me = self.pid();
+        loop {
+            self.check_alive()?;
+            let last = self.admin_pid().await;
+            if matches!(last, Ok(p) if p == me) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Step(format!(
+                    "haproxy {me}: its admin socket is not its own after {timeout:?} (last: {last:?})"
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Renders `cfg` into `dir/haproxy.cfg.new`, checks it with `haproxy -c`, and only
+    /// then renames it onto `dir/haproxy.cfg` (what `-f` names); returns that path.
+    async fn install_config(
+        bin: &Path,
+        dir: &Path,
+        listen: SocketAddr,
+        cfg: &PoolConfig,
+    ) -> Result<PathBuf> {
+        let conf = dir.join("haproxy.cfg");
+        let new = dir.join("haproxy.cfg.new");
+        std::fs::write(&new, render(dir, listen, cfg)).map_err(|e| Error::io(&new, e))?;
+        check_config(bin, &new).await?;
+        std::fs::rename(&new, &conf).map_err(|e| Error::io(&conf, e))?;
+        Ok(conf)
+    }
+
+    /// Writes the config for `cfg` (same listener and sockets), checked with
+    /// `haproxy -c` before it replaces the running one's file; a reload reads it.
+    pub async fn replace_config(&self, cfg: &PoolConfig) -> Result<()> {
+        let bin = haproxy_bin()?;
+        Self::install_config(&bin, &self.dir, self.listen, cfg)
+            .await
+            .map(|_| ())
+    }
+
+    /// `show proc` on the master CLI.
+    pub async fn show_proc(&self) -> Result<ProcList> {
+        parse_show_proc(&master_cli(&self.master_socket(), "show proc").await?)
+    }
+
+    /// `show stat` of the backend as worker `pid` sees it (through the master CLI, `@!pid`).
+    pub async fn worker_servers(&self, pid: i32) -> Result<Vec<ServerStat>> {
+        parse_stat(
+            &master_cli(
+                &self.master_socket(),
+                &format!("@!{pid} show stat {BACKEND} 6 -1"),
+            )
+            .await?,
+        )
+    }
+
+    /// How many times haproxy's output says "Loading success." (once per start or reload).
+    pub fn loading_successes(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("haproxy.out"))
+            .map(|s| s.matches("Loading success.").count())
+            .unwrap_or(0)
+    }
+
+    /// The last `lines` lines of haproxy's output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        super::process::log_tail(&self.dir.join("haproxy.out"), lines)
+    }
+
+    /// Waits up to `timeout` for this haproxy process to exit (e.g. after `-sf`).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.child.wait_exit(timeout).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod command;
 pub mod gunicorn_hup;
 pub mod gunicorn_usr2;
 pub mod haproxy_pool;
+pub mod haproxy_reload;
 pub mod naive_restart;
 pub mod nginx_reload;
 pub mod rolling_kill;
@@ -274,6 +275,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<uwsgi_chain::UwsgiChain>(),
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
     entry::<haproxy_pool::HaproxyPool>(),
+    entry::<haproxy_reload::HaproxyReload>(),
     entry::<command::Command>(),
 ];
 

@@ -5,6 +5,7 @@
 mod flup;
 mod gunicorn;
 mod haproxy;
+mod haproxy_reload;
 mod netns;
 mod nginx;
 mod supervisor;

@@ -297,21 +297,6 @@ impl Haproxy {
         cfg: &PoolConfig,
         listen: Option<SocketAddr>,
     ) -> Result<Haproxy> {
-        let bin = tools::on_path("haproxy")
-            .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.exists()))
-            .map_or_else(|| tools::require("haproxy"), Ok)?;
-        let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
-        let dir = env.path("hap");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        for name in ["a.sock", "m.sock"] {
-            let p = dir.join(name);
-            if p.as_os_str().len() > MAX_SOCK_PATH {
-                return Err(Error::Harness(format!(
-                    "haproxy socket path {} is too long for a unix socket (haproxy binds <path>.<pid>.tmp): use a shorter run dir",
-                    p.display()
-                )));
-            }
-        }
         let listen = match listen {
             Some(a) => a,
             None => match AppEnv::free_tcp_endpoint()? {
@@ -319,76 +304,7 @@ impl Haproxy {
                 Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
             },
         };
-        let conf = dir.join("haproxy.cfg");
-        std::fs::write(&conf, render(&dir, listen, cfg)).map_err(|e| Error::io(&conf, e))?;
-        let check = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::process::Command::new(&bin)
-                .args(["-c", "-q", "-f"])
-                .arg(&conf)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .map_err(|_| Error::Harness("haproxy -c did not return within 10s".into()))?
-        .map_err(|e| Error::Harness(format!("haproxy -c: {e}")))?;
-        if !check.status.success() {
-            return Err(Error::Child {
-                what: "haproxy -c".into(),
-                why: format!("{} rejects {}", check.status, conf.display()),
-                log_tail: Some(String::from_utf8_lossy(&check.stderr).into_owned()),
-            });
-        }
-        let args: Vec<String> = vec![
-            "-W".into(),
-            "-db".into(),
-            "-f".into(),
-            conf.display().to_string(),
-            "-p".into(),
-            dir.join("haproxy.pid").display().to_string(),
-            "-S".into(),
-            format!("{},mode,600", dir.join("m.sock").display()),
-        ];
-        let child = Child::spawn("haproxy", &bin, &args, &[], &dir, &dir.join("haproxy.out"))?;
-        let mut hap = Haproxy { dir, listen, child };
-        let limit = env.config.ready_timeout.0;
-        let n = cfg.servers.len();
-        let waited = hap
-            .wait_all(
-                limit,
-                "every server passing its checks (L7OK, UP)",
-                |rows| {
-                    let up = rows
-                        .iter()
-                        .filter(|r| {
-                            r.name != "BACKEND" && r.check_status == "L7OK" && r.status == "UP"
-                        })
-                        .count();
-                    up == n
-                },
-            )
-            .await;
-        let waited = match waited {
-            Ok(()) => super::readiness::wait_ready(
-                &hap.endpoint(),
-                &env.config.status_path,
-                limit,
-                Some(&mut hap.child),
-            )
-            .await
-            .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = waited {
-            let tail = super::process::log_tail(&hap.dir.join("haproxy.out"), 20);
-            hap.stop().await;
-            return Err(Error::Child {
-                what: "haproxy".into(),
-                why: e.to_string(),
-                log_tail: Some(tail),
-            });
-        }
-        Ok(hap)
+        Self::start_as(env, cfg, listen, &RunMode::MasterWorker).await
     }
 
     /// Where the load connects.

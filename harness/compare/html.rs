@@ -16,7 +16,7 @@ use super::collect::Compared;
 use super::{rank, Row, Spread, RANKING_RULE};
 use crate::error::{Error, Result};
 use crate::report::chart::{self, Curve, Frame};
-use crate::report::html::{escape, CSS};
+use crate::report::html::{escape, scenario_line, CSS};
 
 /// Colours of the scenarios, in rank order (then repeating).
 const SCENARIO_COLOURS: [&str; 8] = [
@@ -218,25 +218,7 @@ fn timelines(o: &mut String, compared: &[Compared], order: &[usize]) {
             escape(&r.name),
             passed_cell(r)
         );
-        let mut sub = format!(
-            "scenario <code>{}</code> · strategy <b>{}</b>",
-            escape(&r.scenario),
-            escape(&r.strategy)
-        );
-        if let Some(l) = &c.load {
-            let rate = l.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default();
-            let _ = write!(
-                sub,
-                " · load {} loop{rate}, {} connections, {}",
-                escape(&l.mode),
-                l.connections,
-                if l.keep_alive {
-                    "keep-alive"
-                } else {
-                    "new connection per request"
-                }
-            );
-        }
+        let mut sub = scenario_line(&r.scenario, &r.strategy, c.load.as_ref(), None);
         match (&c.representative, &frame) {
             (Some(k), Some(frame)) => {
                 let verdict = match k.exit_code {

@@ -148,6 +148,39 @@ fn summary(o: &mut String, runs: &[RunReport]) {
     o.push_str("</tbody></table>\n");
 }
 
+/// The line under a run's heading: its scenario file, strategy and load
+/// (with the target when given). Shared with compare's page.
+pub(crate) fn scenario_line(
+    scenario: &str,
+    strategy: &str,
+    load: Option<&super::LoadSummary>,
+    target: Option<&str>,
+) -> String {
+    let mut sub = format!(
+        "scenario <code>{}</code> · strategy <b>{}</b>",
+        escape(scenario),
+        escape(strategy)
+    );
+    if let Some(l) = load {
+        let rate = l.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default();
+        let _ = write!(
+            sub,
+            " · load {} loop{rate}, {} connections, {}",
+            escape(&l.mode),
+            l.connections,
+            if l.keep_alive {
+                "keep-alive"
+            } else {
+                "new connection per request"
+            }
+        );
+    }
+    if let Some(t) = target {
+        let _ = write!(sub, " · target <code>{}</code>", escape(t));
+    }
+    sub
+}
+
 fn run_section(o: &mut String, i: usize, r: &RunReport) {
     let (verdict, _) = verdict_of(r);
     let _ = writeln!(
@@ -155,26 +188,12 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
         "<section class=\"run\" id=\"run-{i}\" data-verdict=\"{verdict}\">"
     );
     let _ = writeln!(o, "<h2>{} {}</h2>", badge(r), escape(&r.name));
-    let mut sub = format!(
-        "scenario <code>{}</code> · strategy <b>{}</b>",
-        escape(&r.scenario),
-        escape(&r.strategy)
+    let mut sub = scenario_line(
+        &r.scenario,
+        &r.strategy,
+        r.load.as_ref(),
+        r.load.as_ref().map(|l| l.target.as_str()),
     );
-    if let Some(l) = &r.load {
-        let rate = l.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default();
-        let _ = write!(
-            sub,
-            " · load {} loop{rate}, {} connections, {} · target <code>{}</code>",
-            escape(&l.mode),
-            l.connections,
-            if l.keep_alive {
-                "keep-alive"
-            } else {
-                "new connection per request"
-            },
-            escape(&l.target)
-        );
-    }
     let _ = write!(sub, " · took {:.1} s", r.duration_s);
     if let Some(f) = &r.footprint {
         let _ = write!(

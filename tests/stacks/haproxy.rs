@@ -42,6 +42,11 @@ fn non_5xx_failures(r: &RunResult) -> Vec<String> {
 
 /// A broken roll: only `code` responses failed (at least `min`), the reload itself went through.
 fn assert_failed_with(r: &RunResult, code: &str, min: u64) {
+    assert_failed_with_also(r, code, min, &[]);
+}
+
+/// As [`assert_failed_with`], where the 5xx codes in `also` may come on top of `code`.
+fn assert_failed_with_also(r: &RunResult, code: &str, min: u64, also: &[&str]) {
     assert_eq!(r.code, 1, "{}", r.dump());
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
@@ -52,7 +57,8 @@ fn assert_failed_with(r: &RunResult, code: &str, min: u64) {
         "expected >= {min} x {code}, got {n}\n{}",
         r.dump()
     );
-    assert_eq!(r.class("http_5xx"), n, "{}", r.dump());
+    let others: u64 = also.iter().map(|c| outcome(r, c)).sum();
+    assert_eq!(r.class("http_5xx"), n + others, "{}", r.dump());
     assert_eq!(non_5xx_failures(r), Vec::<String>::new(), "{}", r.dump());
 }
 
@@ -99,7 +105,10 @@ fn haproxy_pool_restart_in_rotation_fails_with_503() {
         return;
     }
     let r = run_scenario(&at("scenarios/negative/haproxy-pool-no-drain.toml"));
-    assert_failed_with(&r, "http_503", 5);
+    // Under a loaded machine the old instance can also close on a connect haproxy
+    // had just made (its own drain), which haproxy answers 502: a failure of the
+    // same broken roll, allowed on top of the 503s.
+    assert_failed_with_also(&r, "http_503", 5, &["http_502"]);
     assert!(counter(&r, "haproxy counters", "econ") > 0, "{}", r.dump());
 }
 

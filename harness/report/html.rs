@@ -517,6 +517,7 @@ pub(crate) mod tests {
                 std::time::Duration::from_millis(3200),
                 0.5,
             )),
+            websockets: None,
             verdict: Some(Verdict {
                 passed: false,
                 checks: vec![

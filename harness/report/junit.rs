@@ -300,6 +300,7 @@ mod tests {
             steps: Vec::new(),
             stats: None,
             footprint: None,
+            websockets: None,
             verdict: (!checks.is_empty()).then(|| Verdict {
                 passed: checks.iter().all(|c| c.1),
                 checks: checks

@@ -48,6 +48,9 @@ pub struct Scenario<O = Arc<dyn StrategyOptions>, A = Arc<dyn AppOptions>> {
     /// What must hold for a pass.
     #[serde(default)]
     pub assert: AssertConfig,
+    /// WebSocket connections held open across the reload (absent: none).
+    #[serde(default)]
+    pub websockets: Option<WebsocketsConfig>,
     /// Parameter lists: the scenario runs once per combination (a grid).
     #[serde(default)]
     pub sweep: Option<SweepConfig>,
@@ -177,6 +180,10 @@ pub struct FrontConfig {
     pub worker_processes: Spanned<u32>,
     /// Where nginx listens: a loopback `address:port` (absent: a free port).
     pub listen: Option<Spanned<String>>,
+    /// nginx's `worker_shutdown_timeout`: how long old workers may keep connections
+    /// (websockets, long requests) after a reload before nginx closes them (absent:
+    /// unset, old workers wait for every connection to end).
+    pub worker_shutdown_timeout: Option<Spanned<Dur>>,
 }
 
 impl Default for FrontConfig {
@@ -185,6 +192,7 @@ impl Default for FrontConfig {
             kind: Spanned::new(0..0, "nginx".into()),
             worker_processes: Spanned::new(0..0, 1),
             listen: None,
+            worker_shutdown_timeout: None,
         }
     }
 }
@@ -303,6 +311,43 @@ impl Default for AssertConfig {
             p99_during: None,
             max_gap: None,
         }
+    }
+}
+
+/// `[websockets]`: K connections opened at load start to the load's target, each
+/// exchanging a message every `interval`; a connection dropped without a close frame
+/// fails the run (beyond `max_dropped`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsocketsConfig {
+    /// Connections opened at load start (0: off).
+    pub connections: Spanned<usize>,
+    /// How often each connection sends a message and expects its echo.
+    pub interval: Spanned<Dur>,
+    /// The websocket path (the built-in fixture serves `/ws`).
+    pub path: Spanned<String>,
+    /// Time limit for the opening handshake, for each echo and for the closing handshake.
+    pub timeout: Spanned<Dur>,
+    /// Most connections allowed to end without a close frame (EOF, reset, no echo in time).
+    pub max_dropped: u64,
+}
+
+impl Default for WebsocketsConfig {
+    fn default() -> Self {
+        WebsocketsConfig {
+            connections: Spanned::new(0..0, 0),
+            interval: Spanned::new(0..0, Dur::ms(100)),
+            path: Spanned::new(0..0, "/ws".into()),
+            timeout: Spanned::new(0..0, Dur::ms(2000)),
+            max_dropped: 0,
+        }
+    }
+}
+
+impl WebsocketsConfig {
+    /// Whether connections are to be opened at all.
+    pub fn enabled(&self) -> bool {
+        *self.connections.get_ref() > 0
     }
 }
 
@@ -443,6 +488,7 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
         load: s.load,
         reload: s.reload.with_options(options),
         assert: s.assert,
+        websockets: s.websockets,
         sweep: s.sweep,
     })
 }
@@ -656,6 +702,19 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
         if let Some(l) = &f.listen {
             front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
         }
+        if let Some(t) = &f.worker_shutdown_timeout {
+            let d = t.get_ref().0;
+            if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
+                return Err(loc.error(
+                    t.span(),
+                    Some("front.worker_shutdown_timeout"),
+                    "must be between 1ms and 1h",
+                ));
+            }
+        }
+    }
+    if let Some(w) = &s.websockets {
+        validate_websockets(s, w, loc)?;
     }
     if let Some(versions) = &s.app.versions {
         if versions.get_ref().len() < 2 {
@@ -766,6 +825,43 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
         }
     }
     Ok(app_options)
+}
+
+/// Checks `[websockets]`: sane bounds, and an app that can answer them.
+fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator) -> Result<()> {
+    let n = *w.connections.get_ref();
+    if n > 1000 {
+        return Err(loc.error(
+            w.connections.span(),
+            Some("websockets.connections"),
+            "must be between 0 (off) and 1000",
+        ));
+    }
+    for (v, field) in [
+        (&w.interval, "websockets.interval"),
+        (&w.timeout, "websockets.timeout"),
+    ] {
+        let d = v.get_ref().0;
+        if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(60) {
+            return Err(loc.error(v.span(), Some(field), "must be between 1ms and 60s"));
+        }
+    }
+    if !w.path.get_ref().starts_with('/') {
+        return Err(loc.error(
+            w.path.span(),
+            Some("websockets.path"),
+            "must start with `/`",
+        ));
+    }
+    let kind = s.app.kind.get_ref();
+    if n > 0 && !["builtin", "external"].contains(&kind.as_str()) {
+        return Err(loc.error(
+            w.connections.span(),
+            Some("websockets.connections"),
+            &format!("app kind {kind:?} serves no websockets: use the built-in fixture (app.kind = \"builtin\", path \"/ws\") or your own stack (\"external\")"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the strategy against the rest of the scenario, then has its registry

@@ -61,10 +61,9 @@ impl Tuning {
 
     /// The main-context directive for `worker_shutdown_timeout`, or nothing.
     fn shutdown_directive(&self) -> String {
-        self.worker_shutdown_timeout
-            .map_or(String::new(), |d| {
-                format!("worker_shutdown_timeout {}ms;\n", d.as_millis().max(1))
-            })
+        self.worker_shutdown_timeout.map_or(String::new(), |d| {
+            format!("worker_shutdown_timeout {}ms;\n", d.as_millis().max(1))
+        })
     }
 }
 
@@ -165,7 +164,10 @@ pub fn render(
     conf.replace("{{prefix}}", &quoted_inner(&prefix.display().to_string()))
         .replace("{{listen}}", &listen.to_string())
         .replace("{{worker_processes}}", &tuning.worker_processes.to_string())
-        .replace("{{worker_shutdown_timeout}}\n", &tuning.shutdown_directive())
+        .replace(
+            "{{worker_shutdown_timeout}}\n",
+            &tuning.shutdown_directive(),
+        )
         .replace("{{upstream_servers}}", &server)
         .replace("{{location_block}}", location.trim_end())
 }
@@ -370,11 +372,23 @@ mod tests {
             &Upstream::Http(Endpoint::Unix("/tmp/r/app.sock".into())),
         );
         assert!(!conf.contains("{{"), "{conf}");
-        assert!(conf.contains("\nworker_shutdown_timeout 1500ms;\n"), "{conf}");
-        assert!(conf.contains("map $http_upgrade $connection_upgrade"), "{conf}");
-        assert!(conf.contains("proxy_set_header Upgrade $http_upgrade;"), "{conf}");
+        assert!(
+            conf.contains("\nworker_shutdown_timeout 1500ms;\n"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("map $http_upgrade $connection_upgrade"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("proxy_set_header Upgrade $http_upgrade;"),
+            "{conf}"
+        );
         // A plain request still goes upstream without `Connection: close` / keep-alive headers.
-        assert!(conf.contains("proxy_set_header Connection $connection_upgrade;"), "{conf}");
+        assert!(
+            conf.contains("proxy_set_header Connection $connection_upgrade;"),
+            "{conf}"
+        );
         assert!(conf.contains("''      \"\";"), "{conf}");
     }
 }

@@ -380,10 +380,7 @@ mod tests {
 
     #[test]
     fn websockets_closed_with_a_frame_pass_and_drops_fail() {
-        let clean = ws(&[
-            (End::ClosedByServer, Some(1001)),
-            (End::HeldToEnd, None),
-        ]);
+        let clean = ws(&[(End::ClosedByServer, Some(1001)), (End::HeldToEnd, None)]);
         let c = websockets_dropped(&clean, 0);
         assert!(c.passed, "{}", c.detail);
         assert!(c.detail.contains("1001 x1"), "{}", c.detail);
@@ -392,7 +389,9 @@ mod tests {
         let c = websockets_dropped(&dropped, 0);
         assert!(!c.passed);
         assert!(
-            c.detail.starts_with("1 dropped without a close frame, at most 0 allowed (first: detail 1)"),
+            c.detail.starts_with(
+                "1 dropped without a close frame, at most 0 allowed (first: detail 1)"
+            ),
             "{}",
             c.detail
         );
@@ -401,12 +400,21 @@ mod tests {
         let refused = ws(&[(End::FailedToOpen, None), (End::HeldToEnd, None)]);
         let c = websockets_dropped(&refused, 5);
         assert!(!c.passed);
-        assert!(c.detail.starts_with("1 failed to open (first: detail 0)"), "{}", c.detail);
+        assert!(
+            c.detail.starts_with("1 failed to open (first: detail 0)"),
+            "{}",
+            c.detail
+        );
 
         let none = ws(&[(End::FailedToOpen, None)]);
-        assert!(websockets_dropped(&none, 5).detail.starts_with("no websocket opened"));
+        assert!(websockets_dropped(&none, 5)
+            .detail
+            .starts_with("no websocket opened"));
 
-        let mut v = Verdict { passed: true, checks: Vec::new() };
+        let mut v = Verdict {
+            passed: true,
+            checks: Vec::new(),
+        };
         v.push(websockets_dropped(&clean, 0));
         assert!(v.passed);
         v.push(websockets_dropped(&dropped, 0));

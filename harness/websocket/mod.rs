@@ -148,16 +148,21 @@ async fn open(spec: &WsSpec) -> Result<Ws, String> {
 /// Why a read error ended the connection, in words.
 fn why(e: &tungstenite::Error) -> String {
     match e {
-        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
-            "closed without a close frame".into()
-        }
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => "closed without a close frame".into(),
         other => other.to_string(),
     }
 }
 
 /// One connection's life: open, exchange a message every interval, until the server
 /// ends it or `stop` turns true.
-async fn hold(conn: usize, spec: Arc<WsSpec>, clock: Clock, mut stop: watch::Receiver<bool>) -> Life {
+async fn hold(
+    conn: usize,
+    spec: Arc<WsSpec>,
+    clock: Clock,
+    mut stop: watch::Receiver<bool>,
+) -> Life {
     let mut life = Life {
         conn,
         opened_ms: None,

@@ -1029,6 +1029,63 @@ mod tests {
     }
 
     #[test]
+    fn websockets_table_defaults_and_checks() {
+        let base = "[reload]\nstrategy = \"symlink-swap\"\n";
+        let s = parse(Path::new("s.toml"), base).unwrap();
+        assert!(s.websockets.is_none());
+        let s = parse(
+            Path::new("s.toml"),
+            &format!("{base}[websockets]\nconnections = 4\n"),
+        )
+        .unwrap();
+        let w = s.websockets.unwrap();
+        assert!(w.enabled());
+        assert_eq!(
+            w.interval.get_ref().0,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(w.path.get_ref(), "/ws");
+        assert_eq!(w.max_dropped, 0);
+        let e = err(&format!(
+            "{base}[websockets]\nconnections = 4\nintervall = \"1s\"\n"
+        ));
+        assert!(e.starts_with("s.toml:5:1: `websockets.intervall`"), "{e}");
+        let e = err(&format!(
+            "{base}[websockets]\nconnections = 4\ninterval = \"0ms\"\n"
+        ));
+        assert!(
+            e.starts_with("s.toml:5:12: `websockets.interval`: must be between 1ms and 60s"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[websockets]\npath = \"ws\"\n"));
+        assert!(
+            e.starts_with("s.toml:4:8: `websockets.path`: must start with `/`"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[websockets]\nconnections = 1001\n"));
+        assert!(
+            e.contains("`websockets.connections`: must be between 0 (off) and 1000"),
+            "{e}"
+        );
+        let e = err("[app]\nkind = \"gunicorn\"\n[reload]\nstrategy = \"naive-restart\"\n[websockets]\nconnections = 2\n");
+        assert!(
+            e.starts_with(
+                "s.toml:6:15: `websockets.connections`: app kind \"gunicorn\" serves no websockets"
+            ),
+            "{e}"
+        );
+        let e = err(
+            "[reload]\nstrategy = \"nginx-reload\"\n[front]\nworker_shutdown_timeout = \"0s\"\n",
+        );
+        assert!(
+            e.starts_with(
+                "s.toml:4:27: `front.worker_shutdown_timeout`: must be between 1ms and 1h"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn allow_names_are_checked() {
         let e = err("[reload]\nstrategy = \"naive-restart\"\n[assert]\nallow = [\"resett\"]\n");
         assert!(
@@ -1106,6 +1163,12 @@ mod fuzz {
         ) {
             let front = if front { "[front]\n" } else { "" };
             let s = format!("[app]\nkind = \"{kind}\"\n{key} = {value}\n{front}[reload]\nstrategy = \"{strategy}\"\n{sweep}");
+            check(&s);
+        }
+
+        #[test]
+        fn any_websockets_value_is_checked(key in prop::sample::select(vec!["connections", "interval", "path", "timeout", "max_dropped", "nope"]), value in prop::sample::select(vec!["0", "-1", "2", "1e309", "\"\"", "\"x\"", "\"/ws\"", "\"1ms\"", "\"61s\"", "[]", "{}", "true", "99999999999999999999"]), kind in prop::sample::select(vec!["builtin", "gunicorn", "external"])) {
+            let s = format!("[app]\nkind = \"{kind}\"\n[reload]\nstrategy = \"naive-restart\"\n[websockets]\nconnections = 1\n{key} = {value}\n");
             check(&s);
         }
 

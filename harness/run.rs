@@ -308,6 +308,7 @@ fn ws_spec(w: &WebsocketsConfig, target: &Target) -> WsSpec {
         connections: *w.connections.get_ref(),
         interval: w.interval.get_ref().0,
         timeout: w.timeout.get_ref().0,
+        reconnect: w.reconnect,
     }
 }
 

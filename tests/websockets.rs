@@ -47,11 +47,18 @@ fn ends(r: &RunResult, end: &str) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-/// All 16 websockets closed by the server with 1001, none dropped, nothing failed.
-fn assert_closed_cleanly(r: &RunResult) {
+/// All 16 websockets closed by the server with 1001, none dropped, nothing failed;
+/// `reopened`: each opened again on v2 and held to the end.
+fn assert_closed_cleanly(r: &RunResult, reopened: bool) {
     assert_eq!(r.code, 0, "{}", r.dump());
     assert!(r.check("websockets_dropped"), "{}", r.dump());
-    assert_eq!(ws(r, "opened"), 16, "{}", r.dump());
+    let again = if reopened { 16 } else { 0 };
+    assert_eq!(ws(r, "reopened"), again, "{}", r.dump());
+    assert_eq!(ws(r, "held_to_end"), again, "{}", r.dump());
+    if reopened {
+        assert_eq!(r.report["websockets"]["versions"]["v2"], 16, "{}", r.dump());
+    }
+    assert_eq!(ws(r, "opened"), 16 + again, "{}", r.dump());
     assert_eq!(ws(r, "closed_by_server"), 16, "{}", r.dump());
     assert_eq!(ws(r, "dropped"), 0, "{}", r.dump());
     assert_eq!(
@@ -75,7 +82,7 @@ fn assert_closed_cleanly(r: &RunResult) {
 #[test]
 fn websockets_closed_with_1001_across_a_symlink_swap_pass() {
     let r = run_scenario(&at("scenarios/websockets-symlink.toml"));
-    assert_closed_cleanly(&r);
+    assert_closed_cleanly(&r, true);
 }
 
 #[test]
@@ -84,7 +91,7 @@ fn websockets_through_nginx_across_a_symlink_swap_pass() {
         return;
     }
     let r = run_scenario(&at("scenarios/websockets-nginx-symlink.toml"));
-    assert_closed_cleanly(&r);
+    assert_closed_cleanly(&r, false);
 }
 
 #[test]

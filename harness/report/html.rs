@@ -638,6 +638,7 @@ pub(crate) mod tests {
         use crate::websocket::{End, Life, WsReport};
         let life = |conn, end, at_ms| Life {
             conn,
+            reopen: false,
             opened_ms: Some(3.0),
             version: Some("v1".into()),
             echoes: 4,

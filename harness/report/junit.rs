@@ -400,6 +400,7 @@ mod tests {
             100.0,
             vec![Life {
                 conn: 0,
+                reopen: false,
                 opened_ms: Some(2.0),
                 version: Some("v1".into()),
                 echoes: 9,

@@ -330,6 +330,9 @@ pub struct WebsocketsConfig {
     pub timeout: Spanned<Dur>,
     /// Most connections allowed to end without a close frame (EOF, reset, no echo in time).
     pub max_dropped: u64,
+    /// Open a connection again (after `interval`) when the server ended it; the
+    /// greeting of the new one shows which version took it.
+    pub reconnect: bool,
 }
 
 impl Default for WebsocketsConfig {
@@ -340,6 +343,7 @@ impl Default for WebsocketsConfig {
             path: Spanned::new(0..0, "/ws".into()),
             timeout: Spanned::new(0..0, Dur::ms(2000)),
             max_dropped: 0,
+            reconnect: false,
         }
     }
 }
@@ -1167,7 +1171,7 @@ mod fuzz {
         }
 
         #[test]
-        fn any_websockets_value_is_checked(key in prop::sample::select(vec!["connections", "interval", "path", "timeout", "max_dropped", "nope"]), value in prop::sample::select(vec!["0", "-1", "2", "1e309", "\"\"", "\"x\"", "\"/ws\"", "\"1ms\"", "\"61s\"", "[]", "{}", "true", "99999999999999999999"]), kind in prop::sample::select(vec!["builtin", "gunicorn", "external"])) {
+        fn any_websockets_value_is_checked(key in prop::sample::select(vec!["connections", "interval", "path", "timeout", "max_dropped", "reconnect", "nope"]), value in prop::sample::select(vec!["0", "-1", "2", "1e309", "\"\"", "\"x\"", "\"/ws\"", "\"1ms\"", "\"61s\"", "[]", "{}", "true", "99999999999999999999"]), kind in prop::sample::select(vec!["builtin", "gunicorn", "external"])) {
             let s = format!("[app]\nkind = \"{kind}\"\n[reload]\nstrategy = \"naive-restart\"\n[websockets]\nconnections = 1\n{key} = {value}\n");
             check(&s);
         }

@@ -366,6 +366,7 @@ mod tests {
             .enumerate()
             .map(|(conn, &(end, code))| crate::websocket::Life {
                 conn,
+                reopen: false,
                 opened_ms: (end != End::FailedToOpen).then_some(5.0),
                 version: Some("v1".into()),
                 echoes: 1,

@@ -7,8 +7,11 @@
 //! sends a close frame (1001, going away) and the client can reconnect; one that
 //! just closes the socket, resets it, or stops answering drops the connection.
 //! At the end of the run the client closes what is still open itself (a normal
-//! close, 1000) and counts it as held to the end. Nothing is reconnected, and
-//! every wait (connect, handshake, echo, closing handshake) has a time limit.
+//! close, 1000) and counts it as held to the end. With `reconnect`, a connection
+//! the server ended is opened again after an interval, as a browser would, and
+//! its greeting shows which version took it (a reopening that fails is counted
+//! and not retried); without it nothing is reopened. Every wait (connect,
+//! handshake, echo, closing handshake) has a time limit.
 //!
 //! The protocol is tokio-tungstenite's; this module only counts (see [`tally`]).
 
@@ -47,6 +50,8 @@ pub struct WsSpec {
     pub interval: Duration,
     /// Limit for connect + opening handshake, for each echo, and for the closing handshake.
     pub timeout: Duration,
+    /// Open a connection again (after `interval`) when the server ended it.
+    pub reconnect: bool,
 }
 
 /// Any byte stream a websocket can run over (TCP or a unix socket).
@@ -60,7 +65,7 @@ pub struct WsRun {
     spec: Arc<WsSpec>,
     clock: Clock,
     stop: watch::Sender<bool>,
-    tasks: JoinSet<Life>,
+    tasks: JoinSet<Vec<Life>>,
 }
 
 impl WsRun {
@@ -70,7 +75,7 @@ impl WsRun {
         let (stop, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for conn in 0..spec.connections {
-            tasks.spawn(hold(conn, spec.clone(), clock, rx.clone()));
+            tasks.spawn(slot(conn, spec.clone(), clock, rx.clone()));
         }
         WsRun {
             spec,
@@ -88,8 +93,8 @@ impl WsRun {
         let deadline = Instant::now() + self.spec.timeout + Duration::from_secs(1);
         let mut lives = Vec::with_capacity(self.spec.connections);
         while let Ok(Some(joined)) = timeout_at(deadline, self.tasks.join_next()).await {
-            if let Ok(life) = joined {
-                lives.push(life);
+            if let Ok(slot) = joined {
+                lives.extend(slot);
             }
         }
         // Bounded above, so this only happens if a task misbehaves: it was still open.
@@ -99,6 +104,7 @@ impl WsRun {
             if !lives.iter().any(|l| l.conn == conn) {
                 lives.push(Life {
                     conn,
+                    reopen: false,
                     opened_ms: None,
                     version: None,
                     echoes: 0,
@@ -155,16 +161,41 @@ fn why(e: &tungstenite::Error) -> String {
     }
 }
 
-/// One connection's life: open, exchange a message every interval, until the server
-/// ends it or `stop` turns true.
-async fn hold(
+/// Connection `conn` and, with `reconnect`, the ones opened in its place, until
+/// `stop` turns true.
+async fn slot(
     conn: usize,
     spec: Arc<WsSpec>,
     clock: Clock,
     mut stop: watch::Receiver<bool>,
+) -> Vec<Life> {
+    let mut lives = Vec::new();
+    loop {
+        let life = hold(conn, !lives.is_empty(), &spec, clock, &mut stop).await;
+        let ended_by_server = matches!(life.end, End::ClosedByServer | End::Dropped);
+        lives.push(life);
+        if !(spec.reconnect && ended_by_server) || *stop.borrow() {
+            return lives;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(spec.interval) => {}
+            () = async { let _ = stop.wait_for(|s| *s).await; } => return lives,
+        }
+    }
+}
+
+/// One connection's life: open, exchange a message every interval, until the server
+/// ends it or `stop` turns true.
+async fn hold(
+    conn: usize,
+    reopen: bool,
+    spec: &WsSpec,
+    clock: Clock,
+    stop: &mut watch::Receiver<bool>,
 ) -> Life {
     let mut life = Life {
         conn,
+        reopen,
         opened_ms: None,
         version: None,
         echoes: 0,
@@ -173,7 +204,7 @@ async fn hold(
         code: None,
         detail: String::new(),
     };
-    let mut ws = match timeout(spec.timeout, open(&spec)).await {
+    let mut ws = match timeout(spec.timeout, open(spec)).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             life.at_ms = ms(clock);

@@ -1,8 +1,9 @@
 //! Counting websocket connections: how each one ended, and the run's totals.
 //!
 //! Every connection ends in exactly one [`End`]; the totals keep the identity
-//! `connections = failed_to_open + opened` and `opened = closed_by_server +
-//! dropped + held_to_end`, so a connection the harness lost track of shows.
+//! `connections + reopened = failed_to_open + opened` and `opened =
+//! closed_by_server + dropped + held_to_end`, so a connection the harness lost
+//! track of shows.
 
 use std::collections::BTreeMap;
 
@@ -25,8 +26,11 @@ pub enum End {
 /// One connection's life, times in ms on the load clock.
 #[derive(Debug, Clone, Serialize)]
 pub struct Life {
-    /// Which of the connections (0-based).
+    /// Which of the connections (0-based); a reopened one keeps its predecessor's.
     pub conn: usize,
+    /// Opened in place of a connection the server ended (`reconnect`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reopen: bool,
     /// When the opening handshake completed (absent: it never did).
     pub opened_ms: Option<f64>,
     /// The version the server named when the connection opened, if it did.
@@ -47,8 +51,10 @@ pub struct Life {
 /// What the websocket connections of one run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct WsReport {
-    /// Connections the run opened (`[websockets] connections`).
+    /// Connections the run opened at load start (`[websockets] connections`).
     pub connections: usize,
+    /// Connections opened again in place of one the server ended (`reconnect`).
+    pub reopened: u64,
     /// The websocket path.
     pub path: String,
     /// Time between two messages on one connection, ms.
@@ -69,16 +75,20 @@ pub struct WsReport {
     pub close_codes: BTreeMap<String, u64>,
     /// Versions the server named on open, with their counts.
     pub versions: BTreeMap<String, u64>,
-    /// Every connection, in order.
+    /// Every connection, in order (a reopened one after its predecessor).
     pub lives: Vec<Life>,
 }
 
 impl WsReport {
-    /// The totals over `lives` (one per connection).
+    /// The totals over `lives` (one per connection, and one per reopening).
     pub fn tally(path: &str, interval_ms: f64, mut lives: Vec<Life>) -> WsReport {
+        // Stable: a connection's reopenings stay in order.
         lives.sort_by_key(|l| l.conn);
+        let mut slots: Vec<usize> = lives.iter().map(|l| l.conn).collect();
+        slots.dedup();
         let mut r = WsReport {
-            connections: lives.len(),
+            connections: slots.len(),
+            reopened: 0,
             path: path.to_string(),
             interval_ms,
             opened: 0,
@@ -93,6 +103,7 @@ impl WsReport {
         };
         for l in &lives {
             r.echoes += l.echoes;
+            r.reopened += u64::from(l.reopen);
             if l.opened_ms.is_some() {
                 r.opened += 1;
             }
@@ -117,8 +128,9 @@ impl WsReport {
     /// Every connection is accounted for: opened or failed to open, and each opened
     /// one closed, dropped or held to the end.
     pub fn identity_holds(&self) -> bool {
-        self.opened + self.failed_to_open == self.connections as u64
+        self.opened + self.failed_to_open == self.connections as u64 + self.reopened
             && self.closed_by_server + self.dropped + self.held_to_end == self.opened
+            && self.lives.len() as u64 == self.connections as u64 + self.reopened
     }
 
     /// The first and last time (ms) a connection ended in `end`, if any did.
@@ -151,6 +163,12 @@ impl WsReport {
             .map(|(c, n)| format!("{c} x{n}"))
             .collect();
         let mut s = format!("{} of {} opened", self.opened, self.connections);
+        if self.reopened > 0 {
+            s = format!(
+                "{} opened ({} at the start, {} reopened)",
+                self.opened, self.connections, self.reopened
+            );
+        }
         if self.failed_to_open > 0 {
             s.push_str(&format!(
                 " ({} failed to open{})",
@@ -183,6 +201,7 @@ mod tests {
     fn life(conn: usize, end: End, at_ms: f64, code: Option<u16>) -> Life {
         Life {
             conn,
+            reopen: false,
             opened_ms: (end != End::FailedToOpen).then_some(10.0),
             version: (end != End::FailedToOpen).then(|| "v1".to_string()),
             echoes: 3,
@@ -227,6 +246,46 @@ mod tests {
         assert!(
             s.starts_with("5 of 6 opened (1 failed to open at 5.0 ms): 2 dropped without a close frame at 2100.0-2200.0 ms, 2 closed by the server (1001 x2) at 2000.0-2010.0 ms, 1 held to the end"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn reopened_connections_count_apart_and_keep_their_order() {
+        let mut again = life(0, End::HeldToEnd, 3000.0, None);
+        again.reopen = true;
+        again.version = Some("v2".into());
+        let mut failed = life(1, End::FailedToOpen, 2100.0, None);
+        failed.reopen = true;
+        let r = WsReport::tally(
+            "/ws",
+            100.0,
+            vec![
+                life(1, End::ClosedByServer, 2000.0, Some(1001)),
+                failed,
+                life(0, End::ClosedByServer, 2000.0, Some(1001)),
+                again,
+            ],
+        );
+        assert_eq!((r.connections, r.reopened), (2, 2));
+        assert_eq!(
+            (
+                r.opened,
+                r.failed_to_open,
+                r.closed_by_server,
+                r.held_to_end
+            ),
+            (3, 1, 2, 1)
+        );
+        assert!(r.identity_holds());
+        assert_eq!(r.versions.get("v2"), Some(&1));
+        let order: Vec<(usize, bool)> = r.lives.iter().map(|l| (l.conn, l.reopen)).collect();
+        assert_eq!(order, [(0, false), (0, true), (1, false), (1, true)]);
+        assert!(
+            r.summary().starts_with(
+                "3 opened (2 at the start, 2 reopened) (1 failed to open at 2100.0 ms)"
+            ),
+            "{}",
+            r.summary()
         );
     }
 

@@ -317,7 +317,7 @@ impl Nginx {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Step(format!(
-                    "old nginx workers {pids:?} still running after {timeout:?}"
+                    "old nginx workers {pids:?} still running after {timeout:?} (an old worker waits for its open connections, websockets included, unless worker_shutdown_timeout is set)"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

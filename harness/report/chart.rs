@@ -1,6 +1,7 @@
 //! SVG charts shared by the run report and the comparison page: the timeline
 //! (outcomes, latency, versions and reload steps per window) and latency by
-//! percentile (HdrHistogram style), with their axes, colours and legends.
+//! percentile (HdrHistogram style), with their axes, colours and legends; and a
+//! strip on the timeline's axis marking when websockets ended.
 //!
 //! Charts are inline SVG strings, 1200 units wide with the same margins, so charts
 //! stacked on one page share their x axis pixel for pixel. Every piece of text that

@@ -9,6 +9,9 @@
 //! - latency by percentile (HdrHistogram style): percentile on a log scale of
 //!   `1/(1-p)` from 0% to 99.999%, one line per phase.
 //!
+//! With `[websockets]`: a line of their counts, and a strip under the timeline, on
+//! its time axis, with a tick where each websocket ended before the end of the run.
+//!
 //! Every piece of text that comes from outside (scenario names, paths, details,
 //! error logs) goes through [`escape`]. Hovering a bar or a point shows its
 //! numbers (SVG `<title>` tooltips).

@@ -482,6 +482,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         steps: Vec::new(),
         stats: Some(stats),
         footprint: Some(footprint),
+        websockets: None,
         verdict: None,
         error: None,
         interrupted,

@@ -11,6 +11,7 @@
 //! - [`strategy`]: one file per reload strategy, behind one trait.
 //! - [`scenario`]: the TOML scenario schema and its validation.
 //! - [`verdict`]: assertions judged over a run's statistics.
+//! - [`websocket`]: websocket connections held across the reload, and how each ended.
 //! - [`report`]: terminal, JSON, HTML, JUnit and `.hgrm` reports.
 //! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
 //! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`init`]: a starter scenario; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
@@ -31,3 +32,4 @@ pub mod scenario;
 pub mod stats;
 pub mod strategy;
 pub mod verdict;
+pub mod websocket;

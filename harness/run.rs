@@ -1,5 +1,5 @@
-//! One scenario run, start to finish: run dir, topology, load, reload, cool-down,
-//! grace, shutdown, verdict. Children are stopped and the run dir removed on
+//! One scenario run, start to finish: run dir, topology, load (and the websockets
+//! held across the reload), reload, cool-down, grace, shutdown, verdict. Children are stopped and the run dir removed on
 //! every path out, errors and Ctrl-C included.
 
 use std::future::Future;
@@ -12,11 +12,12 @@ use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
 use crate::report::footprint::CpuMark;
 use crate::report::{LoadSummary, RunReport};
-use crate::scenario::{Loaded, Scenario};
+use crate::scenario::{Loaded, Scenario, WebsocketsConfig};
 use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
 use crate::strategy::{self, Ctx, StepLog};
 use crate::verdict::{self, Judged};
+use crate::websocket::{WsRun, WsSpec};
 
 /// Options that are not part of the scenario.
 #[derive(Debug, Clone)]
@@ -40,6 +41,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         steps: Vec::new(),
         stats: None,
         footprint: None,
+        websockets: None,
         verdict: None,
         error: None,
         interrupted: false,
@@ -157,6 +159,11 @@ async fn run_inner(
         }
         Some(Ok(t)) => t,
     };
+    let ws_spec = sc
+        .websockets
+        .as_ref()
+        .filter(|w| w.enabled())
+        .map(|w| ws_spec(w, &target));
     let spec = match load_spec(sc, target) {
         Ok(s) => s,
         Err(e) => {
@@ -182,6 +189,7 @@ async fn run_inner(
         }
     };
     ctx.steps.set_clock(load.clock());
+    let ws = ws_spec.map(|w| WsRun::start(w, load.clock()));
     let status = crate::progress::Status::default();
     status.set("warm-up");
     let expected = expected_duration(sc);
@@ -248,13 +256,21 @@ async fn run_inner(
     } else {
         sc.load.grace.0
     };
-    let (collector, counters) = load.finish(grace).await;
+    // The websockets still open are closed by the client (bounded) while the load's
+    // requests in flight finish.
+    let ws_done = async {
+        match ws {
+            Some(ws) => Some(ws.finish().await),
+            None => None,
+        }
+    };
+    let (ws_report, (collector, counters)) = tokio::join!(ws_done, load.finish(grace));
     report.footprint = Some(cpu.footprint());
     if let Some(p) = progress {
         p.finish();
     }
     let stats = collector.finish(&counters, &table.names());
-    let v = verdict::judge(
+    let mut v = verdict::judge(
         &stats,
         &Judged {
             assert: &sc.assert,
@@ -265,6 +281,10 @@ async fn run_inner(
             reload_error: reload_error.as_deref(),
         },
     );
+    if let (Some(w), Some(cfg)) = (&ws_report, &sc.websockets) {
+        v.push(verdict::websockets_dropped(w, cfg.max_dropped));
+    }
+    report.websockets = ws_report;
     report.stats = Some(stats);
     report.verdict = Some(v);
     report.interrupted = interrupted;
@@ -277,6 +297,19 @@ fn expected_duration(sc: &Scenario) -> Duration {
         + sc.load.cooldown.0
         + sc.app.startup_delay() * sc.deploys().len() as u32
         + Duration::from_secs(1)
+}
+
+/// The websocket connections' settings, aimed at the load's own `target`.
+fn ws_spec(w: &WebsocketsConfig, target: &Target) -> WsSpec {
+    WsSpec {
+        endpoint: target.endpoint.clone(),
+        host: target.host.clone(),
+        path: w.path.get_ref().clone(),
+        connections: *w.connections.get_ref(),
+        interval: w.interval.get_ref().0,
+        timeout: w.timeout.get_ref().0,
+        reconnect: w.reconnect,
+    }
 }
 
 /// The load generator's settings for a scenario, aimed at `target`.

@@ -156,3 +156,46 @@ fn external_app_keys_are_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn websockets_table_is_checked() {
+    let base = "[reload]\nstrategy = \"symlink-swap\"\n[websockets]\n";
+    let (code, e) = run_text(&format!("{base}connections = 4\nmax_drop = 1\n"));
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:5:1: `websockets.max_drop`") && e.contains("unknown field `max_drop`"),
+        "{e}"
+    );
+    let (code, e) = run_text(&format!("{base}connections = 4\ninterval = \"100\"\n"));
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:5:12: `websockets.interval`") && e.contains("invalid duration"),
+        "{e}"
+    );
+    let (code, e) = run_text(&format!("{base}connections = -1\n"));
+    assert_eq!(code, 2);
+    assert!(e.contains("bad.toml:4:15: `websockets.connections`"), "{e}");
+    let (code, e) = run_text(&format!("{base}connections = 2\ntimeout = \"2m\"\n"));
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:5:11: `websockets.timeout`: must be between 1ms and 60s"),
+        "{e}"
+    );
+    let (code, e) = run_text(
+        "[app]\nkind = \"uwsgi\"\n[reload]\nstrategy = \"uwsgi-chain\"\n[websockets]\nconnections = 2\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        e.contains(
+            "bad.toml:6:15: `websockets.connections`: app kind \"uwsgi\" serves no websockets"
+        ),
+        "{e}"
+    );
+    let (code, e) =
+        run_text("[reload]\nstrategy = \"nginx-reload\"\n[front]\nworker_shutdown_timeout = 1\n");
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:4:27: `front.worker_shutdown_timeout`") && e.contains("write a unit"),
+        "{e}"
+    );
+}

@@ -16,6 +16,9 @@ fn symlink_swap_passes_under_load() {
     );
     assert!(r.stdout.contains("verdict: PASS"), "{}", r.dump());
     assert!(r.stdout.contains("[identity holds]"), "{}", r.dump());
+    // No [websockets] table: no websockets, no check, no section (as before it existed).
+    assert!(r.report.get("websockets").is_none(), "{}", r.dump());
+    assert!(!r.stdout.contains("websockets"), "{}", r.dump());
 }
 
 #[test]

@@ -19,3 +19,4 @@ mod repeat;
 mod report;
 mod report_html;
 mod security;
+mod websockets;

@@ -88,6 +88,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
         ],
         stats: Some(stats),
         footprint: None,
+        websockets: None,
         verdict: Some(Verdict {
             passed,
             checks: vec![

@@ -40,13 +40,40 @@ impl Upstream {
     }
 }
 
+/// The `[front]` settings that go into nginx.conf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// `worker_processes`.
+    pub worker_processes: u32,
+    /// `worker_shutdown_timeout` (absent: not set, old workers wait for every
+    /// connection, websockets included, to end).
+    pub worker_shutdown_timeout: Option<Duration>,
+}
+
+impl Tuning {
+    /// The settings of a `[front]` table.
+    pub fn of(fc: &crate::scenario::FrontConfig) -> Tuning {
+        Tuning {
+            worker_processes: *fc.worker_processes.get_ref(),
+            worker_shutdown_timeout: fc.worker_shutdown_timeout.as_ref().map(|d| d.get_ref().0),
+        }
+    }
+
+    /// The main-context directive for `worker_shutdown_timeout`, or nothing.
+    fn shutdown_directive(&self) -> String {
+        self.worker_shutdown_timeout.map_or(String::new(), |d| {
+            format!("worker_shutdown_timeout {}ms;\n", d.as_millis().max(1))
+        })
+    }
+}
+
 /// A running nginx front server.
 #[derive(Debug)]
 pub struct Nginx {
     bin: PathBuf,
     prefix: PathBuf,
     listen: std::net::SocketAddr,
-    worker_processes: u32,
+    tuning: Tuning,
     child: Child,
 }
 
@@ -110,7 +137,7 @@ fn quoted_inner(s: &str) -> String {
 pub fn render(
     prefix: &std::path::Path,
     listen: std::net::SocketAddr,
-    worker_processes: u32,
+    tuning: &Tuning,
     upstream: &Upstream,
 ) -> String {
     let server = match upstream.endpoint() {
@@ -136,7 +163,11 @@ pub fn render(
     }
     conf.replace("{{prefix}}", &quoted_inner(&prefix.display().to_string()))
         .replace("{{listen}}", &listen.to_string())
-        .replace("{{worker_processes}}", &worker_processes.to_string())
+        .replace("{{worker_processes}}", &tuning.worker_processes.to_string())
+        .replace(
+            "{{worker_shutdown_timeout}}\n",
+            &tuning.shutdown_directive(),
+        )
         .replace("{{upstream_servers}}", &server)
         .replace("{{location_block}}", location.trim_end())
 }
@@ -148,7 +179,7 @@ impl Nginx {
     pub async fn start(
         env: &AppEnv,
         upstream: &Upstream,
-        worker_processes: u32,
+        tuning: Tuning,
         listen: Option<SocketAddr>,
     ) -> Result<Nginx> {
         let bin = tools::require("nginx").or_else(|_| {
@@ -169,7 +200,7 @@ impl Nginx {
             },
         };
         let conf = prefix.join("nginx.conf");
-        write_conf(&conf, &render(&prefix, listen, worker_processes, upstream))?;
+        write_conf(&conf, &render(&prefix, listen, &tuning, upstream))?;
         let args = base_args(&prefix, true);
         let child = Child::spawn(
             "nginx",
@@ -183,7 +214,7 @@ impl Nginx {
             bin,
             prefix,
             listen,
-            worker_processes,
+            tuning,
             child,
         };
         let endpoint = ngx.endpoint();
@@ -250,7 +281,7 @@ impl Nginx {
         let old = self.worker_pids();
         write_conf(
             &self.conf_path(),
-            &render(&self.prefix, self.listen, self.worker_processes, upstream),
+            &render(&self.prefix, self.listen, &self.tuning, upstream),
         )?;
         let mut args = base_args(&self.prefix, false);
         args.extend(["-s".into(), "reload".into()]);
@@ -286,7 +317,7 @@ impl Nginx {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Step(format!(
-                    "old nginx workers {pids:?} still running after {timeout:?}"
+                    "old nginx workers {pids:?} still running after {timeout:?} (an old worker waits for its open connections, websockets included, unless worker_shutdown_timeout is set)"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -308,7 +339,10 @@ mod tests {
         let conf = render(
             std::path::Path::new("/tmp/run dir/nginx"),
             "127.0.0.1:8080".parse().unwrap(),
-            1,
+            &Tuning {
+                worker_processes: 1,
+                worker_shutdown_timeout: None,
+            },
             &Upstream::FastCgi(Endpoint::Unix("/tmp/run dir/app.sock".into())),
         );
         assert!(!conf.contains("{{"), "{conf}");
@@ -322,5 +356,39 @@ mod tests {
             "{conf}"
         );
         assert_eq!(quoted_inner(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert!(!conf.contains("worker_shutdown_timeout"), "{conf}");
+    }
+
+    #[test]
+    fn proxies_websockets_and_sets_the_shutdown_timeout() {
+        let tuning = Tuning {
+            worker_processes: 2,
+            worker_shutdown_timeout: Some(Duration::from_millis(1500)),
+        };
+        let conf = render(
+            std::path::Path::new("/tmp/r/nginx"),
+            "127.0.0.1:8080".parse().unwrap(),
+            &tuning,
+            &Upstream::Http(Endpoint::Unix("/tmp/r/app.sock".into())),
+        );
+        assert!(!conf.contains("{{"), "{conf}");
+        assert!(
+            conf.contains("\nworker_shutdown_timeout 1500ms;\n"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("map $http_upgrade $connection_upgrade"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("proxy_set_header Upgrade $http_upgrade;"),
+            "{conf}"
+        );
+        // A plain request still goes upstream without `Connection: close` / keep-alive headers.
+        assert!(
+            conf.contains("proxy_set_header Connection $connection_upgrade;"),
+            "{conf}"
+        );
+        assert!(conf.contains("''      \"\";"), "{conf}");
     }
 }

@@ -1,6 +1,7 @@
 //! SVG charts shared by the run report and the comparison page: the timeline
 //! (outcomes, latency, versions and reload steps per window) and latency by
-//! percentile (HdrHistogram style), with their axes, colours and legends.
+//! percentile (HdrHistogram style), with their axes, colours and legends; and a
+//! strip on the timeline's axis marking when websockets ended.
 //!
 //! Charts are inline SVG strings, 1200 units wide with the same margins, so charts
 //! stacked on one page share their x axis pixel for pixel. Every piece of text that
@@ -15,6 +16,7 @@ use super::RunReport;
 use crate::stats::collector::{RunStats, VersionSeen, WindowRow};
 use crate::stats::CurvePoint;
 use crate::strategy::StepEvent;
+use crate::websocket::{End, WsReport};
 
 /// One horizontal grid line across the plot at `y`, labelled `v` on the left axis.
 fn grid_line(s: &mut String, y: f64, pw: f64, v: f64) {
@@ -552,6 +554,46 @@ pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
             sx(w.start_ms),
             band_y + band_h - top,
             escape(&tip)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// A strip under a timeline chart, on its time axis: a tick where each websocket
+/// connection ended before the end of the run, red when it was dropped without a
+/// close frame, grey when the server closed it with one, brown when it failed to open.
+pub fn websocket_strip_svg(t: &Timeline, frame: &Frame, ws: &WsReport) -> String {
+    let window = t.window_ms.max(1e-3);
+    let span = (frame.to_ms - frame.from_ms).max(window);
+    let pw = TW - ML - MR;
+    let sx = |ms: f64| ML + (ms - frame.origin_ms - frame.from_ms) / span * pw;
+    let h = 34.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg class=\"chart websockets\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {TW} {h}\" role=\"img\" aria-label=\"when websocket connections ended\">"
+    );
+    let _ = writeln!(
+        s,
+        "<rect x=\"{ML}\" y=\"4\" width=\"{pw:.1}\" height=\"22\" fill=\"none\" stroke=\"#ccc\"/><text x=\"{:.1}\" y=\"19\" text-anchor=\"end\" font-size=\"10\">websockets</text>",
+        ML - 6.0
+    );
+    for l in &ws.lives {
+        let (class, colour) = match l.end {
+            End::Dropped => ("ws-dropped", "#c62828"),
+            End::ClosedByServer => ("ws-closed", "#607d8b"),
+            End::FailedToOpen => ("ws-failed", "#6d4c41"),
+            End::HeldToEnd => continue,
+        };
+        let x = sx(l.at_ms).clamp(ML, ML + pw);
+        let _ = writeln!(
+            s,
+            "<line class=\"{class}\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"6\" y2=\"24\" stroke=\"{colour}\" stroke-width=\"2\"><title>websocket #{} {} at {:.1} ms: {}</title></line>",
+            l.conn,
+            class.trim_start_matches("ws-").replace('_', " "),
+            l.at_ms,
+            escape(&l.detail)
         );
     }
     s.push_str("</svg>\n");

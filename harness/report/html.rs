@@ -9,6 +9,9 @@
 //! - latency by percentile (HdrHistogram style): percentile on a log scale of
 //!   `1/(1-p)` from 0% to 99.999%, one line per phase.
 //!
+//! With `[websockets]`: a line of their counts, and a strip under the timeline, on
+//! its time axis, with a tick where each websocket ended before the end of the run.
+//!
 //! Every piece of text that comes from outside (scenario names, paths, details,
 //! error logs) goes through [`escape`]. Hovering a bar or a point shows its
 //! numbers (SVG `<title>` tooltips).
@@ -247,11 +250,26 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
         identity(o, st);
         o.push_str("<h3>Timeline</h3>\n");
         let t = Timeline::of(r, st);
-        o.push_str(&chart::timeline_svg(&t, &Frame::fit(&t)));
+        let frame = Frame::fit(&t);
+        o.push_str(&chart::timeline_svg(&t, &frame));
+        if let Some(w) = &r.websockets {
+            o.push_str(&chart::websocket_strip_svg(&t, &frame, w));
+        }
         o.push_str(&chart::timeline_legend(&t));
     } else {
         o.push_str(
             "<p class=\"note\">No measurements: the run ended before the load started.</p>\n",
+        );
+    }
+
+    if let Some(w) = &r.websockets {
+        let _ = writeln!(
+            o,
+            "<h3>WebSockets</h3>\n<p class=\"note websockets\">{} on <code>{}</code>, a message every {} ms: {}. Ticks under the timeline: <span style=\"color:#c62828\">dropped without a close frame</span>, <span style=\"color:#607d8b\">closed by the server with one</span>, <span style=\"color:#6d4c41\">failed to open</span>.</p>",
+            w.connections,
+            escape(&w.path),
+            w.interval_ms,
+            escape(&w.summary())
         );
     }
 
@@ -536,6 +554,7 @@ pub(crate) mod tests {
                 std::time::Duration::from_millis(3200),
                 0.5,
             )),
+            websockets: None,
             verdict: Some(Verdict {
                 passed: false,
                 checks: vec![
@@ -634,5 +653,40 @@ pub(crate) mod tests {
         assert!(page.contains("data-verdict=\"ERROR\""));
         assert!(page.contains("error: starting v1: &lt;nginx&gt; not found"));
         assert!(!page.contains("<svg"));
+    }
+
+    #[test]
+    fn report_html_ticks_where_websockets_ended() {
+        use crate::websocket::{End, Life, WsReport};
+        let life = |conn, end, at_ms| Life {
+            conn,
+            reopen: false,
+            opened_ms: Some(3.0),
+            version: Some("v1".into()),
+            echoes: 4,
+            end,
+            at_ms,
+            code: (end == End::ClosedByServer).then_some(1001),
+            detail: "closed <without> a close frame".into(),
+        };
+        let mut r = fixture("ws");
+        assert!(!render(std::slice::from_ref(&r)).contains("websockets"));
+        r.websockets = Some(WsReport::tally(
+            "/ws",
+            100.0,
+            vec![
+                life(0, End::Dropped, 1500.0),
+                life(1, End::Dropped, 1510.0),
+                life(2, End::ClosedByServer, 1600.0),
+                life(3, End::HeldToEnd, 3000.0),
+            ],
+        ));
+        let page = render(&[r]);
+        assert_eq!(page.matches("<svg class=\"chart websockets\"").count(), 1);
+        assert_eq!(page.matches("<line class=\"ws-dropped\"").count(), 2);
+        assert_eq!(page.matches("<line class=\"ws-closed\"").count(), 1);
+        assert!(page
+            .contains("websocket #0 dropped at 1500.0 ms: closed &lt;without&gt; a close frame"));
+        assert!(page.contains("4 of 4 opened: 2 dropped without a close frame at 1500.0-1510.0 ms, 1 closed by the server (1001 x1)"));
     }
 }

@@ -300,6 +300,7 @@ mod tests {
             steps: Vec::new(),
             stats: None,
             footprint: None,
+            websockets: None,
             verdict: (!checks.is_empty()).then(|| Verdict {
                 passed: checks.iter().all(|c| c.1),
                 checks: checks
@@ -389,6 +390,59 @@ mod tests {
         }
         assert!(stack.is_empty(), "unclosed elements");
         els
+    }
+
+    #[test]
+    fn report_junit_fails_on_dropped_websockets() {
+        use crate::websocket::{End, Life, WsReport};
+        let ws = WsReport::tally(
+            "/ws",
+            100.0,
+            vec![Life {
+                conn: 0,
+                reopen: false,
+                opened_ms: Some(2.0),
+                version: Some("v1".into()),
+                echoes: 9,
+                end: End::Dropped,
+                at_ms: 2636.5,
+                code: None,
+                detail: "closed without a close frame".into(),
+            }],
+        );
+        let mut r = run("ws", 1, &[("accounting", true, "ok")]);
+        let mut v = r.verdict.take().unwrap();
+        v.push(crate::verdict::websockets_dropped(&ws, 0));
+        r.verdict = Some(v);
+        r.websockets = Some(ws);
+        let xml = render(&[r], SystemTime::UNIX_EPOCH);
+        let els = parse(&xml);
+        let failure = els
+            .iter()
+            .find(|e| e.path == "testsuites/testsuite/testcase/failure")
+            .expect("a failure");
+        assert!(
+            failure.text.starts_with(
+                "websockets_dropped: 1 dropped without a close frame, at most 0 allowed"
+            ),
+            "{}",
+            failure.text
+        );
+        let out = els
+            .iter()
+            .find(|e| e.path == "testsuites/testsuite/testcase/system-out")
+            .unwrap();
+        assert!(
+            out.text
+                .contains("websockets (1 on /ws, a message every 100 ms):"),
+            "{}",
+            out.text
+        );
+        assert!(
+            out.text.contains("#0   dropped at 2636.5 ms"),
+            "{}",
+            out.text
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub use footprint::Footprint;
 use crate::stats::RunStats;
 use crate::strategy::StepEvent;
 use crate::verdict::Verdict;
+use crate::websocket::WsReport;
 
 /// Identifies the JSON layout (see `schema/report.schema.json`).
 pub const SCHEMA_ID: &str = "zdt-check/report/v1";
@@ -54,6 +55,9 @@ pub struct RunReport {
     /// load never started).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub footprint: Option<Footprint>,
+    /// The websocket connections held across the reload (absent: none were asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websockets: Option<WsReport>,
     /// The verdict (absent when there was nothing to judge).
     pub verdict: Option<Verdict>,
     /// A harness error that ended the run without a verdict.

@@ -1,10 +1,12 @@
 //! The terminal summary: verdict, the accounting identity, latency by phase,
-//! max gap, versions, the reload's steps and the verifier's own CPU.
+//! max gap, versions, the websockets held across the reload, the reload's steps
+//! and the verifier's own CPU.
 
 use std::fmt::Write;
 
 use super::RunReport;
 use crate::stats::Percentiles;
+use crate::websocket::{End, WsReport};
 
 /// Renders one run for a terminal (plain text, no colour codes).
 pub fn render(r: &RunReport) -> String {
@@ -113,6 +115,9 @@ pub fn render(r: &RunReport) -> String {
             }
         }
     }
+    if let Some(w) = &r.websockets {
+        websockets(&mut o, w);
+    }
     if let Some(f) = &r.footprint {
         let _ = writeln!(o, "\n{}", f.line());
     }
@@ -171,6 +176,46 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(o, "run directory kept: {d}");
     }
     o
+}
+
+/// The websockets' counts, and each connection that did not end cleanly.
+fn websockets(o: &mut String, w: &WsReport) {
+    let _ = writeln!(
+        o,
+        "\nwebsockets ({} on {}, a message every {} ms):",
+        w.connections, w.path, w.interval_ms
+    );
+    let _ = writeln!(o, "  {}", w.summary());
+    if !w.versions.is_empty() {
+        let v: Vec<String> = w.versions.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(o, "  versions on open: {}", v.join(", "));
+    }
+    let bad: Vec<_> = w
+        .lives
+        .iter()
+        .filter(|l| matches!(l.end, End::Dropped | End::FailedToOpen))
+        .collect();
+    for l in bad.iter().take(5) {
+        let end = if l.end == End::Dropped {
+            "dropped"
+        } else {
+            "failed to open"
+        };
+        let _ = writeln!(
+            o,
+            "  #{:<3} {end} at {:.1} ms: {}",
+            l.conn, l.at_ms, l.detail
+        );
+    }
+    if bad.len() > 5 {
+        let _ = writeln!(o, "  ... and {} more", bad.len() - 5);
+    }
+    if !w.identity_holds() {
+        let _ = writeln!(
+            o,
+            "  connections not accounted for: DOES NOT HOLD (harness bug)"
+        );
+    }
 }
 
 fn row(label: &str, p: &Percentiles) -> String {

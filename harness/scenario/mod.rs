@@ -48,6 +48,9 @@ pub struct Scenario<O = Arc<dyn StrategyOptions>, A = Arc<dyn AppOptions>> {
     /// What must hold for a pass.
     #[serde(default)]
     pub assert: AssertConfig,
+    /// WebSocket connections held open across the reload (absent: none).
+    #[serde(default)]
+    pub websockets: Option<WebsocketsConfig>,
     /// Parameter lists: the scenario runs once per combination (a grid).
     #[serde(default)]
     pub sweep: Option<SweepConfig>,
@@ -177,6 +180,10 @@ pub struct FrontConfig {
     pub worker_processes: Spanned<u32>,
     /// Where nginx listens: a loopback `address:port` (absent: a free port).
     pub listen: Option<Spanned<String>>,
+    /// nginx's `worker_shutdown_timeout`: how long old workers may keep connections
+    /// (websockets, long requests) after a reload before nginx closes them (absent:
+    /// unset, old workers wait for every connection to end).
+    pub worker_shutdown_timeout: Option<Spanned<Dur>>,
 }
 
 impl Default for FrontConfig {
@@ -185,6 +192,7 @@ impl Default for FrontConfig {
             kind: Spanned::new(0..0, "nginx".into()),
             worker_processes: Spanned::new(0..0, 1),
             listen: None,
+            worker_shutdown_timeout: None,
         }
     }
 }
@@ -303,6 +311,47 @@ impl Default for AssertConfig {
             p99_during: None,
             max_gap: None,
         }
+    }
+}
+
+/// `[websockets]`: K connections opened at load start to the load's target, each
+/// exchanging a message every `interval`; a connection dropped without a close frame
+/// fails the run (beyond `max_dropped`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsocketsConfig {
+    /// Connections opened at load start (0: off).
+    pub connections: Spanned<usize>,
+    /// How often each connection sends a message and expects its echo.
+    pub interval: Spanned<Dur>,
+    /// The websocket path (the built-in fixture serves `/ws`).
+    pub path: Spanned<String>,
+    /// Time limit for the opening handshake, for each echo and for the closing handshake.
+    pub timeout: Spanned<Dur>,
+    /// Most connections allowed to end without a close frame (EOF, reset, no echo in time).
+    pub max_dropped: u64,
+    /// Open a connection again (after `interval`) when the server ended it; the
+    /// greeting of the new one shows which version took it.
+    pub reconnect: bool,
+}
+
+impl Default for WebsocketsConfig {
+    fn default() -> Self {
+        WebsocketsConfig {
+            connections: Spanned::new(0..0, 0),
+            interval: Spanned::new(0..0, Dur::ms(100)),
+            path: Spanned::new(0..0, "/ws".into()),
+            timeout: Spanned::new(0..0, Dur::ms(2000)),
+            max_dropped: 0,
+            reconnect: false,
+        }
+    }
+}
+
+impl WebsocketsConfig {
+    /// Whether connections are to be opened at all.
+    pub fn enabled(&self) -> bool {
+        *self.connections.get_ref() > 0
     }
 }
 
@@ -443,6 +492,7 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
         load: s.load,
         reload: s.reload.with_options(options),
         assert: s.assert,
+        websockets: s.websockets,
         sweep: s.sweep,
     })
 }
@@ -656,6 +706,19 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
         if let Some(l) = &f.listen {
             front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
         }
+        if let Some(t) = &f.worker_shutdown_timeout {
+            let d = t.get_ref().0;
+            if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
+                return Err(loc.error(
+                    t.span(),
+                    Some("front.worker_shutdown_timeout"),
+                    "must be between 1ms and 1h",
+                ));
+            }
+        }
+    }
+    if let Some(w) = &s.websockets {
+        validate_websockets(s, w, loc)?;
     }
     if let Some(versions) = &s.app.versions {
         if versions.get_ref().len() < 2 {
@@ -766,6 +829,43 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
         }
     }
     Ok(app_options)
+}
+
+/// Checks `[websockets]`: sane bounds, and an app that can answer them.
+fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator) -> Result<()> {
+    let n = *w.connections.get_ref();
+    if n > 1000 {
+        return Err(loc.error(
+            w.connections.span(),
+            Some("websockets.connections"),
+            "must be between 0 (off) and 1000",
+        ));
+    }
+    for (v, field) in [
+        (&w.interval, "websockets.interval"),
+        (&w.timeout, "websockets.timeout"),
+    ] {
+        let d = v.get_ref().0;
+        if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(60) {
+            return Err(loc.error(v.span(), Some(field), "must be between 1ms and 60s"));
+        }
+    }
+    if !w.path.get_ref().starts_with('/') {
+        return Err(loc.error(
+            w.path.span(),
+            Some("websockets.path"),
+            "must start with `/`",
+        ));
+    }
+    let kind = s.app.kind.get_ref();
+    if n > 0 && !["builtin", "external"].contains(&kind.as_str()) {
+        return Err(loc.error(
+            w.connections.span(),
+            Some("websockets.connections"),
+            &format!("app kind {kind:?} serves no websockets: use the built-in fixture (app.kind = \"builtin\", path \"/ws\") or your own stack (\"external\")"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the strategy against the rest of the scenario, then has its registry
@@ -933,6 +1033,63 @@ mod tests {
     }
 
     #[test]
+    fn websockets_table_defaults_and_checks() {
+        let base = "[reload]\nstrategy = \"symlink-swap\"\n";
+        let s = parse(Path::new("s.toml"), base).unwrap();
+        assert!(s.websockets.is_none());
+        let s = parse(
+            Path::new("s.toml"),
+            &format!("{base}[websockets]\nconnections = 4\n"),
+        )
+        .unwrap();
+        let w = s.websockets.unwrap();
+        assert!(w.enabled());
+        assert_eq!(
+            w.interval.get_ref().0,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(w.path.get_ref(), "/ws");
+        assert_eq!(w.max_dropped, 0);
+        let e = err(&format!(
+            "{base}[websockets]\nconnections = 4\nintervall = \"1s\"\n"
+        ));
+        assert!(e.starts_with("s.toml:5:1: `websockets.intervall`"), "{e}");
+        let e = err(&format!(
+            "{base}[websockets]\nconnections = 4\ninterval = \"0ms\"\n"
+        ));
+        assert!(
+            e.starts_with("s.toml:5:12: `websockets.interval`: must be between 1ms and 60s"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[websockets]\npath = \"ws\"\n"));
+        assert!(
+            e.starts_with("s.toml:4:8: `websockets.path`: must start with `/`"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[websockets]\nconnections = 1001\n"));
+        assert!(
+            e.contains("`websockets.connections`: must be between 0 (off) and 1000"),
+            "{e}"
+        );
+        let e = err("[app]\nkind = \"gunicorn\"\n[reload]\nstrategy = \"naive-restart\"\n[websockets]\nconnections = 2\n");
+        assert!(
+            e.starts_with(
+                "s.toml:6:15: `websockets.connections`: app kind \"gunicorn\" serves no websockets"
+            ),
+            "{e}"
+        );
+        let e = err(
+            "[reload]\nstrategy = \"nginx-reload\"\n[front]\nworker_shutdown_timeout = \"0s\"\n",
+        );
+        assert!(
+            e.starts_with(
+                "s.toml:4:27: `front.worker_shutdown_timeout`: must be between 1ms and 1h"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn allow_names_are_checked() {
         let e = err("[reload]\nstrategy = \"naive-restart\"\n[assert]\nallow = [\"resett\"]\n");
         assert!(
@@ -1010,6 +1167,12 @@ mod fuzz {
         ) {
             let front = if front { "[front]\n" } else { "" };
             let s = format!("[app]\nkind = \"{kind}\"\n{key} = {value}\n{front}[reload]\nstrategy = \"{strategy}\"\n{sweep}");
+            check(&s);
+        }
+
+        #[test]
+        fn any_websockets_value_is_checked(key in prop::sample::select(vec!["connections", "interval", "path", "timeout", "max_dropped", "reconnect", "nope"]), value in prop::sample::select(vec!["0", "-1", "2", "1e309", "\"\"", "\"x\"", "\"/ws\"", "\"1ms\"", "\"61s\"", "[]", "{}", "true", "99999999999999999999"]), kind in prop::sample::select(vec!["builtin", "gunicorn", "external"])) {
+            let s = format!("[app]\nkind = \"{kind}\"\n[reload]\nstrategy = \"naive-restart\"\n[websockets]\nconnections = 1\n{key} = {value}\n");
             check(&s);
         }
 

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::app::nginx::Nginx;
+use crate::app::nginx::{Nginx, Tuning};
 use crate::app::{AppEnv, StopHow};
 use crate::error::Result;
 use crate::load::{Clock, Endpoint, Target};
@@ -138,7 +138,7 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
         .listen
         .as_ref()
         .and_then(|l| crate::scenario::front_listen(l).ok());
-    let ngx = Nginx::start(&ctx.app, &up, *fc.worker_processes.get_ref(), listen).await?;
+    let ngx = Nginx::start(&ctx.app, &up, Tuning::of(&fc), listen).await?;
     let endpoint = ngx.endpoint();
     ctx.front = Some(ngx);
     let host = match &endpoint {

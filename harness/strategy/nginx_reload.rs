@@ -18,6 +18,13 @@
 //! close their *idle* keep-alive client connections. A client that reuses such a
 //! connection sees it closed before any response byte (`reset_reused`); real
 //! clients retry idempotent requests on a reused connection.
+//!
+//! Open websockets (`[websockets]`) keep the old workers alive: an old worker does
+//! not exit while it proxies one, so the wait for the old workers runs into
+//! `step_timeout` and the reload fails, with the old app still serving them. nginx's
+//! `worker_shutdown_timeout` (`[front]`) ends the wait by closing those connections,
+//! without a websocket close frame: the clients see them dropped. See
+//! scenarios/negative/websockets-nginx-*.toml for the figures.
 
 use std::time::Duration;
 

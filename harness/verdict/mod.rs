@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::scenario::AssertConfig;
 use crate::stats::RunStats;
 use crate::strategy::StepEvent;
+use crate::websocket::{End, WsReport};
 
 /// One assertion's result.
 #[derive(Debug, Clone, Serialize)]
@@ -180,6 +181,62 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
     }
 }
 
+impl Verdict {
+    /// Adds a check judged apart from [`judge`] (e.g. [`websockets_dropped`]).
+    pub fn push(&mut self, c: Check) {
+        self.passed &= c.not_failed();
+        self.checks.push(c);
+    }
+}
+
+/// `websockets_dropped`: every websocket opened, and at most `max_dropped` of them
+/// ended without a close frame (EOF, reset, no echo in time). A close frame from the
+/// server (1001 going away) is a clean close and does not count.
+pub fn websockets_dropped(ws: &WsReport, max_dropped: u64) -> Check {
+    let name = "websockets_dropped";
+    let summary = ws.summary();
+    if !ws.identity_holds() {
+        return check(
+            name,
+            false,
+            format!("connections not accounted for: {summary} (a bug in zdt-check)"),
+        );
+    }
+    if ws.opened == 0 {
+        return check(name, false, format!("no websocket opened: {summary}"));
+    }
+    let mut problems = Vec::new();
+    if ws.failed_to_open > 0 {
+        let why = ws
+            .lives
+            .iter()
+            .find(|l| l.end == End::FailedToOpen)
+            .map_or(String::new(), |l| format!(" (first: {})", l.detail));
+        problems.push(format!("{} failed to open{why}", ws.failed_to_open));
+    }
+    if ws.dropped > max_dropped {
+        let why = ws
+            .lives
+            .iter()
+            .find(|l| l.end == End::Dropped)
+            .map_or(String::new(), |l| format!(" (first: {})", l.detail));
+        problems.push(format!(
+            "{} dropped without a close frame, at most {max_dropped} allowed{why}",
+            ws.dropped
+        ));
+    }
+    if problems.is_empty() {
+        let allowed = if max_dropped > 0 {
+            format!(" (at most {max_dropped} allowed)")
+        } else {
+            String::new()
+        };
+        check(name, true, format!("{summary}{allowed}"))
+    } else {
+        check(name, false, format!("{}; {summary}", problems.join("; ")))
+    }
+}
+
 /// `http_502` -> `http_5xx`; class names map to themselves.
 fn class_of(key: &str) -> &str {
     match key.strip_prefix("http_").and_then(|c| c.as_bytes().first()) {
@@ -301,6 +358,68 @@ mod tests {
         assert_eq!(class_of("http_502"), "http_5xx");
         assert_eq!(class_of("http_404"), "http_4xx");
         assert_eq!(class_of("reset_reused"), "reset_reused");
+    }
+
+    fn ws(ends: &[(End, Option<u16>)]) -> WsReport {
+        let lives = ends
+            .iter()
+            .enumerate()
+            .map(|(conn, &(end, code))| crate::websocket::Life {
+                conn,
+                reopen: false,
+                opened_ms: (end != End::FailedToOpen).then_some(5.0),
+                version: Some("v1".into()),
+                echoes: 1,
+                end,
+                at_ms: 1000.0 + conn as f64,
+                code,
+                detail: format!("detail {conn}"),
+            })
+            .collect();
+        WsReport::tally("/ws", 100.0, lives)
+    }
+
+    #[test]
+    fn websockets_closed_with_a_frame_pass_and_drops_fail() {
+        let clean = ws(&[(End::ClosedByServer, Some(1001)), (End::HeldToEnd, None)]);
+        let c = websockets_dropped(&clean, 0);
+        assert!(c.passed, "{}", c.detail);
+        assert!(c.detail.contains("1001 x1"), "{}", c.detail);
+
+        let dropped = ws(&[(End::ClosedByServer, Some(1001)), (End::Dropped, None)]);
+        let c = websockets_dropped(&dropped, 0);
+        assert!(!c.passed);
+        assert!(
+            c.detail.starts_with(
+                "1 dropped without a close frame, at most 0 allowed (first: detail 1)"
+            ),
+            "{}",
+            c.detail
+        );
+        assert!(websockets_dropped(&dropped, 1).passed);
+
+        let refused = ws(&[(End::FailedToOpen, None), (End::HeldToEnd, None)]);
+        let c = websockets_dropped(&refused, 5);
+        assert!(!c.passed);
+        assert!(
+            c.detail.starts_with("1 failed to open (first: detail 0)"),
+            "{}",
+            c.detail
+        );
+
+        let none = ws(&[(End::FailedToOpen, None)]);
+        assert!(websockets_dropped(&none, 5)
+            .detail
+            .starts_with("no websocket opened"));
+
+        let mut v = Verdict {
+            passed: true,
+            checks: Vec::new(),
+        };
+        v.push(websockets_dropped(&clean, 0));
+        assert!(v.passed);
+        v.push(websockets_dropped(&dropped, 0));
+        assert!(!v.passed && v.checks.len() == 2);
     }
 }
 

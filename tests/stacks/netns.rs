@@ -214,19 +214,22 @@ fn a_run_that_errors_leaves_no_test_host_nor_one_of_a_dead_run() {
         assert!(out.status.success(), "ip {args:?}: {}", dump(&out));
     }
     assert_eq!(test_host_names().len(), 2, "{:?}", test_host_names());
+    let out = run_harness_error(&path, "not ready after 300ms");
+    assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
+}
+
+/// Runs the scenario at `path`, which must end in a harness error (exit 2) whose
+/// output says `needle`, with nothing left behind.
+fn run_harness_error(path: &std::path::Path, needle: &str) -> std::process::Output {
     let out = bin()
         .args(["run", "--no-progress"])
-        .arg(&path)
+        .arg(path)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    assert!(
-        dump(&out).contains("not ready after 300ms"),
-        "{}",
-        dump(&out)
-    );
+    assert!(dump(&out).contains(needle), "{}", dump(&out));
     assert_no_leftovers(&out, &[]);
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
+    out
 }
 
 /// Starts a run of the hosts scenario, waits until its test hosts exist and then
@@ -360,16 +363,5 @@ fn test_hosts_with_a_unix_socket_are_refused() {
     let path = dir.path().join("hosts-unix.toml");
     std::fs::write(&path, src).unwrap();
     let _guard = serial();
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    assert!(
-        dump(&out).contains("drop app.socket or set it to \"tcp\""),
-        "{}",
-        dump(&out)
-    );
-    assert_no_leftovers(&out, &[]);
+    run_harness_error(&path, "drop app.socket or set it to \"tcp\"");
 }

@@ -288,6 +288,18 @@ pub async fn cli(sock: &Path, cmd: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// The range a health-check interval (`inter`) must lie in: haproxy rejects
+/// timers past about 24 days and treats 0 as its default; below 10 ms the checks
+/// would load the app more than the requests under test.
+pub const CHECK_INTER_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(60));
+
+/// What is wrong with `inter` as a check interval, if anything.
+pub fn check_inter_problem(inter: Duration) -> Option<&'static str> {
+    let (lo, hi) = CHECK_INTER_RANGE;
+    (inter < lo || inter > hi).then_some("must be between 10ms and 60s")
+}
+
 impl Haproxy {
     /// Renders the config into `run_dir/hap`, checks it with `haproxy -c`, starts
     /// haproxy on `listen` (or a free loopback port), and waits until every server

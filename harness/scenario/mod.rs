@@ -758,8 +758,8 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
             "must be between 1 and 100000",
         ));
     }
-    if !s.load.path.get_ref().starts_with('/') {
-        return Err(loc.error(s.load.path.span(), Some("load.path"), "must start with `/`"));
+    if let Some(why) = request_path_problem(s.load.path.get_ref()) {
+        return Err(loc.error(s.load.path.span(), Some("load.path"), why));
     }
     if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
         return Err(loc.error(
@@ -832,6 +832,21 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
 }
 
 /// Checks `[websockets]`: sane bounds, and an app that can answer them.
+/// What is wrong with `path` as the target of a request line, if anything: it
+/// must start with `/` and be visible ASCII (percent-encode the rest), with no
+/// fragment, or every request would be malformed.
+fn request_path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        Some("must start with `/`")
+    } else if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("must be visible ASCII with no space (percent-encode other characters, e.g. %20)")
+    } else if path.contains('#') {
+        Some("must not contain a fragment (`#`): it is never sent to a server")
+    } else {
+        None
+    }
+}
+
 fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator) -> Result<()> {
     let n = *w.connections.get_ref();
     if n > 1000 {
@@ -850,12 +865,8 @@ fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator
             return Err(loc.error(v.span(), Some(field), "must be between 1ms and 60s"));
         }
     }
-    if !w.path.get_ref().starts_with('/') {
-        return Err(loc.error(
-            w.path.span(),
-            Some("websockets.path"),
-            "must start with `/`",
-        ));
+    if let Some(why) = request_path_problem(w.path.get_ref()) {
+        return Err(loc.error(w.path.span(), Some("websockets.path"), why));
     }
     let kind = s.app.kind.get_ref();
     if n > 0 && !["builtin", "external"].contains(&kind.as_str()) {
@@ -1066,6 +1077,18 @@ mod tests {
             e.starts_with("s.toml:4:8: `websockets.path`: must start with `/`"),
             "{e}"
         );
+        let e = err(&format!("{base}[websockets]\npath = \"/ws x\"\n"));
+        assert!(
+            e.starts_with("s.toml:4:8: `websockets.path`: must be visible ASCII with no space"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[websockets]\npath = \"/ws#top\"\n"));
+        assert!(
+            e.contains("`websockets.path`: must not contain a fragment"),
+            "{e}"
+        );
+        let e = err(&format!("{base}[load]\npath = \"/a b\"\n"));
+        assert!(e.contains("`load.path`: must be visible ASCII"), "{e}");
         let e = err(&format!("{base}[websockets]\nconnections = 1001\n"));
         assert!(
             e.contains("`websockets.connections`: must be between 0 (off) and 1000"),

@@ -87,8 +87,8 @@ pub struct Options {
     /// sockets passed to the new worker), `restart` (broken: stop, then start) or
     /// `sf` (broken, probabilistic: a standalone process replaced with `-sf`, no `-x`).
     pub how: Spanned<String>,
-    /// Health-check interval (`inter`, default 100ms).
-    pub check_inter: Dur,
+    /// Health-check interval (`inter`, 10ms to 60s, default 100ms).
+    pub check_inter: Spanned<Dur>,
 }
 
 impl Default for Options {
@@ -96,7 +96,7 @@ impl Default for Options {
         Options {
             servers: Spanned::new(0..0, 2),
             how: Spanned::new(0..0, "master-cli".into()),
-            check_inter: Dur::ms(100),
+            check_inter: Spanned::new(0..0, Dur::ms(100)),
         }
     }
 }
@@ -116,6 +116,9 @@ impl Spec for HaproxyReload {
                 "must be between 1 and 16",
             ));
         }
+        if let Some(why) = crate::app::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
+            return Err(at.error(o.check_inter.span(), "reload.check_inter", why));
+        }
         Ok(())
     }
 
@@ -123,7 +126,7 @@ impl Spec for HaproxyReload {
         Box::new(HaproxyReload {
             servers: *o.servers.get_ref(),
             how: o.how.get_ref().clone(),
-            inter: o.check_inter.0,
+            inter: o.check_inter.get_ref().0,
             step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(40)),
             haproxy: None,
             instances: Vec::new(),
@@ -523,6 +526,11 @@ mod tests {
         let e = parse("servers = 0\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:5:11: `reload.servers`: must be between 1 and 16"),
+            "{e}"
+        );
+        let e = parse("check_inter = \"1000h\"\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:15: `reload.check_inter`: must be between 10ms and 60s"),
             "{e}"
         );
         let e = parse("how = \"usr2\"\n").unwrap_err().to_string();

@@ -203,7 +203,12 @@ pub fn websockets_dropped(ws: &WsReport, max_dropped: u64) -> Check {
         );
     }
     if ws.opened == 0 {
-        return check(name, false, format!("no websocket opened: {summary}"));
+        let why = ws
+            .lives
+            .iter()
+            .find(|l| l.end == End::FailedToOpen)
+            .map_or(String::new(), |l| format!(" (first: {})", l.detail));
+        return check(name, false, format!("no websocket opened: {summary}{why}"));
     }
     let mut problems = Vec::new();
     if ws.failed_to_open > 0 {

@@ -86,11 +86,11 @@ impl WsRun {
     }
 
     /// Closes what is still open (the client's normal close), waits for every
-    /// connection's end (bounded: the closing handshake's timeout and a second), and
-    /// returns the counts.
+    /// connection's end (bounded: an opening handshake under way, the closing
+    /// handshake, and a second), and returns the counts.
     pub async fn finish(mut self) -> WsReport {
         let _ = self.stop.send(true);
-        let deadline = Instant::now() + self.spec.timeout + Duration::from_secs(1);
+        let deadline = Instant::now() + self.spec.timeout * 2 + Duration::from_secs(1);
         let mut lives = Vec::with_capacity(self.spec.connections);
         while let Ok(Some(joined)) = timeout_at(deadline, self.tasks.join_next()).await {
             if let Ok(slot) = joined {
@@ -171,7 +171,9 @@ async fn slot(
 ) -> Vec<Life> {
     let mut lives = Vec::new();
     loop {
-        let life = hold(conn, !lives.is_empty(), &spec, clock, &mut stop).await;
+        let Some(life) = hold(conn, !lives.is_empty(), &spec, clock, &mut stop).await else {
+            return lives;
+        };
         let ended_by_server = matches!(life.end, End::ClosedByServer | End::Dropped);
         lives.push(life);
         if !(spec.reconnect && ended_by_server) || *stop.borrow() {
@@ -185,14 +187,15 @@ async fn slot(
 }
 
 /// One connection's life: open, exchange a message every interval, until the server
-/// ends it or `stop` turns true.
+/// ends it or `stop` turns true. A reopening that `stop` overtakes before its
+/// handshake completed is no connection at all (`None`): the run is over.
 async fn hold(
     conn: usize,
     reopen: bool,
     spec: &WsSpec,
     clock: Clock,
     stop: &mut watch::Receiver<bool>,
-) -> Life {
+) -> Option<Life> {
     let mut life = Life {
         conn,
         reopen,
@@ -204,17 +207,21 @@ async fn hold(
         code: None,
         detail: String::new(),
     };
-    let mut ws = match timeout(spec.timeout, open(spec)).await {
+    let opened = tokio::select! {
+        r = timeout(spec.timeout, open(spec)) => r,
+        () = async { let _ = stop.wait_for(|s| *s).await; }, if reopen => return None,
+    };
+    let mut ws = match opened {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             life.at_ms = ms(clock);
             life.detail = e;
-            return life;
+            return Some(life);
         }
         Err(_) => {
             life.at_ms = ms(clock);
             life.detail = format!("no handshake within {:?}", spec.timeout);
-            return life;
+            return Some(life);
         }
     };
     life.opened_ms = Some(ms(clock));
@@ -279,5 +286,5 @@ async fn hold(
     life.end = end;
     life.detail = detail;
     life.code = code;
-    life
+    Some(life)
 }

@@ -32,8 +32,8 @@
 //!
 //! Why: the previous design (one pacer thread releasing one ticket per request
 //! onto a cross-thread channel) cost a timer sleep, a cross-thread futex wake and
-//! an eventfd write to wake the receiving runtime per request: 8 system calls per
-//! request at 2000 req/s, and up to 1.8x oha's CPU per request. Here a request
+//! an eventfd write to wake the receiving runtime per request: 7-8 system calls per
+//! request at 2000 req/s, and up to 2x oha's CPU per request. Here a request
 //! paced alone costs 5: the timer's `epoll_wait` and `read`, `sendto`, the
 //! response's `epoll_wait` and `recvfrom`. That is also the floor for sends on
 //! time to the µs: each request needs its own wake-up to be sent and another for

@@ -15,6 +15,9 @@
 #
 #   benches/compare-wrk.sh [--install-oha] [--cpu-only] [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
 #
+# ZDT_BIN=path compares another build of zdt-check (e.g. the previous commit's) against the
+# same tools; oha is looked for on PATH and in ~/.cargo/bin.
+#
 # --install-oha: `cargo install oha --locked` when oha is missing (about 5 min);
 #   without it and without oha the oha columns say "n/a".
 # --cpu-only: only the CPU table (skips the requests/s and open-loop rate tables).
@@ -36,12 +39,13 @@ while [ $# -gt 0 ]; do
 done
 C=${1:-64}; D=${2:-5s}; ROUNDS=${3:-3}
 BIN=${ZDT_BIN:-target/release/zdt-check}
+# cargo install puts oha here, often not on PATH.
+export PATH="$PATH:$HOME/.cargo/bin"
 [ -x "$BIN" ] || cargo build --release -q
 command -v wrk >/dev/null || { echo "wrk not installed: apt-get install wrk" >&2; exit 2; }
 if ! command -v oha >/dev/null && [ "$INSTALL_OHA" = 1 ]; then
     echo "installing oha (cargo install oha --locked, a few minutes)..." >&2
     cargo install oha --locked -q || echo "oha install failed: its columns will say n/a" >&2
-    export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
 WORK=$(mktemp -d)
@@ -150,14 +154,17 @@ fi
 # for every tool); zdt-check's own report of it (footprint.share_of_core, load
 # phase only) is printed beside it as a cross-check.
 cpu_of() { awk '{printf "%.3f", $1 + $2}' "$1"; }
-zdt_cpu() { # RATE|closed -> "cpu_s requests share_reported"
+zdt_cpu() { # RATE|closed -> "cpu_s requests share_reported sent/target lateness_p50_us lateness_p99_us"
     local rate_args=(); [ "$1" != closed ] && rate_args=(--rate "$1")
     /usr/bin/time -f '%U %S' -o "$WORK/t" "$BIN" load "$NGINX" "${rate_args[@]}" -c "$C" -d "$D" --json "$WORK/c.json" >/dev/null 2>&1 || true
-    python3 - "$WORK/c.json" "$(cpu_of "$WORK/t")" <<'PY'
+    python3 - "$WORK/c.json" "$(cpu_of "$WORK/t")" "$1" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["runs"][0]
 s = r["stats"]
-print(sys.argv[2], s["scheduled"] - s["never_sent"], "%.2f" % r["footprint"]["share_of_core"])
+rate = 0 if sys.argv[3] == "closed" else float(sys.argv[3])
+l = s["lateness"]
+print(sys.argv[2], s["scheduled"] - s["never_sent"], "%.2f" % r["footprint"]["share_of_core"],
+      "%.4f" % (s["sent_rate"] / rate if rate else 0), "%.0f" % (l["p50"] * 1000), "%.0f" % (l["p99"] * 1000))
 PY
 }
 oha_requests() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.get("statusCodeDistribution",{}).values()) + sum(d.get("errorDistribution",{}).values()))' "$1"; }
@@ -200,26 +207,29 @@ echo "syscalls/req from a separate $SHORT run under strace -f -c (strace slows t
 [ "$HAVE_OHA" = 1 ] || echo "oha not installed (cargo install oha --locked, or rerun with --install-oha): its columns say n/a"
 [ "$HAVE_STRACE" = 1 ] || echo "strace not installed (apt-get install strace): syscall columns say n/a"
 echo "cpu pressure before: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
-printf '%-7s %-5s | %7s %8s %7s %7s | %7s %8s %7s | %6s | %7s %7s %6s\n' \
-    rate other zdt_cpu zdt_reqs zdt_rep us/req oth_cpu oth_reqs us/req ratio zdt_sc oth_sc ratio
+printf '%-7s %-5s | %7s %8s %7s %7s %7s %11s | %7s %8s %7s | %6s | %7s %7s %6s\n' \
+    rate other zdt_cpu zdt_reqs zdt_rep us/req sent/tg 'late50/99' oth_cpu oth_reqs us/req ratio zdt_sc oth_sc ratio
 for pair in 1000:oha 5000:oha 20000:oha closed:wrk closed:oha; do
     rate=${pair%:*}; other=${pair#*:}
     [ "$other" = oha ] && [ "$HAVE_OHA" = 0 ] && other=n/a
     [ "$rate" = closed ] && [ "$other" = n/a ] && continue
-    for f in zc zr zs zu oc or ou; do : > "$WORK/$f"; done
+    for f in zc zr zs zu zt zl zm oc or ou; do : > "$WORK/$f"; done
     for _ in $(seq "$ROUNDS"); do
-        read -r zc zr zs < <(zdt_cpu "$rate")
+        read -r zc zr zs zt zl zm < <(zdt_cpu "$rate")
         oc=0; orq=0
         case "$other" in
             oha) read -r oc orq < <(oha_cpu "$rate") ;;
             wrk) read -r oc orq < <(wrk_cpu) ;;
         esac
         echo "$zc" >> "$WORK/zc"; echo "$zr" >> "$WORK/zr"; echo "$zs" >> "$WORK/zs"
+        echo "$zt" >> "$WORK/zt"; echo "$zl" >> "$WORK/zl"; echo "$zm" >> "$WORK/zm"
         echo "$oc" >> "$WORK/oc"; echo "${orq:-0}" >> "$WORK/or"
         per_req_us "$zc" "$zr" >> "$WORK/zu"; echo >> "$WORK/zu"
         per_req_us "$oc" "${orq:-0}" >> "$WORK/ou"; echo >> "$WORK/ou"
     done
     zcm=$(median < "$WORK/zc"); zrm=$(median < "$WORK/zr"); zsm=$(median < "$WORK/zs"); zu=$(median < "$WORK/zu")
+    ztm=$(median < "$WORK/zt"); zlm=$(median < "$WORK/zl"); zmm=$(median < "$WORK/zm")
+    if [ "$rate" = closed ]; then ztm=-; late=-; else late="$zlm/$zmm"; fi
     ocm=$(median < "$WORK/oc"); orm=$(median < "$WORK/or"); ou=$(median < "$WORK/ou")
     zsc=n/a; osc=n/a; scr=n/a; r=n/a
     if [ "$HAVE_STRACE" = 1 ]; then
@@ -229,9 +239,10 @@ for pair in 1000:oha 5000:oha 20000:oha closed:wrk closed:oha; do
         fi
     fi
     if [ "$other" = n/a ]; then ocm=n/a; orm=n/a; ou=n/a; else r=$(printf '%.2f' "$(ratio "$zu" "$ou")"); fi
-    printf '%-7s %-5s | %7s %8s %6s%% %7s | %7s %8s %7s | %6s | %7s %7s %6s\n' "$rate" "$other" \
-        "$zcm" "$zrm" "$(awk -v s="$zsm" 'BEGIN {printf "%.0f", 100 * s}')" "$zu" "$ocm" "$orm" "$ou" "$r" "$zsc" "$osc" "$scr"
+    printf '%-7s %-5s | %7s %8s %6s%% %7s %7s %11s | %7s %8s %7s | %6s | %7s %7s %6s\n' "$rate" "$other" \
+        "$zcm" "$zrm" "$(awk -v s="$zsm" 'BEGIN {printf "%.0f", 100 * s}')" "$zu" "$ztm" "$late" "$ocm" "$orm" "$ou" "$r" "$zsc" "$osc" "$scr"
 done
 echo "cpu pressure after:  $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
 echo "cpu in s, reqs = requests sent, us/req = CPU us per request, zdt_rep = share of one core in zdt-check's own"
-echo "footprint (load phase only), *_sc = syscalls per request; ratio = zdt-check / the other tool"
+echo "footprint (load phase only), sent/tg = zdt-check's achieved rate / target, late50/99 = its send lateness"
+echo "p50/p99 in us (medians over rounds), *_sc = syscalls per request; ratio = zdt-check / the other tool"

@@ -101,7 +101,8 @@ pub fn existing() -> Result<(Vec<String>, Vec<String>)> {
         .filter(|n| owner_pid(n).is_some())
         .map(str::to_string)
         .collect();
-    let links = ip(&["-o", "link", "show"], "")?
+    // Only veth links (the host sides are): the full list can be long.
+    let links = ip(&["-o", "link", "show", "type", "veth"], "")?
         .lines()
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or_default())

@@ -1,9 +1,10 @@
 //! Test hosts: network namespaces the harness creates for a run and removes after it.
 //!
-//! Host `i` of a run is the namespace `zdt<pid>h<i>` (the harness's pid, so names are
-//! unique per run and fit IFNAMSIZ), joined to the harness's namespace by a veth
-//! pair: the host side is named like the namespace and has `10.201.K.(4i+1)/30`, the
-//! side inside is `eth0` with `10.201.K.(4i+2)/30` (and `lo` is up). `K` is the first
+//! Host `i` (from 1) of a run is the namespace `zdt<pid>h<i>` (the harness's pid, so
+//! names are unique per run and fit IFNAMSIZ), joined to the harness's namespace by a
+//! veth pair: the host side is named like the namespace and has
+//! `10.201.K.(4(i-1)+1)/30`, the side inside is `eth0` with `10.201.K.(4(i-1)+2)/30`
+//! (and `lo` is up): `zdt<pid>h1` has `.1` and `.2`, `zdt<pid>h2` `.5` and `.6`. `K` is the first
 //! third octet no address or route on the machine uses yet, so a run started while
 //! another one has its hosts gets another block (a check, not a lock). Nothing else
 //! is routed: traffic to a test host goes over its veth and nowhere else, also while

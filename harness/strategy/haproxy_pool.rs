@@ -62,6 +62,9 @@ pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
 /// `hosts` values: every instance on the harness's host, or each on its own test host.
 pub const HOSTS: &[&str] = &["local", "netns"];
 
+/// The longest `link_down_for` accepted (a typo such as "10h" must not hold a run).
+pub const MAX_LINK_DOWN_FOR: Duration = Duration::from_secs(300);
+
 /// The TCP port an instance listens on inside its test host.
 pub const HOST_PORT: u16 = 8000;
 
@@ -105,8 +108,9 @@ pub struct Options {
     /// Instead of a roll, take this server's host off the network (`s1`..`sN`; needs
     /// `hosts = "netns"`) without draining it first.
     pub link_down: Option<Spanned<String>>,
-    /// How long the link stays down once haproxy has marked the server DOWN (default 1s).
-    pub link_down_for: Dur,
+    /// How long the link stays down once haproxy has marked the server DOWN (default
+    /// 1s, at most [`MAX_LINK_DOWN_FOR`]).
+    pub link_down_for: Spanned<Dur>,
 }
 
 impl Default for Options {
@@ -126,7 +130,7 @@ impl Default for Options {
             max_hidden_retries: None,
             hosts: Spanned::new(0..0, "local".into()),
             link_down: None,
-            link_down_for: Dur::ms(1000),
+            link_down_for: Spanned::new(0..0, Dur::ms(1000)),
         }
     }
 }
@@ -154,6 +158,9 @@ impl Spec for HaproxyPool {
                 "reload.servers",
                 "at most 63 with hosts = \"netns\"",
             ));
+        }
+        if o.link_down_for.get_ref().0 > MAX_LINK_DOWN_FOR {
+            return Err(at.error(o.link_down_for.span(), "reload.link_down_for", "at most 5m"));
         }
         if let Some(l) = &o.link_down {
             if *o.hosts.get_ref() != "netns" {
@@ -194,7 +201,7 @@ impl Spec for HaproxyPool {
                 .link_down
                 .as_ref()
                 .and_then(|l| server_index(l.get_ref(), *o.servers.get_ref())),
-            link_down_for: o.link_down_for.0,
+            link_down_for: o.link_down_for.get_ref().0,
         }))
     }
 }
@@ -712,6 +719,14 @@ mod tests {
         let e = parse("stop_old = \"nope\"\n").unwrap_err().to_string();
         assert!(e.contains("`reload.stop_old`"), "{e}");
         parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"2s\"\n").unwrap();
+        parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"5m\"\n").unwrap();
+        let e = parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"10h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:7:17: `reload.link_down_for`: at most 5m"),
+            "{e}"
+        );
         let e = parse("hosts = \"vm\"\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:5:9: `reload.hosts`: unknown value"),

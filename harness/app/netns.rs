@@ -197,11 +197,14 @@ pub fn remove_named(names: &[String]) -> Result<()> {
         // -force: go on after an error (what is gone already).
         let _ = ip(&["-force", "-batch", "-"], &batch);
         let (netns, links) = existing()?;
-        let left: Vec<&String> = netns
+        let mut left: Vec<&String> = netns
             .iter()
             .chain(&links)
             .filter(|n| names.contains(n))
             .collect();
+        // A host whose namespace and link are both left is named once.
+        left.sort();
+        left.dedup();
         if left.is_empty() {
             return Ok(());
         }

@@ -674,12 +674,22 @@ impl Strategy for HaproxyPool {
             let names: Vec<&str> = hosts.hosts().iter().map(|h| h.name.as_str()).collect();
             let names = names.join(" ");
             let removed = tokio::task::spawn_blocking(move || hosts.remove()).await;
-            let detail = match removed {
-                Ok(Ok(())) => format!("{names}: no namespace or link left"),
-                Ok(Err(e)) => format!("{names}: {e}"),
-                Err(e) => format!("{names}: removal did not finish: {e}"),
+            let failed = match removed {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("test hosts not removed: {names}: {e}")),
+            };
+            let detail = match &failed {
+                None => format!("{names}: no namespace or link left"),
+                Some(e) => format!("{names}: {e}"),
             };
             ctx.steps.record("test hosts removed", t, detail);
+            // Not only a step's detail: a run that leaves test hosts does not pass.
+            if let Some(e) = failed {
+                ctx.not_cleaned_up.push(format!(
+                    "{e} (remove each with `ip link del NAME; ip netns del NAME`)"
+                ));
+            }
         }
     }
 }

@@ -404,3 +404,70 @@ fn two_runs_at_once_get_their_own_blocks() {
     }
     assert_eq!(test_host_names(), Vec::<String>::new());
 }
+
+#[test]
+fn test_hosts_that_cannot_be_removed_are_a_harness_error() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // An `ip` first on PATH that refuses removal (`ip -force -batch -`) and runs the
+    // real one for everything else.
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v ip"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("ip");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -force ]; then cat >/dev/null; echo refused >&2; exit 1; fi\nexec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = bin()
+        .args([
+            "run",
+            "--no-progress",
+            &at("scenarios/haproxy-pool-hosts.toml"),
+        ])
+        .env("PATH", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("zdt{}h", child.id());
+    let out = child.wait_with_output().unwrap();
+    // Removed for real here (the run's reaper uses the same `ip` and fails too).
+    for i in 1..=3 {
+        let n = format!("{prefix}{i}");
+        let _ = Command::new("ip").args(["link", "del", &n]).output();
+        let _ = Command::new("ip").args(["netns", "del", &n]).output();
+    }
+    let text = dump(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("left behind: test hosts not removed: ")
+            && text.contains(&format!("{prefix}1")),
+        "{text}"
+    );
+    assert_no_leftovers(&out, &[]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !test_host_names().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(test_host_names(), Vec::<String>::new(), "{text}");
+}

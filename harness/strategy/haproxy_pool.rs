@@ -33,7 +33,9 @@
 //! roll, what a pulled cable does: sN's link goes down without any drain, the
 //! harness waits until haproxy's checks mark sN DOWN (the step's length is the
 //! detection time), keeps it off for `link_down_for`, puts the link back and waits
-//! until sN is UP again.
+//! until sN is UP again. An error while the link is down (the wait for DOWN timed
+//! out) puts it back up too, before the reload fails (step "sN link back up after an
+//! error").
 //!
 //! Measured with haproxy 2.6.12 (Debian 12): checks go on during DRAIN (a stopped
 //! server goes DOWN and comes back through `rise` checks while still DRAIN). In
@@ -293,7 +295,9 @@ impl HaproxyPool {
 
     /// Takes server `i`'s host off the network without draining it, waits until
     /// haproxy marks it DOWN, keeps it off for `link_down_for`, then puts it back and
-    /// waits until it is UP again.
+    /// waits until it is UP again. On an error before the link is back (the wait for
+    /// DOWN timed out, say) the link is put back up all the same (bounded), so the rest
+    /// of the load does not run with a server off the network.
     async fn link_down(&mut self, ctx: &mut Ctx, i: usize) -> Result<()> {
         let name = PoolConfig::server_name(i);
         let host = self
@@ -302,6 +306,42 @@ impl HaproxyPool {
             .ok_or_else(|| Error::Step(format!("haproxy-pool: {name} has no test host")))?;
         let timeout = self.opts.step_timeout;
         let before = self.hap()?.server(&name).await?;
+        if let Err(e) = self.link_down_and_up(ctx, &name, &host, &before).await {
+            let t = ctx.steps.now_ms();
+            let detail = match restore_link(&host).await {
+                Ok(route) => format!("after an error ({e}); route: {route}"),
+                Err(up) => format!("after an error ({e}), and failed: {up}"),
+            };
+            ctx.steps
+                .record(&format!("{name} link back up after an error"), t, detail);
+            return Err(e);
+        }
+        let t = ctx.steps.now_ms();
+        let full = u64::from(self.opts.rise + self.opts.fall - 1);
+        let r = self
+            .hap()?
+            .wait_server(&name, timeout, "UP with its checks passed", |r| {
+                r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
+            })
+            .await?;
+        ctx.steps.record(
+            &format!("{name} back UP"),
+            t,
+            format!("status {}, check {}", r.status, r.check_status),
+        );
+        Ok(())
+    }
+
+    /// [`Self::link_down`] from the link going down until it is up again: `Ok` only
+    /// once it is.
+    async fn link_down_and_up(
+        &mut self,
+        ctx: &mut Ctx,
+        name: &str,
+        host: &TestHost,
+        before: &crate::app::haproxy::ServerStat,
+    ) -> Result<()> {
+        let timeout = self.opts.step_timeout;
         let t = ctx.steps.now_ms();
         let h = host.clone();
         let route = tokio::task::spawn_blocking(move || netns::set_link(&h, false))
@@ -321,7 +361,7 @@ impl HaproxyPool {
         let (fall, inter) = (self.opts.fall, self.opts.inter);
         let r = self
             .hap()?
-            .wait_server(&name, timeout, "marked DOWN by its checks", |r| {
+            .wait_server(name, timeout, "marked DOWN by its checks", |r| {
                 r.status == "DOWN"
             })
             .await?;
@@ -332,7 +372,7 @@ impl HaproxyPool {
             format!(
                 "{detected:.0} ms after the link went down (fall {fall} x inter {inter:?}): check {}, chkfail +{}, econ +{}, scur {}",
                 r.check_status,
-                field(&r, "chkfail").saturating_sub(field(&before, "chkfail")),
+                field(&r, "chkfail").saturating_sub(field(before, "chkfail")),
                 r.econ.saturating_sub(before.econ),
                 r.scur
             ),
@@ -350,19 +390,6 @@ impl HaproxyPool {
                 "after {:?} off the network; route: {route}",
                 self.opts.link_down_for
             ),
-        );
-        let t = ctx.steps.now_ms();
-        let full = u64::from(self.opts.rise + self.opts.fall - 1);
-        let r = self
-            .hap()?
-            .wait_server(&name, timeout, "UP with its checks passed", |r| {
-                r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
-            })
-            .await?;
-        ctx.steps.record(
-            &format!("{name} back UP"),
-            t,
-            format!("status {}, check {}", r.status, r.check_status),
         );
         Ok(())
     }
@@ -691,6 +718,18 @@ impl Strategy for HaproxyPool {
                 ));
             }
         }
+    }
+}
+
+/// Puts `host`'s link back up after an error (each `ip` call is bounded, and so is
+/// the whole): the route afterwards, or why not.
+async fn restore_link(host: &TestHost) -> Result<String> {
+    let h = host.clone();
+    let up = tokio::task::spawn_blocking(move || netns::set_link(&h, true));
+    match tokio::time::timeout(Duration::from_secs(30), up).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(Error::Step(format!("link up: {e}"))),
+        Err(_) => Err(Error::Step("link up: no answer within 30s".into())),
     }
 }
 

@@ -471,3 +471,28 @@ fn test_hosts_that_cannot_be_removed_are_a_harness_error() {
     }
     assert_eq!(test_host_names(), Vec::<String>::new(), "{text}");
 }
+
+#[test]
+fn a_link_taken_down_is_put_back_up_when_the_wait_for_down_fails() {
+    if !ready() {
+        return;
+    }
+    // haproxy needs about 370 ms to mark s2 DOWN: a 50 ms step timeout ends the wait
+    // in an error while the link is down.
+    let src = std::fs::read_to_string(at("scenarios/negative/haproxy-pool-link-down.toml"))
+        .unwrap()
+        .replace("step_timeout = \"10s\"", "step_timeout = \"50ms\"");
+    assert!(src.contains("step_timeout = \"50ms\""), "{src}");
+    let r = run_scenario_text("haproxy-pool-link-down-timeout", &src);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("reload_completed"), "{}", r.dump());
+    // Put back at once, over its own link, and no longer marked linkdown.
+    let back = detail(&r, "s2 link back up after an error");
+    assert!(
+        back.contains("marked DOWN by its checks") && back.contains(" dev zdt"),
+        "{}",
+        r.dump()
+    );
+    assert!(!back.contains("linkdown"), "{}", r.dump());
+    assert_no_test_hosts(&r);
+}

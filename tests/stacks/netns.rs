@@ -64,6 +64,20 @@ fn test_host_names() -> Vec<String> {
     names
 }
 
+/// The test hosts (namespaces and links) still there of the run whose names start
+/// with `prefix` (`zdt<pid>h`): other tests' runs may have theirs meanwhile.
+fn own_host_names(prefix: &str) -> Vec<String> {
+    test_host_names()
+        .into_iter()
+        .filter(|n| {
+            n.split(' ')
+                .nth(1)
+                .and_then(|n| n.strip_prefix(prefix))
+                .is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
 /// The run's own test hosts (named in its step "test hosts removed") are all gone:
 /// only those, since another test's run may have its hosts by now.
 fn assert_no_test_hosts(r: &RunResult) {
@@ -213,9 +227,21 @@ fn a_run_that_errors_leaves_no_test_host_nor_one_of_a_dead_run() {
         let out = Command::new("ip").args(&args).output().unwrap();
         assert!(out.status.success(), "ip {args:?}: {}", dump(&out));
     }
-    assert_eq!(test_host_names().len(), 2, "{:?}", test_host_names());
+    // Only these: other runs on the machine may have test hosts meanwhile.
+    let stale_prefix = format!("zdt{}h", gone.id());
+    assert_eq!(
+        own_host_names(&stale_prefix).len(),
+        2,
+        "{:?}",
+        test_host_names()
+    );
     let out = run_harness_error(&path, "not ready after 300ms");
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
+    assert_eq!(
+        own_host_names(&stale_prefix),
+        Vec::<String>::new(),
+        "{}",
+        dump(&out)
+    );
 }
 
 /// Runs the scenario at `path`, which must end in a harness error (exit 2) whose
@@ -278,11 +304,11 @@ fn a_killed_harness_leaves_no_test_host() {
     let (out, prefix) = interrupt_run(libc::SIGKILL, Duration::from_millis(500));
     // The reaper (its pipe closed) kills the groups, then removes the hosts.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !test_host_names().is_empty() && Instant::now() < deadline {
+    while !own_host_names(&prefix).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        test_host_names(),
+        own_host_names(&prefix),
         Vec::<String>::new(),
         "{prefix}: {}",
         dump(&out)
@@ -310,7 +336,7 @@ fn an_interrupted_run_removes_its_test_hosts_itself() {
         dump(&out)
     );
     assert_eq!(
-        test_host_names(),
+        own_host_names(&prefix),
         Vec::<String>::new(),
         "{prefix}: {}",
         dump(&out)
@@ -339,8 +365,12 @@ fn without_root_test_hosts_are_a_harness_error() {
         ])
         .env("TMPDIR", "/tmp")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let prefix = format!("zdt{}h", out.id());
+    let out = out.wait_with_output().unwrap();
     let text = dump(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
@@ -348,7 +378,7 @@ fn without_root_test_hosts_are_a_harness_error() {
         "{text}"
     );
     assert_no_leftovers(&out, &[]);
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{text}");
+    assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{text}");
 }
 
 #[test]
@@ -387,8 +417,10 @@ fn two_runs_at_once_get_their_own_blocks() {
             .unwrap()
     };
     let (a, b) = (start(), start());
+    let mut prefixes = Vec::new();
     for child in [a, b] {
         let prefix = format!("zdt{}h", child.id());
+        prefixes.push(prefix.clone());
         let out = child.wait_with_output().unwrap();
         // On 2 shared cores two loads at once may fail requests (exit 1); never exit 2.
         assert_ne!(out.status.code(), Some(2), "{}", dump(&out));
@@ -402,7 +434,9 @@ fn two_runs_at_once_get_their_own_blocks() {
         );
         assert_no_leftovers(&out, &[]);
     }
-    assert_eq!(test_host_names(), Vec::<String>::new());
+    for prefix in prefixes {
+        assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{prefix}");
+    }
 }
 
 #[test]
@@ -465,11 +499,7 @@ fn test_hosts_that_cannot_be_removed_are_a_harness_error() {
         "{text}"
     );
     assert_no_leftovers(&out, &[]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !test_host_names().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{text}");
+    assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{text}");
 }
 
 #[test]

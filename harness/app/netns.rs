@@ -4,14 +4,14 @@
 //! names are unique per run and fit IFNAMSIZ), joined to the harness's namespace by a
 //! veth pair: the host side is named like the namespace and has
 //! `10.201.K.(4(i-1)+1)/30`, the side inside is `eth0` with `10.201.K.(4(i-1)+2)/30`
-//! (and `lo` is up): `zdt<pid>h1` has `.1` and `.2`, `zdt<pid>h2` `.5` and `.6`. `K` is the first
-//! third octet no address or route on the machine uses yet, so a run started while
-//! another one has its hosts gets another block: runs choose `K` and create their
-//! links one at a time, under an exclusive lock on [`LOCK_FILE`], and a run checks
-//! that each of its addresses is routed over its own veth before it goes on. Nothing else
-//! is routed: traffic to a test host goes over its veth and nowhere else, also while
-//! its link is down (the route stays, marked `linkdown`; creation refuses to go on
-//! if `ignore_routes_with_linkdown` would drop it).
+//! (and `lo` is up): `zdt<pid>h1` has `.1` and `.2`, `zdt<pid>h2` `.5` and `.6`. `K` is
+//! the first third octet no address or route on the machine uses yet, so a run started
+//! while another one has its hosts gets another block: runs choose `K` and create their
+//! links one at a time, under an exclusive lock on [`LOCK_FILE`], and a run checks that
+//! each of its addresses is routed over its own veth before it goes on. Nothing else is
+//! routed: traffic to a test host goes over its veth and nowhere else, also while its
+//! link is down (the route stays, marked `linkdown`; creation refuses to go on if
+//! `ignore_routes_with_linkdown` would drop it).
 //!
 //! Removal (`ip link del` of the host side, which takes the pair, then `ip netns
 //! del`) runs on [`TestHosts::remove`], on drop (errors, panics that unwind), and, if

@@ -74,6 +74,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         front_config: sc.scenario.front.clone(),
         steps: StepLog::default(),
         deploys: sc.scenario.deploys().len(),
+        not_cleaned_up: Vec::new(),
     };
     let mut strat = strategy::build(&sc.scenario, &sc.dir);
     let zombies = process::ZombieReaper::start();
@@ -88,6 +89,9 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     .await;
     // Whatever happened, nothing outlives the run.
     strat.shutdown(&mut ctx).await;
+    // What could not be cleaned up (test hosts still there) is a harness error: a run
+    // that leaves them behind does not pass.
+    report.error = with_not_cleaned_up(report.error.take(), &ctx.not_cleaned_up);
     if let Some(mut front) = ctx.front.take() {
         front.stop().await;
     }
@@ -112,6 +116,19 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     };
     report.duration_s = started.elapsed().as_secs_f64();
     report
+}
+
+/// The run's error with what shutdown could not clean up added (a harness error of its
+/// own when the run had none).
+fn with_not_cleaned_up(error: Option<String>, not_cleaned_up: &[String]) -> Option<String> {
+    if not_cleaned_up.is_empty() {
+        return error;
+    }
+    let left = format!("left behind: {}", not_cleaned_up.join("; "));
+    Some(match error {
+        Some(e) => format!("{e}; and {left}"),
+        None => left,
+    })
 }
 
 /// A private run directory: mode 0700, removed on drop.
@@ -341,4 +358,24 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
         },
         window: timeline_window(l.window.get_ref().0, expected_duration(sc)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_not_cleaned_up;
+
+    #[test]
+    fn what_was_not_cleaned_up_is_a_harness_error() {
+        assert_eq!(with_not_cleaned_up(None, &[]), None);
+        assert_eq!(with_not_cleaned_up(Some("x".into()), &[]), Some("x".into()));
+        let left = ["test hosts not removed: zdt1h1".to_string()];
+        assert_eq!(
+            with_not_cleaned_up(None, &left).as_deref(),
+            Some("left behind: test hosts not removed: zdt1h1")
+        );
+        assert_eq!(
+            with_not_cleaned_up(Some("starting v1: boom".into()), &left).as_deref(),
+            Some("starting v1: boom; and left behind: test hosts not removed: zdt1h1")
+        );
+    }
 }

@@ -1,28 +1,34 @@
 //! Test hosts: network namespaces the harness creates for a run and removes after it.
 //!
-//! Host `i` of a run is the namespace `zdt<pid>h<i>` (the harness's pid, so names are
-//! unique per run and fit IFNAMSIZ), joined to the harness's namespace by a veth
-//! pair: the host side is named like the namespace and has `10.201.K.(4i+1)/30`, the
-//! side inside is `eth0` with `10.201.K.(4i+2)/30` (and `lo` is up). `K` is the first
-//! third octet no address or route on the machine uses yet, so a run started while
-//! another one has its hosts gets another block (a check, not a lock). Nothing else
-//! is routed: traffic to a test host goes over its veth and nowhere else, also while
-//! its link is down (the route stays, marked `linkdown`; creation refuses to go on
-//! if `ignore_routes_with_linkdown` would drop it).
+//! Host `i` (from 1) of a run is the namespace `zdt<pid>h<i>` (the harness's pid, so
+//! names are unique per run and fit IFNAMSIZ), joined to the harness's namespace by a
+//! veth pair: the host side is named like the namespace and has
+//! `10.201.K.(4(i-1)+1)/30`, the side inside is `eth0` with `10.201.K.(4(i-1)+2)/30`
+//! (and `lo` is up): `zdt<pid>h1` has `.1` and `.2`, `zdt<pid>h2` `.5` and `.6`. `K` is
+//! the first third octet no address or route on the machine uses yet, so a run started
+//! while another one has its hosts gets another block: runs choose `K` and create their
+//! links one at a time, under an exclusive lock on [`LOCK_FILE`], and a run checks that
+//! each of its addresses is routed over its own veth before it goes on. Nothing else is
+//! routed: traffic to a test host goes over its veth and nowhere else, also while its
+//! link is down (the route stays, marked `linkdown`; creation refuses to go on if
+//! `ignore_routes_with_linkdown` would drop it).
 //!
 //! Removal (`ip link del` of the host side, which takes the pair, then `ip netns
 //! del`) runs on [`TestHosts::remove`], on drop (errors, panics that unwind), and, if
 //! the harness is killed (SIGKILL, a second Ctrl-C), in the reaper, which is told
 //! each name before it is created. If the reaper dies with the harness too (the whole
-//! container killed), the next run that creates test hosts removes those of runs
-//! whose pid is gone ([`TestHosts::create`]); `ip netns list` shows them until then.
+//! container killed), the next run that creates test hosts removes (under the lock)
+//! those of runs whose pid is gone and whose namespace has no process left (a run in
+//! another PID namespace has pids that mean nothing here, but its instances are in
+//! its namespaces) ([`TestHosts::create`]); `ip netns list` shows them until then.
 //!
 //! Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): without it the
 //! error says so, and the run is a harness error (exit 2).
 
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::process::run_bounded;
 use crate::error::{Error, Result};
@@ -33,6 +39,66 @@ pub const PREFIX: &str = "zdt";
 pub const INNER_IF: &str = "eth0";
 /// How long one `ip` command may take.
 const IP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The lock file that makes runs choose their block and create their links (and
+/// remove those of dead runs) one at a time.
+pub const LOCK_FILE: &str = "/run/zdt-check-netns.lock";
+/// How long a run waits for the lock (another run creating its hosts holds it for
+/// well under a second per host).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An exclusive flock(2) on a lock file, held until dropped (the file is closed).
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the exclusive lock on `path` (created with mode 0600 if missing; never
+/// through a symlink), waiting at most `timeout` for whoever holds it.
+pub fn lock(path: &Path, timeout: Duration) -> Result<Lock> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            let why = format!("opening the lock file {}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Error::Harness(format!(
+                    "cannot create test hosts (network namespaces, for hosts = \"netns\"); \
+                     this needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): {why}"
+                ))
+            } else {
+                Error::Harness(format!("test hosts: {why}"))
+            }
+        })?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        // SAFETY: flock(2) on a file descriptor this function owns.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Lock(f));
+        }
+        let e = std::io::Error::last_os_error();
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::EWOULDBLOCK) | Some(libc::EINTR)
+        ) {
+            return Err(Error::Harness(format!(
+                "test hosts: locking {}: {e}",
+                path.display()
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Harness(format!(
+                "test hosts: another run held the lock {} for {timeout:?} (it creates its \
+                 test hosts under it); nothing was created",
+                path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// One test host: a network namespace and its veth link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +167,8 @@ pub fn existing() -> Result<(Vec<String>, Vec<String>)> {
         .filter(|n| owner_pid(n).is_some())
         .map(str::to_string)
         .collect();
-    let links = ip(&["-o", "link", "show"], "")?
+    // Only veth links (the host sides are): the full list can be long.
+    let links = ip(&["-o", "link", "show", "type", "veth"], "")?
         .lines()
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or_default())
@@ -130,11 +197,14 @@ pub fn remove_named(names: &[String]) -> Result<()> {
         // -force: go on after an error (what is gone already).
         let _ = ip(&["-force", "-batch", "-"], &batch);
         let (netns, links) = existing()?;
-        let left: Vec<&String> = netns
+        let mut left: Vec<&String> = netns
             .iter()
             .chain(&links)
             .filter(|n| names.contains(n))
             .collect();
+        // A host whose namespace and link are both left is named once.
+        left.sort();
+        left.dedup();
         if left.is_empty() {
             return Ok(());
         }
@@ -151,16 +221,27 @@ pub fn remove_named(names: &[String]) -> Result<()> {
     }
 }
 
-/// Removes the test hosts of runs whose harness is gone (killed with its reaper).
-fn remove_stale() -> Result<()> {
+/// Removes the test hosts of runs whose harness is gone (killed with its reaper):
+/// its pid is not alive here and its namespace, if it has one, holds no process (a
+/// run in another PID namespace sharing this network namespace has a pid that means
+/// nothing here, but its instances run in its namespaces). Call it under [`lock`].
+fn remove_stale(_lock: &Lock) -> Result<()> {
     let (netns, links) = existing()?;
-    let mut stale: Vec<String> = netns
-        .into_iter()
-        .chain(links)
-        .filter(|n| owner_pid(n).is_some_and(|pid| !pid_alive(pid)))
-        .collect();
+    let mut stale: Vec<String> = Vec::new();
+    for n in netns.iter().chain(&links) {
+        if stale.contains(n) || owner_pid(n).is_none_or(pid_alive) {
+            continue;
+        }
+        if netns.contains(n) {
+            // Not stale while a process is in it, nor when that cannot be told.
+            match ip(&["netns", "pids", n], "") {
+                Ok(pids) if pids.trim().is_empty() => {}
+                _ => continue,
+            }
+        }
+        stale.push(n.clone());
+    }
     stale.sort();
-    stale.dedup();
     remove_named(&stale)
 }
 
@@ -202,8 +283,11 @@ impl TestHosts {
                 )));
             }
         }
+        // From choosing the block until the links exist (and are checked), and while
+        // removing what dead runs left, no other run does the same.
+        let lock = lock(Path::new(LOCK_FILE), LOCK_TIMEOUT)?;
         // Best effort: what a dead run left does not stop this one.
-        if let Err(e) = remove_stale() {
+        if let Err(e) = remove_stale(&lock) {
             eprintln!("zdt-check: removing the test hosts of dead runs: {e}");
         }
         let used = ip(&["-4", "-o", "addr", "show"], "")? + &ip(&["-4", "route", "show"], "")?;
@@ -250,6 +334,13 @@ impl TestHosts {
             );
             ip(&["-n", &h.name, "-batch", "-"], &inside)?;
         }
+        // Another block user (a route added meanwhile, a run that did not lock) would
+        // take the traffic: each address must go over its own veth.
+        for h in &me.hosts {
+            route_check(h)?;
+        }
+        // The hosts (removed first on an error above), then the lock.
+        drop(lock);
         Ok(me)
     }
 
@@ -290,16 +381,30 @@ impl Drop for TestHosts {
 pub fn set_link(h: &TestHost, up: bool) -> Result<String> {
     let state = if up { "up" } else { "down" };
     ip(&["-n", &h.name, "link", "set", INNER_IF, state], "")?;
+    route_check(h).inspect_err(|_| {
+        let _ = ip(&["-n", &h.name, "link", "set", INNER_IF, "up"], "");
+    })
+}
+
+/// `ip route get <addr>` for host `h` (its first line), or an error if the route does
+/// not go over the host's own veth (`dev <name>`).
+fn route_check(h: &TestHost) -> Result<String> {
     let route = ip(&["route", "get", &h.addr.to_string()], "")?;
     let route = route.lines().next().unwrap_or_default().trim().to_string();
-    if !route.contains(&format!(" dev {} ", h.name)) {
-        let _ = ip(&["-n", &h.name, "link", "set", INNER_IF, "up"], "");
+    if !routed_over(&route, &h.name) {
         return Err(Error::Harness(format!(
-            "test host {}: {} is routed elsewhere ({route})",
+            "test host {}: {} is routed elsewhere ({route}), not over its own link: \
+             another user of the block?",
             h.name, h.addr
         )));
     }
     Ok(route)
+}
+
+/// Whether a line of `ip route get` output goes out over device `dev`.
+fn routed_over(route: &str, dev: &str) -> bool {
+    let words: Vec<&str> = route.split_whitespace().collect();
+    words.windows(2).any(|w| w[0] == "dev" && w[1] == dev)
 }
 
 #[cfg(test)]
@@ -324,6 +429,47 @@ mod tests {
         assert_eq!(free_block(used), Some(2));
         let all: String = (0..=255).map(|k| format!("10.201.{k}.1 ")).collect();
         assert_eq!(free_block(&all), None);
+    }
+
+    #[test]
+    fn a_route_must_name_the_hosts_own_link() {
+        let r = "10.201.0.2 dev zdt12h1 src 10.201.0.1 uid 0";
+        assert!(routed_over(r, "zdt12h1"));
+        assert!(!routed_over(r, "zdt12h"));
+        assert!(!routed_over(
+            "10.201.0.2 via 10.0.0.1 dev eth0 src 10.0.0.5",
+            "zdt12h1"
+        ));
+        assert!(!routed_over(
+            "10.201.0.2 dev zdt13h1 src 10.201.0.1",
+            "zdt12h1"
+        ));
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_its_wait_bounded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("netns.lock");
+        let held = lock(&path, Duration::from_secs(1)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let t = Instant::now();
+        let e = lock(&path, Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another run held the lock"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        // Released when the holder is dropped, even while another waits.
+        let waiter = std::thread::spawn(move || lock(&path, Duration::from_secs(5)).is_ok());
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+        assert!(waiter.join().unwrap());
+        // Never through a symlink.
+        let link = dir.path().join("link.lock");
+        std::os::unix::fs::symlink(dir.path().join("target"), &link).unwrap();
+        assert!(lock(&link, Duration::from_millis(10)).is_err());
+        assert!(!dir.path().join("target").exists());
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub fn in_netns<T>(netns: Option<&Path>, f: impl FnOnce() -> T) -> T {
 /// Runs a short command to its end (`input` on its stdin, stdout and stderr
 /// captured), in its own process group that dies with the harness; after `timeout`
 /// the group is killed and this is an error. Synchronous: for cleanup paths (`Drop`,
-/// the reaper) as well as setup. Its output must fit a pipe (64 KiB).
+/// the reaper) as well as setup. Its stdin is written and its stdout and stderr are
+/// read on threads of their own while it runs, so any amount of output is fine.
 pub fn run_bounded(
     program: &Path,
     args: &[&str],
@@ -74,14 +75,44 @@ pub fn run_bounded(
             Ok(())
         });
     }
+    let deadline = std::time::Instant::now() + timeout;
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
     register(pid);
     if let Some(mut stdin) = child.stdin.take() {
-        // A command that exits without reading its input is not an error here.
-        let _ = stdin.write_all(input.as_bytes());
+        let input = input.as_bytes().to_vec();
+        // A command that exits without reading its input is not an error here; the
+        // thread ends when the pipe closes (the command exited or was killed).
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
     }
-    let deadline = std::time::Instant::now() + timeout;
+    // Each output pipe drained on its own thread: a command whose output exceeds a
+    // pipe's buffer would otherwise block until the timeout killed it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    type Sent = (usize, std::io::Result<Vec<u8>>);
+    fn drain(i: usize, mut r: impl Read + Send + 'static, tx: std::sync::mpsc::Sender<Sent>) {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let r = r.read_to_end(&mut buf).map(|_| buf);
+            let _ = tx.send((i, r));
+        });
+    }
+    let mut pending = 0;
+    if let Some(o) = child.stdout.take() {
+        drain(0, o, tx.clone());
+        pending += 1;
+    }
+    if let Some(e) = child.stderr.take() {
+        drain(1, e, tx);
+        pending += 1;
+    }
+    let timed_out = || {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{} did not exit within {timeout:?}", program.display()),
+        )
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break Ok(s),
@@ -91,30 +122,58 @@ pub fn run_bounded(
             Ok(None) => {
                 kill_group(pid, libc::SIGKILL);
                 let _ = child.wait();
-                break Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("{} did not exit within {timeout:?}", program.display()),
-                ));
+                break Err(timed_out());
             }
             Err(e) => break Err(e),
         }
     };
     forget_unreaped(pid);
+    let output = status.and_then(|status| {
+        let [stdout, stderr] =
+            collect_output(&rx, pending, deadline, pid).ok_or_else(timed_out)??;
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
+    });
     unregister(pid);
-    let status = status?;
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_end(&mut stdout)?;
+    output
+}
+
+/// What the threads of [`run_bounded`] read from stdout (0) and stderr (1): waits
+/// until `deadline`, then kills group `pgid` (whatever else holds the pipes) and waits
+/// a last 500 ms; `None` if they did not end by then.
+fn collect_output(
+    rx: &std::sync::mpsc::Receiver<(usize, std::io::Result<Vec<u8>>)>,
+    mut pending: usize,
+    deadline: std::time::Instant,
+    pgid: i32,
+) -> Option<std::io::Result<[Vec<u8>; 2]>> {
+    let mut outputs = [Vec::new(), Vec::new()];
+    let mut killed = false;
+    while pending > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let wait = if killed {
+            Duration::from_millis(500)
+        } else {
+            left.max(Duration::from_millis(1))
+        };
+        match rx.recv_timeout(wait) {
+            Ok((i, Ok(buf))) => {
+                outputs[i] = buf;
+                pending -= 1;
+            }
+            Ok((_, Err(e))) => return Some(Err(e)),
+            Err(_) if !killed => {
+                kill_group(pgid, libc::SIGKILL);
+                killed = true;
+            }
+            Err(_) => return None,
+        }
     }
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_end(&mut stderr)?;
-    }
-    Ok(std::process::Output {
-        status,
-        stdout,
-        stderr,
-    })
+    // Output that only ended once the group was killed came too late.
+    (!killed).then_some(Ok(outputs))
 }
 
 fn forget_unreaped(pid: i32) {
@@ -787,6 +846,40 @@ mod tests {
             ]
         );
         assert_eq!(zombies, vec![105]);
+    }
+
+    #[test]
+    fn run_bounded_reads_more_than_a_pipe_holds() {
+        // 200 KB on stdout and 100 KB on stderr: far over a pipe's 64 KiB.
+        let t = std::time::Instant::now();
+        let out = run_bounded(
+            Path::new("/bin/sh"),
+            &[
+                "-c",
+                "head -c 200000 /dev/zero; head -c 100000 /dev/zero >&2",
+            ],
+            "",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+        assert_eq!(out.stdout.len(), 200_000);
+        assert_eq!(out.stderr.len(), 100_000);
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn run_bounded_kills_at_the_timeout() {
+        let t = std::time::Instant::now();
+        let e = run_bounded(
+            Path::new("/bin/sh"),
+            &["-c", "sleep 30"],
+            "",
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     }
 
     #[test]

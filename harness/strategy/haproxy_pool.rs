@@ -33,7 +33,9 @@
 //! roll, what a pulled cable does: sN's link goes down without any drain, the
 //! harness waits until haproxy's checks mark sN DOWN (the step's length is the
 //! detection time), keeps it off for `link_down_for`, puts the link back and waits
-//! until sN is UP again.
+//! until sN is UP again. An error while the link is down (the wait for DOWN timed
+//! out) puts it back up too, before the reload fails (step "sN link back up after an
+//! error").
 //!
 //! Measured with haproxy 2.6.12 (Debian 12): checks go on during DRAIN (a stopped
 //! server goes DOWN and comes back through `rise` checks while still DRAIN). In
@@ -61,6 +63,9 @@ pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
 
 /// `hosts` values: every instance on the harness's host, or each on its own test host.
 pub const HOSTS: &[&str] = &["local", "netns"];
+
+/// The longest `link_down_for` accepted (a typo such as "10h" must not hold a run).
+pub const MAX_LINK_DOWN_FOR: Duration = Duration::from_secs(300);
 
 /// The TCP port an instance listens on inside its test host.
 pub const HOST_PORT: u16 = 8000;
@@ -105,8 +110,9 @@ pub struct Options {
     /// Instead of a roll, take this server's host off the network (`s1`..`sN`; needs
     /// `hosts = "netns"`) without draining it first.
     pub link_down: Option<Spanned<String>>,
-    /// How long the link stays down once haproxy has marked the server DOWN (default 1s).
-    pub link_down_for: Dur,
+    /// How long the link stays down once haproxy has marked the server DOWN (default
+    /// 1s, at most [`MAX_LINK_DOWN_FOR`]).
+    pub link_down_for: Spanned<Dur>,
 }
 
 impl Default for Options {
@@ -126,7 +132,7 @@ impl Default for Options {
             max_hidden_retries: None,
             hosts: Spanned::new(0..0, "local".into()),
             link_down: None,
-            link_down_for: Dur::ms(1000),
+            link_down_for: Spanned::new(0..0, Dur::ms(1000)),
         }
     }
 }
@@ -154,6 +160,9 @@ impl Spec for HaproxyPool {
                 "reload.servers",
                 "at most 63 with hosts = \"netns\"",
             ));
+        }
+        if o.link_down_for.get_ref().0 > MAX_LINK_DOWN_FOR {
+            return Err(at.error(o.link_down_for.span(), "reload.link_down_for", "at most 5m"));
         }
         if let Some(l) = &o.link_down {
             if *o.hosts.get_ref() != "netns" {
@@ -194,7 +203,7 @@ impl Spec for HaproxyPool {
                 .link_down
                 .as_ref()
                 .and_then(|l| server_index(l.get_ref(), *o.servers.get_ref())),
-            link_down_for: o.link_down_for.0,
+            link_down_for: o.link_down_for.get_ref().0,
         }))
     }
 }
@@ -286,7 +295,9 @@ impl HaproxyPool {
 
     /// Takes server `i`'s host off the network without draining it, waits until
     /// haproxy marks it DOWN, keeps it off for `link_down_for`, then puts it back and
-    /// waits until it is UP again.
+    /// waits until it is UP again. On an error before the link is back (the wait for
+    /// DOWN timed out, say) the link is put back up all the same (bounded), so the rest
+    /// of the load does not run with a server off the network.
     async fn link_down(&mut self, ctx: &mut Ctx, i: usize) -> Result<()> {
         let name = PoolConfig::server_name(i);
         let host = self
@@ -295,6 +306,42 @@ impl HaproxyPool {
             .ok_or_else(|| Error::Step(format!("haproxy-pool: {name} has no test host")))?;
         let timeout = self.opts.step_timeout;
         let before = self.hap()?.server(&name).await?;
+        if let Err(e) = self.link_down_and_up(ctx, &name, &host, &before).await {
+            let t = ctx.steps.now_ms();
+            let detail = match restore_link(&host).await {
+                Ok(route) => format!("after an error ({e}); route: {route}"),
+                Err(up) => format!("after an error ({e}), and failed: {up}"),
+            };
+            ctx.steps
+                .record(&format!("{name} link back up after an error"), t, detail);
+            return Err(e);
+        }
+        let t = ctx.steps.now_ms();
+        let full = u64::from(self.opts.rise + self.opts.fall - 1);
+        let r = self
+            .hap()?
+            .wait_server(&name, timeout, "UP with its checks passed", |r| {
+                r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
+            })
+            .await?;
+        ctx.steps.record(
+            &format!("{name} back UP"),
+            t,
+            format!("status {}, check {}", r.status, r.check_status),
+        );
+        Ok(())
+    }
+
+    /// [`Self::link_down`] from the link going down until it is up again: `Ok` only
+    /// once it is.
+    async fn link_down_and_up(
+        &mut self,
+        ctx: &mut Ctx,
+        name: &str,
+        host: &TestHost,
+        before: &crate::app::haproxy::ServerStat,
+    ) -> Result<()> {
+        let timeout = self.opts.step_timeout;
         let t = ctx.steps.now_ms();
         let h = host.clone();
         let route = tokio::task::spawn_blocking(move || netns::set_link(&h, false))
@@ -314,7 +361,7 @@ impl HaproxyPool {
         let (fall, inter) = (self.opts.fall, self.opts.inter);
         let r = self
             .hap()?
-            .wait_server(&name, timeout, "marked DOWN by its checks", |r| {
+            .wait_server(name, timeout, "marked DOWN by its checks", |r| {
                 r.status == "DOWN"
             })
             .await?;
@@ -325,7 +372,7 @@ impl HaproxyPool {
             format!(
                 "{detected:.0} ms after the link went down (fall {fall} x inter {inter:?}): check {}, chkfail +{}, econ +{}, scur {}",
                 r.check_status,
-                field(&r, "chkfail").saturating_sub(field(&before, "chkfail")),
+                field(&r, "chkfail").saturating_sub(field(before, "chkfail")),
                 r.econ.saturating_sub(before.econ),
                 r.scur
             ),
@@ -343,19 +390,6 @@ impl HaproxyPool {
                 "after {:?} off the network; route: {route}",
                 self.opts.link_down_for
             ),
-        );
-        let t = ctx.steps.now_ms();
-        let full = u64::from(self.opts.rise + self.opts.fall - 1);
-        let r = self
-            .hap()?
-            .wait_server(&name, timeout, "UP with its checks passed", |r| {
-                r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
-            })
-            .await?;
-        ctx.steps.record(
-            &format!("{name} back UP"),
-            t,
-            format!("status {}, check {}", r.status, r.check_status),
         );
         Ok(())
     }
@@ -667,13 +701,35 @@ impl Strategy for HaproxyPool {
             let names: Vec<&str> = hosts.hosts().iter().map(|h| h.name.as_str()).collect();
             let names = names.join(" ");
             let removed = tokio::task::spawn_blocking(move || hosts.remove()).await;
-            let detail = match removed {
-                Ok(Ok(())) => format!("{names}: no namespace or link left"),
-                Ok(Err(e)) => format!("{names}: {e}"),
-                Err(e) => format!("{names}: removal did not finish: {e}"),
+            let failed = match removed {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("test hosts not removed: {names}: {e}")),
+            };
+            let detail = match &failed {
+                None => format!("{names}: no namespace or link left"),
+                Some(e) => format!("{names}: {e}"),
             };
             ctx.steps.record("test hosts removed", t, detail);
+            // Not only a step's detail: a run that leaves test hosts does not pass.
+            if let Some(e) = failed {
+                ctx.not_cleaned_up.push(format!(
+                    "{e} (remove each with `ip link del NAME; ip netns del NAME`)"
+                ));
+            }
         }
+    }
+}
+
+/// Puts `host`'s link back up after an error (each `ip` call is bounded, and so is
+/// the whole): the route afterwards, or why not.
+async fn restore_link(host: &TestHost) -> Result<String> {
+    let h = host.clone();
+    let up = tokio::task::spawn_blocking(move || netns::set_link(&h, true));
+    match tokio::time::timeout(Duration::from_secs(30), up).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(Error::Step(format!("link up: {e}"))),
+        Err(_) => Err(Error::Step("link up: no answer within 30s".into())),
     }
 }
 
@@ -712,6 +768,14 @@ mod tests {
         let e = parse("stop_old = \"nope\"\n").unwrap_err().to_string();
         assert!(e.contains("`reload.stop_old`"), "{e}");
         parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"2s\"\n").unwrap();
+        parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"5m\"\n").unwrap();
+        let e = parse("hosts = \"netns\"\nlink_down = \"s3\"\nlink_down_for = \"10h\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:7:17: `reload.link_down_for`: at most 5m"),
+            "{e}"
+        );
         let e = parse("hosts = \"vm\"\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:5:9: `reload.hosts`: unknown value"),

@@ -117,6 +117,9 @@ pub struct Ctx {
     pub front_config: Option<FrontConfig>,
     /// How many reloads the run will carry out.
     pub deploys: usize,
+    /// What shutdown could not clean up (test hosts it could not remove), each said
+    /// in full: the run then ends in a harness error (exit 2), whatever its verdict.
+    pub not_cleaned_up: Vec<String>,
 }
 
 /// Makes `upstream` reachable by the load: through a front server if the scenario has

@@ -64,6 +64,20 @@ fn test_host_names() -> Vec<String> {
     names
 }
 
+/// The test hosts (namespaces and links) still there of the run whose names start
+/// with `prefix` (`zdt<pid>h`): other tests' runs may have theirs meanwhile.
+fn own_host_names(prefix: &str) -> Vec<String> {
+    test_host_names()
+        .into_iter()
+        .filter(|n| {
+            n.split(' ')
+                .nth(1)
+                .and_then(|n| n.strip_prefix(prefix))
+                .is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
 /// The run's own test hosts (named in its step "test hosts removed") are all gone:
 /// only those, since another test's run may have its hosts by now.
 fn assert_no_test_hosts(r: &RunResult) {
@@ -213,9 +227,21 @@ fn a_run_that_errors_leaves_no_test_host_nor_one_of_a_dead_run() {
         let out = Command::new("ip").args(&args).output().unwrap();
         assert!(out.status.success(), "ip {args:?}: {}", dump(&out));
     }
-    assert_eq!(test_host_names().len(), 2, "{:?}", test_host_names());
+    // Only these: other runs on the machine may have test hosts meanwhile.
+    let stale_prefix = format!("zdt{}h", gone.id());
+    assert_eq!(
+        own_host_names(&stale_prefix).len(),
+        2,
+        "{:?}",
+        test_host_names()
+    );
     let out = run_harness_error(&path, "not ready after 300ms");
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{}", dump(&out));
+    assert_eq!(
+        own_host_names(&stale_prefix),
+        Vec::<String>::new(),
+        "{}",
+        dump(&out)
+    );
 }
 
 /// Runs the scenario at `path`, which must end in a harness error (exit 2) whose
@@ -278,11 +304,11 @@ fn a_killed_harness_leaves_no_test_host() {
     let (out, prefix) = interrupt_run(libc::SIGKILL, Duration::from_millis(500));
     // The reaper (its pipe closed) kills the groups, then removes the hosts.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !test_host_names().is_empty() && Instant::now() < deadline {
+    while !own_host_names(&prefix).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        test_host_names(),
+        own_host_names(&prefix),
         Vec::<String>::new(),
         "{prefix}: {}",
         dump(&out)
@@ -310,7 +336,7 @@ fn an_interrupted_run_removes_its_test_hosts_itself() {
         dump(&out)
     );
     assert_eq!(
-        test_host_names(),
+        own_host_names(&prefix),
         Vec::<String>::new(),
         "{prefix}: {}",
         dump(&out)
@@ -339,8 +365,12 @@ fn without_root_test_hosts_are_a_harness_error() {
         ])
         .env("TMPDIR", "/tmp")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let prefix = format!("zdt{}h", out.id());
+    let out = out.wait_with_output().unwrap();
     let text = dump(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
@@ -348,7 +378,7 @@ fn without_root_test_hosts_are_a_harness_error() {
         "{text}"
     );
     assert_no_leftovers(&out, &[]);
-    assert_eq!(test_host_names(), Vec::<String>::new(), "{text}");
+    assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{text}");
 }
 
 #[test]
@@ -364,4 +394,135 @@ fn test_hosts_with_a_unix_socket_are_refused() {
     std::fs::write(&path, src).unwrap();
     let _guard = serial();
     run_harness_error(&path, "drop app.socket or set it to \"tcp\"");
+}
+
+#[test]
+fn two_runs_at_once_get_their_own_blocks() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // Both choose a block and create their links under the lock, then check that each
+    // address is routed over their own veth: a shared block would be a harness error.
+    let start = || {
+        bin()
+            .args([
+                "run",
+                "--no-progress",
+                &at("scenarios/haproxy-pool-hosts.toml"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let mut prefixes = Vec::new();
+    for child in [a, b] {
+        let prefix = format!("zdt{}h", child.id());
+        prefixes.push(prefix.clone());
+        let out = child.wait_with_output().unwrap();
+        // On 2 shared cores two loads at once may fail requests (exit 1); never exit 2.
+        assert_ne!(out.status.code(), Some(2), "{}", dump(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().any(|l| l.contains("test hosts removed")
+                && l.contains(&format!("{prefix}1 "))
+                && l.ends_with("no namespace or link left")),
+            "{}",
+            dump(&out)
+        );
+        assert_no_leftovers(&out, &[]);
+    }
+    for prefix in prefixes {
+        assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{prefix}");
+    }
+}
+
+#[test]
+fn test_hosts_that_cannot_be_removed_are_a_harness_error() {
+    if !ready() {
+        return;
+    }
+    let _guard = serial();
+    // An `ip` first on PATH that refuses removal (`ip -force -batch -`) and runs the
+    // real one for everything else.
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v ip"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("ip");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -force ]; then cat >/dev/null; echo refused >&2; exit 1; fi\nexec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = bin()
+        .args([
+            "run",
+            "--no-progress",
+            &at("scenarios/haproxy-pool-hosts.toml"),
+        ])
+        .env("PATH", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("zdt{}h", child.id());
+    let out = child.wait_with_output().unwrap();
+    // Removed for real here (the run's reaper uses the same `ip` and fails too).
+    for i in 1..=3 {
+        let n = format!("{prefix}{i}");
+        let _ = Command::new("ip").args(["link", "del", &n]).output();
+        let _ = Command::new("ip").args(["netns", "del", &n]).output();
+    }
+    let text = dump(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("left behind: test hosts not removed: ")
+            && text.contains(&format!("{prefix}1")),
+        "{text}"
+    );
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{text}");
+}
+
+#[test]
+fn a_link_taken_down_is_put_back_up_when_the_wait_for_down_fails() {
+    if !ready() {
+        return;
+    }
+    // haproxy needs about 370 ms to mark s2 DOWN: a 50 ms step timeout ends the wait
+    // in an error while the link is down.
+    let src = std::fs::read_to_string(at("scenarios/negative/haproxy-pool-link-down.toml"))
+        .unwrap()
+        .replace("step_timeout = \"10s\"", "step_timeout = \"50ms\"");
+    assert!(src.contains("step_timeout = \"50ms\""), "{src}");
+    let r = run_scenario_text("haproxy-pool-link-down-timeout", &src);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("reload_completed"), "{}", r.dump());
+    // Put back at once, over its own link, and no longer marked linkdown.
+    let back = detail(&r, "s2 link back up after an error");
+    assert!(
+        back.contains("marked DOWN by its checks") && back.contains(" dev zdt"),
+        "{}",
+        r.dump()
+    );
+    assert!(!back.contains("linkdown"), "{}", r.dump());
+    assert_no_test_hosts(&r);
 }

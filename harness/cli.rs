@@ -453,8 +453,11 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let cpu = report::footprint::CpuMark::now();
     let mut load = LoadRun::start(spec, table.clone())
         .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
+    // The duration counts on the load's clock, which started inside `LoadRun::start`
+    // (on a busy machine, starting the load threads can take a noticeable while).
+    let end = tokio::time::Instant::from_std(load.clock().0 + a.duration);
     let interrupted = tokio::select! {
-        _ = tokio::time::sleep(a.duration) => false,
+        _ = tokio::time::sleep_until(end) => false,
         _ = cancel.cancelled() => true,
     };
     load.stop_scheduling();

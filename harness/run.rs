@@ -222,7 +222,9 @@ async fn run_inner(
     });
 
     let mut reload_error = None;
-    let mut interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.warmup.0))
+    // The warm-up counts on the load's clock (starting the load threads can take a while).
+    let warm = tokio::time::Instant::from_std(load.clock().0 + sc.load.warmup.0);
+    let mut interrupted = or_cancel(cancel, tokio::time::sleep_until(warm))
         .await
         .is_none();
     let mut reloads = Vec::new();

@@ -92,7 +92,7 @@ pub struct Options {
     /// How the old instance is stopped: `drain` (graceful, the default) or `kill`.
     pub stop_old: Spanned<String>,
     /// Health-check interval (`inter`, default 100ms).
-    pub check_inter: Dur,
+    pub check_inter: Spanned<Dur>,
     /// Failed checks before DOWN (`fall`, default 2).
     pub fall: Spanned<u32>,
     /// Passed checks before UP (`rise`, default 2).
@@ -124,7 +124,7 @@ impl Default for Options {
             wait_ready: true,
             wait_check: true,
             stop_old: Spanned::new(0..0, "drain".into()),
-            check_inter: Dur::ms(100),
+            check_inter: Spanned::new(0..0, Dur::ms(100)),
             fall: Spanned::new(0..0, 2),
             rise: Spanned::new(0..0, 2),
             retries: 0,
@@ -147,6 +147,9 @@ impl Spec for HaproxyPool {
         at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)?;
         if *o.servers.get_ref() < 2 {
             return Err(at.error(o.servers.span(), "reload.servers", "must be at least 2"));
+        }
+        if let Some(why) = crate::app::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
+            return Err(at.error(o.check_inter.span(), "reload.check_inter", why));
         }
         for (v, field) in [(&o.fall, "reload.fall"), (&o.rise, "reload.rise")] {
             if *v.get_ref() == 0 {
@@ -191,7 +194,7 @@ impl Spec for HaproxyPool {
             wait_ready: o.wait_ready,
             wait_check: o.wait_check,
             stop_old: super::stop_how(&o.stop_old),
-            inter: o.check_inter.0,
+            inter: o.check_inter.get_ref().0,
             fall: *o.fall.get_ref(),
             rise: *o.rise.get_ref(),
             retries: o.retries,
@@ -753,6 +756,11 @@ mod tests {
         let e = parse("servers = 1\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:5:11: `reload.servers`: must be at least 2"),
+            "{e}"
+        );
+        let e = parse("check_inter = \"0ms\"\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:5:15: `reload.check_inter`: must be between 10ms and 60s"),
             "{e}"
         );
         let e = parse("take_out = \"weight\"\n").unwrap_err().to_string();

@@ -272,6 +272,21 @@ mod tests {
     }
 
     #[test]
+    fn graceful_timeout_in_a_scenario() {
+        let src = |g: &str| {
+            format!("[app]\nkind = \"gunicorn\"\ngraceful_timeout = \"{g}\"\n[reload]\nstrategy = \"gunicorn-usr2\"\n")
+        };
+        let parse = |g: &str| crate::scenario::parse(Path::new("s.toml"), &src(g));
+        let s = parse("2s").unwrap();
+        let o = s.app.gunicorn().unwrap();
+        assert_eq!(o.graceful_timeout_secs(s.app.stop_timeout.0), 2);
+        for bad in ["20s", "1500ms", "0s"] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("app.graceful_timeout"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn graceful_timeout_is_whole_seconds_within_stop_timeout() {
         let s = Duration::from_secs;
         assert!(check_graceful_timeout(s(1), s(10)).is_ok());

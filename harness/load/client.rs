@@ -480,6 +480,13 @@ mod tests {
             .unwrap();
         assert_eq!(f.status, 200, "a body framed by the close is complete");
 
+        // A body past what is kept is counted and dropped: the count still holds.
+        let mut big = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec();
+        let head = big.len();
+        big.resize(head + 70_000, b'x');
+        let f = cut_after(big.leak()).await.unwrap_err();
+        assert_eq!(f.cut, Cut::at(head + 70_000, 0, Stage::Body));
+
         let f = cut_after(b"").await.unwrap_err();
         assert_eq!(
             f,

@@ -41,6 +41,7 @@ fn record_sample(c: &mut Criterion) {
                 done_ns: t + 250_000 + (t % 7_000),
                 outcome: Outcome::Ok,
                 version: (t / 1_000_000_000 % 2) as u16,
+                cut: zdt_check::load::Cut::NONE,
             }))
         })
     });

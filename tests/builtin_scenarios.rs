@@ -53,3 +53,61 @@ fn kill_without_drain_is_caught_as_resets() {
     // 50 ms requests at 400 req/s: about 20 in flight on the killed instance.
     assert!(r.class("reset_fresh") >= 5, "{}", r.dump());
 }
+
+#[test]
+fn streams_drained_across_a_symlink_swap_pass() {
+    let r = run_scenario(&at("scenarios/stream-symlink.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    // 2 s streams at 20/s for about 7 s: every one complete, none cut.
+    assert!(
+        r.report["stats"]["ok"].as_u64().unwrap() > 80,
+        "{}",
+        r.dump()
+    );
+    assert!(r.report["stats"].get("truncated").is_none(), "{}", r.dump());
+    assert!(!r.stdout.contains("truncated"), "{}", r.dump());
+}
+
+#[test]
+fn streams_cut_by_an_exit_on_term_are_truncated_with_how_far_they_got() {
+    let r = run_scenario(&at("scenarios/negative/stream-exit-on-term.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    // About 1.5 s of streams (30 at 20/s) were still on v1 when it exited.
+    let n = r.class("truncated");
+    assert!(n >= 10, "{}", r.dump());
+    assert_eq!(
+        r.report["stats"]["failed"],
+        n,
+        "only truncated: {}",
+        r.dump()
+    );
+    let t = &r.report["stats"]["truncated"];
+    assert_eq!(t["count"], n, "{}", r.dump());
+    assert_eq!(
+        t["chunked"],
+        n,
+        "every cut one was a chunked stream: {}",
+        r.dump()
+    );
+    assert_eq!(t["in_head"], 0, "the head goes out at once: {}", r.dump());
+    // Cut mid-way: each got some of its 20 chunks, none all of them.
+    let chunks = |k: &str| t["chunks"][k].as_u64().unwrap();
+    assert!(chunks("min") >= 1, "{}", r.dump());
+    assert!(chunks("max") < 20, "{}", r.dump());
+    assert!(chunks("min") < chunks("max"), "{}", r.dump());
+    assert!(
+        t["bytes"]["min"].as_u64().unwrap() > 100,
+        "the head and a chunk at least: {}",
+        r.dump()
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("truncated {n}: bytes received before the cut")),
+        "{}",
+        r.dump()
+    );
+}

@@ -40,6 +40,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             done_ns: (t + lat) * 1_000_000,
             outcome,
             version,
+            cut: zdt_check::load::Cut::NONE,
         });
     }
     let stats = c.finish(

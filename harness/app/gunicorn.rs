@@ -3,6 +3,7 @@
 //! (`post_worker_init` in the embedded gunicorn_conf.py).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::net::UnixDatagram;
@@ -12,7 +13,7 @@ use super::process::Child;
 use super::{python, tools, AppEnv, Kind, Launch, Spawned};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::scenario::{AppConfig, AppTable};
+use crate::scenario::{AppConfig, AppTable, Dur};
 
 /// The `gunicorn` app kind: the sample WSGI app under gunicorn.
 pub struct Gunicorn;
@@ -33,6 +34,10 @@ pub struct Options {
     /// A venv with gunicorn (default: $ZDT_VENV, or a `.venv` near the binary or the
     /// current directory).
     pub venv: Option<PathBuf>,
+    /// `--graceful-timeout`: how long a stopping master lets its workers finish the
+    /// requests they hold before it kills them; whole seconds, 1 s to
+    /// `app.stop_timeout` (default: `app.stop_timeout`, rounded down, at least 1 s).
+    pub graceful_timeout: Option<Spanned<Dur>>,
 }
 
 impl Default for Options {
@@ -43,6 +48,7 @@ impl Default for Options {
             threads: 4,
             preload: false,
             venv: None,
+            graceful_timeout: None,
         }
     }
 }
@@ -51,8 +57,12 @@ impl Kind for Gunicorn {
     const NAME: &'static str = "gunicorn";
     type Options = Options;
 
-    fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
+    fn validate(o: &Options, app: &AppConfig<()>, at: &AppTable) -> Result<()> {
         at.one_of(&o.worker_class, "app.worker_class", &["sync", "gthread"])?;
+        if let Some(g) = &o.graceful_timeout {
+            check_graceful_timeout(g.get_ref().0, app.stop_timeout.0)
+                .map_err(|msg| at.error(g.span(), "app.graceful_timeout", &msg))?;
+        }
         super::check_workers(&o.workers, at)
     }
 
@@ -79,6 +89,34 @@ impl AppConfig {
     /// The gunicorn options (an error if the app is of another kind).
     pub fn gunicorn(&self) -> Result<&Options> {
         self.kind_options::<Gunicorn>()
+    }
+}
+
+/// `graceful_timeout` is whole seconds (gunicorn takes an integer), at least 1 s, and
+/// no longer than `stop_timeout` (past it the harness kills the instance anyway).
+fn check_graceful_timeout(g: Duration, stop_timeout: Duration) -> std::result::Result<(), String> {
+    if g.subsec_nanos() != 0 || g.is_zero() {
+        return Err(
+            "must be a whole number of seconds, at least 1s (gunicorn takes an integer)".into(),
+        );
+    }
+    if g > stop_timeout {
+        return Err(format!(
+            "must not exceed app.stop_timeout ({}): the harness kills the instance then",
+            Dur(stop_timeout)
+        ));
+    }
+    Ok(())
+}
+
+impl Options {
+    /// The `--graceful-timeout` in seconds: the option, else `stop_timeout` (at least 1).
+    pub fn graceful_timeout_secs(&self, stop_timeout: Duration) -> u64 {
+        self.graceful_timeout
+            .as_ref()
+            .map_or(stop_timeout, |g| g.get_ref().0)
+            .as_secs()
+            .max(1)
     }
 }
 
@@ -121,7 +159,7 @@ pub fn spawn(
         "--pid".into(),
         env.path(&format!("{slot}.pid")).display().to_string(),
         "--graceful-timeout".into(),
-        c.stop_timeout.0.as_secs().max(1).to_string(),
+        o.graceful_timeout_secs(c.stop_timeout.0).to_string(),
     ];
     if o.worker_class.get_ref() == "gthread" {
         args.extend(["--threads".into(), o.threads.to_string()]);
@@ -231,5 +269,35 @@ mod tests {
         assert_eq!(parse_ready(b"ready x"), None);
         assert_eq!(parse_ready_from(b"ready 123 45"), Some((123, 45)));
         assert_eq!(parse_ready_from(b"ready 123"), None);
+    }
+
+    #[test]
+    fn graceful_timeout_in_a_scenario() {
+        let src = |g: &str| {
+            format!("[app]\nkind = \"gunicorn\"\ngraceful_timeout = \"{g}\"\n[reload]\nstrategy = \"gunicorn-usr2\"\n")
+        };
+        let parse = |g: &str| crate::scenario::parse(Path::new("s.toml"), &src(g));
+        let s = parse("2s").unwrap();
+        let o = s.app.gunicorn().unwrap();
+        assert_eq!(o.graceful_timeout_secs(s.app.stop_timeout.0), 2);
+        for bad in ["20s", "1500ms", "0s"] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("app.graceful_timeout"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn graceful_timeout_is_whole_seconds_within_stop_timeout() {
+        let s = Duration::from_secs;
+        assert!(check_graceful_timeout(s(1), s(10)).is_ok());
+        assert!(check_graceful_timeout(s(10), s(10)).is_ok());
+        assert!(check_graceful_timeout(s(0), s(10)).is_err());
+        assert!(check_graceful_timeout(Duration::from_millis(1500), s(10)).is_err());
+        assert!(check_graceful_timeout(s(11), s(10)).is_err());
+        let mut o = Options::default();
+        assert_eq!(o.graceful_timeout_secs(Duration::from_millis(500)), 1);
+        assert_eq!(o.graceful_timeout_secs(s(30)), 30);
+        o.graceful_timeout = Some(Spanned::new(0..0, Dur(s(2))));
+        assert_eq!(o.graceful_timeout_secs(s(30)), 2);
     }
 }

@@ -33,7 +33,7 @@ pub async fn probe_once(
                     .map(|v| String::from_utf8_lossy(v).into_owned());
                 (reply.status, version)
             })
-            .map_err(|o| o.to_string())
+            .map_err(|f| f.outcome.to_string())
     };
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
         Ok(r) => r,

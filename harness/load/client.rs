@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::outcome::Outcome;
+use super::outcome::{Cut, Outcome, Stage};
 use super::target::Endpoint;
 
 /// The largest response head accepted.
@@ -103,29 +103,35 @@ impl Conn {
     }
 
     /// Sends `request` and reads one complete response into `buf` (cleared first).
-    /// The caller applies the request timeout around this future.
+    /// The caller applies the request timeout around this future. A failure says how
+    /// it ended and, if the response was cut mid-way, how far it got.
     pub async fn exchange(
         &mut self,
         request: &[u8],
         buf: &mut Vec<u8>,
         spec: &ReadSpec,
-    ) -> Result<Reply, Outcome> {
+    ) -> Result<Reply, Failed> {
         let reused = self.is_reused();
         buf.clear();
         if self.stream.write_all(request).await.is_err() {
-            return Err(Outcome::cut(0, reused));
+            return Err(Outcome::cut(0, reused).into());
         }
         let mut received = 0usize;
         // Read until the head parses.
         let (head_len, mut reply, framing) = loop {
             match self.stream.read(buf).await {
-                Ok(0) | Err(_) => return Err(Outcome::cut(received, reused)),
+                Ok(0) | Err(_) => {
+                    return Err(match received {
+                        0 => Outcome::cut(0, reused).into(),
+                        n => Failed::truncated(n, 0, Stage::Head),
+                    })
+                }
                 Ok(n) => received += n,
             }
             match parse_head(buf, spec) {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) if buf.len() < MAX_HEAD => continue,
-                _ => return Err(Outcome::ProtocolError),
+                _ => return Err(Outcome::ProtocolError.into()),
             }
         };
         if buf.capacity() - buf.len() < 4096 {
@@ -137,14 +143,14 @@ impl Conn {
                 let want = body_start + len;
                 while buf.len() < want {
                     match self.stream.read(buf).await {
-                        Ok(0) | Err(_) => return Err(Outcome::Truncated),
+                        Ok(0) | Err(_) => return Err(Failed::truncated(buf.len(), 0, Stage::Body)),
                         Ok(_) => {}
                     }
                     if !spec.keep_body && buf.len() > body_start + MAX_KEPT_BODY {
                         // Count and drop: remember how much is still owed.
                         let have = buf.len() - body_start;
                         buf.truncate(body_start);
-                        return self.skip_body(len - have, buf, reply).await;
+                        return self.skip_body(len - have, want, buf, reply).await;
                     }
                 }
                 if spec.keep_body {
@@ -154,26 +160,37 @@ impl Conn {
             Framing::Chunked => {
                 let mut pos = body_start;
                 let mut body = Vec::new();
+                let mut chunks = 0u32;
                 loop {
-                    match decode_chunks(buf, &mut pos, spec.keep_body.then_some(&mut body)) {
+                    match decode_chunks(
+                        buf,
+                        &mut pos,
+                        spec.keep_body.then_some(&mut body),
+                        &mut chunks,
+                    ) {
                         Ok(true) => break,
                         Ok(false) => {}
-                        Err(()) => return Err(Outcome::ProtocolError),
+                        Err(()) => return Err(Outcome::ProtocolError.into()),
                     }
                     match self.stream.read(buf).await {
-                        Ok(0) | Err(_) => return Err(Outcome::Truncated),
+                        Ok(0) | Err(_) => {
+                            return Err(Failed::truncated(buf.len(), chunks, Stage::Chunked))
+                        }
                         Ok(_) => {}
                     }
                 }
                 reply.body = body;
             }
             Framing::UntilClose => {
+                let mut total = buf.len();
                 loop {
+                    let before = buf.len();
                     match self.stream.read(buf).await {
                         Ok(0) => break,
-                        Err(_) => return Err(Outcome::Truncated),
+                        Err(_) => return Err(Failed::truncated(total, 0, Stage::Body)),
                         Ok(_) => {}
                     }
+                    total += buf.len() - before;
                     if buf.len() > body_start + MAX_KEPT_BODY {
                         buf.truncate(body_start + MAX_KEPT_BODY);
                     }
@@ -189,22 +206,52 @@ impl Conn {
         Ok(reply)
     }
 
+    /// Reads and drops the `owed` bytes that end a response of `total` bytes.
     async fn skip_body(
         &mut self,
         mut owed: usize,
+        total: usize,
         buf: &mut Vec<u8>,
         reply: Reply,
-    ) -> Result<Reply, Outcome> {
+    ) -> Result<Reply, Failed> {
         while owed > 0 {
             let start = buf.len();
             match self.stream.read(buf).await {
-                Ok(0) | Err(_) => return Err(Outcome::Truncated),
+                Ok(0) | Err(_) => return Err(Failed::truncated(total - owed, 0, Stage::Body)),
                 Ok(n) => owed = owed.saturating_sub(n),
             }
             buf.truncate(start);
         }
         self.served += 1;
         Ok(reply)
+    }
+}
+
+/// A failed exchange: its outcome, and for a `truncated` one how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How far a cut response got ([`Cut::NONE`] unless `truncated`).
+    pub cut: Cut,
+}
+
+impl Failed {
+    /// A response cut after `bytes` bytes (head included) in `stage`.
+    fn truncated(bytes: usize, chunks: u32, stage: Stage) -> Failed {
+        Failed {
+            outcome: Outcome::Truncated,
+            cut: Cut::at(bytes, chunks, stage),
+        }
+    }
+}
+
+impl From<Outcome> for Failed {
+    fn from(outcome: Outcome) -> Failed {
+        Failed {
+            outcome,
+            cut: Cut::NONE,
+        }
     }
 }
 
@@ -289,8 +336,14 @@ pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> 
     Ok(Some((head_len, reply, framing)))
 }
 
-/// Advances through chunks in `buf` from `*pos`; Ok(true) once the last chunk and trailers are in.
-fn decode_chunks(buf: &[u8], pos: &mut usize, mut body: Option<&mut Vec<u8>>) -> Result<bool, ()> {
+/// Advances through chunks in `buf` from `*pos`, counting complete data chunks in
+/// `chunks`; Ok(true) once the last chunk and trailers are in.
+fn decode_chunks(
+    buf: &[u8],
+    pos: &mut usize,
+    mut body: Option<&mut Vec<u8>>,
+    chunks: &mut u32,
+) -> Result<bool, ()> {
     loop {
         let rest = &buf[*pos..];
         let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
@@ -331,6 +384,7 @@ fn decode_chunks(buf: &[u8], pos: &mut usize, mut body: Option<&mut Vec<u8>>) ->
             }
         }
         *pos += need;
+        *chunks = chunks.saturating_add(1);
     }
 }
 
@@ -377,16 +431,95 @@ mod tests {
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", &spec()).is_err());
     }
 
+    /// Connects to a one-shot server that writes `reply` and closes; returns the exchange's result.
+    async fn cut_after(reply: &'static [u8]) -> Result<Reply, Failed> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ep = Endpoint::Tcp(l.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut req = [0u8; 256];
+            let _ = s.read(&mut req).await.unwrap();
+            s.write_all(reply).await.unwrap();
+        });
+        let mut conn = Conn::connect(&ep, Duration::from_secs(2)).await.unwrap();
+        let mut buf = Vec::new();
+        let spec = ReadSpec::default();
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            conn.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", &mut buf, &spec),
+        )
+        .await
+        .expect("the exchange ends");
+        server.await.unwrap();
+        r
+    }
+
+    #[tokio::test]
+    async fn a_cut_response_says_how_far_it_got() {
+        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+        let f = cut_after(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd")
+            .await
+            .unwrap_err();
+        assert_eq!(f.outcome, Outcome::Truncated);
+        assert_eq!(f.cut, Cut::at(HEAD.len() + 4, 0, Stage::Body));
+
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n3\r\ngh";
+        let f = cut_after(chunked).await.unwrap_err();
+        assert_eq!(f.outcome, Outcome::Truncated);
+        assert_eq!(f.cut, Cut::at(chunked.len(), 2, Stage::Chunked));
+
+        let f = cut_after(b"HTTP/1.1 200 OK\r\nContent-Le")
+            .await
+            .unwrap_err();
+        assert_eq!(f.outcome, Outcome::Truncated);
+        assert_eq!(f.cut, Cut::at(27, 0, Stage::Head));
+
+        let f = cut_after(b"HTTP/1.1 200 OK\r\n\r\nuntil close")
+            .await
+            .unwrap();
+        assert_eq!(f.status, 200, "a body framed by the close is complete");
+
+        // A body past what is kept is counted and dropped: the count still holds.
+        let mut big = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec();
+        let head = big.len();
+        big.resize(head + 70_000, b'x');
+        let f = cut_after(big.leak()).await.unwrap_err();
+        assert_eq!(f.cut, Cut::at(head + 70_000, 0, Stage::Body));
+
+        let f = cut_after(b"").await.unwrap_err();
+        assert_eq!(
+            f,
+            Failed::from(Outcome::ResetFresh),
+            "no byte: a reset, no cut"
+        );
+
+        let whole =
+            cut_after(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n")
+                .await
+                .unwrap();
+        assert_eq!(whole.status, 200);
+    }
+
     #[test]
     fn chunked_body() {
         let body = b"4\r\nwiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n";
         let mut pos = 0;
         let mut out = Vec::new();
-        assert_eq!(decode_chunks(body, &mut pos, Some(&mut out)), Ok(true));
+        let mut n = 0;
+        assert_eq!(
+            decode_chunks(body, &mut pos, Some(&mut out), &mut n),
+            Ok(true)
+        );
         assert_eq!(out, b"wikipedia");
         assert_eq!(pos, body.len());
-        let mut pos = 0;
-        assert_eq!(decode_chunks(&body[..10], &mut pos, None), Ok(false));
-        assert_eq!(decode_chunks(b"zz\r\n", &mut 0, None), Err(()));
+        assert_eq!(n, 2);
+        let (mut pos, mut n) = (0, 0);
+        assert_eq!(
+            decode_chunks(&body[..10], &mut pos, None, &mut n),
+            Ok(false)
+        );
+        assert_eq!(n, 1, "one chunk complete in the first 10 bytes");
+        assert_eq!(decode_chunks(b"zz\r\n", &mut 0, None, &mut 0), Err(()));
     }
 }

@@ -24,7 +24,7 @@ use crate::stats::collector::{LiveSpan, LoadCounters};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
-pub use outcome::Outcome;
+pub use outcome::{Cut, Outcome};
 pub use target::{Endpoint, Target};
 
 /// A send that begins more than this after its schedule counts as late.
@@ -431,7 +431,7 @@ impl Worker {
         let scheduled_ns = scheduled_ns.unwrap_or(sent_ns);
         let deadline = tokio::time::Instant::from_std(now + self.spec.timeout);
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
-        let (outcome, version) = {
+        let (outcome, version, cut) = {
             let exchange = self.exchange();
             tokio::pin!(exchange);
             loop {
@@ -440,7 +440,7 @@ impl Worker {
                     r = &mut exchange => break r,
                     () = timer.as_mut() => {
                         if tokio::time::Instant::now() >= deadline {
-                            break (Outcome::Timeout, NO_VERSION);
+                            break (Outcome::Timeout, NO_VERSION, Cut::NONE);
                         }
                         timer.as_mut().reset(deadline);
                     }
@@ -457,26 +457,28 @@ impl Worker {
             done_ns,
             outcome,
             version,
+            cut,
         });
         self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    async fn exchange(&mut self) -> (Outcome, u16) {
+    /// One exchange: its outcome, the serving version's id, and how far a cut response got.
+    async fn exchange(&mut self) -> (Outcome, u16, Cut) {
         let spec = &*self.spec;
         let conn = match &mut self.conn {
             Some(c) => c,
             None => match Conn::connect(&spec.target.endpoint, spec.connect_timeout).await {
                 Ok(c) => self.conn.insert(c),
-                Err(o) => return (o, NO_VERSION),
+                Err(o) => return (o, NO_VERSION, Cut::NONE),
             },
         };
         match conn
             .exchange(&self.request, &mut self.buf, &self.read)
             .await
         {
-            Err(o) => {
+            Err(f) => {
                 self.conn = None;
-                (o, NO_VERSION)
+                (f.outcome, NO_VERSION, f.cut)
             }
             Ok(reply) => {
                 if !(spec.keep_alive && reply.reusable) {
@@ -494,10 +496,10 @@ impl Worker {
                     let known = name
                         .is_some_and(|n| spec.version.expected.iter().any(|e| e.as_bytes() == n));
                     if !known {
-                        return (Outcome::BadBody, version);
+                        return (Outcome::BadBody, version, Cut::NONE);
                     }
                 }
-                (outcome, version)
+                (outcome, version, Cut::NONE)
             }
         }
     }

@@ -39,6 +39,50 @@ pub enum Outcome {
     BadBody,
 }
 
+/// How far a response cut mid-way got (kept for `truncated` outcomes; [`Cut::NONE`]
+/// for every other one, so an ordinary response costs nothing to record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cut {
+    /// Response bytes received before the cut, head included (saturates at 4 GiB).
+    pub bytes: u32,
+    /// Complete chunks of a chunked body received before the cut.
+    pub chunks: u32,
+    /// Where the response was when it was cut.
+    pub stage: Stage,
+}
+
+/// Where a cut response was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    /// Not cut (or not measured).
+    #[default]
+    None,
+    /// Inside the response head.
+    Head,
+    /// Inside a body framed by Content-Length or by the connection's end.
+    Body,
+    /// Inside a chunked body.
+    Chunked,
+}
+
+impl Cut {
+    /// Not a cut response.
+    pub const NONE: Cut = Cut {
+        bytes: 0,
+        chunks: 0,
+        stage: Stage::None,
+    };
+
+    /// A cut after `bytes` response bytes (saturating) in `stage`, with `chunks` complete chunks.
+    pub fn at(bytes: usize, chunks: u32, stage: Stage) -> Cut {
+        Cut {
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            chunks,
+            stage,
+        }
+    }
+}
+
 /// The class names without a status code, in report order.
 pub const CLASS_NAMES: &[&str] = &[
     "ok",
@@ -187,6 +231,14 @@ mod tests {
         assert_eq!(Outcome::cut(0, false), Outcome::ResetFresh);
         assert_eq!(Outcome::cut(0, true), Outcome::ResetReused);
         assert_eq!(Outcome::cut(10, true), Outcome::Truncated);
+    }
+
+    #[test]
+    fn cut_saturates_and_defaults_to_none() {
+        assert_eq!(Cut::default(), Cut::NONE);
+        let c = Cut::at(usize::MAX, 3, Stage::Chunked);
+        assert_eq!((c.bytes, c.chunks, c.stage), (u32::MAX, 3, Stage::Chunked));
+        assert_eq!(Cut::at(10, 0, Stage::Head).bytes, 10);
     }
 
     #[test]

@@ -507,6 +507,7 @@ pub(crate) mod tests {
                 done_ns: (t + lat) * 1_000_000,
                 outcome,
                 version,
+                cut: crate::load::Cut::NONE,
             });
         }
         let stats = c.finish(

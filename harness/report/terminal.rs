@@ -1,10 +1,12 @@
-//! The terminal summary: verdict, the accounting identity, latency by phase,
+//! The terminal summary: verdict, the accounting identity (and how far truncated
+//! responses got), latency by phase,
 //! max gap, versions, the websockets held across the reload, the reload's steps
 //! and the verifier's own CPU.
 
 use std::fmt::Write;
 
 use super::RunReport;
+use crate::stats::collector::Truncations;
 use crate::stats::Percentiles;
 use crate::websocket::{End, WsReport};
 
@@ -54,6 +56,9 @@ pub fn render(r: &RunReport) -> String {
             st.scheduled,
             parts.join(" + ")
         );
+        if let Some(t) = &st.truncated {
+            let _ = writeln!(o, "  {}", truncations(t));
+        }
         if st.never_sent > 0 {
             let _ = writeln!(
                 o,
@@ -216,6 +221,25 @@ fn websockets(o: &mut String, w: &WsReport) {
             "  connections not accounted for: DOES NOT HOLD (harness bug)"
         );
     }
+}
+
+/// How far the truncated responses got, on one line.
+fn truncations(t: &Truncations) -> String {
+    let mut line = format!(
+        "truncated {}: bytes received before the cut (head included) min {} / median {} / max {}",
+        t.count, t.bytes.min, t.bytes.median, t.bytes.max
+    );
+    if t.chunked > 0 {
+        let _ = write!(
+            line,
+            "; {} chunked: chunks received min {} / median {} / max {}",
+            t.chunked, t.chunks.min, t.chunks.median, t.chunks.max
+        );
+    }
+    if t.in_head > 0 {
+        let _ = write!(line, "; {} cut inside the head", t.in_head);
+    }
+    line
 }
 
 fn row(label: &str, p: &Percentiles) -> String {

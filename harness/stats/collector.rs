@@ -19,7 +19,7 @@ use super::gap::GapTracker;
 use super::histogram::{self, CurvePoint, Percentiles};
 use super::versions::NO_VERSION;
 use super::Sample;
-use crate::load::outcome::Outcome;
+use crate::load::outcome::{Cut, Outcome, Stage};
 
 /// Windows this far behind the newest stay hot (late samples still count in
 /// their row's percentiles); older ones go cold.
@@ -166,6 +166,69 @@ pub struct Collector {
     late_sends: u64,
     gap: GapTracker,
     versions: BTreeMap<u16, VersionTrack>,
+    /// How far truncated responses got; made on the first one.
+    cuts: Option<Box<CutTrack>>,
+}
+
+/// Truncated responses so far: how many, and how far they got.
+#[derive(Debug)]
+struct CutTrack {
+    count: u64,
+    in_head: u64,
+    bytes: SpreadTrack,
+    chunks: SpreadTrack,
+}
+
+/// Exact minimum and maximum, and a histogram for the median (exact below 2048, else
+/// within 0.1%).
+#[derive(Debug)]
+struct SpreadTrack {
+    hist: Histogram<u32>,
+    min: u64,
+    max: u64,
+}
+
+impl SpreadTrack {
+    fn new() -> SpreadTrack {
+        SpreadTrack {
+            hist: Histogram::new(3).expect("3 significant digits are valid"),
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+
+    fn record(&mut self, v: u64) {
+        // `record` grows the histogram (`saturating_record` would clamp to its current top).
+        if self.hist.record(v).is_err() {
+            self.hist.saturating_record(v);
+        }
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
+    /// The middle value (the lower of the two middle ones for an even count).
+    fn median(&self) -> u64 {
+        let rank = self.hist.len().div_ceil(2);
+        let mut seen = 0u64;
+        for v in self.hist.iter_recorded() {
+            seen += u64::from(v.count_at_value());
+            if seen >= rank {
+                return self.hist.highest_equivalent(v.value_iterated_to());
+            }
+        }
+        self.max
+    }
+
+    fn spread(&self) -> Spread {
+        if self.hist.is_empty() {
+            return Spread::default();
+        }
+        Spread {
+            min: self.min,
+            median: self.median().clamp(self.min, self.max),
+            max: self.max,
+        }
+    }
 }
 
 impl Collector {
@@ -190,6 +253,7 @@ impl Collector {
             late_sends: 0,
             gap: GapTracker::new(GAP_SLOT_NS),
             versions: BTreeMap::new(),
+            cuts: None,
         }
     }
 
@@ -211,6 +275,9 @@ impl Collector {
         histogram::record(&mut self.lateness, lateness / 1000);
         if lateness > self.late_ns {
             self.late_sends += 1;
+        }
+        if s.outcome == Outcome::Truncated {
+            self.add_cut(s.cut);
         }
         let window = &mut self.windows[w];
         *window.outcomes.entry(s.outcome).or_insert(0) += 1;
@@ -251,6 +318,27 @@ impl Collector {
                 t.first_sent_ns = t.first_sent_ns.min(s.sent_ns);
                 t.last_sent_ns = t.last_sent_ns.max(s.sent_ns);
             }
+        }
+    }
+
+    /// Counts how far one truncated response got (rare: kept off the inlined path).
+    #[cold]
+    #[inline(never)]
+    fn add_cut(&mut self, cut: Cut) {
+        let t = self.cuts.get_or_insert_with(|| {
+            Box::new(CutTrack {
+                count: 0,
+                in_head: 0,
+                bytes: SpreadTrack::new(),
+                chunks: SpreadTrack::new(),
+            })
+        });
+        t.count += 1;
+        t.bytes.record(u64::from(cut.bytes));
+        match cut.stage {
+            Stage::Head => t.in_head += 1,
+            Stage::Chunked => t.chunks.record(u64::from(cut.chunks)),
+            Stage::Body | Stage::None => {}
         }
     }
 
@@ -429,6 +517,13 @@ impl Collector {
                 .collect(),
             window_ms,
             timeline,
+            truncated: self.cuts.map(|t| Truncations {
+                count: t.count,
+                in_head: t.in_head,
+                bytes: t.bytes.spread(),
+                chunked: t.chunks.hist.len(),
+                chunks: t.chunks.spread(),
+            }),
         }
     }
 }
@@ -536,6 +631,35 @@ pub struct RunStats {
     pub window_ms: f64,
     /// One row per window, by scheduled send time.
     pub timeline: Vec<WindowRow>,
+    /// How far the `truncated` responses got (absent if there were none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncations>,
+}
+
+/// How far the responses cut mid-way (`truncated`) got before the cut.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Truncations {
+    /// Truncated responses.
+    pub count: u64,
+    /// Of them, cut inside the response head.
+    pub in_head: u64,
+    /// Response bytes received before the cut, head included.
+    pub bytes: Spread,
+    /// Of them, chunked bodies cut after their head.
+    pub chunked: u64,
+    /// Complete chunks received before the cut, over the chunked ones.
+    pub chunks: Spread,
+}
+
+/// Minimum, median and maximum of a count.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Spread {
+    /// Smallest.
+    pub min: u64,
+    /// Median.
+    pub median: u64,
+    /// Largest.
+    pub max: u64,
 }
 
 /// Statistics of one phase.
@@ -611,7 +735,66 @@ mod tests {
             done_ns: (sched_ms + lat_ms) * 1_000_000,
             outcome,
             version,
+            cut: crate::load::Cut::NONE,
         }
+    }
+
+    #[test]
+    fn truncations_say_how_far_they_got() {
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        for t in 0..100 {
+            c.add(&sample(t, 1, Outcome::Ok, 0));
+        }
+        let none = c.finish(&LoadCounters::default(), &[]);
+        assert_eq!(none.truncated, None);
+        let json = serde_json::to_value(&none).unwrap();
+        assert!(
+            json.get("truncated").is_none(),
+            "absent without truncations"
+        );
+
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        let cut = |bytes, chunks, stage| Sample {
+            cut: Cut::at(bytes, chunks, stage),
+            ..sample(5, 1, Outcome::Truncated, NO_VERSION)
+        };
+        for (i, b) in [300usize, 500, 700].into_iter().enumerate() {
+            c.add(&cut(b, i as u32 * 10, Stage::Chunked));
+        }
+        c.add(&cut(5000, 0, Stage::Body));
+        c.add(&cut(40, 0, Stage::Head));
+        // Only truncated outcomes count, whatever their sample carries.
+        c.add(&Sample {
+            cut: Cut::at(9999, 99, Stage::Chunked),
+            ..sample(6, 1, Outcome::ResetFresh, NO_VERSION)
+        });
+        c.add(&sample(7, 1, Outcome::Ok, 0));
+        let t = c.finish(&LoadCounters::default(), &[]).truncated.unwrap();
+        assert_eq!(t.count, 5);
+        assert_eq!(t.in_head, 1);
+        assert_eq!(t.chunked, 3);
+        assert_eq!(
+            t.bytes,
+            Spread {
+                min: 40,
+                median: 500,
+                max: 5000
+            }
+        );
+        assert_eq!(
+            t.chunks,
+            Spread {
+                min: 0,
+                median: 10,
+                max: 20
+            }
+        );
+    }
+
+    #[test]
+    fn a_sample_stays_small() {
+        // 32 bytes before the cut was kept; a batch of 1024 is 48 KB.
+        assert!(std::mem::size_of::<Sample>() <= 48);
     }
 
     #[test]

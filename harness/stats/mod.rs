@@ -13,7 +13,7 @@ pub mod versions;
 pub use collector::{Collector, ReloadSpan, RunStats};
 pub use histogram::{CurvePoint, Percentiles};
 
-use crate::load::outcome::Outcome;
+use crate::load::outcome::{Cut, Outcome};
 
 /// One finished request.
 #[derive(Debug, Clone, Copy)]
@@ -28,4 +28,6 @@ pub struct Sample {
     pub outcome: Outcome,
     /// The serving version's id, or [`versions::NO_VERSION`].
     pub version: u16,
+    /// For a `truncated` outcome, how far the response got; else [`Cut::NONE`].
+    pub cut: Cut,
 }

@@ -452,6 +452,7 @@ mod judge_tests {
                 done_ns: (ms + took) * 1_000_000 + 500_000,
                 outcome,
                 version,
+                cut: crate::load::Cut::NONE,
             });
         }
         let counters = LoadCounters {

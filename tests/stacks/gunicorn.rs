@@ -136,3 +136,118 @@ fn usr2_twice_passes() {
     assert_clean_pass(&r);
     assert_eq!(steps(&r).len(), 6, "{}", r.dump());
 }
+
+const BEHIND_NGINX: &[&str] = &["gunicorn", "nginx"];
+
+/// How long the "old master stopped" step took: SIGTERM to the old master's exit.
+fn old_master_stop_ms(r: &RunResult) -> f64 {
+    let s = steps(r);
+    let step = s
+        .iter()
+        .find(|s| s["name"] == "old master stopped")
+        .unwrap_or_else(|| panic!("no old master step: {}", r.dump()));
+    step["end_ms"].as_f64().unwrap() - step["start_ms"].as_f64().unwrap()
+}
+
+/// Failure classes that occurred, with their counts (ok and zero counts left out).
+fn failure_classes(r: &RunResult) -> Vec<(String, u64)> {
+    r.report["stats"]["classes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| k.as_str() != "ok" && v.as_u64().unwrap_or(0) > 0)
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn usr2_with_graceful_timeout_above_long_requests_passes() {
+    if !require_stack(BEHIND_NGINX) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-usr2-long-requests.toml"));
+    assert_clean_pass(&r);
+    // The old master waited for its 3 s requests: they were in flight, and finished.
+    let stop = old_master_stop_ms(&r);
+    assert!(
+        stop > 2000.0,
+        "old master stopped in {stop} ms: {}",
+        r.dump()
+    );
+}
+
+#[test]
+fn usr2_with_graceful_timeout_below_long_requests_gives_502s() {
+    if !require_stack(BEHIND_NGINX) {
+        return;
+    }
+    let r = run_scenario(&at(
+        "scenarios/negative/gunicorn-usr2-graceful-timeout-short.toml",
+    ));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    // Killed after 1 s, before a byte of the response: nginx answers 502.
+    let n502 = r.report["stats"]["outcomes"]["http_502"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(n502 >= 3, "{}", r.dump());
+    assert_eq!(
+        failure_classes(&r),
+        vec![("http_5xx".to_string(), n502)],
+        "{}",
+        r.dump()
+    );
+    let stop = old_master_stop_ms(&r);
+    assert!(
+        stop < 2000.0,
+        "old master stopped in {stop} ms: {}",
+        r.dump()
+    );
+}
+
+#[test]
+fn usr2_with_graceful_timeout_above_streams_passes() {
+    if !require_stack(BEHIND_NGINX) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-usr2-stream.toml"));
+    assert_clean_pass(&r);
+    assert!(r.report["stats"].get("truncated").is_none(), "{}", r.dump());
+    let stop = old_master_stop_ms(&r);
+    assert!(
+        stop > 2000.0,
+        "old master stopped in {stop} ms: {}",
+        r.dump()
+    );
+}
+
+#[test]
+fn usr2_with_graceful_timeout_below_streams_truncates_them_mid_way() {
+    if !require_stack(BEHIND_NGINX) {
+        return;
+    }
+    let r = run_scenario(&at(
+        "scenarios/negative/gunicorn-usr2-stream-graceful-timeout-short.toml",
+    ));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    // The head and some chunks had passed nginx: the client sees the stream cut, not a 502.
+    let n = r.class("truncated");
+    assert!(n >= 3, "{}", r.dump());
+    assert_eq!(
+        failure_classes(&r),
+        vec![("truncated".to_string(), n)],
+        "{}",
+        r.dump()
+    );
+    let t = &r.report["stats"]["truncated"];
+    assert_eq!(t["count"], n, "{}", r.dump());
+    assert_eq!(t["chunked"], n, "{}", r.dump());
+    assert_eq!(t["in_head"], 0, "{}", r.dump());
+    let chunks = |k: &str| t["chunks"][k].as_u64().unwrap();
+    assert!(chunks("min") >= 1, "{}", r.dump());
+    assert!(chunks("max") < 30, "none got all 30 chunks: {}", r.dump());
+}

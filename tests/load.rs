@@ -113,9 +113,13 @@ fn max_gap_matches_an_outage_of_known_length() {
         &[f.child.id()],
     );
     let gap = s["max_gap_ms"].as_f64().unwrap();
-    // Within one request interval (5 ms) of the 500 ms pause, plus timer slack.
+    // No shorter than the pause less one request interval (5 ms) and timer slack. A
+    // busy machine (tests run beside this one) can only lengthen it, by the time
+    // the fixture and the load thread take to be scheduled again (up to 19 ms seen
+    // with the whole suite running): 30 ms is allowed for that. A gap measured per
+    // timeline window instead of per response would be off by up to 100 ms.
     assert!(
-        (gap - 500.0).abs() <= 8.0,
+        (492.0..=530.0).contains(&gap),
         "max gap {gap} ms for a 500 ms pause: {s}"
     );
 }

@@ -350,6 +350,20 @@ fn without_root_test_hosts_are_a_harness_error() {
         return;
     }
     let _guard = serial();
+    // `nobody` may not reach the checkout (a clone in a 0700 temp dir, say): it runs
+    // a copy of the binary and the scenario from a directory it can read.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("zdt-nobody")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin_copy = dir.path().join("zdt-check");
+    std::fs::copy(env!("CARGO_BIN_EXE_zdt-check"), &bin_copy).unwrap();
+    std::fs::set_permissions(&bin_copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let scenario = dir.path().join("hosts.toml");
+    std::fs::copy(at("scenarios/haproxy-pool-hosts.toml"), &scenario).unwrap();
+    std::fs::set_permissions(&scenario, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -357,12 +371,9 @@ fn without_root_test_hosts_are_a_harness_error() {
             "--clear-groups",
             "--inh-caps=-all",
         ])
-        .arg(env!("CARGO_BIN_EXE_zdt-check"))
-        .args([
-            "run",
-            "--no-progress",
-            &at("scenarios/haproxy-pool-hosts.toml"),
-        ])
+        .arg(&bin_copy)
+        .args(["run", "--no-progress"])
+        .arg(&scenario)
         .env("TMPDIR", "/tmp")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

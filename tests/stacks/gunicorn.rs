@@ -234,12 +234,23 @@ fn usr2_with_graceful_timeout_below_streams_truncates_them_mid_way() {
     assert_eq!(r.code, 1, "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    // The head and some chunks had passed nginx: the client sees the stream cut, not a 502.
+    // The head and some chunks had passed nginx: the client sees the stream cut, not a
+    // 502. A stream sent to an old worker just before the kill, its head not yet
+    // out, is nginx's 502 (7 of 56 failures over 5 runs): the same broken drain.
     let n = r.class("truncated");
     assert!(n >= 3, "{}", r.dump());
+    for (class, _) in failure_classes(&r) {
+        assert!(
+            class == "truncated" || class == "http_5xx",
+            "{class}: {}",
+            r.dump()
+        );
+    }
     assert_eq!(
-        failure_classes(&r),
-        vec![("truncated".to_string(), n)],
+        r.report["stats"]["outcomes"]["http_502"]
+            .as_u64()
+            .unwrap_or(0),
+        r.class("http_5xx"),
         "{}",
         r.dump()
     );

@@ -244,6 +244,17 @@ fn a_run_that_errors_leaves_no_test_host_nor_one_of_a_dead_run() {
     );
 }
 
+/// Neither a test host of the run with this `prefix` nor a process of its is left.
+fn assert_nothing_left(out: &std::process::Output, prefix: &str) {
+    assert_eq!(
+        own_host_names(prefix),
+        Vec::<String>::new(),
+        "{prefix}: {}",
+        dump(out)
+    );
+    assert_no_leftovers(out, &[]);
+}
+
 /// Runs the scenario at `path`, which must end in a harness error (exit 2) whose
 /// output says `needle`, with nothing left behind.
 fn run_harness_error(path: &std::path::Path, needle: &str) -> std::process::Output {
@@ -307,13 +318,7 @@ fn a_killed_harness_leaves_no_test_host() {
     while !own_host_names(&prefix).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(
-        own_host_names(&prefix),
-        Vec::<String>::new(),
-        "{prefix}: {}",
-        dump(&out)
-    );
-    assert_no_leftovers(&out, &[]);
+    assert_nothing_left(&out, &prefix);
 }
 
 #[test]
@@ -335,13 +340,7 @@ fn an_interrupted_run_removes_its_test_hosts_itself() {
         "{}",
         dump(&out)
     );
-    assert_eq!(
-        own_host_names(&prefix),
-        Vec::<String>::new(),
-        "{prefix}: {}",
-        dump(&out)
-    );
-    assert_no_leftovers(&out, &[]);
+    assert_nothing_left(&out, &prefix);
 }
 
 #[test]
@@ -388,8 +387,7 @@ fn without_root_test_hosts_are_a_harness_error() {
         text.contains("cannot create test hosts") && text.contains("needs root"),
         "{text}"
     );
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{text}");
+    assert_nothing_left(&out, &prefix);
 }
 
 #[test]
@@ -509,8 +507,7 @@ fn test_hosts_that_cannot_be_removed_are_a_harness_error() {
             && text.contains(&format!("{prefix}1")),
         "{text}"
     );
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(own_host_names(&prefix), Vec::<String>::new(), "{text}");
+    assert_nothing_left(&out, &prefix);
 }
 
 #[test]

@@ -123,8 +123,11 @@ fn nginx_restart_instead_of_reload_loses_its_socket() {
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
     assert!(r.class("connect_missing") > 0, "{}", r.dump());
+    // The same lost socket can also reset a connection: one that was still in the
+    // old master's accept queue when it closed its listener (1 beside 12 missing and
+    // 1 refused, seen once in CI).
     assert_eq!(
-        other_failures(&r, &["connect_missing", "connect_refused"]),
+        other_failures(&r, &["connect_missing", "connect_refused", "reset_fresh"]),
         vec![],
         "{}",
         r.dump()

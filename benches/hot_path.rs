@@ -7,13 +7,14 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zdt_check::load::client::{parse_head, ReadSpec};
 use zdt_check::load::Outcome;
-use zdt_check::stats::{Collector, Sample};
+use zdt_check::stats::{Collector, KindInfo, Sample};
 
 fn parse_and_classify(c: &mut Criterion) {
     let raw = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 23:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: keep-alive\r\nX-App-Version: v2\r\n\r\nversion=v2\n";
     let spec = ReadSpec {
         version_header: Some("x-app-version".into()),
         keep_body: false,
+        want_echo: false,
     };
     let mut g = c.benchmark_group("response");
     g.throughput(Throughput::Elements(1));
@@ -29,22 +30,42 @@ fn parse_and_classify(c: &mut Criterion) {
 fn record_sample(c: &mut Criterion) {
     let mut g = c.benchmark_group("collector");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("add", |b| {
-        let mut col = Collector::new(100_000_000, 1_000_000);
-        let mut t: u64 = 0;
-        b.iter(|| {
-            // 20 µs apart: a 50k req/s stream, crossing windows as it goes.
-            t += 20_000;
-            col.add(black_box(&Sample {
-                scheduled_ns: t,
-                sent_ns: t + 1_000,
-                done_ns: t + 250_000 + (t % 7_000),
-                outcome: Outcome::Ok,
-                version: (t / 1_000_000_000 % 2) as u16,
-                cut: zdt_check::load::Cut::NONE,
-            }))
-        })
-    });
+    for kinds in [0u8, 3] {
+        let name = if kinds == 0 { "add" } else { "add, 3-kind mix" };
+        g.bench_function(name, |b| {
+            let mut col = Collector::new(100_000_000, 1_000_000);
+            if kinds > 0 {
+                col.track_kinds(
+                    (0..kinds)
+                        .map(|k| KindInfo {
+                            name: format!("k{k}"),
+                            method: "GET".into(),
+                            path: "/".into(),
+                            weight: 1,
+                            body_bytes: 0,
+                            upload_ms: None,
+                            keep_alive: true,
+                            echo: false,
+                        })
+                        .collect(),
+                );
+            }
+            let mut t: u64 = 0;
+            b.iter(|| {
+                // 20 µs apart: a 50k req/s stream, crossing windows as it goes.
+                t += 20_000;
+                col.add(black_box(&Sample {
+                    scheduled_ns: t,
+                    sent_ns: t + 1_000,
+                    done_ns: t + 250_000 + (t % 7_000),
+                    outcome: Outcome::Ok,
+                    version: (t / 1_000_000_000 % 2) as u16,
+                    cut: zdt_check::load::Cut::NONE,
+                    kind: if kinds == 0 { 0 } else { (t / 20_000 % 3) as u8 },
+                }))
+            })
+        });
+    }
     g.finish();
 }
 

@@ -440,6 +440,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         mode: a.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
         connections: a.connections,
         keep_alive,
+        mix: crate::load::Mix::plain(&target, keep_alive),
         timeout: a.timeout,
         connect_timeout: a.timeout.min(Duration::from_secs(2)),
         version: VersionSpec {

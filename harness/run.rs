@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::app::{process, AppEnv};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
-use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::load::{Kind, LoadRun, LoadSpec, Mix, Mode, Target, VersionSpec};
 use crate::report::footprint::CpuMark;
 use crate::report::{LoadSummary, RunReport};
 use crate::scenario::{Loaded, Scenario, WebsocketsConfig};
@@ -341,7 +341,31 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
         }
         None => None,
     };
+    let mix = if l.mix.is_empty() {
+        Mix::plain(&target, l.keep_alive)
+    } else {
+        let kinds = l
+            .mix
+            .iter()
+            .map(|k| {
+                Kind::new(
+                    k.name.get_ref(),
+                    *k.weight.get_ref(),
+                    k.method.get_ref(),
+                    k.path(l),
+                    &k.headers(),
+                    k.body_len() as usize,
+                    k.upload(),
+                    k.keep_alive(l),
+                    k.echo,
+                    &target,
+                )
+            })
+            .collect();
+        Mix::new(kinds, l.seed)
+    };
     Ok(LoadSpec {
+        mix,
         target,
         mode: match l.mode.get_ref().as_str() {
             "closed" => Mode::Closed,

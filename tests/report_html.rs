@@ -41,6 +41,7 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             outcome,
             version,
             cut: zdt_check::load::Cut::NONE,
+            kind: 0,
         });
     }
     let stats = c.finish(

@@ -41,13 +41,30 @@ impl Upstream {
 }
 
 /// The `[front]` settings that go into nginx.conf.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {
     /// `worker_processes`.
     pub worker_processes: u32,
     /// `worker_shutdown_timeout` (absent: not set, old workers wait for every
     /// connection, websockets included, to end).
     pub worker_shutdown_timeout: Option<Duration>,
+    /// `keepalive N` in the upstream block: idle connections to the app each worker
+    /// keeps for reuse (0: none, a new connection per request).
+    pub upstream_keepalive: u32,
+    /// `proxy_next_upstream` (and its FastCGI and uwsgi twins): `off`, or when nginx
+    /// retries a request on another connection or server, e.g. `error timeout`.
+    pub next_upstream: String,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            worker_processes: 1,
+            worker_shutdown_timeout: None,
+            upstream_keepalive: 0,
+            next_upstream: "off".into(),
+        }
+    }
 }
 
 impl Tuning {
@@ -56,6 +73,8 @@ impl Tuning {
         Tuning {
             worker_processes: *fc.worker_processes.get_ref(),
             worker_shutdown_timeout: fc.worker_shutdown_timeout.as_ref().map(|d| d.get_ref().0),
+            upstream_keepalive: *fc.upstream_keepalive.get_ref(),
+            next_upstream: fc.next_upstream.get_ref().clone(),
         }
     }
 
@@ -140,13 +159,16 @@ pub fn render(
     tuning: &Tuning,
     upstream: &Upstream,
 ) -> String {
-    let server = match upstream.endpoint() {
+    let mut server = match upstream.endpoint() {
         Endpoint::Tcp(a) => format!("        server {a};"),
         Endpoint::Unix(p) => format!(
             "        server \"unix:{}\";",
             quoted_inner(&p.display().to_string())
         ),
     };
+    if tuning.upstream_keepalive > 0 {
+        server.push_str(&format!("\n        keepalive {};", tuning.upstream_keepalive));
+    }
     let location = match upstream {
         Upstream::Http(_) => LOC_PROXY,
         Upstream::FastCgi(_) => LOC_FASTCGI,
@@ -170,6 +192,11 @@ pub fn render(
         )
         .replace("{{upstream_servers}}", &server)
         .replace("{{location_block}}", location.trim_end())
+        .replace("{{next_upstream}}", &tuning.next_upstream)
+        .replace(
+            "{{fastcgi_keep_conn}}",
+            if tuning.upstream_keepalive > 0 { "on" } else { "off" },
+        )
 }
 
 impl Nginx {
@@ -339,10 +366,7 @@ mod tests {
         let conf = render(
             std::path::Path::new("/tmp/run dir/nginx"),
             "127.0.0.1:8080".parse().unwrap(),
-            &Tuning {
-                worker_processes: 1,
-                worker_shutdown_timeout: None,
-            },
+            &Tuning::default(),
             &Upstream::FastCgi(Endpoint::Unix("/tmp/run dir/app.sock".into())),
         );
         assert!(!conf.contains("{{"), "{conf}");
@@ -364,6 +388,7 @@ mod tests {
         let tuning = Tuning {
             worker_processes: 2,
             worker_shutdown_timeout: Some(Duration::from_millis(1500)),
+            ..Tuning::default()
         };
         let conf = render(
             std::path::Path::new("/tmp/r/nginx"),
@@ -390,5 +415,23 @@ mod tests {
             "{conf}"
         );
         assert!(conf.contains("''      \"\";"), "{conf}");
+        assert!(conf.contains("proxy_next_upstream off;"), "{conf}");
+        assert!(!conf.contains("keepalive 1"), "{conf}");
+    }
+
+    #[test]
+    fn keeps_upstream_connections_and_retries_as_told() {
+        let tuning = Tuning {
+            upstream_keepalive: 16,
+            next_upstream: "error timeout".into(),
+            ..Tuning::default()
+        };
+        let at = |u| render(std::path::Path::new("/r"), "127.0.0.1:1".parse().unwrap(), &tuning, &u);
+        let conf = at(Upstream::Http(Endpoint::Unix("/r/a.sock".into())));
+        assert!(conf.contains("server \"unix:/r/a.sock\";\n        keepalive 16;"), "{conf}");
+        assert!(conf.contains("proxy_next_upstream error timeout;"), "{conf}");
+        let conf = at(Upstream::FastCgi(Endpoint::Unix("/r/a.sock".into())));
+        assert!(conf.contains("fastcgi_keep_conn on;"), "{conf}");
+        assert!(conf.contains("fastcgi_next_upstream error timeout;"), "{conf}");
     }
 }

@@ -19,6 +19,7 @@ pub async fn probe_once(
     let spec = ReadSpec {
         version_header: Some("x-app-version".into()),
         keep_body: false,
+        want_echo: false,
     };
     let mut buf = Vec::with_capacity(4096);
     let attempt = async {

@@ -18,6 +18,8 @@ use super::target::Endpoint;
 const MAX_HEAD: usize = 64 * 1024;
 /// Body bytes kept for a version regex; the rest is counted and dropped.
 const MAX_KEPT_BODY: usize = 64 * 1024;
+/// Pieces a slow upload is written in.
+const UPLOAD_PIECES: usize = 10;
 
 /// An open connection to the target.
 pub struct Conn {
@@ -59,6 +61,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Whether the connection may carry another request.
     pub reusable: bool,
+    /// The body echo the app sent back (`X-Body-Length`, `X-Body-Crc32`), if asked for.
+    pub echo: (Option<u64>, Option<u32>),
 }
 
 /// What the exchange should look at in the response.
@@ -68,6 +72,8 @@ pub struct ReadSpec {
     pub version_header: Option<String>,
     /// Keep the body (needed for a version regex).
     pub keep_body: bool,
+    /// Read the body echo headers (a kind with `echo`).
+    pub want_echo: bool,
 }
 
 impl Reply {
@@ -111,9 +117,26 @@ impl Conn {
         buf: &mut Vec<u8>,
         spec: &ReadSpec,
     ) -> Result<Reply, Failed> {
+        self.exchange_uploading(request, None, buf, spec).await
+    }
+
+    /// [`Conn::exchange`], with the bytes from `upload.0` on (the body) written in
+    /// pieces spread over `upload.1`, as a slow client uploads. A write that fails
+    /// part-way ends the exchange as a reset (no response byte was read).
+    pub async fn exchange_uploading(
+        &mut self,
+        request: &[u8],
+        upload: Option<(usize, Duration)>,
+        buf: &mut Vec<u8>,
+        spec: &ReadSpec,
+    ) -> Result<Reply, Failed> {
         let reused = self.is_reused();
         buf.clear();
-        if self.stream.write_all(request).await.is_err() {
+        let sent = match upload {
+            None => self.stream.write_all(request).await,
+            Some((body_at, over)) => self.upload(request, body_at, over).await,
+        };
+        if sent.is_err() {
             return Err(Outcome::cut(0, reused).into());
         }
         let mut received = 0usize;
@@ -204,6 +227,21 @@ impl Conn {
         }
         self.served += 1;
         Ok(reply)
+    }
+
+    /// Writes the head, then the body in up to [`UPLOAD_PIECES`] pieces, one every
+    /// `over / pieces`, the last one when `over` is up.
+    async fn upload(&mut self, request: &[u8], body_at: usize, over: Duration) -> io::Result<()> {
+        let (head, body) = request.split_at(body_at.min(request.len()));
+        self.stream.write_all(head).await?;
+        let pieces = body.len().clamp(1, UPLOAD_PIECES);
+        let size = body.len().div_ceil(pieces);
+        let pause = over / pieces as u32;
+        for piece in body.chunks(size.max(1)) {
+            tokio::time::sleep(pause).await;
+            self.stream.write_all(piece).await?;
+        }
+        Ok(())
     }
 
     /// Reads and drops the `owed` bytes that end a response of `total` bytes.
@@ -312,6 +350,14 @@ pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> 
             } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
                 reply.reusable = true;
             }
+        } else if spec.want_echo && name.eq_ignore_ascii_case(super::mix::ECHO_LENGTH) {
+            reply.echo.0 = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
+        } else if spec.want_echo && name.eq_ignore_ascii_case(super::mix::ECHO_CRC) {
+            reply.echo.1 = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| u32::from_str_radix(v.trim(), 16).ok());
         } else if let Some(vh) = &spec.version_header {
             if name.eq_ignore_ascii_case(vh) {
                 let v = h.value.trim_ascii();
@@ -396,6 +442,7 @@ mod tests {
         ReadSpec {
             version_header: Some("x-app-version".into()),
             keep_body: true,
+            want_echo: true,
         }
     }
 

@@ -8,6 +8,7 @@
 //! identity is a real check.
 
 pub mod client;
+pub mod mix;
 pub mod outcome;
 pub mod pacer;
 pub mod target;
@@ -24,6 +25,7 @@ use crate::stats::collector::{LiveSpan, LoadCounters};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
+pub use mix::{Kind, Mix};
 pub use outcome::{Cut, Outcome};
 pub use target::{Endpoint, Target};
 
@@ -56,8 +58,10 @@ pub struct LoadSpec {
     pub mode: Mode,
     /// Concurrent connections (open loop: the most requests in flight at once).
     pub connections: usize,
-    /// Reuse connections, or open one per request.
+    /// Reuse connections, or open one per request (the mix's kinds each say their own).
     pub keep_alive: bool,
+    /// What to send: the request kinds and the draw between them.
+    pub mix: Mix,
     /// Time limit for one request, connect included.
     pub timeout: Duration,
     /// Time limit for the connect alone.
@@ -87,6 +91,19 @@ struct WorkerCounters {
     scheduled: AtomicU64,
     sent: AtomicU64,
     in_flight: AtomicU64,
+    /// The kind of the request in flight (meaningful while `in_flight` is 1).
+    kind: std::sync::atomic::AtomicUsize,
+    /// Requests begun, per kind (only kept with a mix).
+    drawn: Box<[AtomicU64]>,
+}
+
+impl WorkerCounters {
+    fn new(kinds: usize) -> WorkerCounters {
+        WorkerCounters {
+            drawn: (0..kinds).map(|_| AtomicU64::new(0)).collect(),
+            ..WorkerCounters::default()
+        }
+    }
 }
 
 /// Counters shared between the workers and the caller.
@@ -138,6 +155,9 @@ impl LoadRun {
         let window_ns = spec.window.as_nanos() as u64;
         let progress = shared.clone();
         let mut c = Collector::new(window_ns, LATE_NS);
+        if spec.mix.per_kind {
+            c.track_kinds(spec.mix.kinds.iter().map(crate::stats::KindInfo::of).collect());
+        }
         let span = c.live_span();
         let collector = std::thread::Builder::new()
             .name("zdt-collector".into())
@@ -179,7 +199,10 @@ impl LoadRun {
         let batches: Vec<Arc<Mutex<Batch>>> = (0..cores)
             .map(|_| Arc::new(Mutex::new(Batch::new(tx.clone()))))
             .collect();
-        let counters: Vec<Arc<WorkerCounters>> = (0..conns).map(|_| Arc::default()).collect();
+        let kinds = if spec.mix.per_kind { spec.mix.kinds.len() } else { 0 };
+        let counters: Vec<Arc<WorkerCounters>> = (0..conns)
+            .map(|_| Arc::new(WorkerCounters::new(kinds)))
+            .collect();
         for (i, c) in counters.iter().enumerate() {
             workers[i % cores].push(Worker {
                 counters: c.clone(),
@@ -188,10 +211,11 @@ impl LoadRun {
                 shared: shared.clone(),
                 versions: VersionCache::new(versions.clone()),
                 batch: batches[i % cores].clone(),
-                request: spec.target.request_bytes(spec.keep_alive),
+                rng: spec.mix.rng(i),
                 read: ReadSpec {
                     version_header: spec.version.header.clone(),
                     keep_body: spec.version.body_regex.is_some(),
+                    want_echo: false,
                 },
                 buf: Vec::with_capacity(16 * 1024),
                 conn: None,
@@ -328,7 +352,21 @@ impl LoadRun {
         let released = self.pool.as_ref().map_or(0, |p| p.released());
         let queued = self.pool.as_ref().map_or(0, |p| p.queued());
         let scheduled = released + sum(|c| &c.scheduled);
+        let kinds = self.counters.first().map_or(0, |c| c.drawn.len());
+        let mut kind_drawn = vec![0u64; kinds];
+        let mut kind_in_flight = vec![0u64; kinds];
+        for c in &self.counters {
+            for (k, n) in c.drawn.iter().enumerate() {
+                kind_drawn[k] += n.load(Ordering::SeqCst);
+            }
+            let open = c.in_flight.load(Ordering::SeqCst);
+            if open > 0 && kinds > 0 {
+                kind_in_flight[c.kind.load(Ordering::SeqCst).min(kinds - 1)] += open;
+            }
+        }
         let counters = LoadCounters {
+            kind_drawn,
+            kind_in_flight,
             scheduled,
             sent: sum(|c| &c.sent),
             in_flight_at_end: sum(|c| &c.in_flight),
@@ -392,7 +430,8 @@ struct Worker {
     shared: Arc<Shared>,
     versions: VersionCache,
     batch: Arc<Mutex<Batch>>,
-    request: Vec<u8>,
+    /// This connection's draw of request kinds.
+    rng: mix::Rng,
     read: ReadSpec,
     buf: Vec<u8>,
     conn: Option<Conn>,
@@ -431,8 +470,13 @@ impl Worker {
         let scheduled_ns = scheduled_ns.unwrap_or(sent_ns);
         let deadline = tokio::time::Instant::from_std(now + self.spec.timeout);
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let kind = self.spec.mix.draw(&mut self.rng);
+        if let Some(d) = self.counters.drawn.get(kind) {
+            self.counters.kind.store(kind, Ordering::Relaxed);
+            d.fetch_add(1, Ordering::Relaxed);
+        }
         let (outcome, version, cut) = {
-            let exchange = self.exchange();
+            let exchange = self.exchange(kind);
             tokio::pin!(exchange);
             loop {
                 tokio::select! {
@@ -447,7 +491,7 @@ impl Worker {
                 }
             }
         };
-        if outcome == Outcome::Timeout {
+        if outcome == Outcome::Timeout && self.spec.mix.kinds[kind].keep_alive {
             self.conn = None;
         }
         let done_ns = self.clock.now_ns();
@@ -458,31 +502,43 @@ impl Worker {
             outcome,
             version,
             cut,
+            kind: kind as u8,
         });
         self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// One exchange: its outcome, the serving version's id, and how far a cut response got.
-    async fn exchange(&mut self) -> (Outcome, u16, Cut) {
+    /// One exchange of kind `k`: its outcome, the serving version's id, and how far a
+    /// cut response got. A keep-alive kind uses (and keeps) the worker's connection; a
+    /// kind on fresh connections opens its own and drops it after.
+    async fn exchange(&mut self, k: usize) -> (Outcome, u16, Cut) {
         let spec = &*self.spec;
-        let conn = match &mut self.conn {
+        let kind = &spec.mix.kinds[k];
+        let mut fresh = None;
+        let slot = if kind.keep_alive {
+            &mut self.conn
+        } else {
+            &mut fresh
+        };
+        let conn = match slot {
             Some(c) => c,
             None => match Conn::connect(&spec.target.endpoint, spec.connect_timeout).await {
-                Ok(c) => self.conn.insert(c),
+                Ok(c) => slot.insert(c),
                 Err(o) => return (o, NO_VERSION, Cut::NONE),
             },
         };
+        self.read.want_echo = kind.echo.is_some();
+        let upload = kind.upload.map(|d| (kind.body_at, d));
         match conn
-            .exchange(&self.request, &mut self.buf, &self.read)
+            .exchange_uploading(&kind.bytes, upload, &mut self.buf, &self.read)
             .await
         {
             Err(f) => {
-                self.conn = None;
+                *slot = None;
                 (f.outcome, NO_VERSION, f.cut)
             }
             Ok(reply) => {
-                if !(spec.keep_alive && reply.reusable) {
-                    self.conn = None;
+                if !(kind.keep_alive && reply.reusable) {
+                    *slot = None;
                 }
                 let outcome = Outcome::from_status(reply.status);
                 let name: Option<&[u8]> = reply.version(&self.buf).or_else(|| {
@@ -496,6 +552,11 @@ impl Worker {
                     let known = name
                         .is_some_and(|n| spec.version.expected.iter().any(|e| e.as_bytes() == n));
                     if !known {
+                        return (Outcome::BadBody, version, Cut::NONE);
+                    }
+                }
+                if let (Outcome::Ok, Some(want)) = (outcome, kind.echo) {
+                    if reply.echo != (Some(want.len), Some(want.crc)) {
                         return (Outcome::BadBody, version, Cut::NONE);
                     }
                 }

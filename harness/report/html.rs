@@ -23,7 +23,7 @@ use super::chart::{self, outcome_colour, phase_colour, Curve, Frame, Timeline, O
 use super::RunReport;
 use crate::error::{Error, Result};
 use crate::stats::collector::{PhaseStats, RunStats};
-use crate::stats::Percentiles;
+use crate::stats::{KindStats, Percentiles};
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -295,6 +295,9 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
         ));
         o.push_str(&percentile_legend(st));
         phases_table(o, st);
+        if let Some(k) = &st.kinds {
+            kinds_table(o, k);
+        }
         versions_table(o, st);
     }
     o.push_str("</section>\n");
@@ -429,6 +432,54 @@ fn phases_table(o: &mut String, st: &RunStats) {
     o.push_str("</tbody></table>\n<p class=\"note\">Latency in ms. Uncorrected: measured from the actual send instead of the scheduled one (hides coordinated omission).</p>\n");
 }
 
+/// One row per request kind of the mix: its identity, failures and p99 per phase.
+fn kinds_table(o: &mut String, kinds: &[KindStats]) {
+    let phases: Vec<&str> = kinds
+        .first()
+        .map(|k| k.phases.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    o.push_str("<h3>Requests by kind</h3>\n<table class=\"kinds\"><thead><tr><th>kind</th><th>request</th><th>connection</th><th class=\"num\">scheduled</th><th class=\"num\">ok</th><th class=\"num\">hung</th><th>identity</th>");
+    for p in &phases {
+        let _ = write!(o, "<th class=\"num\">p99 {} (ms)</th>", escape(p));
+    }
+    o.push_str("<th>failed</th></tr></thead><tbody>\n");
+    for k in kinds {
+        let failed: Vec<String> = k
+            .outcomes
+            .iter()
+            .filter(|(key, _)| *key != "ok" && *key != "hung")
+            .map(|(key, n)| format!("{} {n}", escape(key)))
+            .collect();
+        let _ = write!(
+            o,
+            "<tr class=\"{}\" data-kind=\"{}\"><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td>",
+            if k.failed == 0 { "passed" } else { "failed" },
+            escape(&k.info.name),
+            escape(&k.info.name),
+            escape(&k.info.request_line()),
+            if k.info.keep_alive { "reused" } else { "fresh" },
+            k.scheduled,
+            k.ok,
+            k.hung,
+            if k.identity_holds { "mark-ok" } else { "mark-fail" },
+            if k.identity_holds { "holds" } else { "DOES NOT HOLD" },
+        );
+        for p in &k.phases {
+            let _ = write!(o, "<td class=\"num\">{:.2}</td>", p.latency.p99);
+        }
+        let _ = writeln!(
+            o,
+            "<td>{}</td></tr>",
+            if failed.is_empty() {
+                "0".into()
+            } else {
+                failed.join(", ")
+            }
+        );
+    }
+    o.push_str("</tbody></table>\n<p class=\"note\">Each kind's own accounting: scheduled = ok + failed + hung. p99 of its ok responses per phase, from the scheduled send time.</p>\n");
+}
+
 fn versions_table(o: &mut String, st: &RunStats) {
     if st.versions.is_empty() {
         return;
@@ -508,6 +559,7 @@ pub(crate) mod tests {
                 outcome,
                 version,
                 cut: crate::load::Cut::NONE,
+                kind: 0,
             });
         }
         let stats = c.finish(

@@ -1,5 +1,5 @@
 //! The terminal summary: verdict, the accounting identity (and how far truncated
-//! responses got), latency by phase,
+//! responses got), latency by phase, requests by kind (a mix),
 //! max gap, versions, the websockets held across the reload, the reload's steps
 //! and the verifier's own CPU.
 
@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::RunReport;
 use crate::stats::collector::Truncations;
-use crate::stats::Percentiles;
+use crate::stats::{KindStats, Percentiles};
 use crate::websocket::{End, WsReport};
 
 /// Renders one run for a terminal (plain text, no colour codes).
@@ -104,6 +104,9 @@ pub fn render(r: &RunReport) -> String {
             "  {}",
             row("whole run, uncorrected", &st.latency_uncorrected)
         );
+        if let Some(k) = &st.kinds {
+            kinds(&mut o, k);
+        }
         let _ = writeln!(
             o,
             "\nmax gap without a successful response: {:.1} ms (from {:.1} ms)",
@@ -181,6 +184,74 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(o, "run directory kept: {d}");
     }
     o
+}
+
+/// One row per request kind: what it sends, its own accounting identity, its
+/// failures by key and its latency during the reload (the whole run without one).
+fn kinds(o: &mut String, kinds: &[KindStats]) {
+    let _ = writeln!(
+        o,
+        "\nrequests by kind (ms, ok responses, from the scheduled send time):"
+    );
+    let rows: Vec<(&KindStats, String)> = kinds.iter().map(|k| (k, k.info.request_line())).collect();
+    let w = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(0).max(7);
+    let _ = writeln!(
+        o,
+        "  {:<12} {:<w$} {:<6} {:>9} {:>8} {:>7} {:>8} {:>8}  failed",
+        "kind", "request", "conn", "scheduled", "ok", "hung", "p50", "p99"
+    );
+    let mut broken = Vec::new();
+    for (k, req) in &rows {
+        let i = &k.info;
+        let during = k
+            .phases
+            .iter()
+            .find(|p| p.name == "during")
+            .map_or(&k.latency, |p| &p.latency);
+        let failed: Vec<String> = k
+            .outcomes
+            .iter()
+            .filter(|(key, _)| *key != "ok" && *key != "hung")
+            .map(|(key, n)| format!("{key} {n}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  {:<12} {:<w$} {:<6} {:>9} {:>8} {:>7} {:>8.2} {:>8.2}  {}",
+            i.name,
+            req,
+            if i.keep_alive { "reused" } else { "fresh" },
+            k.scheduled,
+            k.ok,
+            k.hung,
+            during.p50,
+            during.p99,
+            if failed.is_empty() {
+                "0".into()
+            } else {
+                failed.join(", ")
+            }
+        );
+        if !k.identity_holds {
+            broken.push(i.name.as_str());
+        }
+    }
+    let during = kinds
+        .first()
+        .is_some_and(|k| k.phases.iter().any(|p| p.name == "during"));
+    let _ = writeln!(
+        o,
+        "  (p50/p99 {}; identity {})",
+        if during {
+            "during the reload"
+        } else {
+            "over the whole run"
+        },
+        if broken.is_empty() {
+            "holds for every kind".to_string()
+        } else {
+            format!("DOES NOT HOLD for {} (harness bug)", broken.join(", "))
+        }
+    );
 }
 
 /// The websockets' counts, and each connection that did not end cleanly.

@@ -4,6 +4,7 @@
 //! See README.md ("Scenario reference") for every key with its default.
 
 pub mod duration;
+pub mod mix;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use duration::Dur;
+pub use mix::MixEntry;
 pub use table::{AppTable, ReloadTable};
 
 use crate::app::{self, AppOptions};
@@ -170,6 +172,22 @@ impl<A: Default> Default for AppConfig<A> {
     }
 }
 
+/// What `front.next_upstream` may hold: nginx's `proxy_next_upstream` tokens.
+const NEXT_UPSTREAM: &[&str] = &[
+    "off",
+    "error",
+    "timeout",
+    "invalid_header",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "http_403",
+    "http_404",
+    "http_429",
+    "non_idempotent",
+];
+
 /// The front server.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -184,6 +202,13 @@ pub struct FrontConfig {
     /// (websockets, long requests) after a reload before nginx closes them (absent:
     /// unset, old workers wait for every connection to end).
     pub worker_shutdown_timeout: Option<Spanned<Dur>>,
+    /// Idle connections to the app each nginx worker keeps for reuse (`keepalive N`
+    /// in the upstream; 0, the default: a new upstream connection per request).
+    pub upstream_keepalive: Spanned<u32>,
+    /// `proxy_next_upstream`: `off` (the default here: nginx retries nothing, so the
+    /// client sees every failure) or nginx's own tokens, e.g. `error timeout` (nginx's
+    /// default), `error timeout non_idempotent`.
+    pub next_upstream: Spanned<String>,
 }
 
 impl Default for FrontConfig {
@@ -193,6 +218,8 @@ impl Default for FrontConfig {
             worker_processes: Spanned::new(0..0, 1),
             listen: None,
             worker_shutdown_timeout: None,
+            upstream_keepalive: Spanned::new(0..0, 0),
+            next_upstream: Spanned::new(0..0, "off".into()),
         }
     }
 }
@@ -227,6 +254,11 @@ pub struct LoadConfig {
     pub version_header: String,
     /// Regex over the body whose first group is the version (used if the header is absent).
     pub version_regex: Option<Spanned<String>>,
+    /// The request kinds to send, by weight (`[[load.mix]]`; empty: GET `path`).
+    pub mix: Vec<MixEntry>,
+    /// Seed of the generator that draws each request's kind (same seed, same draws
+    /// on each connection).
+    pub seed: u64,
 }
 
 impl Default for LoadConfig {
@@ -245,6 +277,8 @@ impl Default for LoadConfig {
             window: Spanned::new(0..0, Dur::ms(100)),
             version_header: "X-App-Version".into(),
             version_regex: None,
+            mix: Vec::new(),
+            seed: 1,
         }
     }
 }
@@ -706,6 +740,26 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
         if let Some(l) = &f.listen {
             front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
         }
+        if *f.upstream_keepalive.get_ref() > 10_000 {
+            return Err(loc.error(
+                f.upstream_keepalive.span(),
+                Some("front.upstream_keepalive"),
+                "must be between 0 (off) and 10000",
+            ));
+        }
+        let tokens: Vec<&str> = f.next_upstream.get_ref().split_whitespace().collect();
+        let bad = tokens.iter().find(|t| !NEXT_UPSTREAM.contains(t));
+        if tokens.is_empty() || bad.is_some() || (tokens.contains(&"off") && tokens.len() > 1) {
+            return Err(loc.error(
+                f.next_upstream.span(),
+                Some("front.next_upstream"),
+                &format!(
+                    "{}expected `off` or nginx's proxy_next_upstream tokens separated by spaces ({}), e.g. \"error timeout\"",
+                    bad.map(|b| format!("unknown token {b:?}; ")).unwrap_or_default(),
+                    NEXT_UPSTREAM[1..].join(", ")
+                ),
+            ));
+        }
         if let Some(t) = &f.worker_shutdown_timeout {
             let d = t.get_ref().0;
             if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
@@ -761,6 +815,7 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
     if let Some(why) = request_path_problem(s.load.path.get_ref()) {
         return Err(loc.error(s.load.path.span(), Some("load.path"), why));
     }
+    mix::validate(&s.load, loc)?;
     if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
         return Err(loc.error(
             s.load.window.span(),

@@ -16,6 +16,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::gap::GapTracker;
+use super::kinds::{KindInfo, KindStats, KindTracks};
 use super::histogram::{self, CurvePoint, Percentiles};
 use super::versions::NO_VERSION;
 use super::Sample;
@@ -168,6 +169,8 @@ pub struct Collector {
     versions: BTreeMap<u16, VersionTrack>,
     /// How far truncated responses got; made on the first one.
     cuts: Option<Box<CutTrack>>,
+    /// Per request kind, when the load has a mix.
+    kinds: Option<Box<KindTracks>>,
 }
 
 /// Truncated responses so far: how many, and how far they got.
@@ -254,6 +257,15 @@ impl Collector {
             gap: GapTracker::new(GAP_SLOT_NS),
             versions: BTreeMap::new(),
             cuts: None,
+            kinds: None,
+        }
+    }
+
+    /// Keeps statistics per request kind too (the kinds of a `[[load.mix]]`, in order:
+    /// a sample's `kind` indexes them).
+    pub fn track_kinds(&mut self, kinds: Vec<KindInfo>) {
+        if !kinds.is_empty() {
+            self.kinds = Some(Box::new(KindTracks::new(kinds)));
         }
     }
 
@@ -281,6 +293,13 @@ impl Collector {
         }
         let window = &mut self.windows[w];
         *window.outcomes.entry(s.outcome).or_insert(0) += 1;
+        if let Some(k) = &mut self.kinds {
+            let cold = match window.latency {
+                WindowLatency::Cold { phase, .. } => Some(phase),
+                WindowLatency::Hot(_) => None,
+            };
+            k.add(w, cold, s, s.done_ns.saturating_sub(s.scheduled_ns) / 1000);
+        }
         if s.outcome == Outcome::Ok {
             let corrected = s.done_ns.saturating_sub(s.scheduled_ns) / 1000;
             match &mut window.latency {
@@ -371,6 +390,9 @@ impl Collector {
     }
 
     fn close(&mut self, w: usize, phase: usize) {
+        if let Some(k) = &mut self.kinds {
+            k.close(w, phase);
+        }
         let window = &mut self.windows[w];
         let WindowLatency::Hot(h) = &mut window.latency else {
             return;
@@ -456,6 +478,14 @@ impl Collector {
         let [before, during, after] = self.phase_hist;
         let [o_before, o_during, o_after] = phase_outcomes;
         let gap = &self.gap;
+        let phase_names: &[&str] = match span {
+            None => &["whole run"],
+            Some(_) => &["before", "during", "after"],
+        };
+        let kinds = self
+            .kinds
+            .take()
+            .map(|k| k.finish(phase_names, &counters.kind_drawn, &counters.kind_in_flight));
         let phases = match span {
             None => vec![phase("whole run", before, o_before, gap, 0, end_ns)],
             Some(s) => vec![
@@ -482,6 +512,7 @@ impl Collector {
         let gap = self.gap.max_gap_to_end(0, end_ns, counters.schedule_ns);
         let sched_secs = counters.schedule_ns as f64 / 1e9;
         RunStats {
+            kinds,
             scheduled: counters.scheduled,
             ok,
             failed: recorded - ok + hung,
@@ -561,7 +592,8 @@ fn phase(
     }
 }
 
-fn keyed<'a>(it: impl Iterator<Item = (&'a Outcome, &'a u64)>) -> BTreeMap<String, u64> {
+/// Counts by outcome key (`http_502`, `ok`, ...).
+pub(super) fn keyed<'a>(it: impl Iterator<Item = (&'a Outcome, &'a u64)>) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for (o, n) in it {
         *m.entry(o.key()).or_insert(0) += n;
@@ -570,8 +602,12 @@ fn keyed<'a>(it: impl Iterator<Item = (&'a Outcome, &'a u64)>) -> BTreeMap<Strin
 }
 
 /// Counts kept by the load engine itself, independent of the collector.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadCounters {
+    /// Requests begun per request kind (empty without a mix).
+    pub kind_drawn: Vec<u64>,
+    /// Requests in flight at the end per request kind (empty without a mix).
+    pub kind_in_flight: Vec<u64>,
     /// Requests scheduled (open loop: tickets issued; closed loop: requests begun).
     pub scheduled: u64,
     /// Requests that a worker began.
@@ -634,6 +670,9 @@ pub struct RunStats {
     /// How far the `truncated` responses got (absent if there were none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<Truncations>,
+    /// Per request kind of the load's mix (absent without a mix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<KindStats>>,
 }
 
 /// How far the responses cut mid-way (`truncated`) got before the cut.
@@ -736,6 +775,7 @@ mod tests {
             outcome,
             version,
             cut: crate::load::Cut::NONE,
+            kind: 0,
         }
     }
 
@@ -818,6 +858,7 @@ mod tests {
             target_rate: 1000.0,
             schedule_ns: 3_000_000_000,
             end_ns: 3_100_000_000,
+            ..LoadCounters::default()
         };
         let stats = c.finish(&counters, &["v1".into(), "v2".into()]);
         assert!(stats.identity_holds);

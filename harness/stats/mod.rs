@@ -8,10 +8,12 @@
 pub mod collector;
 pub mod gap;
 pub mod histogram;
+pub mod kinds;
 pub mod versions;
 
 pub use collector::{Collector, ReloadSpan, RunStats};
 pub use histogram::{CurvePoint, Percentiles};
+pub use kinds::{KindInfo, KindPhase, KindStats};
 
 use crate::load::outcome::{Cut, Outcome};
 
@@ -30,4 +32,6 @@ pub struct Sample {
     pub version: u16,
     /// For a `truncated` outcome, how far the response got; else [`Cut::NONE`].
     pub cut: Cut,
+    /// The request's kind: its index in the load's mix (0 without one).
+    pub kind: u8,
 }

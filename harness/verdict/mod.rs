@@ -80,11 +80,28 @@ fn not_checked(name: &str, detail: String) -> Check {
 pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
     let mut checks = Vec::new();
 
+    let broken_kinds: Vec<&str> = stats
+        .kinds
+        .iter()
+        .flatten()
+        .filter(|k| !k.identity_holds)
+        .map(|k| k.info.name.as_str())
+        .collect();
+    let per_kind = if stats.kinds.is_some() {
+        ", and for each request kind"
+    } else {
+        ""
+    };
     checks.push(check(
         "accounting",
-        stats.identity_holds,
-        if stats.identity_holds {
-            format!("scheduled {} = ok + failed + hung", stats.scheduled)
+        stats.identity_holds && broken_kinds.is_empty(),
+        if !broken_kinds.is_empty() {
+            format!(
+                "scheduled != ok + failed + hung for request kinds {}: the harness lost requests (a bug in zdt-check)",
+                broken_kinds.join(", ")
+            )
+        } else if stats.identity_holds {
+            format!("scheduled {} = ok + failed + hung{per_kind}", stats.scheduled)
         } else {
             format!(
                 "scheduled {} != ok {} + failed {}: the harness lost requests (a bug in zdt-check)",
@@ -131,6 +148,27 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
             "; allowed and not counted: {}",
             allowed_parts.join(", ")
         ));
+    }
+    if let (Some(kinds), true) = (&stats.kinds, counted > 0) {
+        let by_kind: Vec<String> = kinds
+            .iter()
+            .map(|k| {
+                let parts: Vec<String> = k
+                    .outcomes
+                    .iter()
+                    .filter(|(key, _)| {
+                        *key != "ok" && !allow.iter().any(|a| a == *key || a == class_of(key))
+                    })
+                    .map(|(key, n)| format!("{key} {n}"))
+                    .collect();
+                if parts.is_empty() {
+                    format!("{} 0", k.info.name)
+                } else {
+                    format!("{} {}", k.info.name, parts.join(" + "))
+                }
+            })
+            .collect();
+        detail.push_str(&format!("; by kind: {}", by_kind.join(", ")));
     }
     checks.push(check(
         "no_failed_requests",
@@ -453,6 +491,7 @@ mod judge_tests {
                 outcome,
                 version,
                 cut: crate::load::Cut::NONE,
+                kind: 0,
             });
         }
         let counters = LoadCounters {

@@ -61,7 +61,11 @@ fn record_sample(c: &mut Criterion) {
                     outcome: Outcome::Ok,
                     version: (t / 1_000_000_000 % 2) as u16,
                     cut: zdt_check::load::Cut::NONE,
-                    kind: if kinds == 0 { 0 } else { (t / 20_000 % 3) as u8 },
+                    kind: if kinds == 0 {
+                        0
+                    } else {
+                        (t / 20_000 % 3) as u8
+                    },
                 }))
             })
         });

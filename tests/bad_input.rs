@@ -199,3 +199,77 @@ fn websockets_table_is_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn request_mix_is_checked() {
+    let base = "[reload]\nstrategy = \"symlink-swap\"\n[load]\n";
+    for (mix, want) in [
+        (
+            "[[load.mix]]\nname = \"a\"\nmethod = \"FETCH\"\n",
+            "bad.toml:6:10: `load.mix[0].method`: unknown method \"FETCH\"",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\n[[load.mix]]\nname = \"a\"\n",
+            "bad.toml:7:8: `load.mix[1].name`: kind \"a\" is named twice",
+        ),
+        (
+            "[[load.mix]]\nname = \"a b\"\n",
+            "bad.toml:5:8: `load.mix[0].name`: must be 1 to 32 letters",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\nupload = \"1s\"\n",
+            "bad.toml:6:10: `load.mix[0].upload`: a slow upload needs a body",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\necho = true\n",
+            "`load.mix[0].echo`: checks the echo of a body",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\nheaders = { Content-Length = \"5\" }\n",
+            "`load.mix[0].headers`: Content-Length is written by the load generator itself",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\nbody = 20000000\n",
+            "bad.toml:6:8: `load.mix[0].body`: must be at most 16777216 bytes",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\nweight = 0\n",
+            "`load.mix[0].weight`: must be between 1 and 1000000",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\npath = \"x\"\n",
+            "`load.mix[0].path`: must start with `/`",
+        ),
+        (
+            "[[load.mix]]\nname = \"a\"\nbdy = 1\n",
+            "unknown field `bdy`",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{base}{mix}"));
+        assert_eq!(code, 2, "{mix}: {err}");
+        assert!(err.contains(want), "{mix}\nwant: {want}\ngot: {err}");
+    }
+}
+
+#[test]
+fn front_retry_and_upstream_keepalive_are_checked() {
+    let base = "[reload]\nstrategy = \"nginx-reload\"\n[app]\nkind = \"gunicorn\"\n[front]\n";
+    for (front, want) in [
+        (
+            "next_upstream = \"error retry\"\n",
+            "bad.toml:6:17: `front.next_upstream`: unknown token \"retry\"",
+        ),
+        (
+            "next_upstream = \"off error\"\n",
+            "`front.next_upstream`: expected `off` or nginx's proxy_next_upstream tokens",
+        ),
+        (
+            "upstream_keepalive = 20000\n",
+            "bad.toml:6:22: `front.upstream_keepalive`: must be between 0 (off) and 10000",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{base}{front}"));
+        assert_eq!(code, 2, "{front}: {err}");
+        assert!(err.contains(want), "{front}\nwant: {want}\ngot: {err}");
+    }
+}

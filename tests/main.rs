@@ -15,6 +15,7 @@ mod external_python;
 mod faults;
 mod init;
 mod load;
+mod mix;
 mod repeat;
 mod report;
 mod report_html;

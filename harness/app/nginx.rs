@@ -167,7 +167,10 @@ pub fn render(
         ),
     };
     if tuning.upstream_keepalive > 0 {
-        server.push_str(&format!("\n        keepalive {};", tuning.upstream_keepalive));
+        server.push_str(&format!(
+            "\n        keepalive {};",
+            tuning.upstream_keepalive
+        ));
     }
     let location = match upstream {
         Upstream::Http(_) => LOC_PROXY,
@@ -195,7 +198,11 @@ pub fn render(
         .replace("{{next_upstream}}", &tuning.next_upstream)
         .replace(
             "{{fastcgi_keep_conn}}",
-            if tuning.upstream_keepalive > 0 { "on" } else { "off" },
+            if tuning.upstream_keepalive > 0 {
+                "on"
+            } else {
+                "off"
+            },
         )
 }
 
@@ -426,12 +433,28 @@ mod tests {
             next_upstream: "error timeout".into(),
             ..Tuning::default()
         };
-        let at = |u| render(std::path::Path::new("/r"), "127.0.0.1:1".parse().unwrap(), &tuning, &u);
+        let at = |u| {
+            render(
+                std::path::Path::new("/r"),
+                "127.0.0.1:1".parse().unwrap(),
+                &tuning,
+                &u,
+            )
+        };
         let conf = at(Upstream::Http(Endpoint::Unix("/r/a.sock".into())));
-        assert!(conf.contains("server \"unix:/r/a.sock\";\n        keepalive 16;"), "{conf}");
-        assert!(conf.contains("proxy_next_upstream error timeout;"), "{conf}");
+        assert!(
+            conf.contains("server \"unix:/r/a.sock\";\n        keepalive 16;"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("proxy_next_upstream error timeout;"),
+            "{conf}"
+        );
         let conf = at(Upstream::FastCgi(Endpoint::Unix("/r/a.sock".into())));
         assert!(conf.contains("fastcgi_keep_conn on;"), "{conf}");
-        assert!(conf.contains("fastcgi_next_upstream error timeout;"), "{conf}");
+        assert!(
+            conf.contains("fastcgi_next_upstream error timeout;"),
+            "{conf}"
+        );
     }
 }

@@ -114,9 +114,11 @@ impl Kind {
 /// A body of `len` printable bytes that differs between kinds (so a body sent to the
 /// wrong request shows in its checksum).
 fn body_bytes(name: &str, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(name.bytes().fold(0x5eed, |h, b| h * 31 + u64::from(b)));
+    let mut rng = Rng::new(name.bytes().fold(0x5eed, |h: u64, b| {
+        h.wrapping_mul(31).wrapping_add(u64::from(b))
+    }));
     (0..len)
-        .map(|_| b'a' + (rng.next() % 26) as u8)
+        .map(|_| b'a' + (rng.next_u64() % 26) as u8)
         .collect()
 }
 
@@ -173,7 +175,7 @@ impl Mix {
             return 0;
         }
         let total = *self.cumulative.last().expect("at least one kind");
-        let r = rng.next() % total;
+        let r = rng.next_u64() % total;
         self.cumulative.partition_point(|&c| c <= r)
     }
 }
@@ -190,7 +192,7 @@ impl Rng {
 
     /// The next 64 random bits.
     #[inline]
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -218,7 +220,10 @@ mod tests {
             counts[mix.draw(&mut rng)] += 1;
         }
         let share = f64::from(counts[1]) / 40_000.0;
-        assert!((0.73..0.77).contains(&share), "b drawn {share} of the time, weight 3/4");
+        assert!(
+            (0.73..0.77).contains(&share),
+            "b drawn {share} of the time, weight 3/4"
+        );
         let seq = |conn| {
             let mut r = mix.rng(conn);
             (0..64).map(|_| mix.draw(&mut r)).collect::<Vec<_>>()
@@ -231,7 +236,9 @@ mod tests {
     fn a_post_carries_its_body_and_the_echo_it_expects() {
         let t = target();
         let headers = [("X-Trace".to_string(), "1".to_string())];
-        let k = Kind::new("up", 1, "POST", "/echo", &headers, 10, None, false, true, &t);
+        let k = Kind::new(
+            "up", 1, "POST", "/echo", &headers, 10, None, false, true, &t,
+        );
         let text = String::from_utf8(k.bytes.clone()).unwrap();
         assert!(text.starts_with("POST /echo HTTP/1.1\r\n"), "{text}");
         assert!(text.contains("\r\nContent-Length: 10\r\n"), "{text}");
@@ -250,6 +257,8 @@ mod tests {
         // zlib.crc32(b"123456789") == 0xcbf43926: the sample apps' checksum.
         assert_eq!(crc32fast::hash(b"123456789"), 0xcbf4_3926);
         let empty = Kind::new("e", 1, "POST", "/", &[], 0, None, true, false, &t);
-        assert!(String::from_utf8(empty.bytes).unwrap().contains("Content-Length: 0\r\n"));
+        assert!(String::from_utf8(empty.bytes)
+            .unwrap()
+            .contains("Content-Length: 0\r\n"));
     }
 }

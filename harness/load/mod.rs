@@ -156,7 +156,13 @@ impl LoadRun {
         let progress = shared.clone();
         let mut c = Collector::new(window_ns, LATE_NS);
         if spec.mix.per_kind {
-            c.track_kinds(spec.mix.kinds.iter().map(crate::stats::KindInfo::of).collect());
+            c.track_kinds(
+                spec.mix
+                    .kinds
+                    .iter()
+                    .map(crate::stats::KindInfo::of)
+                    .collect(),
+            );
         }
         let span = c.live_span();
         let collector = std::thread::Builder::new()
@@ -199,7 +205,11 @@ impl LoadRun {
         let batches: Vec<Arc<Mutex<Batch>>> = (0..cores)
             .map(|_| Arc::new(Mutex::new(Batch::new(tx.clone()))))
             .collect();
-        let kinds = if spec.mix.per_kind { spec.mix.kinds.len() } else { 0 };
+        let kinds = if spec.mix.per_kind {
+            spec.mix.kinds.len()
+        } else {
+            0
+        };
         let counters: Vec<Arc<WorkerCounters>> = (0..conns)
             .map(|_| Arc::new(WorkerCounters::new(kinds)))
             .collect();

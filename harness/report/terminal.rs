@@ -193,7 +193,8 @@ fn kinds(o: &mut String, kinds: &[KindStats]) {
         o,
         "\nrequests by kind (ms, ok responses, from the scheduled send time):"
     );
-    let rows: Vec<(&KindStats, String)> = kinds.iter().map(|k| (k, k.info.request_line())).collect();
+    let rows: Vec<(&KindStats, String)> =
+        kinds.iter().map(|k| (k, k.info.request_line())).collect();
     let w = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(0).max(7);
     let _ = writeln!(
         o,

@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::gap::GapTracker;
-use super::kinds::{KindInfo, KindStats, KindTracks};
 use super::histogram::{self, CurvePoint, Percentiles};
+use super::kinds::{KindInfo, KindStats, KindTracks};
 use super::versions::NO_VERSION;
 use super::Sample;
 use crate::load::outcome::{Cut, Outcome, Stage};
@@ -835,6 +835,73 @@ mod tests {
     fn a_sample_stays_small() {
         // 32 bytes before the cut was kept; a batch of 1024 is 48 KB.
         assert!(std::mem::size_of::<Sample>() <= 48);
+    }
+
+    #[test]
+    fn kinds_add_up_to_the_run_phase_by_phase() {
+        let info = |name: &str| KindInfo {
+            name: name.into(),
+            method: "GET".into(),
+            path: "/".into(),
+            weight: 1,
+            body_bytes: 0,
+            upload_ms: None,
+            keep_alive: false,
+            echo: false,
+        };
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        c.track_kinds(vec![info("a"), info("b")]);
+        let mut drawn = [0u64; 2];
+        let mut add = |c: &mut Collector, t: u64| {
+            let kind = (t % 3 == 0) as u8;
+            let outcome = if kind == 1 && (1000..1200).contains(&t) {
+                Outcome::Http5xx(502)
+            } else {
+                Outcome::Ok
+            };
+            drawn[kind as usize] += 1;
+            c.add(&Sample {
+                kind,
+                ..sample(t, 2 + t % 5, outcome, 0)
+            });
+        };
+        // The window the reload starts in gets samples before the start is known:
+        // they must still land in `during`, as the window does.
+        for t in 0..1050 {
+            add(&mut c, t);
+        }
+        c.live_span().mark_start(1_020_000_000);
+        for t in 1050..2000 {
+            add(&mut c, t);
+        }
+        c.live_span().mark_end(2_000_000_000);
+        for t in 2000..9000 {
+            add(&mut c, t);
+        }
+        let counters = LoadCounters {
+            scheduled: 9001,
+            kind_drawn: vec![drawn[0], drawn[1] + 1],
+            kind_in_flight: vec![0, 1],
+            in_flight_at_end: 1,
+            end_ns: 9_100_000_000,
+            ..LoadCounters::default()
+        };
+        let stats = c.finish(&counters, &["v1".into()]);
+        assert!(stats.identity_holds);
+        let kinds = stats.kinds.as_ref().unwrap();
+        assert!(kinds.iter().all(|k| k.identity_holds), "{kinds:?}");
+        assert_eq!(kinds[1].hung, 1);
+        assert_eq!(kinds[1].outcomes["http_502"], 66);
+        assert_eq!(kinds[0].failed, 0);
+        for (p, phase) in stats.phases.iter().enumerate() {
+            let ok: u64 = kinds.iter().map(|k| k.phases[p].ok).sum();
+            assert_eq!(ok, phase.ok, "{}", phase.name);
+            let count: u64 = kinds.iter().map(|k| k.phases[p].latency.count).sum();
+            assert_eq!(count, phase.latency.count, "{}", phase.name);
+            let failed: u64 = kinds.iter().flat_map(|k| k.phases[p].failed.values()).sum();
+            assert_eq!(failed, phase.failed.values().sum::<u64>(), "{}", phase.name);
+        }
+        assert_eq!(kinds[1].phases[1].failed["http_502"], 66, "all in during");
     }
 
     #[test]

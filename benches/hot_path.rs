@@ -15,6 +15,7 @@ fn parse_and_classify(c: &mut Criterion) {
         version_header: Some("x-app-version".into()),
         keep_body: false,
         want_echo: false,
+        head_request: false,
     };
     let mut g = c.benchmark_group("response");
     g.throughput(Throughput::Elements(1));

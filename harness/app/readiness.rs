@@ -20,6 +20,7 @@ pub async fn probe_once(
         version_header: Some("x-app-version".into()),
         keep_body: false,
         want_echo: false,
+        head_request: false,
     };
     let mut buf = Vec::with_capacity(4096);
     let attempt = async {

@@ -74,6 +74,8 @@ pub struct ReadSpec {
     pub keep_body: bool,
     /// Read the body echo headers (a kind with `echo`).
     pub want_echo: bool,
+    /// The request was a HEAD: the response has no body, whatever its headers say.
+    pub head_request: bool,
 }
 
 impl Reply {
@@ -366,7 +368,7 @@ pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> 
             }
         }
     }
-    let framing = if status == 204 || status == 304 {
+    let framing = if spec.head_request || status == 204 || status == 304 {
         Framing::Empty
     } else if chunked {
         Framing::Chunked
@@ -443,6 +445,7 @@ mod tests {
             version_header: Some("x-app-version".into()),
             keep_body: true,
             want_echo: true,
+            head_request: false,
         }
     }
 
@@ -455,6 +458,19 @@ mod tests {
         assert_eq!(reply.version(raw), Some(&b"v2"[..]));
         assert!(reply.reusable);
         assert_eq!(framing, Framing::Length(5));
+    }
+
+    #[test]
+    fn a_response_to_head_has_no_body() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+        let head = ReadSpec {
+            head_request: true,
+            ..ReadSpec::default()
+        };
+        let (_, _, framing) = parse_head(raw, &head).unwrap().unwrap();
+        assert_eq!(framing, Framing::Empty);
+        let (_, _, framing) = parse_head(raw, &ReadSpec::default()).unwrap().unwrap();
+        assert_eq!(framing, Framing::Length(11));
     }
 
     #[test]

@@ -226,6 +226,7 @@ impl LoadRun {
                     version_header: spec.version.header.clone(),
                     keep_body: spec.version.body_regex.is_some(),
                     want_echo: false,
+                    head_request: false,
                 },
                 buf: Vec::with_capacity(16 * 1024),
                 conn: None,
@@ -537,6 +538,7 @@ impl Worker {
             },
         };
         self.read.want_echo = kind.echo.is_some();
+        self.read.head_request = kind.method == "HEAD";
         let upload = kind.upload.map(|d| (kind.body_at, d));
         match conn
             .exchange_uploading(&kind.bytes, upload, &mut self.buf, &self.read)

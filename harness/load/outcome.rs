@@ -35,7 +35,8 @@ pub enum Outcome {
     Timeout,
     /// Still open when the run ended (including requests that never got a connection).
     Hung,
-    /// A 2xx/3xx whose body or version string was not one the scenario expects.
+    /// A 2xx/3xx whose body or version string was not one the scenario expects, or
+    /// whose echo of the request body did not match it.
     BadBody,
 }
 

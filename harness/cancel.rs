@@ -1,5 +1,6 @@
-//! Cancellation: Ctrl-C (SIGINT) or SIGTERM asks the run to stop cleanly; a second
-//! one kills every child group and exits at once.
+//! Cancellation: a flag async code can wait on, raised when the run must stop (the
+//! signal policy that raises it lives in `cli`). A leaf: it imports nothing of the
+//! crate, so the load generator can hold one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,32 +39,5 @@ impl Cancel {
             }
             notified.await;
         }
-    }
-
-    /// Raises the flag on the first SIGINT/SIGTERM; on the second, kills all child groups and exits 130.
-    pub fn on_signals() -> std::io::Result<Cancel> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let cancel = Cancel::new();
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            let mut seen = 0;
-            loop {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                seen += 1;
-                if seen == 1 {
-                    eprintln!("zdt-check: interrupted; stopping the run (again to abort at once)");
-                    c.cancel();
-                } else {
-                    crate::app::process::kill_all_groups();
-                    std::process::exit(130);
-                }
-            }
-        });
-        Ok(cancel)
     }
 }

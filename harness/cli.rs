@@ -201,7 +201,7 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
             match target {
                 Err(e) => Err(e),
                 Ok(t) => {
-                    match crate::app::readiness::wait_ready(&t.endpoint, &t.path, a.timeout, None)
+                    match crate::sys::readiness::wait_ready(&t.endpoint, &t.path, a.timeout, None)
                         .await
                     {
                         Ok(_) => Ok(0),
@@ -244,7 +244,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>> {
 async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     // Orphaned descendants (daemons, a dead supervisor's children) re-parent to us, so
     // each run's orphan sweep finds and stops them.
-    crate::app::process::become_subreaper();
+    crate::sys::process::become_subreaper();
     // Validate every file before running any.
     let loaded = load_all(&a.scenarios)?;
     let swept = loaded.len() > a.scenarios.len();
@@ -318,7 +318,7 @@ fn cmd_init(a: InitArgs) -> Result<u8> {
 }
 
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
-    crate::app::process::become_subreaper();
+    crate::sys::process::become_subreaper();
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(Error::Usage(format!("--rate {r}: must be > 0")));
@@ -504,4 +504,33 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         report::json::write(path, std::slice::from_ref(&r))?;
     }
     Ok(r.exit_code)
+}
+
+/// The signal policy: the first SIGINT or SIGTERM raises the returned flag (the run
+/// stops cleanly and reports INTERRUPTED); a second kills every child process group
+/// and exits 130 at once.
+pub fn cancel_on_signals() -> std::io::Result<Cancel> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let cancel = Cancel::new();
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("zdt-check: interrupted; stopping the run (again to abort at once)");
+                c.cancel();
+            } else {
+                crate::sys::process::kill_all_groups();
+                std::process::exit(130);
+            }
+        }
+    });
+    Ok(cancel)
 }

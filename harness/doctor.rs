@@ -4,8 +4,8 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::app::tools;
 use crate::scenario;
+use crate::sys::tools;
 
 /// One server or tool the scenarios may need.
 struct Found {

@@ -10,9 +10,9 @@ use zdt_check::error::EXIT_ERROR;
 fn main() -> ExitCode {
     if std::env::args_os()
         .nth(1)
-        .is_some_and(|a| a == zdt_check::app::reaper::SUBCOMMAND)
+        .is_some_and(|a| a == zdt_check::sys::reaper::SUBCOMMAND)
     {
-        return zdt_check::app::reaper::run();
+        return zdt_check::sys::reaper::run();
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -26,9 +26,9 @@ fn main() -> ExitCode {
             };
         }
     };
-    zdt_check::app::process::install_panic_hook();
+    zdt_check::sys::process::install_panic_hook();
     if matches!(cli.command, Command::Run(_) | Command::Compare(_)) {
-        zdt_check::app::reaper::start();
+        zdt_check::sys::reaper::start();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         let cancel = if matches!(cli.command, Command::Fixture(_)) {
             Ok(Cancel::new())
         } else {
-            Cancel::on_signals()
+            zdt_check::cli::cancel_on_signals()
         };
         match cancel {
             Ok(cancel) => zdt_check::cli::run(cli, cancel).await,
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             }
         }
     });
-    zdt_check::app::process::kill_all_groups();
+    zdt_check::sys::process::kill_all_groups();
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
 }

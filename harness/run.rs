@@ -6,7 +6,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::{process, AppEnv};
+use crate::app::AppEnv;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::load::{Kind, LoadRun, LoadSpec, Mix, Mode, Target, VersionSpec};
@@ -15,7 +15,9 @@ use crate::report::{LoadSummary, RunReport};
 use crate::scenario::{Loaded, Scenario, WebsocketsConfig};
 use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
-use crate::strategy::{self, Ctx, StepLog};
+use crate::steps::StepLog;
+use crate::strategy::{self, Ctx};
+use crate::sys::process;
 use crate::verdict::{self, Judged};
 use crate::websocket::{WsRun, WsSpec};
 
@@ -61,7 +63,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     // If the harness is SIGKILLed, the reaper removes the dir after killing the groups
     // (unless it is to be kept).
     if !opts.keep_run_dir {
-        crate::app::reaper::note_dir(true, dir.path());
+        crate::sys::reaper::note_dir(true, dir.path());
     }
     let mut ctx = Ctx {
         app: AppEnv {
@@ -76,7 +78,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         deploys: sc.scenario.deploys().len(),
         not_cleaned_up: Vec::new(),
     };
-    let mut strat = strategy::build(&sc.scenario, &sc.dir);
+    let mut strat = strategy::build(&sc.scenario.reload, &sc.dir);
     let zombies = process::ZombieReaper::start();
     run_inner(
         &sc.scenario,
@@ -105,7 +107,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     } else {
         let path = dir.path().to_path_buf();
         drop(dir);
-        crate::app::reaper::note_dir(false, &path);
+        crate::sys::reaper::note_dir(false, &path);
     }
     report.exit_code = if report.interrupted || report.error.is_some() {
         EXIT_ERROR

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zdt_check::load::outcome::Outcome;
 use zdt_check::report::{self, LoadSummary, RunReport};
 use zdt_check::stats::collector::{Collector, LoadCounters};
+use zdt_check::stats::outcome::Outcome;
 use zdt_check::stats::versions::NO_VERSION;
 use zdt_check::stats::Sample;
-use zdt_check::strategy::StepEvent;
+use zdt_check::steps::StepEvent;
 use zdt_check::verdict::{Check, Verdict};
 
 use crate::util::require_stack;

@@ -5,11 +5,12 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::process::Child;
+use super::AppConfig;
 use super::{AppEnv, Kind, Launch, Spawned};
+use crate::config::AppTable;
 use crate::error::Result;
 use crate::load::Endpoint;
-use crate::scenario::{AppConfig, AppTable};
+use crate::sys::process::Child;
 
 /// The `builtin` app kind: the fixture server inside this binary.
 pub struct Builtin;

@@ -13,11 +13,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::process::{log_tail, Child};
-use super::{readiness, tools, AppEnv, Kind};
+use super::AppConfig;
+use super::{AppEnv, Kind};
+use crate::config::AppTable;
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::scenario::{AppConfig, AppTable};
+use crate::sys::process::{log_tail, Child};
+use crate::sys::{readiness, tools};
 
 /// The `external` app kind: the user's own stack.
 pub struct External;

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::nginx::Upstream;
-use super::process::Child;
-use super::{python, tools, AppEnv, Kind, Launch, Spawned};
+use super::AppConfig;
+use super::{python, AppEnv, Kind, Launch, Spawned};
+use crate::config::AppTable;
 use crate::error::{Error, Result};
+use crate::front::nginx::Upstream;
 use crate::load::Endpoint;
-use crate::scenario::{AppConfig, AppTable};
+use crate::sys::process::Child;
+use crate::sys::tools;
 
 /// The `flup` app kind: a FastCGI app behind nginx.
 pub struct Flup;

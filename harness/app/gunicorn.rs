@@ -9,11 +9,13 @@ use serde::Deserialize;
 use tokio::net::UnixDatagram;
 use toml::Spanned;
 
-use super::process::Child;
-use super::{python, tools, AppEnv, Kind, Launch, Spawned};
+use super::AppConfig;
+use super::{python, AppEnv, Kind, Launch, Spawned};
+use crate::config::{AppTable, Dur};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::scenario::{AppConfig, AppTable, Dur};
+use crate::sys::process::Child;
+use crate::sys::tools;
 
 /// The `gunicorn` app kind: the sample WSGI app under gunicorn.
 pub struct Gunicorn;

@@ -9,17 +9,11 @@
 //! all the scenario module knows about them.
 
 pub mod builtin;
+pub mod config;
 pub mod external;
 pub mod flup;
 pub mod gunicorn;
-pub mod haproxy;
-pub mod netns;
-pub mod nginx;
-pub mod process;
 pub mod python;
-pub mod readiness;
-pub mod reaper;
-pub mod tools;
 pub mod uwsgi;
 
 use std::any::Any;
@@ -32,9 +26,12 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::scenario::table::{keys_of, Common, Without};
-use crate::scenario::{AppConfig, AppTable};
-use process::Child;
+pub use config::AppConfig;
+
+use crate::config::{keys_of, AppTable, Common, Without};
+use crate::front::nginx;
+use crate::sys::process::{self, Child};
+use crate::sys::readiness;
 
 /// What an app kind brings to the [`KINDS`] registry: its name, its own `[app]`
 /// options (with their defaults, checks and docs, in its file) and what the rest of
@@ -356,7 +353,16 @@ pub struct AppEnv {
 }
 
 impl AppEnv {
-    /// A path inside the run directory.
+    /// What a front server needs of the run: its directory and the app's probe.
+    pub fn site(&self) -> crate::front::Site<'_> {
+        crate::front::Site {
+            run_dir: &self.run_dir,
+            status_path: &self.config.status_path,
+            ready_timeout: self.config.ready_timeout.0,
+        }
+    }
+
+    /// `name` inside the run directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.run_dir.join(name)
     }
@@ -515,10 +521,7 @@ impl AppEnv {
 
     /// Picks a free loopback TCP port (bound and released; the kernel will not hand it out again soon).
     pub fn free_tcp_endpoint() -> Result<Endpoint> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| Error::Harness(format!("cannot find a free port: {e}")))?;
-        let addr = l.local_addr().map_err(|e| Error::Harness(e.to_string()))?;
-        Ok(Endpoint::Tcp(addr))
+        Ok(Endpoint::Tcp(crate::sys::port::free_loopback()?))
     }
 
     /// The endpoint for slot `slot`: a unix socket in the run dir, or a fresh TCP port.

@@ -12,12 +12,14 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toml::Spanned;
 
-use super::nginx::Upstream;
-use super::process::Child;
-use super::{python, tools, AppEnv, Kind, Launch, Spawned};
+use super::AppConfig;
+use super::{python, AppEnv, Kind, Launch, Spawned};
+use crate::config::AppTable;
 use crate::error::{Error, Result};
+use crate::front::nginx::Upstream;
 use crate::load::Endpoint;
-use crate::scenario::{AppConfig, AppTable};
+use crate::sys::process::Child;
+use crate::sys::tools;
 
 /// The `uwsgi` app kind: the sample WSGI app under uWSGI.
 pub struct Uwsgi;

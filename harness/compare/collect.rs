@@ -16,7 +16,7 @@ use crate::report::junit::{Case, CaseResult};
 use crate::report::{LoadSummary, RunReport};
 use crate::stats::collector::{VersionSeen, WindowRow};
 use crate::stats::histogram::{self, percentile_curve, CurvePoint, Percentiles};
-use crate::strategy::StepEvent;
+use crate::steps::StepEvent;
 
 /// One run's timeline, owned: what the comparison page draws of a scenario.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::outcome::{Cut, Outcome, Stage};
 use super::target::Endpoint;
+use crate::stats::outcome::{Cut, Outcome, Stage};
 
 /// The largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::target::Target;
+use crate::stats::KindInfo;
 
 /// Header in which the sample apps echo the request body's length.
 pub const ECHO_LENGTH: &str = "x-body-length";
@@ -44,6 +45,20 @@ pub struct Kind {
 }
 
 impl Kind {
+    /// What reports say about this kind besides its numbers.
+    pub fn info(&self) -> KindInfo {
+        KindInfo {
+            name: self.name.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            weight: self.weight,
+            body_bytes: (self.bytes.len() - self.body_at) as u64,
+            upload_ms: self.upload.map(|d| d.as_secs_f64() * 1000.0),
+            keep_alive: self.keep_alive,
+            echo: self.echo.is_some(),
+        }
+    }
+
     /// The load's single kind when no mix is given: GET the target's path.
     pub fn plain(target: &Target, keep_alive: bool) -> Kind {
         let bytes = target.request_bytes(keep_alive);

@@ -9,7 +9,7 @@
 
 pub mod client;
 pub mod mix;
-pub mod outcome;
+
 pub mod pacer;
 pub mod target;
 
@@ -22,11 +22,11 @@ use regex::bytes::Regex;
 use tokio::time::Sleep;
 
 use crate::stats::collector::{LiveSpan, LoadCounters};
+pub use crate::stats::outcome::{self, Cut, Outcome};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
 pub use mix::{Kind, Mix};
-pub use outcome::{Cut, Outcome};
 pub use target::{Endpoint, Target};
 
 /// A send that begins more than this after its schedule counts as late.
@@ -156,13 +156,7 @@ impl LoadRun {
         let progress = shared.clone();
         let mut c = Collector::new(window_ns, LATE_NS);
         if spec.mix.per_kind {
-            c.track_kinds(
-                spec.mix
-                    .kinds
-                    .iter()
-                    .map(crate::stats::KindInfo::of)
-                    .collect(),
-            );
+            c.track_kinds(spec.mix.kinds.iter().map(Kind::info).collect());
         }
         let span = c.live_span();
         let collector = std::thread::Builder::new()

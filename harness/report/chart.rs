@@ -15,7 +15,7 @@ use super::html::escape;
 use super::RunReport;
 use crate::stats::collector::{RunStats, VersionSeen, WindowRow};
 use crate::stats::CurvePoint;
-use crate::strategy::StepEvent;
+use crate::steps::StepEvent;
 use crate::websocket::{End, WsReport};
 
 /// One horizontal grid line across the plot at `y`, labelled `v` on the left axis.

@@ -529,11 +529,11 @@ fn percentile_legend(st: &RunStats) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::load::outcome::Outcome;
     use crate::report::{Footprint, LoadSummary};
     use crate::stats::collector::{Collector, LoadCounters};
+    use crate::stats::outcome::Outcome;
     use crate::stats::Sample;
-    use crate::strategy::StepEvent;
+    use crate::steps::StepEvent;
     use crate::verdict::{Check, Verdict};
 
     /// A run of 3 s at 1 kHz with refused connections and a version switch at 1–1.1 s.

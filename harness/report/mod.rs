@@ -14,7 +14,7 @@ use serde::Serialize;
 pub use footprint::Footprint;
 
 use crate::stats::RunStats;
-use crate::strategy::StepEvent;
+use crate::steps::StepEvent;
 use crate::verdict::Verdict;
 use crate::websocket::WsReport;
 

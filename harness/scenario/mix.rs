@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{request_path_problem, Dur, LoadConfig, Locator};
+use super::{request_path_problem, LoadConfig};
+use crate::config::{Dur, Locator};
 use crate::error::Result;
 
 /// Most kinds in one mix (a kind's index travels in every sample as a byte).

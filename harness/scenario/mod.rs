@@ -1,11 +1,11 @@
 //! Scenario files: what to start, how to load it, which reload to trigger, what to assert.
 //!
 //! Unknown keys are rejected; every error names the file, line, column and field.
-//! See README.md ("Scenario reference") for every key with its default.
+//! See docs/reference.md for every key with its default. This module is the
+//! composition root: each section's owner (app kind, strategy, front server, verdict)
+//! owns its config type and checks; here they are read through the registries.
 
-pub mod duration;
 pub mod mix;
-pub mod table;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,14 +13,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub use duration::Dur;
 pub use mix::MixEntry;
-pub use table::{AppTable, ReloadTable};
 
-use crate::app::{self, AppOptions};
+use crate::app::{self, AppConfig, AppOptions};
+use crate::config::{one_of, AppTable, Dur, Locator, ReloadTable};
 use crate::error::{Error, Result};
-use crate::load::outcome;
-use crate::strategy::{self, StrategyOptions};
+use crate::front::FrontConfig;
+use crate::strategy::{self, ReloadConfig, StrategyOptions};
+use crate::verdict::AssertConfig;
 
 /// A whole scenario file; `O` is the reload strategy's parsed options and `A` the app
 /// kind's (both `()` while the file is read, before their own passes, see [`parse`]).
@@ -74,154 +74,6 @@ pub struct SweepConfig {
     /// Values for `load.connections`.
     #[serde(default)]
     pub connections: Vec<usize>,
-}
-
-/// `[app]`: which app server runs the app, the keys every app kind has, and the
-/// kind's own options. Those are each kind's `Options` type (`harness/app/<kind>.rs`),
-/// read by its registry entry (`app::KINDS`) in a second pass over the file (this
-/// struct ignores their keys).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, bound(deserialize = "A: Default", serialize = ""))]
-pub struct AppConfig<A = Arc<dyn AppOptions>> {
-    /// The app kind (see `app::KINDS`): `builtin` (the fixture server in this binary),
-    /// `gunicorn`, `uwsgi`, `flup` (FastCGI), or `external` (the user's own stack,
-    /// brought up by `start` or already running).
-    pub kind: Spanned<String>,
-    /// `unix` (default) or `tcp`: what the app instances listen on (not for an
-    /// external app; see [`AppConfig::socket`]).
-    pub socket: Option<Spanned<String>>,
-    /// How long an instance takes to start, modelling a slow app import (default 1s;
-    /// not for an external app; see [`AppConfig::startup_delay`]).
-    pub startup_delay: Option<Spanned<Dur>>,
-    /// Versions: the first is started, each reload moves to the next. Absent for an
-    /// `external` app: versions are discovered (see [`AppConfig::versions`]).
-    pub versions: Option<Spanned<Vec<String>>>,
-    /// Longest an instance may take to become ready.
-    pub ready_timeout: Dur,
-    /// Path the readiness probe asks for.
-    pub status_path: String,
-    /// How long a stopping instance may drain before it is killed.
-    pub stop_timeout: Dur,
-    /// The kind's own options, parsed and checked.
-    #[serde(skip)]
-    pub options: A,
-}
-
-/// Versions a built-in app kind runs when the scenario lists none.
-static DEFAULT_VERSIONS: std::sync::LazyLock<Vec<String>> =
-    std::sync::LazyLock::new(|| vec!["v1".into(), "v2".into()]);
-
-impl<A> AppConfig<A> {
-    /// The same settings with the kind's parsed options (pass 1 holds `()` there).
-    pub fn with_options<B>(self, options: B) -> AppConfig<B> {
-        AppConfig {
-            kind: self.kind,
-            socket: self.socket,
-            startup_delay: self.startup_delay,
-            versions: self.versions,
-            ready_timeout: self.ready_timeout,
-            status_path: self.status_path,
-            stop_timeout: self.stop_timeout,
-            options,
-        }
-    }
-
-    /// The user's own stack (`kind = "external"`).
-    pub fn is_external(&self) -> bool {
-        self.kind.get_ref() == "external"
-    }
-
-    /// The versions in deploy order; empty when they are discovered (an external app
-    /// with no `versions`): then whatever serves first must be replaced, deploy after
-    /// deploy, by exactly one version not seen before.
-    pub fn versions(&self) -> &[String] {
-        match &self.versions {
-            Some(v) => v.get_ref(),
-            None if self.is_external() => &[],
-            None => &DEFAULT_VERSIONS,
-        }
-    }
-
-    /// `app.socket`: `unix` or `tcp`.
-    pub fn socket(&self) -> &str {
-        self.socket
-            .as_ref()
-            .map_or("unix", |s| s.get_ref().as_str())
-    }
-
-    /// `app.startup_delay`.
-    pub fn startup_delay(&self) -> std::time::Duration {
-        self.startup_delay
-            .as_ref()
-            .map_or(std::time::Duration::from_millis(1000), |d| d.get_ref().0)
-    }
-}
-
-impl<A: Default> Default for AppConfig<A> {
-    fn default() -> Self {
-        AppConfig {
-            kind: Spanned::new(0..0, "builtin".into()),
-            socket: None,
-            startup_delay: None,
-            versions: None,
-            ready_timeout: Dur::ms(30_000),
-            status_path: "/_status".into(),
-            stop_timeout: Dur::ms(10_000),
-            options: A::default(),
-        }
-    }
-}
-
-/// What `front.next_upstream` may hold: nginx's `proxy_next_upstream` tokens.
-const NEXT_UPSTREAM: &[&str] = &[
-    "off",
-    "error",
-    "timeout",
-    "invalid_header",
-    "http_500",
-    "http_502",
-    "http_503",
-    "http_504",
-    "http_403",
-    "http_404",
-    "http_429",
-    "non_idempotent",
-];
-
-/// The front server.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FrontConfig {
-    /// `nginx`.
-    pub kind: Spanned<String>,
-    /// nginx worker processes.
-    pub worker_processes: Spanned<u32>,
-    /// Where nginx listens: a loopback `address:port` (absent: a free port).
-    pub listen: Option<Spanned<String>>,
-    /// nginx's `worker_shutdown_timeout`: how long old workers may keep connections
-    /// (websockets, long requests) after a reload before nginx closes them (absent:
-    /// unset, old workers wait for every connection to end).
-    pub worker_shutdown_timeout: Option<Spanned<Dur>>,
-    /// Idle connections to the app each nginx worker keeps for reuse (`keepalive N`
-    /// in the upstream; 0, the default: a new upstream connection per request).
-    pub upstream_keepalive: Spanned<u32>,
-    /// `proxy_next_upstream`: `off` (the default here: nginx retries nothing, so the
-    /// client sees every failure) or nginx's own tokens, e.g. `error timeout` (nginx's
-    /// default), `error timeout non_idempotent`.
-    pub next_upstream: Spanned<String>,
-}
-
-impl Default for FrontConfig {
-    fn default() -> Self {
-        FrontConfig {
-            kind: Spanned::new(0..0, "nginx".into()),
-            worker_processes: Spanned::new(0..0, 1),
-            listen: None,
-            worker_shutdown_timeout: None,
-            upstream_keepalive: Spanned::new(0..0, 0),
-            next_upstream: Spanned::new(0..0, "off".into()),
-        }
-    }
 }
 
 /// The load.
@@ -279,71 +131,6 @@ impl Default for LoadConfig {
             version_regex: None,
             mix: Vec::new(),
             seed: 1,
-        }
-    }
-}
-
-/// `[reload]`: the strategy, the keys every strategy has, and the strategy's own
-/// options. Those are each strategy's `Options` type (`harness/strategy/<name>.rs`),
-/// read by its registry entry in a second pass over the file (this struct ignores
-/// their keys).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ReloadConfig<O = Arc<dyn StrategyOptions>> {
-    /// The strategy's name (see `strategy::REGISTRY`).
-    pub strategy: Spanned<String>,
-    /// Pause between two reloads when `app.versions` has more than two entries (default 1s).
-    #[serde(default)]
-    pub interval: Option<Dur>,
-    /// How many reloads to run (default: one per version after the first; 1 when the
-    /// versions are discovered). With listed versions it must match their count.
-    #[serde(default)]
-    pub deploys: Option<Spanned<u32>>,
-    /// Longest one reload step may take; what a step is, and the default, is the
-    /// strategy's own (see its `Options`).
-    #[serde(default)]
-    pub step_timeout: Option<Spanned<Dur>>,
-    /// The strategy's own options, parsed and checked.
-    #[serde(skip)]
-    pub options: O,
-}
-
-impl<O> ReloadConfig<O> {
-    /// The same keys with the strategy's parsed options (pass 1 holds `()` there).
-    pub fn with_options<P>(self, options: P) -> ReloadConfig<P> {
-        ReloadConfig {
-            strategy: self.strategy,
-            interval: self.interval,
-            deploys: self.deploys,
-            step_timeout: self.step_timeout,
-            options,
-        }
-    }
-}
-
-/// Assertions; a run passes when all hold.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AssertConfig {
-    /// Most failed requests allowed (outside `allow`).
-    pub max_failed: u64,
-    /// Failure classes (or keys like `http_502`) that are reported but not counted against `max_failed`.
-    pub allow: Spanned<Vec<String>>,
-    /// After the last step only the last version serves; before the first step only the first.
-    pub new_version_took_over: bool,
-    /// Budget for p99 latency during the reload.
-    pub p99_during: Option<Dur>,
-    /// Budget for the longest interval without a successful response.
-    pub max_gap: Option<Dur>,
-}
-
-impl Default for AssertConfig {
-    fn default() -> Self {
-        AssertConfig {
-            max_failed: 0,
-            allow: Spanned::new(0..0, Vec::new()),
-            new_version_took_over: true,
-            p99_during: None,
-            max_gap: None,
         }
     }
 }
@@ -531,98 +318,6 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
     })
 }
 
-/// Turns byte spans into `file:line:col: field: message` errors.
-struct Locator<'a> {
-    path: &'a Path,
-    src: &'a str,
-}
-
-impl Locator<'_> {
-    fn toml_error(&self, e: &toml::de::Error) -> Error {
-        self.error(e.span().unwrap_or(0..0), None, e.message())
-    }
-
-    fn error(&self, span: std::ops::Range<usize>, field: Option<&str>, msg: &str) -> Error {
-        let start = span.start.min(self.src.len());
-        let before = &self.src[..start];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.src[line_start..start].chars().count() + 1;
-        let text = self.src[line_start..].lines().next().unwrap_or("");
-        let field = field
-            .map(str::to_string)
-            .or_else(|| self.field_at(line_start, text));
-        let field = field.map(|f| format!("`{f}`: ")).unwrap_or_default();
-        let mut out = format!("{}:{line}:{col}: {field}{msg}", self.path.display());
-        if !text.trim().is_empty() {
-            out.push_str(&format!(
-                "\n  {line:>4} | {text}\n       | {}^",
-                " ".repeat(col.saturating_sub(1))
-            ));
-        }
-        Error::Scenario(out)
-    }
-
-    /// `table.key` for the `key = value` line starting at `line_start`.
-    fn field_at(&self, line_start: usize, text: &str) -> Option<String> {
-        let key = text.split_once('=')?.0.trim().trim_matches('"');
-        if key.is_empty() || key.starts_with('[') {
-            return None;
-        }
-        let table = self.src[..line_start]
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| l.starts_with('[') && !l.starts_with("[["))
-            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-        Some(match table {
-            Some(t) => format!("{t}.{key}"),
-            None => key.to_string(),
-        })
-    }
-}
-
-fn one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Result<()> {
-    if allowed.contains(&v.get_ref().as_str()) {
-        Ok(())
-    } else {
-        Err(not_one_of(loc, v, field, allowed))
-    }
-}
-
-fn not_one_of(loc: &Locator, v: &Spanned<String>, field: &str, allowed: &[&str]) -> Error {
-    loc.error(
-        v.span(),
-        Some(field),
-        &format!(
-            "unknown value {:?}; expected one of: {}",
-            v.get_ref(),
-            allowed.join(", ")
-        ),
-    )
-}
-
-/// `[front] listen`: a loopback address with a port (every listener zdt-check starts
-/// stays on loopback).
-pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::SocketAddr, String> {
-    let addr: std::net::SocketAddr = v.get_ref().parse().map_err(|_| {
-        format!(
-            "{:?} is not an address:port (e.g. \"127.0.0.1:8080\")",
-            v.get_ref()
-        )
-    })?;
-    if !addr.ip().is_loopback() {
-        return Err(format!(
-            "{} is not a loopback address: zdt-check listens on loopback only",
-            addr.ip()
-        ));
-    }
-    if addr.port() == 0 {
-        return Err("port 0: leave `listen` out for a free port".into());
-    }
-    Ok(addr)
-}
-
 impl<O, A> Scenario<O, A> {
     /// The version each reload moves to, in order: the listed versions after the first, or
     /// one empty string per deploy when versions are discovered.
@@ -688,7 +383,7 @@ fn validate_app(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOption
     let a = &s.app;
     let Some(entry) = app::find_kind(a.kind.get_ref()) else {
         let names: Vec<&str> = app::KINDS.iter().map(|e| e.name).collect();
-        return Err(not_one_of(loc, &a.kind, "app.kind", &names));
+        return Err(crate::config::not_one_of(loc, &a.kind, "app.kind", &names));
     };
     let instance_keys = [
         ("socket", a.socket.as_ref().map(Spanned::span)),
@@ -729,47 +424,7 @@ fn validate_app(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOption
 fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> {
     let app_options = validate_app(s, loc)?;
     if let Some(f) = &s.front {
-        one_of(loc, &f.kind, "front.kind", &["nginx"])?;
-        if !(1..=64).contains(f.worker_processes.get_ref()) {
-            return Err(loc.error(
-                f.worker_processes.span(),
-                Some("front.worker_processes"),
-                "must be between 1 and 64",
-            ));
-        }
-        if let Some(l) = &f.listen {
-            front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
-        }
-        if *f.upstream_keepalive.get_ref() > 10_000 {
-            return Err(loc.error(
-                f.upstream_keepalive.span(),
-                Some("front.upstream_keepalive"),
-                "must be between 0 (off) and 10000",
-            ));
-        }
-        let tokens: Vec<&str> = f.next_upstream.get_ref().split_whitespace().collect();
-        let bad = tokens.iter().find(|t| !NEXT_UPSTREAM.contains(t));
-        if tokens.is_empty() || bad.is_some() || (tokens.contains(&"off") && tokens.len() > 1) {
-            return Err(loc.error(
-                f.next_upstream.span(),
-                Some("front.next_upstream"),
-                &format!(
-                    "{}expected `off` or nginx's proxy_next_upstream tokens separated by spaces ({}), e.g. \"error timeout\"",
-                    bad.map(|b| format!("unknown token {b:?}; ")).unwrap_or_default(),
-                    NEXT_UPSTREAM[1..].join(", ")
-                ),
-            ));
-        }
-        if let Some(t) = &f.worker_shutdown_timeout {
-            let d = t.get_ref().0;
-            if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
-                return Err(loc.error(
-                    t.span(),
-                    Some("front.worker_shutdown_timeout"),
-                    "must be between 1ms and 1h",
-                ));
-            }
-        }
+        f.validate(loc)?;
     }
     if let Some(w) = &s.websockets {
         validate_websockets(s, w, loc)?;
@@ -832,15 +487,7 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
             ));
         }
     }
-    for name in s.assert.allow.get_ref() {
-        if !outcome::is_valid_name(name) || name == "ok" {
-            return Err(loc.error(
-                s.assert.allow.span(),
-                Some("assert.allow"),
-                &format!("unknown outcome class {name:?}; expected a failure class ({}) or a code key like http_502", outcome::CLASS_NAMES[1..].join(", ")),
-            ));
-        }
-    }
+    s.assert.validate(loc)?;
     if let Some(sw) = &s.sweep {
         let n = sw.startup_delay.len().max(1)
             * sw.workers.len().max(1)
@@ -940,7 +587,12 @@ fn validate_reload(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn Strate
     let r = &s.reload;
     let Some(entry) = strategy::find(r.strategy.get_ref()) else {
         let names: Vec<&str> = strategy::REGISTRY.iter().map(|e| e.name).collect();
-        return Err(not_one_of(loc, &r.strategy, "reload.strategy", &names));
+        return Err(crate::config::not_one_of(
+            loc,
+            &r.strategy,
+            "reload.strategy",
+            &names,
+        ));
     };
     let strategy = entry.name;
     let kind = s.app.kind.get_ref().as_str();
@@ -998,7 +650,7 @@ mod tests {
         )
         .unwrap();
         let l = s.front.unwrap().listen.unwrap();
-        assert_eq!(front_listen(&l).unwrap().port(), 8080);
+        assert_eq!(crate::front::front_listen(&l).unwrap().port(), 8080);
     }
 
     #[test]

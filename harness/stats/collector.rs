@@ -20,7 +20,7 @@ use super::histogram::{self, CurvePoint, Percentiles};
 use super::kinds::{KindInfo, KindStats, KindTracks};
 use super::versions::NO_VERSION;
 use super::Sample;
-use crate::load::outcome::{Cut, Outcome, Stage};
+use crate::stats::outcome::{Cut, Outcome, Stage};
 
 /// Windows this far behind the newest stay hot (late samples still count in
 /// their row's percentiles); older ones go cold.

@@ -13,8 +13,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::histogram::{self, Percentiles};
+use super::outcome::Outcome;
 use super::Sample;
-use crate::load::{Kind, Outcome};
 
 /// What a report says about a kind besides its numbers.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,20 +53,6 @@ impl KindInfo {
             req.push_str(&format!(" ({})", extra.join(", ")));
         }
         req
-    }
-
-    /// The description of a load kind.
-    pub fn of(k: &Kind) -> KindInfo {
-        KindInfo {
-            name: k.name.clone(),
-            method: k.method.clone(),
-            path: k.path.clone(),
-            weight: k.weight,
-            body_bytes: (k.bytes.len() - k.body_at) as u64,
-            upload_ms: k.upload.map(|d| d.as_secs_f64() * 1000.0),
-            keep_alive: k.keep_alive,
-            echo: k.echo.is_some(),
-        }
     }
 }
 

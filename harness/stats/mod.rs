@@ -9,13 +9,14 @@ pub mod collector;
 pub mod gap;
 pub mod histogram;
 pub mod kinds;
+pub mod outcome;
 pub mod versions;
 
 pub use collector::{Collector, ReloadSpan, RunStats};
 pub use histogram::{CurvePoint, Percentiles};
 pub use kinds::{KindInfo, KindPhase, KindStats};
 
-use crate::load::outcome::{Cut, Outcome};
+use crate::stats::outcome::{Cut, Outcome};
 
 /// One finished request.
 #[derive(Debug, Clone, Copy)]

@@ -20,11 +20,12 @@ use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::external::{self, ExternalStack};
-use crate::app::process::{log_tail, pid_listening_on, Child};
-use crate::app::{tools, Instance, StopHow};
+use crate::app::{Instance, StopHow};
+use crate::config::ReloadTable;
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
-use crate::scenario::ReloadTable;
+use crate::sys::process::{log_tail, pid_listening_on, Child};
+use crate::sys::tools;
 
 /// `[reload]` options of command. `step_timeout`: the longest one run of the command
 /// may take; a command still running then is killed and the step fails (default 60s).

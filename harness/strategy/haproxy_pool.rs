@@ -1,6 +1,6 @@
 //! The load-balancer deploy of the gunicorn-rolling-restart seed: `servers` app
 //! instances (`s1..sN`, each on its own socket) behind haproxy (see
-//! [`crate::app::haproxy`]), rolled one at a time:
+//! [`crate::front::haproxy`]), rolled one at a time:
 //! 1. `set server be/sN state drain`: no new load-balanced requests, checks go on;
 //!    wait until the status is DRAIN;
 //! 2. wait until `scur` = 0 and `qcur` = 0 (nothing in flight or queued for it);
@@ -27,7 +27,7 @@
 //! `retries`/`redispatch` let haproxy hide failed connects from the client.
 //!
 //! `hosts = "netns"` puts each server on its own test host (a network namespace with
-//! a veth link, see [`crate::app::netns`]): the instance runs inside it, bound to TCP
+//! a veth link, see [`crate::sys::netns`]): the instance runs inside it, bound to TCP
 //! port [`HOST_PORT`] on the host's address, and haproxy, on the harness's side,
 //! reaches it over the link. `link_down = "sN"` (test hosts only) does, instead of a
 //! roll, what a pulled cable does: sN's link goes down without any drain, the
@@ -51,12 +51,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
-use crate::app::haproxy::{Counters, Haproxy, PoolConfig};
-use crate::app::netns::{self, TestHost, TestHosts};
 use crate::app::{Instance, StopHow};
+use crate::config::{Dur, ReloadTable};
 use crate::error::{Error, Result};
+use crate::front::haproxy::{Counters, Haproxy, PoolConfig};
 use crate::load::{Endpoint, Target};
-use crate::scenario::{Dur, ReloadTable};
+use crate::sys::netns::{self, TestHost, TestHosts};
 
 /// `take_out` values.
 pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
@@ -148,7 +148,7 @@ impl Spec for HaproxyPool {
         if *o.servers.get_ref() < 2 {
             return Err(at.error(o.servers.span(), "reload.servers", "must be at least 2"));
         }
-        if let Some(why) = crate::app::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
+        if let Some(why) = crate::front::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
             return Err(at.error(o.check_inter.span(), "reload.check_inter", why));
         }
         for (v, field) in [(&o.fall, "reload.fall"), (&o.rise, "reload.rise")] {
@@ -342,7 +342,7 @@ impl HaproxyPool {
         ctx: &mut Ctx,
         name: &str,
         host: &TestHost,
-        before: &crate::app::haproxy::ServerStat,
+        before: &crate::front::haproxy::ServerStat,
     ) -> Result<()> {
         let timeout = self.opts.step_timeout;
         let t = ctx.steps.now_ms();
@@ -641,7 +641,7 @@ impl Strategy for HaproxyPool {
             disable_on_404: self.opts.take_out == "404",
             status_path: ctx.app.config.status_path.clone(),
         };
-        let hap = Haproxy::start(&ctx.app, &cfg, None).await?;
+        let hap = Haproxy::start(&ctx.app.site(), &cfg, None).await?;
         let endpoint = hap.endpoint();
         // Kept before anything else can fail, so that shutdown stops it.
         let hap = self.haproxy.insert(hap);
@@ -737,7 +737,7 @@ async fn restore_link(host: &TestHost) -> Result<String> {
 }
 
 /// A numeric `show stat` field by name (0 if absent).
-fn field(r: &crate::app::haproxy::ServerStat, name: &str) -> u64 {
+fn field(r: &crate::front::haproxy::ServerStat, name: &str) -> u64 {
     r.fields.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 

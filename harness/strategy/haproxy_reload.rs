@@ -1,5 +1,5 @@
 //! haproxy reloads itself while the pool behind it keeps serving (see
-//! [`crate::app::haproxy`]): `servers` app instances are haproxy's servers
+//! [`crate::front::haproxy`]): `servers` app instances are haproxy's servers
 //! `be/s1..sN`, and each deploy moves the balancer, not the app, through a reload.
 //!
 //! So that the new version takes over (and the verdict's version check means
@@ -63,11 +63,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
-use crate::app::haproxy::{Haproxy, PoolConfig, ProcList, RunMode};
-use crate::app::{AppEnv, Instance, StopHow};
+use crate::app::{Instance, StopHow};
+use crate::config::{Dur, ReloadTable};
 use crate::error::{Error, Result};
+use crate::front::haproxy::{Haproxy, PoolConfig, ProcList, RunMode};
 use crate::load::{Endpoint, Target};
-use crate::scenario::{Dur, ReloadTable};
 
 /// `how` values.
 pub const HOW: &[&str] = &["master-cli", "restart", "sf"];
@@ -116,7 +116,7 @@ impl Spec for HaproxyReload {
                 "must be between 1 and 16",
             ));
         }
-        if let Some(why) = crate::app::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
+        if let Some(why) = crate::front::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
             return Err(at.error(o.check_inter.span(), "reload.check_inter", why));
         }
         Ok(())
@@ -243,7 +243,7 @@ impl HaproxyReload {
 
         let t = ctx.steps.now_ms();
         let answer =
-            crate::app::haproxy::master_cli(&self.hap()?.master_socket(), "reload").await?;
+            crate::front::haproxy::master_cli(&self.hap()?.master_socket(), "reload").await?;
         ctx.steps.record(
             "reload sent",
             t,
@@ -260,7 +260,7 @@ impl HaproxyReload {
                         && !p.workers.contains(&old))
             })
             .await?;
-        let prompt = crate::app::haproxy::master_prompt(&self.hap()?.master_socket()).await?;
+        let prompt = crate::front::haproxy::master_prompt(&self.hap()?.master_socket()).await?;
         if after.failed > before.failed || prompt.contains("ReloadFailed") {
             return Err(Error::Step(format!(
                 "haproxy reload failed: {after}, prompt {prompt:?}\n{}",
@@ -347,7 +347,7 @@ impl HaproxyReload {
             );
         }
         let t = ctx.steps.now_ms();
-        let hap = Haproxy::start_as(&ctx.app, cfg, listen, &self.mode()).await?;
+        let hap = Haproxy::start_as(&ctx.app.site(), cfg, listen, &self.mode()).await?;
         let pid = hap.pid();
         self.haproxy = Some(hap);
         ctx.steps.record(
@@ -370,7 +370,7 @@ impl HaproxyReload {
         let old_pid = old.pid();
         let t = ctx.steps.now_ms();
         let started = Haproxy::start_as(
-            &ctx.app,
+            &ctx.app.site(),
             cfg,
             listen,
             &RunMode::Standalone {
@@ -441,13 +441,10 @@ impl Strategy for HaproxyReload {
         let (instances, ready) = self.start_instances(ctx, version).await;
         self.instances = instances;
         ready?;
-        let listen = match AppEnv::free_tcp_endpoint()? {
-            Endpoint::Tcp(a) => a,
-            Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
-        };
+        let listen = crate::sys::port::free_loopback()?;
         self.listen = Some(listen);
         let cfg = self.pool(ctx, &self.instances);
-        let hap = Haproxy::start_as(&ctx.app, &cfg, listen, &self.mode()).await?;
+        let hap = Haproxy::start_as(&ctx.app.site(), &cfg, listen, &self.mode()).await?;
         self.haproxy = Some(hap);
         Ok(Target {
             endpoint: Endpoint::Tcp(listen),
@@ -546,7 +543,7 @@ mod tests {
     /// (the worker stays, `failed` counts it), and with an old worker finishing.
     #[test]
     fn show_proc_is_parsed_by_section() {
-        use crate::app::haproxy::parse_show_proc;
+        use crate::front::haproxy::parse_show_proc;
         let head =
             "#<PID>          <type>          <reloads>       <uptime>        <version>      \n";
         let ok = parse_show_proc(&format!("{head}10747           master          1 [failed: 0]   0d00h20m17s     2.6.12-1+deb12u4\n# workers\n30196           worker          0               0d00h00m01s     2.6.12-1+deb12u4\n# programs\n\n")).unwrap();

@@ -9,6 +9,7 @@
 //! started. The run loop never needs to know which strategy it drives.
 
 pub mod command;
+pub mod config;
 pub mod gunicorn_hup;
 pub mod gunicorn_usr2;
 pub mod haproxy_pool;
@@ -26,83 +27,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 
-use crate::app::nginx::{Nginx, Tuning};
 use crate::app::{AppEnv, StopHow};
 use crate::error::Result;
-use crate::load::{Clock, Endpoint, Target};
-use crate::scenario::table::{keys_of, Common, Without};
-use crate::scenario::{FrontConfig, ReloadConfig, ReloadTable, Scenario};
+use crate::front::nginx::{Nginx, Tuning};
+use crate::load::{Endpoint, Target};
+pub use config::ReloadConfig;
 
-/// One step of a reload, on the load clock.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepEvent {
-    /// What happened, e.g. `new instance ready`, `switched`, `old instance stopped`.
-    pub name: String,
-    /// When the step began, ms since load start.
-    pub start_ms: f64,
-    /// When it ended.
-    pub end_ms: f64,
-    /// Details (which instance, how it exited).
-    pub detail: String,
-    /// What a deploy command printed (its last lines), for the report.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-}
-
-/// The steps recorded so far.
-#[derive(Debug, Default)]
-pub struct StepLog {
-    clock: Option<Clock>,
-    /// Recorded steps, in order.
-    pub events: Vec<StepEvent>,
-    /// The last step's name, shared with the live progress display.
-    pub last: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl StepLog {
-    /// Puts steps on the load's clock (before the load starts, steps are not recorded).
-    pub fn set_clock(&mut self, clock: Clock) {
-        self.clock = Some(clock);
-    }
-
-    /// Now, in ms on the load clock (0 before the load started).
-    pub fn now_ms(&self) -> f64 {
-        self.clock.map_or(0.0, |c| c.now_ns() as f64 / 1e6)
-    }
-
-    /// Records a step that began at `start_ms` and ends now.
-    pub fn record(&mut self, name: &str, start_ms: f64, detail: impl Into<String>) {
-        self.push(name, start_ms, detail.into(), None);
-    }
-
-    /// Records a step with the output of a command it ran.
-    pub fn record_with_output(
-        &mut self,
-        name: &str,
-        start_ms: f64,
-        detail: String,
-        output: String,
-    ) {
-        self.push(name, start_ms, detail, Some(output));
-    }
-
-    fn push(&mut self, name: &str, start_ms: f64, detail: String, output: Option<String>) {
-        if self.clock.is_some() {
-            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = name.to_string();
-            let end_ms = self.now_ms();
-            self.events.push(StepEvent {
-                name: name.to_string(),
-                start_ms,
-                end_ms,
-                detail,
-                output,
-            });
-        }
-    }
-}
+use crate::config::{keys_of, Common, ReloadTable, Without};
+use crate::front::FrontConfig;
+use crate::steps::StepLog;
 
 /// What a strategy works with.
 #[derive(Debug)]
@@ -140,8 +76,8 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
     let listen = fc
         .listen
         .as_ref()
-        .and_then(|l| crate::scenario::front_listen(l).ok());
-    let ngx = Nginx::start(&ctx.app, &up, Tuning::of(&fc), listen).await?;
+        .and_then(|l| crate::front::front_listen(l).ok());
+    let ngx = Nginx::start(&ctx.app.site(), &up, Tuning::of(&fc), listen).await?;
     let endpoint = ngx.endpoint();
     ctx.front = Some(ngx);
     let host = match &endpoint {
@@ -173,10 +109,10 @@ pub trait Strategy: Send {
 
 /// Builds the strategy a (validated) scenario names, from the options its registry
 /// entry parsed; `base_dir` is the scenario file's directory (a deploy command runs there).
-pub fn build(s: &Scenario, base_dir: &Path) -> Box<dyn Strategy> {
-    s.reload.options.build(&Build {
+pub fn build(reload: &ReloadConfig, base_dir: &Path) -> Box<dyn Strategy> {
+    reload.options.build(&Build {
         base_dir,
-        step_timeout: s.reload.step_timeout.as_ref().map(|t| t.get_ref().0),
+        step_timeout: reload.step_timeout.as_ref().map(|t| t.get_ref().0),
     })
 }
 
@@ -341,7 +277,7 @@ pub fn stop_how(v: &Spanned<String>) -> StopHow {
 mod tests {
     use super::*;
 
-    fn parse(src: &str) -> Result<Scenario> {
+    fn parse(src: &str) -> Result<crate::scenario::Scenario> {
         crate::scenario::parse(Path::new("s.toml"), src)
     }
 
@@ -383,7 +319,7 @@ mod tests {
                         3
                     );
                     assert_eq!(s.reload.interval.unwrap().0.as_secs(), 2);
-                    let strat = build(&s, Path::new("."));
+                    let strat = build(&s.reload, Path::new("."));
                     assert_eq!(strat.name(), e.name);
                 }
                 // A strategy with a required option (command) says so, at the strategy line.

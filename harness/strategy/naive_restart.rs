@@ -8,9 +8,9 @@ use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
+use crate::config::ReloadTable;
 use crate::error::Result;
 use crate::load::Target;
-use crate::scenario::ReloadTable;
 
 /// `[reload]` options of naive-restart. `step_timeout` is accepted and not used (the
 /// new instance's start is bounded by `app.ready_timeout`).

@@ -34,9 +34,9 @@ use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
+use crate::config::ReloadTable;
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
-use crate::scenario::ReloadTable;
 
 /// Default limit for the old nginx workers to exit.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -24,11 +24,11 @@ use serde::Deserialize;
 
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::gunicorn::{drain_ready, wait_ready_where, wait_workers_ready};
-use crate::app::process::proc_children;
 use crate::app::{python, Instance, StopHow};
+use crate::config::Dur;
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::scenario::Dur;
+use crate::sys::process::proc_children;
 
 /// `[reload]` options of rolling-kill. `step_timeout`: the longest a replacement
 /// worker may take to report ready (default `app.ready_timeout`).

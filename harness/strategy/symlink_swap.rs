@@ -17,9 +17,9 @@ use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
+use crate::config::{Dur, ReloadTable};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
-use crate::scenario::{Dur, ReloadTable};
 
 /// `[reload]` options of symlink-swap. `step_timeout` is accepted and not used (the
 /// new instance's start is bounded by `app.ready_timeout`).

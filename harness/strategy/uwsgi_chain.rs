@@ -25,11 +25,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Build, Ctx, Spec, Strategy};
-use crate::app::process::proc_children;
 use crate::app::{python, uwsgi, Instance, StopHow};
+use crate::config::ReloadTable;
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::scenario::ReloadTable;
+use crate::sys::process::proc_children;
 
 /// `[reload]` options of uwsgi-chain. `step_timeout`: the longest one worker's
 /// replacement (and the wait for the chain to start) may take (default 30s).

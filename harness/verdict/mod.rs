@@ -3,11 +3,14 @@
 //! A check says what was expected, what was measured and by how much it missed,
 //! so a red CI run explains itself.
 
+pub mod config;
+
+pub use config::AssertConfig;
+
 use serde::Serialize;
 
-use crate::scenario::AssertConfig;
 use crate::stats::RunStats;
-use crate::strategy::StepEvent;
+use crate::steps::StepEvent;
 use crate::websocket::{End, WsReport};
 
 /// One assertion's result.
@@ -651,7 +654,7 @@ mod judge_tests {
     fn judge_with(st: &RunStats, allow: &[&str]) -> Verdict {
         let a = AssertConfig {
             allow: toml::Spanned::new(0..0, allow.iter().map(|s| s.to_string()).collect()),
-            max_gap: Some(crate::scenario::Dur::ms(100)),
+            max_gap: Some(crate::config::Dur::ms(100)),
             ..AssertConfig::default()
         };
         let versions = vec!["v1".to_string(), "v2".to_string()];

@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::process::{proc_children, Child};
-use super::{tools, AppEnv};
+use super::Site;
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
+use crate::sys::process::{proc_children, Child};
+use crate::sys::tools;
 
 const CONF_TMPL: &str = include_str!("../../fixtures/nginx/nginx.conf.tmpl");
 const LOC_PROXY: &str = include_str!("../../fixtures/nginx/location-proxy.tmpl");
@@ -69,7 +70,7 @@ impl Default for Tuning {
 
 impl Tuning {
     /// The settings of a `[front]` table.
-    pub fn of(fc: &crate::scenario::FrontConfig) -> Tuning {
+    pub fn of(fc: &crate::front::FrontConfig) -> Tuning {
         Tuning {
             worker_processes: *fc.worker_processes.get_ref(),
             worker_shutdown_timeout: fc.worker_shutdown_timeout.as_ref().map(|d| d.get_ref().0),
@@ -211,7 +212,7 @@ impl Nginx {
     /// loopback port) and waits until a request through it reaches the app
     /// (`status_path` answers 2xx).
     pub async fn start(
-        env: &AppEnv,
+        env: &Site<'_>,
         upstream: &Upstream,
         tuning: Tuning,
         listen: Option<SocketAddr>,
@@ -224,14 +225,11 @@ impl Nginx {
                 tools::require("nginx")
             }
         })?;
-        let prefix = env.path("nginx");
+        let prefix = env.run_dir.join("nginx");
         std::fs::create_dir_all(&prefix).map_err(|e| Error::io(&prefix, e))?;
         let listen = match listen {
             Some(a) => a,
-            None => match AppEnv::free_tcp_endpoint()? {
-                Endpoint::Tcp(a) => a,
-                Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
-            },
+            None => crate::sys::port::free_loopback()?,
         };
         let conf = prefix.join("nginx.conf");
         write_conf(&conf, &render(&prefix, listen, &tuning, upstream))?;
@@ -241,7 +239,7 @@ impl Nginx {
             &bin,
             &args,
             &[],
-            &env.run_dir,
+            env.run_dir,
             &prefix.join("nginx.out"),
         )?;
         let mut ngx = Nginx {
@@ -252,10 +250,10 @@ impl Nginx {
             child,
         };
         let endpoint = ngx.endpoint();
-        super::readiness::wait_ready(
+        crate::sys::readiness::wait_ready(
             &endpoint,
-            &env.config.status_path,
-            env.config.ready_timeout.0,
+            &env.status_path,
+            env.ready_timeout,
             Some(&mut ngx.child),
         )
         .await
@@ -263,7 +261,7 @@ impl Nginx {
             // nginx reports start-up errors in its error log and on stderr (nginx.out).
             let tail = [ngx.prefix.join("error.log"), ngx.prefix.join("nginx.out")]
                 .iter()
-                .map(|p| super::process::log_tail(p, 20))
+                .map(|p| crate::sys::process::log_tail(p, 20))
                 .filter(|t| !t.trim().is_empty())
                 .collect::<Vec<_>>()
                 .join("\n");

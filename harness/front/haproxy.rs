@@ -23,10 +23,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::process::Child;
-use super::{tools, AppEnv};
+use super::Site;
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
+use crate::sys::process::Child;
+use crate::sys::tools;
 
 /// The backend's name in the config and on the admin socket.
 pub const BACKEND: &str = "be";
@@ -305,16 +306,13 @@ impl Haproxy {
     /// haproxy on `listen` (or a free loopback port), and waits until every server
     /// has passed its checks (`L7OK`) and a request through haproxy answers 2xx.
     pub async fn start(
-        env: &AppEnv,
+        env: &Site<'_>,
         cfg: &PoolConfig,
         listen: Option<SocketAddr>,
     ) -> Result<Haproxy> {
         let listen = match listen {
             Some(a) => a,
-            None => match AppEnv::free_tcp_endpoint()? {
-                Endpoint::Tcp(a) => a,
-                Endpoint::Unix(_) => unreachable!("free_tcp_endpoint returns TCP"),
-            },
+            None => crate::sys::port::free_loopback()?,
         };
         Self::start_as(env, cfg, listen, &RunMode::MasterWorker).await
     }
@@ -629,13 +627,13 @@ impl Haproxy {
     /// in `run_dir/hap/haproxy.cfg` (overwritten after `haproxy -c` accepted it).
     /// Waits until every server passed its checks and a request through it answers.
     pub async fn start_as(
-        env: &AppEnv,
+        env: &Site<'_>,
         cfg: &PoolConfig,
         listen: SocketAddr,
         mode: &RunMode,
     ) -> Result<Haproxy> {
         let bin = haproxy_bin()?;
-        let dir = env.path("hap");
+        let dir = env.run_dir.join("hap");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         for name in ["a.sock", "m.sock"] {
             let p = dir.join(name);
@@ -671,7 +669,7 @@ impl Haproxy {
         }
         let child = Child::spawn("haproxy", &bin, &args, &[], &dir, &dir.join("haproxy.out"))?;
         let mut hap = Haproxy { dir, listen, child };
-        let limit = env.config.ready_timeout.0;
+        let limit = env.ready_timeout;
         let n = cfg.servers.len();
         // A standalone process replacing another: until it has bound the admin socket,
         // the old one answers there (with its own, old servers all L7OK).
@@ -698,9 +696,9 @@ impl Haproxy {
             Err(e) => Err(e),
         };
         let waited = match waited {
-            Ok(()) => super::readiness::wait_ready(
+            Ok(()) => crate::sys::readiness::wait_ready(
                 &hap.endpoint(),
-                &env.config.status_path,
+                &env.status_path,
                 limit,
                 Some(&mut hap.child),
             )
@@ -709,7 +707,7 @@ impl Haproxy {
             Err(e) => Err(e),
         };
         if let Err(e) = waited {
-            let tail = super::process::log_tail(&hap.dir.join("haproxy.out"), 20);
+            let tail = crate::sys::process::log_tail(&hap.dir.join("haproxy.out"), 20);
             hap.stop().await;
             return Err(Error::Child {
                 what: "haproxy".into(),
@@ -799,7 +797,7 @@ impl Haproxy {
 
     /// The last `lines` lines of haproxy's output.
     pub fn log_tail(&self, lines: usize) -> String {
-        super::process::log_tail(&self.dir.join("haproxy.out"), lines)
+        crate::sys::process::log_tail(&self.dir.join("haproxy.out"), lines)
     }
 
     /// Waits up to `timeout` for this haproxy process to exit (e.g. after `-sf`).

@@ -17,11 +17,11 @@ use crate::error::{Error, Result};
 /// A table of a scenario being parsed, for a registry entry's options pass: the source
 /// text, and errors located in it (``file:line:col: `table.key`: message``).
 pub struct Table<'a> {
-    pub(super) loc: &'a Locator<'a>,
+    pub(crate) loc: &'a Locator<'a>,
     /// `reload` or `app`.
-    pub(super) name: &'static str,
+    pub(crate) name: &'static str,
     /// The key naming the entry (`reload.strategy`, `app.kind`).
-    pub(super) head: &'a Spanned<String>,
+    pub(crate) head: &'a Spanned<String>,
 }
 
 /// The `[reload]` table, for a strategy's options pass.

@@ -1,0 +1,129 @@
+//! `[front]`: the front server between the load and the app (nginx), its tuning
+//! and its checks.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::config::{one_of, Dur, Locator};
+use crate::error::Result;
+
+/// What `front.next_upstream` may hold: nginx's `proxy_next_upstream` tokens.
+const NEXT_UPSTREAM: &[&str] = &[
+    "off",
+    "error",
+    "timeout",
+    "invalid_header",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "http_403",
+    "http_404",
+    "http_429",
+    "non_idempotent",
+];
+
+/// The front server.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontConfig {
+    /// `nginx`.
+    pub kind: Spanned<String>,
+    /// nginx worker processes.
+    pub worker_processes: Spanned<u32>,
+    /// Where nginx listens: a loopback `address:port` (absent: a free port).
+    pub listen: Option<Spanned<String>>,
+    /// nginx's `worker_shutdown_timeout`: how long old workers may keep connections
+    /// (websockets, long requests) after a reload before nginx closes them (absent:
+    /// unset, old workers wait for every connection to end).
+    pub worker_shutdown_timeout: Option<Spanned<Dur>>,
+    /// Idle connections to the app each nginx worker keeps for reuse (`keepalive N`
+    /// in the upstream; 0, the default: a new upstream connection per request).
+    pub upstream_keepalive: Spanned<u32>,
+    /// `proxy_next_upstream`: `off` (the default here: nginx retries nothing, so the
+    /// client sees every failure) or nginx's own tokens, e.g. `error timeout` (nginx's
+    /// default), `error timeout non_idempotent`.
+    pub next_upstream: Spanned<String>,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        FrontConfig {
+            kind: Spanned::new(0..0, "nginx".into()),
+            worker_processes: Spanned::new(0..0, 1),
+            listen: None,
+            worker_shutdown_timeout: None,
+            upstream_keepalive: Spanned::new(0..0, 0),
+            next_upstream: Spanned::new(0..0, "off".into()),
+        }
+    }
+}
+
+impl FrontConfig {
+    /// Checks what serde cannot: allowed values and ranges, located by `loc`.
+    pub fn validate(&self, loc: &Locator) -> Result<()> {
+        one_of(loc, &self.kind, "front.kind", &["nginx"])?;
+        if !(1..=64).contains(self.worker_processes.get_ref()) {
+            return Err(loc.error(
+                self.worker_processes.span(),
+                Some("front.worker_processes"),
+                "must be between 1 and 64",
+            ));
+        }
+        if let Some(l) = &self.listen {
+            front_listen(l).map_err(|why| loc.error(l.span(), Some("front.listen"), &why))?;
+        }
+        if *self.upstream_keepalive.get_ref() > 10_000 {
+            return Err(loc.error(
+                self.upstream_keepalive.span(),
+                Some("front.upstream_keepalive"),
+                "must be between 0 (off) and 10000",
+            ));
+        }
+        let tokens: Vec<&str> = self.next_upstream.get_ref().split_whitespace().collect();
+        let bad = tokens.iter().find(|t| !NEXT_UPSTREAM.contains(t));
+        if tokens.is_empty() || bad.is_some() || (tokens.contains(&"off") && tokens.len() > 1) {
+            return Err(loc.error(
+            self.next_upstream.span(),
+            Some("front.next_upstream"),
+            &format!(
+                "{}expected `off` or nginx's proxy_next_upstream tokens separated by spaces ({}), e.g. \"error timeout\"",
+                bad.map(|b| format!("unknown token {b:?}; ")).unwrap_or_default(),
+                NEXT_UPSTREAM[1..].join(", ")
+            ),
+        ));
+        }
+        if let Some(t) = &self.worker_shutdown_timeout {
+            let d = t.get_ref().0;
+            if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
+                return Err(loc.error(
+                    t.span(),
+                    Some("front.worker_shutdown_timeout"),
+                    "must be between 1ms and 1h",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[front] listen`: a loopback address with a port (every listener zdt-check starts
+/// stays on loopback).
+pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = v.get_ref().parse().map_err(|_| {
+        format!(
+            "{:?} is not an address:port (e.g. \"127.0.0.1:8080\")",
+            v.get_ref()
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{} is not a loopback address: zdt-check listens on loopback only",
+            addr.ip()
+        ));
+    }
+    if addr.port() == 0 {
+        return Err("port 0: leave `listen` out for a free port".into());
+    }
+    Ok(addr)
+}

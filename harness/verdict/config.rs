@@ -1,0 +1,55 @@
+//! `[assert]`: what must hold for a run to pass.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::config::{Dur, Locator};
+use crate::error::Result;
+use crate::stats::outcome;
+
+/// Assertions; a run passes when all hold.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertConfig {
+    /// Most failed requests allowed (outside `allow`).
+    pub max_failed: u64,
+    /// Failure classes (or keys like `http_502`) that are reported but not counted against `max_failed`.
+    pub allow: Spanned<Vec<String>>,
+    /// After the last step only the last version serves; before the first step only the first.
+    pub new_version_took_over: bool,
+    /// Budget for p99 latency during the reload.
+    pub p99_during: Option<Dur>,
+    /// Budget for the longest interval without a successful response.
+    pub max_gap: Option<Dur>,
+}
+
+impl Default for AssertConfig {
+    fn default() -> Self {
+        AssertConfig {
+            max_failed: 0,
+            allow: Spanned::new(0..0, Vec::new()),
+            new_version_took_over: true,
+            p99_during: None,
+            max_gap: None,
+        }
+    }
+}
+
+impl AssertConfig {
+    /// Checks that `allow` names failure classes or code keys, located by `loc`.
+    pub fn validate(&self, loc: &Locator) -> Result<()> {
+        for name in self.allow.get_ref() {
+            if !outcome::is_valid_name(name) || name == "ok" {
+                return Err(loc.error(
+                    self.allow.span(),
+                    Some("assert.allow"),
+                    &format!(
+                        "unknown outcome class {name:?}; expected a failure class ({}) or a code key like http_502",
+                        outcome::CLASS_NAMES[1..].join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

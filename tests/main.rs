@@ -3,6 +3,8 @@
 
 mod util;
 
+mod fast;
+
 mod stacks;
 
 mod bad_input;

@@ -1,0 +1,4 @@
+//! The fast tier: tests that need no server and no load run, for use while changing
+//! code (`cargo test --lib && cargo test --test main -- fast::`).
+
+mod layers;

@@ -698,7 +698,7 @@ impl Haproxy {
         let waited = match waited {
             Ok(()) => crate::sys::readiness::wait_ready(
                 &hap.endpoint(),
-                &env.status_path,
+                env.status_path,
                 limit,
                 Some(&mut hap.child),
             )

@@ -252,7 +252,7 @@ impl Nginx {
         let endpoint = ngx.endpoint();
         crate::sys::readiness::wait_ready(
             &endpoint,
-            &env.status_path,
+            env.status_path,
             env.ready_timeout,
             Some(&mut ngx.child),
         )

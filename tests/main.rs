@@ -4,6 +4,7 @@
 mod util;
 
 mod stacks;
+mod fast;
 
 mod bad_input;
 mod builtin_scenarios;

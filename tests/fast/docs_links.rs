@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 /// README.md and every `.md` file under docs/, sorted.
 fn doc_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -123,7 +125,9 @@ fn anchors(text: &str) -> HashSet<String> {
             continue;
         }
         let hashes = line.chars().take_while(|&c| c == '#').count();
-        let Some(title) = line[hashes..].strip_prefix(' ') else { continue };
+        let Some(title) = line[hashes..].strip_prefix(' ') else {
+            continue;
+        };
         if hashes > 6 {
             continue;
         }
@@ -142,7 +146,11 @@ fn anchors(text: &str) -> HashSet<String> {
 /// Every broken relative link in `file`, as `file:line: target (why)`.
 fn broken_links(root: &Path, file: &Path) -> Vec<String> {
     let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let shown = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
     let dir = file.parent().expect("a file has a directory");
     let mut broken = Vec::new();
     for (line_no, line) in prose_lines(&text) {
@@ -158,7 +166,11 @@ fn broken_links(root: &Path, file: &Path) -> Vec<String> {
                 Some((p, f)) => (p, Some(f)),
                 None => (target.as_str(), None),
             };
-            let resolved = if path.is_empty() { file.to_path_buf() } else { dir.join(path) };
+            let resolved = if path.is_empty() {
+                file.to_path_buf()
+            } else {
+                dir.join(path)
+            };
             if target.is_empty() || !resolved.exists() {
                 broken.push(format!("{shown}:{line_no}: ({target}): no such file"));
                 continue;
@@ -167,7 +179,9 @@ fn broken_links(root: &Path, file: &Path) -> Vec<String> {
             if resolved.extension().is_some_and(|e| e == "md") && resolved.is_file() {
                 let into = fs::read_to_string(&resolved).unwrap_or_default();
                 if !anchors(&into).contains(fragment) {
-                    broken.push(format!("{shown}:{line_no}: ({target}): no heading #{fragment}"));
+                    broken.push(format!(
+                        "{shown}:{line_no}: ({target}): no heading #{fragment}"
+                    ));
                 }
             }
         }
@@ -192,13 +206,22 @@ fn every_relative_link_in_the_docs_resolves() {
 #[test]
 fn slugs_and_links_are_read_as_github_does() {
     assert_eq!(slug("Set up and run"), "set-up-and-run");
-    assert_eq!(slug("`[app]`: the app under test"), "app-the-app-under-test");
-    assert_eq!(slug("haproxy-pool across several hosts (test hosts, needs root)"),
-        "haproxy-pool-across-several-hosts-test-hosts-needs-root");
+    assert_eq!(
+        slug("`[app]`: the app under test"),
+        "app-the-app-under-test"
+    );
+    assert_eq!(
+        slug("haproxy-pool across several hosts (test hosts, needs root)"),
+        "haproxy-pool-across-several-hosts-test-hosts-needs-root"
+    );
     assert_eq!(
         link_targets("see [a](x.md#b) and [c](../d/e.md \"t\"), [f](g(h).md)"),
         ["x.md#b", "../d/e.md", "g(h).md"]
     );
+    // A code span may run over a line break; a link inside it is not a link.
+    let code = prose_lines("a `x\n[l](t)` and [m](u)\n");
+    let found: Vec<String> = code.iter().flat_map(|(_, l)| link_targets(l)).collect();
+    assert_eq!(found, ["u"]);
     let text = "# T\n```\n# not a heading\n```\n## Twice\n## Twice\n";
     let got = anchors(text);
     assert!(got.contains("t") && got.contains("twice") && got.contains("twice-1"));

@@ -3,7 +3,7 @@
 //! stop command, then by killing the start command's process group.
 //!
 //! zdt-check knows nothing of what runs inside: it only hands the commands the run's
-//! `ZDT_*` variables (see README, "Gate your own deploy"), waits for the probe to pass,
+//! `ZDT_*` variables (see docs/guide/gate-your-own-deploy.md), waits for the probe to pass,
 //! and makes sure nothing the commands started outlives the run.
 
 use std::collections::BTreeMap;

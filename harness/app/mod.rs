@@ -703,15 +703,15 @@ mod tests {
         );
     }
 
-    /// README's `[app]` table lists every key with exactly the kinds that have it.
+    /// docs/reference.md's `[app]` table lists every key with exactly the kinds that have it.
     #[test]
     fn readme_reference_lists_every_key() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/reference.md");
         let section = readme
             .split("### `[app]`")
             .nth(1)
             .and_then(|s| s.split("\n### ").next())
-            .expect("README has an [app] section");
+            .expect("docs/reference.md has an [app] section");
         let rows: Vec<(String, String)> = section
             .lines()
             .filter_map(|l| {
@@ -736,7 +736,7 @@ mod tests {
             }
             listed.sort_unstable();
             have.sort_unstable();
-            assert_eq!(listed, have, "README row for `{key}`");
+            assert_eq!(listed, have, "docs/reference.md row for `{key}`");
         }
         for key in common_keys()
             .iter()
@@ -744,7 +744,7 @@ mod tests {
         {
             assert!(
                 rows.iter().any(|(k, _)| k == key),
-                "README's [app] table lacks `{key}`"
+                "docs/reference.md's [app] table lacks `{key}`"
             );
         }
     }

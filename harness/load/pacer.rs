@@ -39,7 +39,7 @@
 //! time to the µs: each request needs its own wake-up to be sent and another for
 //! its response, and those two context switches are most of its CPU. Fewer
 //! wake-ups means batching sends (oha's 1 ms timer does), which moves the median
-//! send 0.5 ms off its schedule (see the README's benchmarks).
+//! send 0.5 ms off its schedule (see docs/benchmarks.md).
 //!
 //! Coordinated omission stays corrected: latency is measured from the slot's
 //! scheduled time, however late a worker takes it.

@@ -2,10 +2,10 @@
 //!
 //! With an `external` app the stack is the user's own (brought up by its start
 //! command, see app/external.rs) and the command gets the run's `ZDT_*` variables
-//! with the iteration and the expected version (README, "Gate your own deploy").
+//! with the iteration and the expected version (docs/guide/gate-your-own-deploy.md).
 //! With a built-in app kind the harness starts the first version in the symlink
 //! layout (two slots, the load or nginx connecting through `app.sock`) and the
-//! command gets that layout's paths (README, "The command strategy"). The command must leave the new version serving; how it does that
+//! command gets that layout's paths (docs/strategies/command.md). The command must leave the new version serving; how it does that
 //! is its business, and what it gets wrong is what the run shows. A non-zero exit
 //! or a timeout fails the step. Processes the command leaves running (the new app
 //! instance, started in the background) stay in its process group, which the

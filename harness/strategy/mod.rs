@@ -399,15 +399,15 @@ mod tests {
         parse(&format!("{base}vassals = 5\nminimum_active = 4\n")).unwrap();
     }
 
-    /// README's `[reload]` table lists every option with exactly the strategies that have it.
+    /// docs/reference.md's `[reload]` table lists every option with exactly the strategies that have it.
     #[test]
     fn readme_reference_lists_every_option() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/reference.md");
         let section = readme
             .split("### `[reload]`")
             .nth(1)
             .and_then(|s| s.split("\n### ").next())
-            .expect("README has a [reload] section");
+            .expect("docs/reference.md has a [reload] section");
         let rows: Vec<(String, String)> = section
             .lines()
             .filter_map(|l| {
@@ -429,7 +429,7 @@ mod tests {
                 .collect();
             listed.sort_unstable();
             have.sort_unstable();
-            assert_eq!(listed, have, "README row for `{key}`");
+            assert_eq!(listed, have, "docs/reference.md row for `{key}`");
         }
         for key in common_keys()
             .iter()
@@ -437,7 +437,7 @@ mod tests {
         {
             assert!(
                 rows.iter().any(|(k, _)| k == key),
-                "README's [reload] table lacks `{key}`"
+                "docs/reference.md's [reload] table lacks `{key}`"
             );
         }
     }

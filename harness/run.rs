@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::app::AppEnv;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
-use crate::load::{Kind, LoadRun, LoadSpec, Mix, Mode, Target, VersionSpec};
+use crate::load::{LoadRun, LoadSpec, Mix, Mode, RequestKind, Target, VersionSpec};
 use crate::report::footprint::CpuMark;
 use crate::report::{LoadSummary, RunReport};
 use crate::scenario::{Loaded, Scenario, WebsocketsConfig};
@@ -350,7 +350,7 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
             .mix
             .iter()
             .map(|k| {
-                Kind::new(
+                RequestKind::new(
                     k.name.get_ref(),
                     *k.weight.get_ref(),
                     k.method.get_ref(),

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::AppConfig;
-use super::{AppEnv, Kind, Launch, Spawned};
+use super::{AppEnv, AppKind, Launch, Spawned};
 use crate::config::AppTable;
 use crate::error::Result;
 use crate::load::Endpoint;
@@ -35,7 +35,7 @@ impl Default for Options {
     }
 }
 
-impl Kind for Builtin {
+impl AppKind for Builtin {
     const NAME: &'static str = "builtin";
     type Options = Options;
 

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::AppConfig;
-use super::{AppEnv, Kind};
+use super::{AppEnv, AppKind};
 use crate::config::AppTable;
 use crate::error::{Error, Result};
 use crate::load::Target;
@@ -61,7 +61,7 @@ impl Default for Options {
     }
 }
 
-impl Kind for External {
+impl AppKind for External {
     const NAME: &'static str = "external";
     const STARTS_INSTANCES: bool = false;
     type Options = Options;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::AppConfig;
-use super::{python, AppEnv, Kind, Launch, Spawned};
+use super::{python, AppEnv, AppKind, Launch, Spawned};
 use crate::config::AppTable;
 use crate::error::{Error, Result};
 use crate::front::nginx::Upstream;
@@ -28,7 +28,7 @@ pub struct Options {
     pub bind_early: bool,
 }
 
-impl Kind for Flup {
+impl AppKind for Flup {
     const NAME: &'static str = "flup";
     const NEEDS_FRONT: Option<&'static str> =
         Some("a FastCGI app needs a front server: add [front] kind = \"nginx\"");

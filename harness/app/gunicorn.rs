@@ -10,7 +10,7 @@ use tokio::net::UnixDatagram;
 use toml::Spanned;
 
 use super::AppConfig;
-use super::{python, AppEnv, Kind, Launch, Spawned};
+use super::{python, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, Dur};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
@@ -55,7 +55,7 @@ impl Default for Options {
     }
 }
 
-impl Kind for Gunicorn {
+impl AppKind for Gunicorn {
     const NAME: &'static str = "gunicorn";
     type Options = Options;
 

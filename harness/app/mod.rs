@@ -5,7 +5,7 @@
 //! version, and decide themselves how instances are switched and stopped.
 //!
 //! Each app kind file also owns its `[app]` options (a serde struct with their
-//! defaults, checks and docs, see [`Kind`]); [`KINDS`] has one line per kind and is
+//! defaults, checks and docs, see [`AppKind`]); [`KINDS`] has one line per kind and is
 //! all the scenario module knows about them.
 
 pub mod builtin;
@@ -36,7 +36,7 @@ use crate::sys::readiness;
 /// What an app kind brings to the [`KINDS`] registry: its name, its own `[app]`
 /// options (with their defaults, checks and docs, in its file) and what the rest of
 /// the harness may ask of them.
-pub trait Kind: 'static {
+pub trait AppKind: 'static {
     /// The name in `app.kind`.
     const NAME: &'static str;
     /// Whether zdt-check starts its instances (false: the user's own stack); only
@@ -89,7 +89,7 @@ pub struct Launch<'a> {
     pub endpoint: &'a Endpoint,
     /// The version it serves.
     pub version: &'a str,
-    /// Kinds with [`Kind::VERSION_FILE`]: the file holding `version` (else empty).
+    /// Kinds with [`AppKind::VERSION_FILE`]: the file holding `version` (else empty).
     pub version_file: &'a Path,
     /// Where its output goes.
     pub log: &'a Path,
@@ -128,23 +128,23 @@ pub trait AppOptions: std::fmt::Debug + Send + Sync {
     fn venv(&self) -> Option<&Path>;
     /// The same options with `workers = n`; `None` if the kind has no `workers`.
     fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>>;
-    /// See [`Kind::VERSION_FILE`].
+    /// See [`AppKind::VERSION_FILE`].
     fn version_file(&self) -> bool;
-    /// See [`Kind::upstream`].
+    /// See [`AppKind::upstream`].
     fn upstream(&self, endpoint: Endpoint) -> nginx::Upstream;
-    /// See [`Kind::spawn`].
+    /// See [`AppKind::spawn`].
     fn spawn(&self, env: &AppEnv, l: &Launch) -> Result<Spawned>;
 }
 
-struct Parsed<K: Kind>(K::Options);
+struct Parsed<K: AppKind>(K::Options);
 
-impl<K: Kind> std::fmt::Debug for Parsed<K> {
+impl<K: AppKind> std::fmt::Debug for Parsed<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl<K: Kind> AppOptions for Parsed<K> {
+impl<K: AppKind> AppOptions for Parsed<K> {
     fn kind(&self) -> &'static str {
         K::NAME
     }
@@ -172,7 +172,7 @@ impl<K: Kind> AppOptions for Parsed<K> {
 impl AppConfig {
     /// The options of app kind `K`: an error if the app is of another kind (a
     /// strategy that lists `K` in its `APP_KINDS` always gets them).
-    pub fn kind_options<K: Kind>(&self) -> Result<&K::Options> {
+    pub fn kind_options<K: AppKind>(&self) -> Result<&K::Options> {
         self.options
             .as_any()
             .downcast_ref::<K::Options>()
@@ -192,7 +192,7 @@ impl AppConfig {
 }
 
 /// One registered app kind.
-pub struct KindEntry {
+pub struct AppKindEntry {
     /// The name in `app.kind`.
     pub name: &'static str,
     /// Whether zdt-check starts its instances (`socket`, `startup_delay` apply).
@@ -206,7 +206,7 @@ pub struct KindEntry {
 /// How a registry line parses its kind's options.
 type ParseFn = fn(&AppConfig<()>, &AppTable) -> Result<Arc<dyn AppOptions>>;
 
-impl KindEntry {
+impl AppKindEntry {
     /// Its own `[app]` keys (besides the common ones).
     pub fn keys(&self) -> &'static [&'static str] {
         (self.keys)()
@@ -224,8 +224,8 @@ impl KindEntry {
 }
 
 /// The registry line for app kind `K`.
-const fn entry<K: Kind>() -> KindEntry {
-    KindEntry {
+const fn entry<K: AppKind>() -> AppKindEntry {
+    AppKindEntry {
         name: K::NAME,
         starts_instances: K::STARTS_INSTANCES,
         needs_front: K::NEEDS_FRONT,
@@ -235,7 +235,7 @@ const fn entry<K: Kind>() -> KindEntry {
 }
 
 /// Every app kind, one line each, in the order messages and docs list them.
-pub const KINDS: &[KindEntry] = &[
+pub const KINDS: &[AppKindEntry] = &[
     entry::<builtin::Builtin>(),
     entry::<gunicorn::Gunicorn>(),
     entry::<uwsgi::Uwsgi>(),
@@ -244,7 +244,7 @@ pub const KINDS: &[KindEntry] = &[
 ];
 
 /// The registered app kind called `name`.
-pub fn find_kind(name: &str) -> Option<&'static KindEntry> {
+pub fn find_kind(name: &str) -> Option<&'static AppKindEntry> {
     KINDS.iter().find(|e| e.name == name)
 }
 
@@ -267,7 +267,7 @@ impl Common for AppCommon {
 }
 
 /// Second pass over the scenario text: only `app`, as `K`'s options.
-fn parse_options<K: Kind>(app: &AppConfig<()>, table: &AppTable) -> Result<Arc<dyn AppOptions>> {
+fn parse_options<K: AppKind>(app: &AppConfig<()>, table: &AppTable) -> Result<Arc<dyn AppOptions>> {
     #[derive(Deserialize)]
     struct Doc<O> {
         #[serde(default)]
@@ -555,7 +555,7 @@ mod tests {
     }
 
     /// A scenario for kind `e` with a strategy that works with it.
-    fn minimal(e: &KindEntry) -> String {
+    fn minimal(e: &AppKindEntry) -> String {
         let strategy = crate::strategy::REGISTRY
             .iter()
             .find(|s| s.app_kinds.contains(&e.name))
@@ -610,7 +610,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            find_kind("builtin").map(KindEntry::keys),
+            find_kind("builtin").map(AppKindEntry::keys),
             Some(&["on_term", "bind_early"][..])
         );
         assert!(find_kind("teleport").is_none());

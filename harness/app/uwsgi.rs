@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toml::Spanned;
 
 use super::AppConfig;
-use super::{python, AppEnv, Kind, Launch, Spawned};
+use super::{python, AppEnv, AppKind, Launch, Spawned};
 use crate::config::AppTable;
 use crate::error::{Error, Result};
 use crate::front::nginx::Upstream;
@@ -49,7 +49,7 @@ impl Default for Options {
     }
 }
 
-impl Kind for Uwsgi {
+impl AppKind for Uwsgi {
     const NAME: &'static str = "uwsgi";
     type Options = Options;
 

@@ -23,7 +23,7 @@ pub struct Echo {
 
 /// One request kind, ready to send.
 #[derive(Debug, Clone)]
-pub struct Kind {
+pub struct RequestKind {
     /// Its name in reports.
     pub name: String,
     /// Method, for reports.
@@ -44,7 +44,7 @@ pub struct Kind {
     pub echo: Option<Echo>,
 }
 
-impl Kind {
+impl RequestKind {
     /// What reports say about this kind besides its numbers.
     pub fn info(&self) -> KindInfo {
         KindInfo {
@@ -60,9 +60,9 @@ impl Kind {
     }
 
     /// The load's single kind when no mix is given: GET the target's path.
-    pub fn plain(target: &Target, keep_alive: bool) -> Kind {
+    pub fn plain(target: &Target, keep_alive: bool) -> RequestKind {
         let bytes = target.request_bytes(keep_alive);
-        Kind {
+        RequestKind {
             name: "get".into(),
             method: "GET".into(),
             path: target.path.clone(),
@@ -89,7 +89,7 @@ impl Kind {
         keep_alive: bool,
         echo: bool,
         target: &Target,
-    ) -> Kind {
+    ) -> RequestKind {
         let conn = if keep_alive { "keep-alive" } else { "close" };
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: zdt-check\r\nAccept: */*\r\nConnection: {conn}\r\n",
@@ -112,7 +112,7 @@ impl Kind {
         let mut bytes = head.into_bytes();
         let body_at = bytes.len();
         bytes.extend_from_slice(&body);
-        Kind {
+        RequestKind {
             name: name.into(),
             method: method.into(),
             path: path.into(),
@@ -141,7 +141,7 @@ fn body_bytes(name: &str, len: usize) -> Vec<u8> {
 #[derive(Debug, Clone)]
 pub struct Mix {
     /// The kinds, in the scenario's order.
-    pub kinds: Vec<Kind>,
+    pub kinds: Vec<RequestKind>,
     /// Report per kind (a mix was given), or only the whole load (no mix).
     pub per_kind: bool,
     /// Seed of every connection's draw.
@@ -152,7 +152,7 @@ pub struct Mix {
 
 impl Mix {
     /// A mix of `kinds` (at least one), reported per kind.
-    pub fn new(kinds: Vec<Kind>, seed: u64) -> Mix {
+    pub fn new(kinds: Vec<RequestKind>, seed: u64) -> Mix {
         assert!(!kinds.is_empty(), "a mix has at least one kind");
         let mut sum = 0u64;
         let cumulative = kinds
@@ -174,7 +174,7 @@ impl Mix {
     pub fn plain(target: &Target, keep_alive: bool) -> Mix {
         Mix {
             per_kind: false,
-            ..Mix::new(vec![Kind::plain(target, keep_alive)], 1)
+            ..Mix::new(vec![RequestKind::plain(target, keep_alive)], 1)
         }
     }
 
@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn draws_follow_the_weights_and_the_seed() {
         let t = target();
-        let k = |n: &str, w| Kind::new(n, w, "GET", "/", &[], 0, None, true, false, &t);
+        let k = |n: &str, w| RequestKind::new(n, w, "GET", "/", &[], 0, None, true, false, &t);
         let mix = Mix::new(vec![k("a", 1), k("b", 3)], 7);
         let mut counts = [0u32; 2];
         let mut rng = mix.rng(0);
@@ -251,7 +251,7 @@ mod tests {
     fn a_post_carries_its_body_and_the_echo_it_expects() {
         let t = target();
         let headers = [("X-Trace".to_string(), "1".to_string())];
-        let k = Kind::new(
+        let k = RequestKind::new(
             "up", 1, "POST", "/echo", &headers, 10, None, false, true, &t,
         );
         let text = String::from_utf8(k.bytes.clone()).unwrap();
@@ -271,7 +271,7 @@ mod tests {
         );
         // zlib.crc32(b"123456789") == 0xcbf43926: the sample apps' checksum.
         assert_eq!(crc32fast::hash(b"123456789"), 0xcbf4_3926);
-        let empty = Kind::new("e", 1, "POST", "/", &[], 0, None, true, false, &t);
+        let empty = RequestKind::new("e", 1, "POST", "/", &[], 0, None, true, false, &t);
         assert!(String::from_utf8(empty.bytes)
             .unwrap()
             .contains("Content-Length: 0\r\n"));

@@ -26,7 +26,7 @@ pub use crate::stats::outcome::{self, Cut, Outcome};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
-pub use mix::{Kind, Mix};
+pub use mix::{Mix, RequestKind};
 pub use target::{Endpoint, Target};
 
 /// A send that begins more than this after its schedule counts as late.
@@ -156,7 +156,7 @@ impl LoadRun {
         let progress = shared.clone();
         let mut c = Collector::new(window_ns, LATE_NS);
         if spec.mix.per_kind {
-            c.track_kinds(spec.mix.kinds.iter().map(Kind::info).collect());
+            c.track_kinds(spec.mix.kinds.iter().map(RequestKind::info).collect());
         }
         let span = c.live_span();
         let collector = std::thread::Builder::new()

@@ -34,19 +34,42 @@ fn run_dirs(tmp: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Waits (bounded) until a run dir under `tmp` holds `file`, while `child` runs.
+fn wait_for_run_file(tmp: &std::path::Path, file: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !run_dirs(tmp).iter().any(|d| tmp.join(d).join(file).exists()) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the harness exited ({status}) before {file} appeared");
+        }
+        assert!(Instant::now() < deadline, "no {file} in a run dir after 30 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let child = bin()
-        .args(["run", &at("scenarios/symlink.toml")])
+    // symlink.toml with a 3 s start-up: the reload's first step spawns v2 (its log,
+    // app-b.log, appears in the run dir at once) and then waits 3 s for it to answer.
+    let text = std::fs::read_to_string(at("scenarios/symlink.toml"))
+        .unwrap()
+        .replace("startup_delay = \"1s\"", "startup_delay = \"3s\"");
+    assert!(text.contains("startup_delay = \"3s\""), "{text}");
+    let scenario = tmp.path().join("slow-start.toml");
+    std::fs::write(&scenario, text).unwrap();
+    let json = tmp.path().join("report.json");
+    let mut child = bin()
+        .args(["run", "--json"])
+        .arg(&json)
+        .arg(&scenario)
         .env("TMPDIR", tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Warm-up is 1 s and the new instance takes 1 s to start: at 1.5 s the reload is under way.
-    std::thread::sleep(Duration::from_millis(1500));
+    // v1 is slot a; app-b.log is created when the reload starts v2.
+    wait_for_run_file(tmp.path(), "app-b.log", &mut child);
     // SAFETY: kill(2) on the harness we started.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -66,6 +89,38 @@ fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
         Vec::<String>::new(),
         "run dir left behind"
     );
+    // The interruption came during the reload: its first step is recorded, the switch
+    // never happened, and the load has a `during` phase (the reload had begun).
+    assert!(
+        stdout.contains("reload steps (ms since load start):")
+            && stdout.contains("new instance started"),
+        "{}",
+        dump(&out)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a JSON report")).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert_eq!(run["interrupted"], true, "{}", dump(&out));
+    let steps: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        ["new instance started"],
+        "interrupted while v2 started: {}",
+        dump(&out)
+    );
+    let phases: Vec<&str> = run["stats"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(phases, ["before", "during", "after"], "{}", dump(&out));
 }
 
 #[test]

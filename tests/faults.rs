@@ -37,11 +37,17 @@ fn run_dirs(tmp: &std::path::Path) -> Vec<String> {
 /// Waits (bounded) until a run dir under `tmp` holds `file`, while `child` runs.
 fn wait_for_run_file(tmp: &std::path::Path, file: &str, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !run_dirs(tmp).iter().any(|d| tmp.join(d).join(file).exists()) {
+    while !run_dirs(tmp)
+        .iter()
+        .any(|d| tmp.join(d).join(file).exists())
+    {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the harness exited ({status}) before {file} appeared");
         }
-        assert!(Instant::now() < deadline, "no {file} in a run dir after 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "no {file} in a run dir after 30 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -84,10 +84,7 @@ fn listeners_are_loopback_and_sockets_private_even_with_odd_paths() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the harness exited ({status}) before v2 listened");
         }
-        assert!(
-            Instant::now() < deadline,
-            "v2 never listened on app-b.sock"
-        );
+        assert!(Instant::now() < deadline, "v2 never listened on app-b.sock");
         std::thread::sleep(Duration::from_millis(10));
     };
     let pids = tree(child.id() as i32);

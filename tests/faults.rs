@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_no_leftovers, at, bin, dump, serial};
+use crate::util::{assert_no_leftovers, at, bin, dump, run_unstartable, serial};
 
 /// Waits for `child` up to `limit`; panics if it does not exit.
 fn wait_with_limit(child: std::process::Child, limit: Duration) -> std::process::Output {
@@ -195,41 +195,6 @@ fn sigkill_of_the_harness_keeps_a_kept_run_dir() {
     // assert_no_leftovers waited for the reaper too (re-parented to this test process when
     // the harness died), and it exits only after its clean-up: the kept dir stays.
     assert_eq!(run_dirs(tmp.path()).len(), 1, "{}", dump(&out));
-}
-
-/// Runs the scenario `text` (written as `name`.toml) that cannot start: it must exit 2
-/// with no verdict and leave nothing behind. Returns its stdout.
-pub fn run_unstartable(name: &str, text: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    let _g = serial();
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        stdout.contains("verdict: none (harness error)"),
-        "{}",
-        dump(&out)
-    );
-    stdout
-}
-
-#[test]
-fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
-    let stdout = run_unstartable(
-        "slow",
-        "[app]\nstartup_delay = \"5s\"\nready_timeout = \"300ms\"\n[reload]\nstrategy = \"symlink-swap\"\n",
-    );
-    assert!(
-        stdout.contains("error: starting v1") && stdout.contains("not ready after 300ms"),
-        "{stdout}"
-    );
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! Integration tests: one binary, a module per topic. Tests that start processes
 //! run one at a time (see util::serial) and check that nothing survives the harness.
+//! `fast::` is the fast tier (no server, no load): `cargo test --test main -- fast::`.
 
 mod util;
 
+mod fast;
 mod stacks;
 
-mod bad_input;
 mod builtin_scenarios;
-mod cli;
 mod command;
 mod compare_report;
 mod external;

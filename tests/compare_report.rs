@@ -2,8 +2,8 @@
 //! control on the built-in fixture. The page is self-contained, ranks the passing
 //! one first, stacks both timelines aligned at the first reload step and overlays
 //! their percentile curves; a browser builds it; the JUnit XML is valid and holds
-//! the control's failure. And a missing output directory is bad input (exit 2)
-//! before anything runs.
+//! the control's failure. (A missing output directory, bad input, is in
+//! fast::bad_input.)
 
 use crate::util::{assert_no_leftovers, at, bin, dump, have, require_stack, serial};
 
@@ -120,29 +120,4 @@ fn compare_writes_html_and_junit() {
     assert!(dom.contains(&format!("<tr data-rank=\"1\" data-scenario=\"{PASSING}\">")));
     assert_eq!(dom.matches("<g class=\"scenario-curve\"").count(), 6);
     assert!(dom.contains("<title>zdt-check compare: 2 scenarios</title>"));
-}
-
-#[test]
-fn compare_output_dir_missing_is_bad_input() {
-    for flag in ["--html", "--junit"] {
-        let out = bin()
-            .args(["compare", &at("scenarios/symlink.toml"), flag])
-            .arg("/nonexistent-zdt-dir/out.file")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-        assert!(
-            stderr.contains(
-                "zdt-check: error: /nonexistent-zdt-dir/out.file: No such file or directory"
-            ),
-            "{stderr}"
-        );
-        // Nothing ran.
-        assert!(
-            !stderr.contains("run 1/1") && out.stdout.is_empty(),
-            "{}",
-            dump(&out)
-        );
-    }
 }

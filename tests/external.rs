@@ -2,7 +2,6 @@
 //! command (or already running), deployed by the user's deploy command, judged
 //! with known, discovered, or unreadable versions.
 
-use crate::faults::run_unstartable;
 use crate::util::{assert_no_leftovers, at, bin, dump, run_scenario, run_scenario_text, serial};
 
 #[test]
@@ -128,31 +127,6 @@ fn the_deploy_command_gets_the_iteration_and_versions() {
         .collect();
     assert!(outputs[0].contains("it=1/2 v1-v2 hello"), "{outputs:?}");
     assert!(outputs[1].contains("it=2/2 v2-v3 hello"), "{outputs:?}");
-}
-
-#[test]
-fn a_start_command_that_fails_is_a_harness_error_with_its_output() {
-    let stdout = run_unstartable(
-        "start-fails",
-        "[app]\nkind = \"external\"\nstart = [\"sh\", \"-c\", \"echo 'port 8000 already in use' >&2; exit 4\"]\ntarget = \"http://127.0.0.1:9/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n",
-    );
-    assert!(
-        stdout.contains("exit status: 4") && stdout.contains("port 8000 already in use"),
-        "{stdout}"
-    );
-}
-
-#[test]
-fn a_stack_that_never_gets_ready_is_a_harness_error_and_is_stopped() {
-    let stdout = run_unstartable(
-        "never-ready",
-        "[app]\nkind = \"external\"\nstart = [\"sh\", \"-c\", \"echo booting; sleep 60\"]\ntarget = \"http://127.0.0.1:9/\"\nready_timeout = \"500ms\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n",
-    );
-    assert!(
-        stdout.contains("did not answer GET /_status with 200 within 500ms")
-            && stdout.contains("booting"),
-        "{stdout}"
-    );
 }
 
 #[test]

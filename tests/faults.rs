@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_no_leftovers, at, bin, dump, serial};
+use crate::util::{assert_no_leftovers, at, bin, dump, run_unstartable, serial};
 
 /// Waits for `child` up to `limit`; panics if it does not exit.
 fn wait_with_limit(child: std::process::Child, limit: Duration) -> std::process::Output {
@@ -34,19 +34,48 @@ fn run_dirs(tmp: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Waits (bounded) until a run dir under `tmp` holds `file`, while `child` runs.
+fn wait_for_run_file(tmp: &std::path::Path, file: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !run_dirs(tmp)
+        .iter()
+        .any(|d| tmp.join(d).join(file).exists())
+    {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the harness exited ({status}) before {file} appeared");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {file} in a run dir after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
     let _g = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let child = bin()
-        .args(["run", &at("scenarios/symlink.toml")])
+    // symlink.toml with a 3 s start-up: the reload's first step spawns v2 (its log,
+    // app-b.log, appears in the run dir at once) and then waits 3 s for it to answer.
+    let text = std::fs::read_to_string(at("scenarios/symlink.toml"))
+        .unwrap()
+        .replace("startup_delay = \"1s\"", "startup_delay = \"3s\"");
+    assert!(text.contains("startup_delay = \"3s\""), "{text}");
+    let scenario = tmp.path().join("slow-start.toml");
+    std::fs::write(&scenario, text).unwrap();
+    let json = tmp.path().join("report.json");
+    let mut child = bin()
+        .args(["run", "--json"])
+        .arg(&json)
+        .arg(&scenario)
         .env("TMPDIR", tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Warm-up is 1 s and the new instance takes 1 s to start: at 1.5 s the reload is under way.
-    std::thread::sleep(Duration::from_millis(1500));
+    // v1 is slot a; app-b.log is created when the reload starts v2.
+    wait_for_run_file(tmp.path(), "app-b.log", &mut child);
     // SAFETY: kill(2) on the harness we started.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -66,6 +95,38 @@ fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
         Vec::<String>::new(),
         "run dir left behind"
     );
+    // The interruption came during the reload: its first step is recorded, the switch
+    // never happened, and the load has a `during` phase (the reload had begun).
+    assert!(
+        stdout.contains("reload steps (ms since load start):")
+            && stdout.contains("new instance started"),
+        "{}",
+        dump(&out)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a JSON report")).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert_eq!(run["interrupted"], true, "{}", dump(&out));
+    let steps: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        ["new instance started"],
+        "interrupted while v2 started: {}",
+        dump(&out)
+    );
+    let phases: Vec<&str> = run["stats"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(phases, ["before", "during", "after"], "{}", dump(&out));
 }
 
 #[test]
@@ -134,41 +195,6 @@ fn sigkill_of_the_harness_keeps_a_kept_run_dir() {
     // assert_no_leftovers waited for the reaper too (re-parented to this test process when
     // the harness died), and it exits only after its clean-up: the kept dir stays.
     assert_eq!(run_dirs(tmp.path()).len(), 1, "{}", dump(&out));
-}
-
-/// Runs the scenario `text` (written as `name`.toml) that cannot start: it must exit 2
-/// with no verdict and leave nothing behind. Returns its stdout.
-pub fn run_unstartable(name: &str, text: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    let _g = serial();
-    let out = bin()
-        .args(["run", "--no-progress"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        stdout.contains("verdict: none (harness error)"),
-        "{}",
-        dump(&out)
-    );
-    stdout
-}
-
-#[test]
-fn an_app_that_never_gets_ready_is_a_harness_error_with_its_log() {
-    let stdout = run_unstartable(
-        "slow",
-        "[app]\nstartup_delay = \"5s\"\nready_timeout = \"300ms\"\n[reload]\nstrategy = \"symlink-swap\"\n",
-    );
-    assert!(
-        stdout.contains("error: starting v1") && stdout.contains("not ready after 300ms"),
-        "{stdout}"
-    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per topic. Tests that start processes
 //! run one at a time (see util::serial) and check that nothing survives the harness.
+//! `fast::` is the fast tier (no server, no load): `cargo test --test main -- fast::`.
 
 mod util;
 
@@ -7,9 +8,7 @@ mod fast;
 
 mod stacks;
 
-mod bad_input;
 mod builtin_scenarios;
-mod cli;
 mod command;
 mod compare_report;
 mod external;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::{assert_no_leftovers, at, bin, dump, require_stack, serial};
 
@@ -46,7 +46,10 @@ fn socket_inodes(pids: &[i32]) -> HashSet<String> {
 
 #[test]
 fn listeners_are_loopback_and_sockets_private_even_with_odd_paths() {
-    let scenario = if require_stack(&["nginx", "flup"]) {
+    // nginx is what opens a TCP listener here (the apps listen on unix sockets): without
+    // it (only outside CI, see require_stack) there is no TCP listener to check.
+    let with_nginx = require_stack(&["nginx", "flup"]);
+    let scenario = if with_nginx {
         "scenarios/symlink-fastcgi.toml"
     } else {
         "scenarios/symlink.toml"
@@ -55,23 +58,37 @@ fn listeners_are_loopback_and_sockets_private_even_with_odd_paths() {
     let base = tempfile::tempdir().unwrap();
     let tmp = base.path().join("dir with 'quotes' and \"spaces\"");
     std::fs::create_dir(&tmp).unwrap();
-    let child = bin()
+    let mut child = bin()
         .args(["run", "--no-progress", &at(scenario)])
         .env("TMPDIR", &tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Mid-reload: both instances and nginx are up.
-    std::thread::sleep(Duration::from_millis(1800));
+    // Mid-reload: v2 listens on app-b.sock while v1 and nginx are still up (v1 is
+    // stopped a settle time after the switch). Waited for, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let run_dir = loop {
+        let found = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("zdt-check-"))
+                    && p.join("app-b.sock").exists()
+            });
+        if let Some(dir) = found {
+            break dir;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the harness exited ({status}) before v2 listened");
+        }
+        assert!(Instant::now() < deadline, "v2 never listened on app-b.sock");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let pids = tree(child.id() as i32);
     let inodes = socket_inodes(&pids);
-    let run_dir = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("zdt-check-"))
-        .expect("run dir")
-        .path();
     let mode = std::fs::metadata(&run_dir).unwrap().permissions().mode() & 0o777;
     let mut tcp_listeners = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -106,6 +123,16 @@ fn listeners_are_loopback_and_sockets_private_even_with_odd_paths() {
         dump(&out)
     );
     assert_eq!(mode, 0o700, "run dir {run_dir:?} mode {mode:o}");
+    // An empty list would pass the loop below: the check must have seen nginx's listener.
+    if with_nginx {
+        assert!(
+            !tcp_listeners.is_empty(),
+            "no TCP listener seen among {} processes of the run (nginx listens on TCP)",
+            pids.len()
+        );
+    } else {
+        eprintln!("SKIPPED (not in CI): the TCP listener part needs nginx");
+    }
     for l in &tcp_listeners {
         // 0100007F:PORT is 127.0.0.1 (little-endian hex).
         assert!(

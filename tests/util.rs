@@ -244,3 +244,26 @@ pub fn assert_matches_schema(doc: &Value) {
         errors.join("\n")
     );
 }
+
+/// Runs the scenario `text` (written as `name`.toml) that cannot start: it must exit 2
+/// with no verdict and leave nothing behind. Returns its stdout.
+pub fn run_unstartable(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    let _g = serial();
+    let out = bin()
+        .args(["run", "--no-progress"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("verdict: none (harness error)"),
+        "{}",
+        dump(&out)
+    );
+    stdout
+}

@@ -1,5 +1,15 @@
-//! The fast tier: tests that need no server and no load run, for use while changing
-//! code (`cargo test --lib && cargo test --test main -- fast::`).
+//! The fast tier: tests that start no real server and run no load, each done in
+//! about a second or less, needing nothing installed (the built-in fixture or `sh`
+//! at most, briefly). Run with the library's unit tests:
+//!
+//!     cargo test --lib && cargo test --test main -- fast::
+//!
+//! Everything else in tests/ (real stacks, scenarios under load) is the full suite.
 
+mod bad_input;
+mod cli;
 mod docs_links;
+mod harness_errors;
+pub mod init;
 mod layers;
+mod report_schema;

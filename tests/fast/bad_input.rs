@@ -1,7 +1,7 @@
 //! Bad input: every user mistake exits 2 with a message naming file, line, column
 //! and field, and never a backtrace.
 
-use crate::util::{bin, dump};
+use crate::util::{at, bin, dump};
 
 fn run_text(toml: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -271,5 +271,32 @@ fn front_retry_and_upstream_keepalive_are_checked() {
         let (code, err) = run_text(&format!("{base}{front}"));
         assert_eq!(code, 2, "{front}: {err}");
         assert!(err.contains(want), "{front}\nwant: {want}\ngot: {err}");
+    }
+}
+
+/// `compare --html/--junit` into a directory that does not exist: bad input, before
+/// anything runs.
+#[test]
+fn compare_output_dir_missing_is_bad_input() {
+    for flag in ["--html", "--junit"] {
+        let out = bin()
+            .args(["compare", &at("scenarios/symlink.toml"), flag])
+            .arg("/nonexistent-zdt-dir/out.file")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+        assert!(
+            stderr.contains(
+                "zdt-check: error: /nonexistent-zdt-dir/out.file: No such file or directory"
+            ),
+            "{stderr}"
+        );
+        // Nothing ran.
+        assert!(
+            !stderr.contains("run 1/1") && out.stdout.is_empty(),
+            "{}",
+            dump(&out)
+        );
     }
 }

@@ -4,101 +4,40 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::scenario;
-use crate::sys::tools;
+use crate::sys::tools::{self, Tool};
+use crate::{app, scenario, strategy};
 
-/// One server or tool the scenarios may need.
+/// One server or tool the scenarios may need, and its version if installed.
 struct Found {
-    name: &'static str,
+    tool: Tool,
     version: Option<String>,
-    hint: &'static str,
-}
-
-fn python_module_version(python: &Path, module: &str) -> Option<String> {
-    let code = format!("from importlib.metadata import version; print(version({module:?}))");
-    let out = std::process::Command::new(python)
-        .args(["-c", &code])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn survey() -> Vec<Found> {
-    let venv = tools::venv(None);
-    let venv_python = venv
-        .as_ref()
-        .map(|v| v.join("bin/python"))
-        .filter(|p| p.exists());
-    let nginx = tools::on_path("nginx")
-        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()));
-    let haproxy = tools::on_path("haproxy")
-        .or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.exists()));
-    let uwsgi = tools::on_path("uwsgi");
-    let plugin = Path::new("/usr/lib/uwsgi/plugins/python3_plugin.so").exists();
-    vec![
-        Found {
-            name: "nginx",
-            version: nginx.and_then(|p| tools::version_of(&p, &["-v"])),
-            hint: "apt-get install nginx",
-        },
-        Found {
-            name: "haproxy",
-            version: haproxy.and_then(|p| tools::version_of(&p, &["-v"])),
-            hint: "apt-get install haproxy",
-        },
-        Found {
-            name: "uwsgi",
-            version: uwsgi
-                .and_then(|p| tools::version_of(&p, &["--version"]))
-                .map(|v| {
-                    if plugin {
-                        format!("{v} (python3 plugin)")
-                    } else {
-                        format!("{v} (NO python3 plugin: apt-get install uwsgi-plugin-python3)")
-                    }
-                }),
-            hint: "apt-get install uwsgi-core uwsgi-plugin-python3",
-        },
-        Found {
-            name: "gunicorn",
-            version: venv_python
-                .as_deref()
-                .and_then(|p| python_module_version(p, "gunicorn")),
-            hint: "bash .ci/install-servers.sh (a venv with gunicorn), or set ZDT_VENV",
-        },
-        Found {
-            name: "flup",
-            version: venv_python
-                .as_deref()
-                .and_then(|p| python_module_version(p, "flup")),
-            hint: "bash .ci/install-servers.sh (a venv with flup), or set ZDT_VENV",
-        },
-        Found {
-            name: "wrk",
-            version: tools::on_path("wrk")
-                .map(|_| "installed (used by benches/compare-wrk.sh)".into()),
-            hint: "apt-get install wrk (benchmarks only)",
-        },
-    ]
+    Tool::ALL
+        .iter()
+        .map(|&tool| Found {
+            tool,
+            version: tool.version(),
+        })
+        .collect()
 }
 
-/// What a scenario needs, by tool name.
-fn needs(s: &scenario::Scenario) -> Vec<&'static str> {
-    let mut n = Vec::new();
-    match s.app.kind.get_ref().as_str() {
-        "gunicorn" => n.push("gunicorn"),
-        "uwsgi" => n.push("uwsgi"),
-        "flup" => n.push("flup"),
-        _ => {}
+/// What a scenario needs, read from the registries: its app kind's tools, its
+/// strategy's, and nginx for a `[front]`.
+fn needs(s: &scenario::Scenario) -> Vec<Tool> {
+    let mut n: Vec<Tool> = Vec::new();
+    if let Some(k) = app::find_kind(s.app.kind.get_ref()) {
+        n.extend(k.tools);
+    }
+    if let Some(e) = strategy::find(s.reload.strategy.get_ref()) {
+        n.extend(e.tools);
     }
     if s.front.is_some() {
-        n.push("nginx");
+        n.push(Tool::Nginx);
     }
-    if s.reload.strategy.get_ref().starts_with("haproxy-") {
-        n.push("haproxy");
-    }
+    n.sort();
+    n.dedup();
     n
 }
 
@@ -149,12 +88,20 @@ pub fn report(dir: &Path) -> String {
     for f in &found {
         match &f.version {
             Some(v) => {
-                let _ = writeln!(o, "  {:<9} {v}", f.name);
+                let _ = writeln!(o, "  {:<9} {v}", f.tool.name());
             }
             None => {
-                let _ = writeln!(o, "  {:<9} MISSING ({})", f.name, f.hint);
+                let _ = writeln!(o, "  {:<9} MISSING ({})", f.tool.name(), f.tool.hint());
             }
         }
+    }
+    if let Some(w) = tools::on_path("wrk") {
+        let _ = writeln!(
+            o,
+            "  {:<9} installed at {} (used by benches/compare-wrk.sh)",
+            "wrk",
+            w.display()
+        );
     }
     let mut files: Vec<PathBuf> = Vec::new();
     for d in [dir.to_path_buf(), dir.join("negative")] {
@@ -179,13 +126,16 @@ pub fn report(dir: &Path) -> String {
                 let need = needs(&l.scenario);
                 let missing: Vec<&str> = need
                     .iter()
-                    .copied()
-                    .filter(|n| found.iter().any(|f| f.name == *n && f.version.is_none()))
+                    .filter(|n| found.iter().any(|f| f.tool == **n && f.version.is_none()))
+                    .map(|n| n.name())
                     .collect();
                 let need_text = if need.is_empty() {
                     "built-in fixture only".to_string()
                 } else {
-                    need.join(" + ")
+                    need.iter()
+                        .map(|n| n.name())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
                 };
                 if missing.is_empty() {
                     format!("ready      ({need_text})")

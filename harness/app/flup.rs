@@ -13,6 +13,7 @@ use crate::front::nginx::Upstream;
 use crate::load::Endpoint;
 use crate::sys::process::Child;
 use crate::sys::tools;
+use crate::sys::tools::Tool;
 
 /// The `flup` app kind: a FastCGI app behind nginx.
 pub struct Flup;
@@ -30,6 +31,7 @@ pub struct Options {
 
 impl AppKind for Flup {
     const NAME: &'static str = "flup";
+    const TOOLS: &'static [Tool] = &[Tool::Flup];
     const NEEDS_FRONT: Option<&'static str> =
         Some("a FastCGI app needs a front server: add [front] kind = \"nginx\"");
     type Options = Options;

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::load::Endpoint;
 use crate::sys::process::Child;
 use crate::sys::tools;
+use crate::sys::tools::Tool;
 
 /// The `gunicorn` app kind: the sample WSGI app under gunicorn.
 pub struct Gunicorn;
@@ -57,6 +58,7 @@ impl Default for Options {
 
 impl AppKind for Gunicorn {
     const NAME: &'static str = "gunicorn";
+    const TOOLS: &'static [Tool] = &[Tool::Gunicorn];
     type Options = Options;
 
     fn validate(o: &Options, app: &AppConfig<()>, at: &AppTable) -> Result<()> {

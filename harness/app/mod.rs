@@ -32,6 +32,7 @@ use crate::config::{keys_of, AppTable, Common, Without};
 use crate::front::nginx;
 use crate::sys::process::{self, Child};
 use crate::sys::readiness;
+use crate::sys::tools::Tool;
 
 /// What an app kind brings to the [`KINDS`] registry: its name, its own `[app]`
 /// options (with their defaults, checks and docs, in its file) and what the rest of
@@ -44,6 +45,8 @@ pub trait AppKind: 'static {
     const STARTS_INSTANCES: bool = true;
     /// The error to show when the scenario has no `[front]` and the kind needs one.
     const NEEDS_FRONT: Option<&'static str> = None;
+    /// What must be installed to run it.
+    const TOOLS: &'static [Tool] = &[];
     /// Its own `[app]` keys: a serde struct with `deny_unknown_fields` and `default`
     /// (the common keys, see [`common_keys`], are taken out before it sees the table),
     /// `toml::Spanned` where an error must point at a value.
@@ -199,6 +202,8 @@ pub struct AppKindEntry {
     pub starts_instances: bool,
     /// The error to show when it needs a `[front]` and the scenario has none.
     pub needs_front: Option<&'static str>,
+    /// What must be installed to run it (`doctor` checks these).
+    pub tools: &'static [Tool],
     keys: fn() -> &'static [&'static str],
     parse: ParseFn,
 }
@@ -229,6 +234,7 @@ const fn entry<K: AppKind>() -> AppKindEntry {
         name: K::NAME,
         starts_instances: K::STARTS_INSTANCES,
         needs_front: K::NEEDS_FRONT,
+        tools: K::TOOLS,
         keys: keys_of::<K::Options>,
         parse: parse_options::<K>,
     }

@@ -20,6 +20,7 @@ use crate::front::nginx::Upstream;
 use crate::load::Endpoint;
 use crate::sys::process::Child;
 use crate::sys::tools;
+use crate::sys::tools::Tool;
 
 /// The `uwsgi` app kind: the sample WSGI app under uWSGI.
 pub struct Uwsgi;
@@ -51,6 +52,7 @@ impl Default for Options {
 
 impl AppKind for Uwsgi {
     const NAME: &'static str = "uwsgi";
+    const TOOLS: &'static [Tool] = &[Tool::Uwsgi];
     type Options = Options;
 
     fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {

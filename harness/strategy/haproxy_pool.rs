@@ -57,6 +57,7 @@ use crate::error::{Error, Result};
 use crate::front::haproxy::{Counters, Haproxy, PoolConfig};
 use crate::load::{Endpoint, Target};
 use crate::sys::netns::{self, TestHost, TestHosts};
+use crate::sys::tools::Tool;
 
 /// `take_out` values.
 pub const TAKE_OUT: &[&str] = &["drain", "maint", "404", "none"];
@@ -139,6 +140,7 @@ impl Default for Options {
 
 impl Spec for HaproxyPool {
     const NAME: &'static str = "haproxy-pool";
+    const TOOLS: &'static [Tool] = &[Tool::Haproxy];
     const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
     type Options = Options;
 

@@ -68,6 +68,7 @@ use crate::config::{Dur, ReloadTable};
 use crate::error::{Error, Result};
 use crate::front::haproxy::{Haproxy, PoolConfig, ProcList, RunMode};
 use crate::load::{Endpoint, Target};
+use crate::sys::tools::Tool;
 
 /// `how` values.
 pub const HOW: &[&str] = &["master-cli", "restart", "sf"];
@@ -103,6 +104,7 @@ impl Default for Options {
 
 impl Spec for HaproxyReload {
     const NAME: &'static str = "haproxy-reload";
+    const TOOLS: &'static [Tool] = &[Tool::Haproxy];
     const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
     type Options = Options;
 

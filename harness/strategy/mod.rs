@@ -39,6 +39,7 @@ pub use config::ReloadConfig;
 use crate::config::{keys_of, Common, ReloadTable, Without};
 use crate::front::FrontConfig;
 use crate::steps::StepLog;
+use crate::sys::tools::Tool;
 
 /// What a strategy works with.
 #[derive(Debug)]
@@ -135,6 +136,8 @@ pub trait Spec: 'static {
     const APP_KINDS: &'static [&'static str];
     /// The error to show when the scenario has no `[front]` and the strategy needs one.
     const NEEDS_FRONT: Option<&'static str> = None;
+    /// What must be installed besides the app kind's and the front server's tools.
+    const TOOLS: &'static [Tool] = &[];
     /// Its own `[reload]` keys: a serde struct with `deny_unknown_fields` (the common
     /// keys `strategy`, `interval` and `step_timeout` are taken out before it sees the
     /// table), `toml::Spanned` where an error must point at a value.
@@ -176,6 +179,8 @@ pub struct Entry {
     pub app_kinds: &'static [&'static str],
     /// The error to show when it needs a `[front]` and the scenario has none.
     pub needs_front: Option<&'static str>,
+    /// What must be installed besides the app kind's and the front server's tools.
+    pub tools: &'static [Tool],
     keys: fn() -> &'static [&'static str],
     parse: fn(&ReloadTable) -> Result<Arc<dyn StrategyOptions>>,
 }
@@ -198,6 +203,7 @@ const fn entry<S: Spec>() -> Entry {
         name: S::NAME,
         app_kinds: S::APP_KINDS,
         needs_front: S::NEEDS_FRONT,
+        tools: S::TOOLS,
         keys: keys_of::<S::Options>,
         parse: parse_options::<S>,
     }

@@ -75,3 +75,95 @@ pub fn version_of(program: &Path, args: &[&str]) -> Option<String> {
         .next()
         .map(|l| l.trim().to_string())
 }
+
+/// A server or program a scenario may need installed. App kinds, strategies and the
+/// front server name theirs in their registry entries; `doctor` asks each for its
+/// version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tool {
+    /// nginx, the front server.
+    Nginx,
+    /// haproxy, the balancer of the haproxy strategies.
+    Haproxy,
+    /// uWSGI with its python3 plugin.
+    Uwsgi,
+    /// gunicorn, in the venv.
+    Gunicorn,
+    /// flup (FastCGI), in the venv.
+    Flup,
+}
+
+impl Tool {
+    /// Every tool, in the order `doctor` lists them.
+    pub const ALL: &'static [Tool] = &[
+        Tool::Nginx,
+        Tool::Haproxy,
+        Tool::Uwsgi,
+        Tool::Gunicorn,
+        Tool::Flup,
+    ];
+
+    /// Its name, as `doctor` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Nginx => "nginx",
+            Tool::Haproxy => "haproxy",
+            Tool::Uwsgi => "uwsgi",
+            Tool::Gunicorn => "gunicorn",
+            Tool::Flup => "flup",
+        }
+    }
+
+    /// How to install it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Tool::Nginx => "apt-get install nginx",
+            Tool::Haproxy => "apt-get install haproxy",
+            Tool::Uwsgi => "apt-get install uwsgi-core uwsgi-plugin-python3",
+            Tool::Gunicorn => "bash .ci/install-servers.sh (a venv with gunicorn), or set ZDT_VENV",
+            Tool::Flup => "bash .ci/install-servers.sh (a venv with flup), or set ZDT_VENV",
+        }
+    }
+
+    /// Its installed version (with a note where it is incomplete), or `None` if missing.
+    pub fn version(self) -> Option<String> {
+        let sbin = |name: &str| {
+            on_path(name)
+                .or_else(|| Some(PathBuf::from("/usr/sbin").join(name)).filter(|p| p.exists()))
+        };
+        match self {
+            Tool::Nginx => sbin("nginx").and_then(|p| version_of(&p, &["-v"])),
+            Tool::Haproxy => sbin("haproxy").and_then(|p| version_of(&p, &["-v"])),
+            Tool::Uwsgi => {
+                let plugin = Path::new("/usr/lib/uwsgi/plugins/python3_plugin.so").exists();
+                on_path("uwsgi")
+                    .and_then(|p| version_of(&p, &["--version"]))
+                    .map(|v| {
+                        if plugin {
+                            format!("{v} (python3 plugin)")
+                        } else {
+                            format!("{v} (NO python3 plugin: apt-get install uwsgi-plugin-python3)")
+                        }
+                    })
+            }
+            Tool::Gunicorn => python_module_version("gunicorn"),
+            Tool::Flup => python_module_version("flup"),
+        }
+    }
+}
+
+/// A Python package's version in the venv.
+fn python_module_version(module: &str) -> Option<String> {
+    let python = venv(None)?.join("bin/python");
+    if !python.exists() {
+        return None;
+    }
+    let code = format!("from importlib.metadata import version; print(version({module:?}))");
+    let out = std::process::Command::new(python)
+        .args(["-c", &code])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -14,7 +14,7 @@ use super::{python, AppEnv, Kind, Launch, Spawned};
 use crate::config::{AppTable, Dur};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::sys::process::Child;
+use crate::sys::child::Child;
 use crate::sys::tools;
 
 /// The `gunicorn` app kind: the sample WSGI app under gunicorn.

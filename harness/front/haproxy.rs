@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::Site;
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::sys::process::Child;
+use crate::sys::child::Child;
 use crate::sys::tools;
 
 /// The backend's name in the config and on the admin socket.
@@ -707,7 +707,7 @@ impl Haproxy {
             Err(e) => Err(e),
         };
         if let Err(e) = waited {
-            let tail = crate::sys::process::log_tail(&hap.dir.join("haproxy.out"), 20);
+            let tail = crate::sys::child::log_tail(&hap.dir.join("haproxy.out"), 20);
             hap.stop().await;
             return Err(Error::Child {
                 what: "haproxy".into(),
@@ -797,7 +797,7 @@ impl Haproxy {
 
     /// The last `lines` lines of haproxy's output.
     pub fn log_tail(&self, lines: usize) -> String {
-        crate::sys::process::log_tail(&self.dir.join("haproxy.out"), lines)
+        crate::sys::child::log_tail(&self.dir.join("haproxy.out"), lines)
     }
 
     /// Waits up to `timeout` for this haproxy process to exit (e.g. after `-sf`).

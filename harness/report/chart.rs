@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 use super::html::escape;
 use super::RunReport;
-use crate::stats::collector::{RunStats, VersionSeen, WindowRow};
 use crate::stats::CurvePoint;
+use crate::stats::{RunStats, VersionSeen, WindowRow};
 use crate::steps::StepEvent;
 use crate::websocket::{End, WsReport};
 
@@ -463,7 +463,7 @@ pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
             "p99",
             P99_COLOUR,
             " stroke-dasharray=\"5 3\"",
-            (|w| w.p99_ms) as fn(&crate::stats::collector::WindowRow) -> f64,
+            (|w| w.p99_ms) as fn(&crate::stats::WindowRow) -> f64,
         ),
         ("p50", P50_COLOUR, "", |w| w.p50_ms),
     ] {

@@ -244,7 +244,7 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>> {
 async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     // Orphaned descendants (daemons, a dead supervisor's children) re-parent to us, so
     // each run's orphan sweep finds and stops them.
-    crate::sys::process::become_subreaper();
+    crate::sys::orphans::become_subreaper();
     // Validate every file before running any.
     let loaded = load_all(&a.scenarios)?;
     let swept = loaded.len() > a.scenarios.len();
@@ -318,7 +318,7 @@ fn cmd_init(a: InitArgs) -> Result<u8> {
 }
 
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
-    crate::sys::process::become_subreaper();
+    crate::sys::orphans::become_subreaper();
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(Error::Usage(format!("--rate {r}: must be > 0")));
@@ -527,7 +527,7 @@ pub fn cancel_on_signals() -> std::io::Result<Cancel> {
                 eprintln!("zdt-check: interrupted; stopping the run (again to abort at once)");
                 c.cancel();
             } else {
-                crate::sys::process::kill_all_groups();
+                crate::sys::groups::kill_all_groups();
                 std::process::exit(130);
             }
         }

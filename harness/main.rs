@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    zdt_check::sys::process::install_panic_hook();
+    zdt_check::sys::groups::install_panic_hook();
     if matches!(cli.command, Command::Run(_) | Command::Compare(_)) {
         zdt_check::sys::reaper::start();
     }
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             }
         }
     });
-    zdt_check::sys::process::kill_all_groups();
+    zdt_check::sys::groups::kill_all_groups();
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
 }

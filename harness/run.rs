@@ -17,7 +17,7 @@ use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
 use crate::steps::StepLog;
 use crate::strategy::{self, Ctx};
-use crate::sys::process;
+use crate::sys::orphans;
 use crate::verdict::{self, Judged};
 use crate::websocket::{WsRun, WsSpec};
 
@@ -79,7 +79,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         not_cleaned_up: Vec::new(),
     };
     let mut strat = strategy::build(&sc.scenario.reload, &sc.dir);
-    let zombies = process::ZombieReaper::start();
+    let zombies = orphans::ZombieReaper::start();
     run_inner(
         &sc.scenario,
         &mut ctx,
@@ -100,7 +100,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
     // What the stack left behind outside every group we know (daemons, orphans of a
     // dead supervisor): killed now, and named in the report.
     drop(zombies);
-    report.leftovers = process::sweep_orphans(sc.scenario.app.stop_timeout.0).await;
+    report.leftovers = orphans::sweep_orphans(sc.scenario.app.stop_timeout.0).await;
     report.steps = std::mem::take(&mut ctx.steps.events);
     if opts.keep_run_dir {
         report.run_dir = Some(dir.keep().display().to_string());

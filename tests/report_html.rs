@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zdt_check::report::{self, LoadSummary, RunReport};
-use zdt_check::stats::collector::{Collector, LoadCounters};
 use zdt_check::stats::outcome::Outcome;
 use zdt_check::stats::versions::NO_VERSION;
 use zdt_check::stats::Sample;
+use zdt_check::stats::{Collector, LoadCounters};
 use zdt_check::steps::StepEvent;
 use zdt_check::verdict::{Check, Verdict};
 

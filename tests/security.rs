@@ -11,7 +11,7 @@ use crate::util::{assert_no_leftovers, at, bin, dump, require_stack, serial};
 
 /// The harness and all its descendants.
 fn tree(root: i32) -> Vec<i32> {
-    let table: Vec<(i32, i32)> = zdt_check::sys::process::proc_table()
+    let table: Vec<(i32, i32)> = zdt_check::sys::procfs::proc_table()
         .into_iter()
         .map(|p| (p.pid, p.ppid))
         .collect();

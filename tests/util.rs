@@ -153,7 +153,7 @@ pub fn assert_no_leftovers(out: &Output, except: &[u32]) {
 
 /// Running (not zombie) children of `parent`, with their command lines.
 fn orphans(parent: i32) -> Vec<(i32, String)> {
-    zdt_check::sys::process::proc_table()
+    zdt_check::sys::procfs::proc_table()
         .into_iter()
         .filter(|p| p.ppid == parent && !p.zombie)
         .map(|p| {

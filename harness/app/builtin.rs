@@ -10,7 +10,7 @@ use super::{AppEnv, AppKind, Launch, Spawned};
 use crate::config::AppTable;
 use crate::error::Result;
 use crate::load::Endpoint;
-use crate::sys::process::Child;
+use crate::sys::child::Child;
 
 /// The `builtin` app kind: the fixture server inside this binary.
 pub struct Builtin;

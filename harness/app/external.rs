@@ -18,7 +18,7 @@ use super::{AppEnv, AppKind};
 use crate::config::AppTable;
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::sys::process::{log_tail, Child};
+use crate::sys::child::{log_tail, Child};
 use crate::sys::{readiness, tools};
 
 /// The `external` app kind: the user's own stack.

@@ -11,7 +11,7 @@ use crate::config::AppTable;
 use crate::error::{Error, Result};
 use crate::front::nginx::Upstream;
 use crate::load::Endpoint;
-use crate::sys::process::Child;
+use crate::sys::child::Child;
 use crate::sys::tools;
 use crate::sys::tools::Tool;
 

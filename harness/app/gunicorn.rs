@@ -14,7 +14,7 @@ use super::{python, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, Dur};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::sys::process::Child;
+use crate::sys::child::Child;
 use crate::sys::tools;
 use crate::sys::tools::Tool;
 

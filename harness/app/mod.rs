@@ -30,8 +30,9 @@ pub use config::AppConfig;
 
 use crate::config::{keys_of, AppTable, Common, Without};
 use crate::front::nginx;
-use crate::sys::process::{self, Child};
+use crate::sys::child::Child;
 use crate::sys::readiness;
+use crate::sys::spawn_netns;
 use crate::sys::tools::Tool;
 
 /// What an app kind brings to the [`KINDS`] registry: its name, its own `[app]`
@@ -400,7 +401,7 @@ impl AppEnv {
             child,
             ready_rx,
             uwsgi,
-        } = process::in_netns(netns, || {
+        } = spawn_netns::in_netns(netns, || {
             kind.spawn(
                 self,
                 &Launch {

@@ -14,8 +14,8 @@ use super::{row, Row, RunFigures};
 use crate::report::chart::Timeline;
 use crate::report::junit::{Case, CaseResult};
 use crate::report::{LoadSummary, RunReport};
-use crate::stats::collector::{VersionSeen, WindowRow};
 use crate::stats::histogram::{self, percentile_curve, CurvePoint, Percentiles};
+use crate::stats::{VersionSeen, WindowRow};
 use crate::steps::StepEvent;
 
 /// One run's timeline, owned: what the comparison page draws of a scenario.

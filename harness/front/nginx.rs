@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::Site;
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
-use crate::sys::process::{proc_children, Child};
+use crate::sys::child::Child;
+use crate::sys::procfs::proc_children;
 use crate::sys::tools;
 
 const CONF_TMPL: &str = include_str!("../../fixtures/nginx/nginx.conf.tmpl");
@@ -261,7 +262,7 @@ impl Nginx {
             // nginx reports start-up errors in its error log and on stderr (nginx.out).
             let tail = [ngx.prefix.join("error.log"), ngx.prefix.join("nginx.out")]
                 .iter()
-                .map(|p| crate::sys::process::log_tail(p, 20))
+                .map(|p| crate::sys::child::log_tail(p, 20))
                 .filter(|t| !t.trim().is_empty())
                 .collect::<Vec<_>>()
                 .join("\n");

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use regex::bytes::Regex;
 use tokio::time::Sleep;
 
-use crate::stats::collector::{LiveSpan, LoadCounters};
+use crate::stats::collector::LiveSpan;
 pub use crate::stats::outcome::{self, Cut, Outcome};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
+use crate::stats::LoadCounters;
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
 pub use mix::{Mix, RequestKind};

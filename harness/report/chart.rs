@@ -13,8 +13,8 @@ use std::fmt::Write;
 
 use super::html::escape;
 use super::RunReport;
-use crate::stats::collector::{RunStats, VersionSeen, WindowRow};
 use crate::stats::CurvePoint;
+use crate::stats::{RunStats, VersionSeen, WindowRow};
 use crate::steps::StepEvent;
 use crate::websocket::{End, WsReport};
 
@@ -291,116 +291,238 @@ fn place_step_labels(steps: &[StepEvent], sx: impl Fn(f64) -> f64) -> Vec<(usize
 /// window, p50/p99 latency lines on a second axis, a band under the bars coloured
 /// by the versions that served, and the reload steps as labelled vertical markers.
 pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
-    let window = t.window_ms.max(1e-3);
-    let span = (frame.to_ms - frame.from_ms).max(window);
-    let pw = TW - ML - MR;
-    // `ax`: a time on the axis (relative to the origin); `sx`: a load-clock time.
-    let ax = |ms: f64| ML + (ms - frame.from_ms) / span * pw;
-    let sx = |ms: f64| ax(ms - frame.origin_ms);
-    let labels = place_step_labels(t.steps, sx);
-    let label_rows = labels.iter().map(|l| l.0 + 1).max().unwrap_or(1);
-    let top = 14.0 + label_rows as f64 * 15.0;
-    let ph = frame.plot_height;
-    let band_y = top + ph + 6.0;
-    let band_h = 10.0;
-    let tick_y = band_y + band_h + 15.0;
-    let height = tick_y + 24.0;
-
-    let keys = failure_keys(t);
-    let per = if frame.per_second {
-        1000.0 / window
-    } else {
-        1.0
-    };
-    let (ctop, cstep) = axis_top(frame.count_max.max(1.0), 1.0, 5.0);
-    let sy = |n: f64| top + ph - n * per / ctop * ph;
-    let (ltop, lstep) = axis_top(frame.latency_max.max(0.001), 0.0, 5.0);
-    let sl = |ms: f64| top + ph - ms / ltop * ph;
-
+    let layout = TimelineLayout::new(t, frame);
+    let height = layout.height;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "<svg class=\"chart timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {TW} {height}\" role=\"img\" aria-label=\"timeline of outcomes, latency, versions and reload steps\">"
     );
-    // Grid and left axis (requests per window).
-    let mut v = 0.0;
-    while v <= ctop + 1e-9 {
-        let y = top + ph - v / ctop * ph;
-        grid_line(&mut s, y, pw, v);
-        v += cstep;
-    }
-    // Right axis (latency).
-    let mut v = 0.0;
-    while v <= ltop + 1e-9 {
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{P99_COLOUR}\" style=\"fill:{P99_COLOUR}\">{}</text>",
-            ML + pw + 6.0,
-            sl(v) + 4.0,
-            num(v)
-        );
-        v += lstep;
-    }
-    // X axis ticks, in seconds.
-    let xstep = nice_step(span, 12.0);
-    let mut tick = (frame.from_ms / xstep).ceil() * xstep;
-    while tick <= frame.to_ms + 1e-9 {
-        let x = ax(tick);
-        let _ = writeln!(
-            s,
-            "<line class=\"axis\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/><text x=\"{x:.1}\" y=\"{tick_y:.1}\" text-anchor=\"middle\">{}</text>",
-            top + ph,
-            top + ph + 4.0,
-            num(tick / 1000.0)
-        );
-        tick += xstep;
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-        ML + pw / 2.0,
-        tick_y + 18.0,
-        escape(&frame.time_caption)
-    );
-    let _ = writeln!(
-        s,
-        "<text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
-        top + ph / 2.0,
-        if frame.per_second {
-            format!("requests/s ({} ms windows)", num(window))
+    layout.axes(&mut s);
+    layout.step_spans(&mut s);
+    layout.windows(&mut s);
+    layout.version_band_frame(&mut s);
+    layout.latency_lines(&mut s);
+    layout.step_markers(&mut s);
+    layout.origin_marker(&mut s);
+    layout.plot_frame(&mut s);
+    layout.hover_targets(&mut s);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Where a timeline chart puts things: its time axis, the rows of step labels above
+/// the plot, the plot, the version band and the time axis's labels under it, and the
+/// scales of its two y axes.
+struct TimelineLayout<'a> {
+    t: &'a Timeline<'a>,
+    frame: &'a Frame,
+    /// Width of a window, ms (at least 1 µs).
+    window: f64,
+    /// The time the axis spans, ms.
+    span: f64,
+    /// Width of the plot area.
+    pw: f64,
+    /// Per step: the row of its label and whether the label is left of its marker.
+    labels: Vec<(usize, bool)>,
+    /// Top of the plot area, under the step labels.
+    top: f64,
+    /// Height of the plot area.
+    ph: f64,
+    /// Top of the version band, under the plot.
+    band_y: f64,
+    /// Height of the version band.
+    band_h: f64,
+    /// Baseline of the time axis's tick labels.
+    tick_y: f64,
+    /// Height of the whole chart.
+    height: f64,
+    /// The left axis's unit per request in a window (1, or windows per second).
+    per: f64,
+    /// Top and tick step of the left axis (requests).
+    ctop: f64,
+    cstep: f64,
+    /// Top and tick step of the right axis (latency, ms).
+    ltop: f64,
+    lstep: f64,
+    /// Width of a window's bar, and the gap left after it.
+    bw: f64,
+    gap: f64,
+}
+
+impl<'a> TimelineLayout<'a> {
+    fn new(t: &'a Timeline<'a>, frame: &'a Frame) -> TimelineLayout<'a> {
+        let window = t.window_ms.max(1e-3);
+        let span = (frame.to_ms - frame.from_ms).max(window);
+        let pw = TW - ML - MR;
+        let labels = place_step_labels(t.steps, |ms| {
+            Self::time_x(frame, span, pw, ms - frame.origin_ms)
+        });
+        let label_rows = labels.iter().map(|l| l.0 + 1).max().unwrap_or(1);
+        let top = 14.0 + label_rows as f64 * 15.0;
+        let ph = frame.plot_height;
+        let band_y = top + ph + 6.0;
+        let band_h = 10.0;
+        let tick_y = band_y + band_h + 15.0;
+        let height = tick_y + 24.0;
+
+        let per = if frame.per_second {
+            1000.0 / window
         } else {
-            format!("requests per {} ms window", num(window))
+            1.0
+        };
+        let (ctop, cstep) = axis_top(frame.count_max.max(1.0), 1.0, 5.0);
+        let (ltop, lstep) = axis_top(frame.latency_max.max(0.001), 0.0, 5.0);
+        let bw = (pw * window / span).max(0.5);
+        let gap = if bw > 4.0 { 1.0 } else { 0.0 };
+        TimelineLayout {
+            t,
+            frame,
+            window,
+            span,
+            pw,
+            labels,
+            top,
+            ph,
+            band_y,
+            band_h,
+            tick_y,
+            height,
+            per,
+            ctop,
+            cstep,
+            ltop,
+            lstep,
+            bw,
+            gap,
         }
-    );
-    let _ = writeln!(
-        s,
-        "<text transform=\"translate({:.1} {:.1}) rotate(90)\" text-anchor=\"middle\" style=\"fill:{P99_COLOUR}\">latency of ok responses (ms)</text>",
-        TW - 14.0,
-        top + ph / 2.0
-    );
+    }
 
-    // Reload steps: a light band over each step's extent.
-    for step in t.steps {
-        let (x0, x1) = (sx(step.start_ms), sx(step.end_ms));
+    /// The x of `ms` on the time axis of `frame` (relative to its origin).
+    fn time_x(frame: &Frame, span: f64, pw: f64, ms: f64) -> f64 {
+        ML + (ms - frame.from_ms) / span * pw
+    }
+
+    /// `ax`: the x of a time on the axis (relative to the origin).
+    fn ax(&self, ms: f64) -> f64 {
+        Self::time_x(self.frame, self.span, self.pw, ms)
+    }
+
+    /// `sx`: the x of a load-clock time.
+    fn sx(&self, ms: f64) -> f64 {
+        self.ax(ms - self.frame.origin_ms)
+    }
+
+    /// `sy`: the y of `n` requests in a window on the left axis.
+    fn sy(&self, n: f64) -> f64 {
+        let (top, ph) = (self.top, self.ph);
+        top + ph - n * self.per / self.ctop * ph
+    }
+
+    /// `sl`: the y of a latency on the right axis.
+    fn sl(&self, ms: f64) -> f64 {
+        let (top, ph) = (self.top, self.ph);
+        top + ph - ms / self.ltop * ph
+    }
+
+    /// The grid with the left axis (requests per window or per second), the right
+    /// axis (latency), the time axis's ticks in seconds, and the three captions.
+    fn axes(&self, s: &mut String) {
+        let (frame, window, span, pw) = (self.frame, self.window, self.span, self.pw);
+        let (top, ph, tick_y, ctop, cstep) =
+            (self.top, self.ph, self.tick_y, self.ctop, self.cstep);
+        // Grid and left axis (requests per window).
+        let mut v = 0.0;
+        while v <= ctop + 1e-9 {
+            let y = top + ph - v / ctop * ph;
+            grid_line(s, y, pw, v);
+            v += cstep;
+        }
+        // Right axis (latency).
+        let mut v = 0.0;
+        while v <= self.ltop + 1e-9 {
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{P99_COLOUR}\" style=\"fill:{P99_COLOUR}\">{}</text>",
+                ML + pw + 6.0,
+                self.sl(v) + 4.0,
+                num(v)
+            );
+            v += self.lstep;
+        }
+        // X axis ticks, in seconds.
+        let xstep = nice_step(span, 12.0);
+        let mut tick = (frame.from_ms / xstep).ceil() * xstep;
+        while tick <= frame.to_ms + 1e-9 {
+            let x = self.ax(tick);
+            let _ = writeln!(
+                s,
+                "<line class=\"axis\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/><text x=\"{x:.1}\" y=\"{tick_y:.1}\" text-anchor=\"middle\">{}</text>",
+                top + ph,
+                top + ph + 4.0,
+                num(tick / 1000.0)
+            );
+            tick += xstep;
+        }
         let _ = writeln!(
             s,
-            "<rect class=\"step-span\" x=\"{x0:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{ph:.1}\" fill=\"#8c8c8c\" fill-opacity=\"0.10\"/>",
-            (x1 - x0).max(0.0)
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            ML + pw / 2.0,
+            tick_y + 18.0,
+            escape(&frame.time_caption)
+        );
+        let _ = writeln!(
+            s,
+            "<text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+            top + ph / 2.0,
+            if frame.per_second {
+                format!("requests/s ({} ms windows)", num(window))
+            } else {
+                format!("requests per {} ms window", num(window))
+            }
+        );
+        let _ = writeln!(
+            s,
+            "<text transform=\"translate({:.1} {:.1}) rotate(90)\" text-anchor=\"middle\" style=\"fill:{P99_COLOUR}\">latency of ok responses (ms)</text>",
+            TW - 14.0,
+            top + ph / 2.0
         );
     }
 
-    // Stacked bars, then the version band.
-    let bw = (pw * window / span).max(0.5);
-    let gap = if bw > 4.0 { 1.0 } else { 0.0 };
-    let colours = version_colours(t);
-    for w in t.rows {
-        let x = sx(w.start_ms);
+    /// Reload steps: a light band over each step's extent.
+    fn step_spans(&self, s: &mut String) {
+        let (top, ph) = (self.top, self.ph);
+        for step in self.t.steps {
+            let (x0, x1) = (self.sx(step.start_ms), self.sx(step.end_ms));
+            let _ = writeln!(
+                s,
+                "<rect class=\"step-span\" x=\"{x0:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{ph:.1}\" fill=\"#8c8c8c\" fill-opacity=\"0.10\"/>",
+                (x1 - x0).max(0.0)
+            );
+        }
+    }
+
+    /// Per window: its stacked bars, its share of the version band, and its failure mark.
+    fn windows(&self, s: &mut String) {
+        let keys = failure_keys(self.t);
+        let colours = version_colours(self.t);
+        for w in self.t.rows {
+            self.bars(s, w, &keys);
+            self.version_shares(s, w, &colours);
+            self.failure_mark(s, w);
+        }
+    }
+
+    /// Stacked bars of window `w`: ok, then each failure key of `keys`.
+    fn bars(&self, s: &mut String, w: &WindowRow, keys: &[String]) {
+        let (bw, gap) = (self.bw, self.gap);
+        let x = self.sx(w.start_ms);
         let mut acc = 0.0;
         let mut seg = |s: &mut String, n: u64, class: &str, key: &str| {
             if n == 0 {
                 return;
             }
-            let (y0, y1) = (sy(acc), sy(acc + n as f64));
+            let (y0, y1) = (self.sy(acc), self.sy(acc + n as f64));
             acc += n as f64;
             let _ = writeln!(
                 s,
@@ -411,11 +533,16 @@ pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
                 outcome_colour(key)
             );
         };
-        seg(&mut s, w.ok, "ok", "ok");
-        for k in &keys {
-            seg(&mut s, w.failed.get(k).copied().unwrap_or(0), "fail", k);
+        seg(s, w.ok, "ok", "ok");
+        for k in keys {
+            seg(s, w.failed.get(k).copied().unwrap_or(0), "fail", k);
         }
-        // Version band: each version's share of the window's ok responses.
+    }
+
+    /// Version band: each version's share of window `w`'s ok responses.
+    fn version_shares(&self, s: &mut String, w: &WindowRow, colours: &BTreeMap<String, &str>) {
+        let (bw, gap, band_y, band_h) = (self.bw, self.gap, self.band_y, self.band_h);
+        let x = self.sx(w.start_ms);
         let total: u64 = w.versions.values().sum();
         if total > 0 {
             let mut vx = x;
@@ -430,7 +557,12 @@ pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
                 vx += vw;
             }
         }
-        // A failure mark at the top, so a single failed request stays visible.
+    }
+
+    /// A failure mark at the top of window `w`, so a single failed request stays visible.
+    fn failure_mark(&self, s: &mut String, w: &WindowRow) {
+        let (bw, gap, top) = (self.bw, self.gap, self.top);
+        let x = self.sx(w.start_ms);
         if !w.failed.is_empty() {
             let worst = w
                 .failed
@@ -446,118 +578,139 @@ pub fn timeline_svg(t: &Timeline, frame: &Frame) -> String {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "<rect x=\"{ML}\" y=\"{band_y:.1}\" width=\"{pw:.1}\" height=\"{band_h}\" fill=\"none\" stroke=\"#ccc\"/>"
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">version</text>",
-        ML - 6.0,
-        band_y + 9.0
-    );
 
-    // Latency lines: broken where a window had no ok response.
-    for (class, colour, dash, get) in [
-        (
-            "p99",
-            P99_COLOUR,
-            " stroke-dasharray=\"5 3\"",
-            (|w| w.p99_ms) as fn(&crate::stats::collector::WindowRow) -> f64,
-        ),
-        ("p50", P50_COLOUR, "", |w| w.p50_ms),
-    ] {
-        let mut d = String::new();
-        let mut pen_down = false;
-        for w in t.rows {
-            if w.ok == 0 {
-                pen_down = false;
-                continue;
+    /// The version band's outline and its label.
+    fn version_band_frame(&self, s: &mut String) {
+        let (pw, band_y, band_h) = (self.pw, self.band_y, self.band_h);
+        let _ = writeln!(
+            s,
+            "<rect x=\"{ML}\" y=\"{band_y:.1}\" width=\"{pw:.1}\" height=\"{band_h}\" fill=\"none\" stroke=\"#ccc\"/>"
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">version</text>",
+            ML - 6.0,
+            band_y + 9.0
+        );
+    }
+
+    /// Latency lines: broken where a window had no ok response.
+    fn latency_lines(&self, s: &mut String) {
+        let window = self.window;
+        for (class, colour, dash, get) in [
+            (
+                "p99",
+                P99_COLOUR,
+                " stroke-dasharray=\"5 3\"",
+                (|w| w.p99_ms) as fn(&crate::stats::WindowRow) -> f64,
+            ),
+            ("p50", P50_COLOUR, "", |w| w.p50_ms),
+        ] {
+            let mut d = String::new();
+            let mut pen_down = false;
+            for w in self.t.rows {
+                if w.ok == 0 {
+                    pen_down = false;
+                    continue;
+                }
+                let (x, y) = (self.sx(w.start_ms + window / 2.0), self.sl(get(w)));
+                let _ = write!(d, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
+                pen_down = true;
             }
-            let (x, y) = (sx(w.start_ms + window / 2.0), sl(get(w)));
-            let _ = write!(d, "{}{x:.1},{y:.1} ", if pen_down { "L" } else { "M" });
-            pen_down = true;
+            if !d.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "<path class=\"line {class}\" d=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.8\"{dash} stroke-linejoin=\"round\"/>",
+                    d.trim_end()
+                );
+            }
         }
-        if !d.is_empty() {
+    }
+
+    /// Step markers and their labels.
+    fn step_markers(&self, s: &mut String) {
+        let (top, ph) = (self.top, self.ph);
+        for (i, (step, &(row, left))) in self.t.steps.iter().zip(&self.labels).enumerate() {
+            let x = self.sx(step.end_ms);
+            let ly = 12.0 + row as f64 * 15.0;
             let _ = writeln!(
                 s,
-                "<path class=\"line {class}\" d=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.8\"{dash} stroke-linejoin=\"round\"/>",
-                d.trim_end()
+                "<g class=\"step-marker\" data-step=\"{}\"><title>{}: {:.1}–{:.1} ms{}{}</title><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{STEP_COLOUR}\" stroke-width=\"1.3\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\" font-weight=\"600\">{} {}</text></g>",
+                escape(&step.name),
+                escape(&step.name),
+                step.start_ms,
+                step.end_ms,
+                if step.detail.is_empty() { "" } else { "; " },
+                escape(&step.detail),
+                ly + 3.0,
+                top + ph,
+                if left { x - 3.0 } else { x + 3.0 },
+                if left { "end" } else { "start" },
+                i + 1,
+                escape(&step.name)
             );
         }
     }
 
-    // Step markers and their labels.
-    for (i, (step, &(row, left))) in t.steps.iter().zip(&labels).enumerate() {
-        let x = sx(step.end_ms);
-        let ly = 12.0 + row as f64 * 15.0;
-        let _ = writeln!(
-            s,
-            "<g class=\"step-marker\" data-step=\"{}\"><title>{}: {:.1}–{:.1} ms{}{}</title><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{STEP_COLOUR}\" stroke-width=\"1.3\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\" font-weight=\"600\">{} {}</text></g>",
-            escape(&step.name),
-            escape(&step.name),
-            step.start_ms,
-            step.end_ms,
-            if step.detail.is_empty() { "" } else { "; " },
-            escape(&step.detail),
-            ly + 3.0,
-            top + ph,
-            if left { x - 3.0 } else { x + 3.0 },
-            if left { "end" } else { "start" },
-            i + 1,
-            escape(&step.name)
-        );
-    }
-
-    // The alignment point.
-    if let Some(label) = &frame.origin_label {
-        let x = ax(0.0);
-        let _ = writeln!(
-            s,
-            "<g class=\"origin-marker\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{:.1}\" stroke=\"{ORIGIN_COLOUR}\" stroke-width=\"1.6\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" font-weight=\"600\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\" style=\"fill:{ORIGIN_COLOUR}\">{}</text></g>",
-            top + ph,
-            x - 4.0,
-            top + 12.0,
-            escape(label)
-        );
-    }
-
-    // Plot frame, then hover targets with each window's numbers.
-    let _ = writeln!(
-        s,
-        "<rect x=\"{ML}\" y=\"{top:.1}\" width=\"{pw:.1}\" height=\"{ph:.1}\" fill=\"none\" stroke=\"#888\"/>"
-    );
-    for w in t.rows {
-        let mut tip = format!(
-            "{:.1}–{:.1} s: ok {}",
-            (w.start_ms - frame.origin_ms) / 1000.0,
-            (w.start_ms + window - frame.origin_ms) / 1000.0,
-            w.ok
-        );
-        for (k, n) in &w.failed {
-            let _ = write!(tip, ", {k} {n}");
-        }
-        if w.ok > 0 {
-            let _ = write!(
-                tip,
-                "; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                w.p50_ms, w.p99_ms, w.max_ms
+    /// The alignment point, when the frame has one.
+    fn origin_marker(&self, s: &mut String) {
+        let (top, ph) = (self.top, self.ph);
+        if let Some(label) = &self.frame.origin_label {
+            let x = self.ax(0.0);
+            let _ = writeln!(
+                s,
+                "<g class=\"origin-marker\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{:.1}\" stroke=\"{ORIGIN_COLOUR}\" stroke-width=\"1.6\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" font-weight=\"600\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\" style=\"fill:{ORIGIN_COLOUR}\">{}</text></g>",
+                top + ph,
+                x - 4.0,
+                top + 12.0,
+                escape(label)
             );
         }
-        if !w.versions.is_empty() {
-            let v: Vec<String> = w.versions.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            let _ = write!(tip, "; versions {}", v.join(", "));
-        }
+    }
+
+    /// The plot's frame.
+    fn plot_frame(&self, s: &mut String) {
+        let (pw, top, ph) = (self.pw, self.top, self.ph);
         let _ = writeln!(
             s,
-            "<rect class=\"hover\" x=\"{:.2}\" y=\"{top:.1}\" width=\"{bw:.2}\" height=\"{:.1}\"><title>{}</title></rect>",
-            sx(w.start_ms),
-            band_y + band_h - top,
-            escape(&tip)
+            "<rect x=\"{ML}\" y=\"{top:.1}\" width=\"{pw:.1}\" height=\"{ph:.1}\" fill=\"none\" stroke=\"#888\"/>"
         );
     }
-    s.push_str("</svg>\n");
-    s
+
+    /// Hover targets with each window's numbers.
+    fn hover_targets(&self, s: &mut String) {
+        let (frame, window, bw) = (self.frame, self.window, self.bw);
+        let (top, band_y, band_h) = (self.top, self.band_y, self.band_h);
+        for w in self.t.rows {
+            let mut tip = format!(
+                "{:.1}–{:.1} s: ok {}",
+                (w.start_ms - frame.origin_ms) / 1000.0,
+                (w.start_ms + window - frame.origin_ms) / 1000.0,
+                w.ok
+            );
+            for (k, n) in &w.failed {
+                let _ = write!(tip, ", {k} {n}");
+            }
+            if w.ok > 0 {
+                let _ = write!(
+                    tip,
+                    "; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    w.p50_ms, w.p99_ms, w.max_ms
+                );
+            }
+            if !w.versions.is_empty() {
+                let v: Vec<String> = w.versions.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                let _ = write!(tip, "; versions {}", v.join(", "));
+            }
+            let _ = writeln!(
+                s,
+                "<rect class=\"hover\" x=\"{:.2}\" y=\"{top:.1}\" width=\"{bw:.2}\" height=\"{:.1}\"><title>{}</title></rect>",
+                self.sx(w.start_ms),
+                band_y + band_h - top,
+                escape(&tip)
+            );
+        }
+    }
 }
 
 /// A strip under a timeline chart, on its time axis: a tick where each websocket

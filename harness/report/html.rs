@@ -22,8 +22,8 @@ use std::path::Path;
 use super::chart::{self, outcome_colour, phase_colour, Curve, Frame, Timeline, OK_COLOUR};
 use super::RunReport;
 use crate::error::{Error, Result};
-use crate::stats::collector::{PhaseStats, RunStats};
 use crate::stats::{KindStats, Percentiles};
+use crate::stats::{PhaseStats, RunStats};
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -530,9 +530,9 @@ fn percentile_legend(st: &RunStats) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::report::{Footprint, LoadSummary};
-    use crate::stats::collector::{Collector, LoadCounters};
     use crate::stats::outcome::Outcome;
     use crate::stats::Sample;
+    use crate::stats::{Collector, LoadCounters};
     use crate::steps::StepEvent;
     use crate::verdict::{Check, Verdict};
 

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::RunReport;
-use crate::stats::collector::Truncations;
+use crate::stats::Truncations;
 use crate::stats::{KindStats, Percentiles};
 use crate::websocket::{End, WsReport};
 

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
 use super::gap::GapTracker;
-use super::histogram::{self, CurvePoint, Percentiles};
-use super::kinds::{KindInfo, KindStats, KindTracks};
+use super::histogram::{self, Percentiles};
+use super::kinds::{KindInfo, KindTracks};
+use super::run_stats::{
+    LoadCounters, PhaseStats, RunStats, Spread, Truncations, VersionSeen, WindowRow,
+};
 use super::versions::NO_VERSION;
 use super::Sample;
 use crate::stats::outcome::{Cut, Outcome, Stage};
@@ -559,16 +561,6 @@ impl Collector {
     }
 }
 
-impl RunStats {
-    /// Replaces each phase's histogram with an empty, small one (for a report that
-    /// is only kept to be serialized, which skips them: 72 KB each).
-    pub fn drop_histograms(&mut self) {
-        for p in &mut self.phases {
-            p.histogram = Histogram::new(1).expect("1 significant digit is valid");
-        }
-    }
-}
-
 /// Statistics of one phase, `[from_ns, to_ns)`, from its histogram and outcome counts.
 fn phase(
     name: &str,
@@ -599,168 +591,6 @@ pub(super) fn keyed<'a>(it: impl Iterator<Item = (&'a Outcome, &'a u64)>) -> BTr
         *m.entry(o.key()).or_insert(0) += n;
     }
     m
-}
-
-/// Counts kept by the load engine itself, independent of the collector.
-#[derive(Debug, Clone, Default)]
-pub struct LoadCounters {
-    /// Requests begun per request kind (empty without a mix).
-    pub kind_drawn: Vec<u64>,
-    /// Requests in flight at the end per request kind (empty without a mix).
-    pub kind_in_flight: Vec<u64>,
-    /// Requests scheduled (open loop: tickets issued; closed loop: requests begun).
-    pub scheduled: u64,
-    /// Requests that a worker began.
-    pub sent: u64,
-    /// Requests begun but without an outcome when the run ended.
-    pub in_flight_at_end: u64,
-    /// Scheduled requests no connection ever took.
-    pub queued_at_end: u64,
-    /// Open loop's target rate (0 for closed loop).
-    pub target_rate: f64,
-    /// How long scheduling went on, ns.
-    pub schedule_ns: u64,
-    /// When the run ended (after the grace period), ns since load start.
-    pub end_ns: u64,
-}
-
-/// The summary of one load run, as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunStats {
-    /// Requests scheduled.
-    pub scheduled: u64,
-    /// Requests that ended `ok`.
-    pub ok: u64,
-    /// Requests that ended in any other class (including hung).
-    pub failed: u64,
-    /// Requests still open at the end (in flight, or never sent).
-    pub hung: u64,
-    /// Of the hung, those no connection ever took.
-    pub never_sent: u64,
-    /// scheduled = ok + Σ failure classes + hung.
-    pub identity_holds: bool,
-    /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...).
-    pub outcomes: BTreeMap<String, u64>,
-    /// Count per outcome class (`http_5xx` summed over codes).
-    pub classes: BTreeMap<String, u64>,
-    /// Open loop's target rate, requests/s (0 for closed loop).
-    pub target_rate: f64,
-    /// Requests actually begun per second of scheduling.
-    pub sent_rate: f64,
-    /// Sends that began more than 1 ms after their schedule (no connection was free).
-    pub late_sends: u64,
-    /// How late sends began relative to their schedule.
-    pub lateness: Percentiles,
-    /// Latency of ok responses from the scheduled send time (coordinated-omission corrected).
-    pub latency: Percentiles,
-    /// Latency of ok responses from the actual send time.
-    pub latency_uncorrected: Percentiles,
-    /// The longest interval with no successful response.
-    pub max_gap_ms: f64,
-    /// Where that interval started.
-    pub max_gap_at_ms: f64,
-    /// Before / during / after the reload (or the whole run).
-    pub phases: Vec<PhaseStats>,
-    /// Versions that served ok responses, with when each was first and last seen.
-    pub versions: Vec<VersionSeen>,
-    /// Width of a timeline window.
-    pub window_ms: f64,
-    /// One row per window, by scheduled send time.
-    pub timeline: Vec<WindowRow>,
-    /// How far the `truncated` responses got (absent if there were none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub truncated: Option<Truncations>,
-    /// Per request kind of the load's mix (absent without a mix).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kinds: Option<Vec<KindStats>>,
-}
-
-/// How far the responses cut mid-way (`truncated`) got before the cut.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Truncations {
-    /// Truncated responses.
-    pub count: u64,
-    /// Of them, cut inside the response head.
-    pub in_head: u64,
-    /// Response bytes received before the cut, head included.
-    pub bytes: Spread,
-    /// Of them, chunked bodies cut after their head.
-    pub chunked: u64,
-    /// Complete chunks received before the cut, over the chunked ones.
-    pub chunks: Spread,
-}
-
-/// Minimum, median and maximum of a count.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct Spread {
-    /// Smallest.
-    pub min: u64,
-    /// Median.
-    pub median: u64,
-    /// Largest.
-    pub max: u64,
-}
-
-/// Statistics of one phase.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseStats {
-    /// `before`, `during`, `after` or `whole run`.
-    pub name: String,
-    /// Start, ms since load start.
-    pub start_ms: f64,
-    /// End, ms since load start.
-    pub end_ms: f64,
-    /// Ok responses among the requests scheduled in the phase's windows.
-    pub ok: u64,
-    /// Failures by key among the requests scheduled in the phase's windows.
-    pub failed: BTreeMap<String, u64>,
-    /// Corrected latency of ok responses.
-    pub latency: Percentiles,
-    /// Corrected latency at log-spaced percentiles from 0 to 99.999 (for percentile plots).
-    pub percentile_curve: Vec<CurvePoint>,
-    /// Longest interval with no ok response inside the phase.
-    pub max_gap_ms: f64,
-    /// The phase's histogram of corrected ok latency, in microseconds (for
-    /// `--hdr-dir`). Not serialized.
-    #[serde(skip)]
-    pub histogram: Histogram<u32>,
-}
-
-/// One version that served.
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionSeen {
-    /// The version string.
-    pub name: String,
-    /// Ok responses it served.
-    pub ok: u64,
-    /// First ok response, ms since load start.
-    pub first_ms: f64,
-    /// Last ok response, ms since load start.
-    pub last_ms: f64,
-    /// When the first request it answered was sent (what took-over is judged by: a
-    /// request sent before a switch and answered after it says nothing about who is in charge).
-    pub first_sent_ms: f64,
-    /// When the last request it answered was sent.
-    pub last_sent_ms: f64,
-}
-
-/// One timeline window.
-#[derive(Debug, Clone, Serialize)]
-pub struct WindowRow {
-    /// Window start, ms since load start.
-    pub start_ms: f64,
-    /// Ok responses among the requests scheduled in it.
-    pub ok: u64,
-    /// Failures by key among the requests scheduled in it.
-    pub failed: BTreeMap<String, u64>,
-    /// Median corrected latency of its ok responses.
-    pub p50_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Maximum.
-    pub max_ms: f64,
-    /// Ok responses per version.
-    pub versions: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

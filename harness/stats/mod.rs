@@ -10,11 +10,15 @@ pub mod gap;
 pub mod histogram;
 pub mod kinds;
 pub mod outcome;
+pub mod run_stats;
 pub mod versions;
 
-pub use collector::{Collector, ReloadSpan, RunStats};
+pub use collector::{Collector, ReloadSpan};
 pub use histogram::{CurvePoint, Percentiles};
 pub use kinds::{KindInfo, KindPhase, KindStats};
+pub use run_stats::{
+    LoadCounters, PhaseStats, RunStats, Spread, Truncations, VersionSeen, WindowRow,
+};
 
 use crate::stats::outcome::{Cut, Outcome};
 

@@ -24,7 +24,8 @@ use crate::app::{Instance, StopHow};
 use crate::config::ReloadTable;
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
-use crate::sys::process::{log_tail, pid_listening_on, Child};
+use crate::sys::child::{log_tail, Child};
+use crate::sys::procfs::pid_listening_on;
 use crate::sys::tools;
 
 /// `[reload]` options of command. `step_timeout`: the longest one run of the command

@@ -24,7 +24,7 @@ use crate::app::gunicorn::{drain_ready, wait_ready_where};
 use crate::app::{python, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::sys::process::proc_children;
+use crate::sys::procfs::proc_children;
 
 /// `[reload]` options of gunicorn-hup: none of its own. `step_timeout`: the longest the new
 /// workers may take to report ready and the old ones to exit (default `app.ready_timeout`).

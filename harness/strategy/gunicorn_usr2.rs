@@ -11,7 +11,7 @@
 //!
 //! Process bookkeeping: the new master is a child of the old master, in the same
 //! process group, and is re-parented (to init or a subreaper) when the old one
-//! exits, so the harness cannot wait for it. The original [`Child`](crate::sys::process::Child)
+//! exits, so the harness cannot wait for it. The original [`Child`](crate::sys::child::Child)
 //! is kept for the whole run as the handle on the process group (its pid is gone,
 //! the group lives on); the active master is tracked by pid (checked to still be in
 //! that group before it is signalled) and stopped gracefully at shutdown, then the
@@ -34,7 +34,7 @@ use crate::app::gunicorn::{drain_ready, wait_ready_where};
 use crate::app::{python, Instance, StopHow};
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::sys::process::group_running;
+use crate::sys::procfs::group_running;
 
 /// `[reload]` options of gunicorn-usr2: none of its own. `step_timeout`: the longest the
 /// new master's workers may take to report ready (default `app.ready_timeout`).

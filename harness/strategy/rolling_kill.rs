@@ -28,7 +28,7 @@ use crate::app::{python, Instance, StopHow};
 use crate::config::Dur;
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::sys::process::proc_children;
+use crate::sys::procfs::proc_children;
 
 /// `[reload]` options of rolling-kill. `step_timeout`: the longest a replacement
 /// worker may take to report ready (default `app.ready_timeout`).

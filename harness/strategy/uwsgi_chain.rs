@@ -29,7 +29,7 @@ use crate::app::{python, uwsgi, Instance, StopHow};
 use crate::config::ReloadTable;
 use crate::error::{Error, Result};
 use crate::load::Target;
-use crate::sys::process::proc_children;
+use crate::sys::procfs::proc_children;
 
 /// `[reload]` options of uwsgi-chain. `step_timeout`: the longest one worker's
 /// replacement (and the wait for the chain to start) may take (default 30s).

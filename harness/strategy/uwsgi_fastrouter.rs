@@ -45,7 +45,7 @@ use crate::app::{python, uwsgi};
 use crate::config::ReloadTable;
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
-use crate::sys::process::Child;
+use crate::sys::child::Child;
 use crate::sys::tools;
 
 /// The subscription key (nginx sends it as `UWSGI_FASTROUTER_KEY`).
@@ -393,7 +393,7 @@ impl Strategy for UwsgiFastrouter {
                 let tail = self
                     .vassals
                     .iter()
-                    .map(|v| format!("{}: {}", v.name, crate::sys::process::log_tail(&v.log, 3)))
+                    .map(|v| format!("{}: {}", v.name, crate::sys::child::log_tail(&v.log, 3)))
                     .collect::<Vec<_>>()
                     .join("\n");
                 return Err(Error::Harness(format!(
@@ -531,7 +531,7 @@ impl Strategy for UwsgiFastrouter {
                                 "{} not back within {:?}; log tail:\n{}",
                                 v.name,
                                 self.opts.step_timeout,
-                                crate::sys::process::log_tail(&v.log, 5)
+                                crate::sys::child::log_tail(&v.log, 5)
                             ),
                         );
                         phase[i] = Phase::TimedOut;

@@ -30,7 +30,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::process::run_bounded;
+use super::bounded::run_bounded;
 use crate::error::{Error, Result};
 
 /// Every test host's name starts with this, then the harness's pid, `h` and its index.
@@ -112,7 +112,7 @@ pub struct TestHost {
 }
 
 impl TestHost {
-    /// The namespace's file, for setns(2) (see [`super::process::in_netns`]).
+    /// The namespace's file, for setns(2) (see [`super::spawn_netns::in_netns`]).
     pub fn netns_path(&self) -> PathBuf {
         Path::new("/run/netns").join(&self.name)
     }

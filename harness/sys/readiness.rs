@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::process::Child;
+use super::child::Child;
 use crate::error::{Error, Result};
 use crate::load::client::{Conn, ReadSpec};
 use crate::load::Endpoint;

@@ -303,7 +303,7 @@ fn took_over(stats: &RunStats, j: &Judged) -> Check {
     if !j.version_source {
         return not_checked(name, "no version source: load.version_header is \"\" and there is no load.version_regex, so which version served is unknown".into());
     }
-    let mut seen: Vec<&crate::stats::collector::VersionSeen> = stats.versions.iter().collect();
+    let mut seen: Vec<&crate::stats::VersionSeen> = stats.versions.iter().collect();
     seen.sort_by(|a, b| a.first_sent_ms.total_cmp(&b.first_sent_ms));
     if seen.is_empty() {
         let why = "no successful response named its version (check load.version_header / load.version_regex)".to_string();
@@ -473,7 +473,7 @@ mod tests {
 mod judge_tests {
     use super::*;
     use crate::load::Outcome;
-    use crate::stats::collector::LoadCounters;
+    use crate::stats::LoadCounters;
     use crate::stats::{Collector, Sample};
 
     fn stats(samples: &[(u64, Outcome, u16)]) -> RunStats {

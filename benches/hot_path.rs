@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zdt_check::load::client::{parse_head, ReadSpec};
 use zdt_check::load::Outcome;
-use zdt_check::stats::{Collector, KindInfo, Sample};
+use zdt_check::stats::{Collector, RequestKindInfo, Sample};
 
 fn parse_and_classify(c: &mut Criterion) {
     let raw = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 23:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: keep-alive\r\nX-App-Version: v2\r\n\r\nversion=v2\n";
@@ -38,7 +38,7 @@ fn record_sample(c: &mut Criterion) {
             if kinds > 0 {
                 col.track_kinds(
                     (0..kinds)
-                        .map(|k| KindInfo {
+                        .map(|k| RequestKindInfo {
                             name: format!("k{k}"),
                             method: "GET".into(),
                             path: "/".into(),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::target::Target;
-use crate::stats::KindInfo;
+use crate::stats::RequestKindInfo;
 
 /// Header in which the sample apps echo the request body's length.
 pub const ECHO_LENGTH: &str = "x-body-length";
@@ -46,8 +46,8 @@ pub struct RequestKind {
 
 impl RequestKind {
     /// What reports say about this kind besides its numbers.
-    pub fn info(&self) -> KindInfo {
-        KindInfo {
+    pub fn info(&self) -> RequestKindInfo {
+        RequestKindInfo {
             name: self.name.clone(),
             method: self.method.clone(),
             path: self.path.clone(),

@@ -22,7 +22,7 @@ use std::path::Path;
 use super::chart::{self, outcome_colour, phase_colour, Curve, Frame, Timeline, OK_COLOUR};
 use super::RunReport;
 use crate::error::{Error, Result};
-use crate::stats::{KindStats, Percentiles};
+use crate::stats::{Percentiles, RequestKindStats};
 use crate::stats::{PhaseStats, RunStats};
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
@@ -433,7 +433,7 @@ fn phases_table(o: &mut String, st: &RunStats) {
 }
 
 /// One row per request kind of the mix: its identity, failures and p99 per phase.
-fn kinds_table(o: &mut String, kinds: &[KindStats]) {
+fn kinds_table(o: &mut String, kinds: &[RequestKindStats]) {
     let phases: Vec<&str> = kinds
         .first()
         .map(|k| k.phases.iter().map(|p| p.name.as_str()).collect())

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::RunReport;
 use crate::stats::Truncations;
-use crate::stats::{KindStats, Percentiles};
+use crate::stats::{Percentiles, RequestKindStats};
 use crate::websocket::{End, WsReport};
 
 /// Renders one run for a terminal (plain text, no colour codes).
@@ -188,12 +188,12 @@ pub fn render(r: &RunReport) -> String {
 
 /// One row per request kind: what it sends, its own accounting identity, its
 /// failures by key and its latency during the reload (the whole run without one).
-fn kinds(o: &mut String, kinds: &[KindStats]) {
+fn kinds(o: &mut String, kinds: &[RequestKindStats]) {
     let _ = writeln!(
         o,
         "\nrequests by kind (ms, ok responses, from the scheduled send time):"
     );
-    let rows: Vec<(&KindStats, String)> =
+    let rows: Vec<(&RequestKindStats, String)> =
         kinds.iter().map(|k| (k, k.info.request_line())).collect();
     let w = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(0).max(7);
     let _ = writeln!(

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 
 use super::gap::GapTracker;
 use super::histogram::{self, Percentiles};
-use super::kinds::{KindInfo, KindTracks};
+use super::request_kinds::{RequestKindInfo, RequestKindTracks};
 use super::run_stats::{
     LoadCounters, PhaseStats, RunStats, Spread, Truncations, VersionSeen, WindowRow,
 };
@@ -172,7 +172,7 @@ pub struct Collector {
     /// How far truncated responses got; made on the first one.
     cuts: Option<Box<CutTrack>>,
     /// Per request kind, when the load has a mix.
-    kinds: Option<Box<KindTracks>>,
+    kinds: Option<Box<RequestKindTracks>>,
 }
 
 /// Truncated responses so far: how many, and how far they got.
@@ -265,9 +265,9 @@ impl Collector {
 
     /// Keeps statistics per request kind too (the kinds of a `[[load.mix]]`, in order:
     /// a sample's `kind` indexes them).
-    pub fn track_kinds(&mut self, kinds: Vec<KindInfo>) {
+    pub fn track_kinds(&mut self, kinds: Vec<RequestKindInfo>) {
         if !kinds.is_empty() {
-            self.kinds = Some(Box::new(KindTracks::new(kinds)));
+            self.kinds = Some(Box::new(RequestKindTracks::new(kinds)));
         }
     }
 
@@ -669,7 +669,7 @@ mod tests {
 
     #[test]
     fn kinds_add_up_to_the_run_phase_by_phase() {
-        let info = |name: &str| KindInfo {
+        let info = |name: &str| RequestKindInfo {
             name: name.into(),
             method: "GET".into(),
             path: "/".into(),

@@ -8,14 +8,14 @@
 pub mod collector;
 pub mod gap;
 pub mod histogram;
-pub mod kinds;
 pub mod outcome;
+pub mod request_kinds;
 pub mod run_stats;
 pub mod versions;
 
 pub use collector::{Collector, ReloadSpan};
 pub use histogram::{CurvePoint, Percentiles};
-pub use kinds::{KindInfo, KindPhase, KindStats};
+pub use request_kinds::{RequestKindInfo, RequestKindPhase, RequestKindStats};
 pub use run_stats::{
     LoadCounters, PhaseStats, RunStats, Spread, Truncations, VersionSeen, WindowRow,
 };

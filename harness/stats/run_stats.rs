@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::histogram::{CurvePoint, Percentiles};
-use super::kinds::KindStats;
+use super::request_kinds::RequestKindStats;
 
 /// Counts kept by the load engine itself, independent of the collector.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +85,7 @@ pub struct RunStats {
     pub truncated: Option<Truncations>,
     /// Per request kind of the load's mix (absent without a mix).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kinds: Option<Vec<KindStats>>,
+    pub kinds: Option<Vec<RequestKindStats>>,
 }
 
 impl RunStats {

@@ -18,7 +18,7 @@ use super::Sample;
 
 /// What a report says about a kind besides its numbers.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct KindInfo {
+pub struct RequestKindInfo {
     /// Its name in the mix.
     pub name: String,
     /// HTTP method.
@@ -38,7 +38,7 @@ pub struct KindInfo {
     pub echo: bool,
 }
 
-impl KindInfo {
+impl RequestKindInfo {
     /// `METHOD path (body bytes, upload, echo)`, for reports.
     pub fn request_line(&self) -> String {
         let mut req = format!("{} {}", self.method, self.path);
@@ -74,15 +74,15 @@ struct KindTotals {
 
 /// Per-kind bookkeeping inside the collector.
 #[derive(Debug)]
-pub(super) struct KindTracks {
-    info: Vec<KindInfo>,
+pub(super) struct RequestKindTracks {
+    info: Vec<RequestKindInfo>,
     totals: Vec<KindTotals>,
     /// Per window (by index): its samples per kind while hot; `None` once cold.
     hot: Vec<Option<Vec<HotKind>>>,
 }
 
-impl KindTracks {
-    pub(super) fn new(info: Vec<KindInfo>) -> KindTracks {
+impl RequestKindTracks {
+    pub(super) fn new(info: Vec<RequestKindInfo>) -> RequestKindTracks {
         let totals = info
             .iter()
             .map(|_| KindTotals {
@@ -95,7 +95,7 @@ impl KindTracks {
                 ],
             })
             .collect();
-        KindTracks {
+        RequestKindTracks {
             info,
             totals,
             hot: Vec::new(),
@@ -152,7 +152,7 @@ impl KindTracks {
         phase_names: &[&str],
         drawn: &[u64],
         in_flight: &[u64],
-    ) -> Vec<KindStats> {
+    ) -> Vec<RequestKindStats> {
         self.info
             .into_iter()
             .zip(self.totals)
@@ -178,7 +178,7 @@ impl KindTracks {
                 let phases = phase_names
                     .iter()
                     .enumerate()
-                    .map(|(p, name)| KindPhase {
+                    .map(|(p, name)| RequestKindPhase {
                         name: (*name).to_string(),
                         ok: t.phase_outcomes[p].get(&Outcome::Ok).copied().unwrap_or(0),
                         failed: super::collector::keyed(
@@ -187,7 +187,7 @@ impl KindTracks {
                         latency: Percentiles::of(&t.phase_hist[p]),
                     })
                     .collect();
-                KindStats {
+                RequestKindStats {
                     info,
                     scheduled,
                     ok,
@@ -206,10 +206,10 @@ impl KindTracks {
 
 /// One request kind's statistics.
 #[derive(Debug, Clone, Serialize)]
-pub struct KindStats {
+pub struct RequestKindStats {
     /// What the kind sends.
     #[serde(flatten)]
-    pub info: KindInfo,
+    pub info: RequestKindInfo,
     /// Requests of this kind begun (a kind is drawn when a connection takes the
     /// request, so a request that never left the queue has none: it counts in the
     /// run's `never_sent` only).
@@ -229,12 +229,12 @@ pub struct KindStats {
     /// Corrected latency of its ok responses over the whole run.
     pub latency: Percentiles,
     /// Per phase of the run (the run's own phases, by scheduled time).
-    pub phases: Vec<KindPhase>,
+    pub phases: Vec<RequestKindPhase>,
 }
 
 /// One kind in one phase.
 #[derive(Debug, Clone, Serialize)]
-pub struct KindPhase {
+pub struct RequestKindPhase {
     /// The phase's name.
     pub name: String,
     /// Ok responses.

@@ -1,4 +1,4 @@
-//! The command line: `run`, `compare`, `load`, `init`, `doctor`, `wait-ready` and `fixture`, with their help text.
+//! The command line: `run`, `compare`, `load`, `init`, `doctor`, `explain`, `wait-ready` and `fixture`, with their help text.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,9 @@ pub enum Command {
     Load(LoadArgs),
     /// Show which servers are installed and which scenarios can run here.
     Doctor(DoctorArgs),
+    /// Explain a strategy, an app kind or a scenario key (`reload.settle`, `settle`,
+    /// `app.workers`): its mechanism, what it needs, its options and their defaults.
+    Explain(ExplainArgs),
     /// Wait until a target answers a health probe (for deploy scripts): exit 0 when it
     /// does, 1 if it does not within the timeout.
     WaitReady(WaitReadyArgs),
@@ -136,6 +139,15 @@ pub struct DoctorArgs {
     pub scenarios: PathBuf,
 }
 
+/// `zdt-check explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A strategy (`symlink-swap`), an app kind (`gunicorn`) or a key (`reload.settle`,
+    /// `settle`, `app.workers`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
 /// `zdt-check wait-ready`.
 #[derive(Debug, Args)]
 pub struct WaitReadyArgs {
@@ -218,6 +230,12 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
             print!("{}", crate::doctor::report(&a.scenarios));
             Ok(0)
         }
+        Command::Explain(a) => crate::reference::explain(&a.name)
+            .map(|text| {
+                print!("{text}");
+                0
+            })
+            .map_err(Error::Usage),
         Command::Fixture(a) => crate::fixture::serve(a)
             .await
             .map(|_| 0)

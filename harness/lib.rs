@@ -14,6 +14,7 @@
 //! - [`websocket`]: websocket connections held across the reload, and how each ended.
 //! - [`report`]: terminal, JSON, HTML, JUnit and `.hgrm` reports.
 //! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
+//! - [`reference`]: the `[app]` and `[reload]` reference generated from the registries (docs/reference.md, `explain`).
 //! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`init`]: a starter scenario; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod front;
 pub mod init;
 pub mod load;
 pub mod progress;
+pub mod reference;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -1,5 +1,6 @@
 //! The built-in fixture as an app instance: `zdt-check fixture ...` as a child process.
 
+use crate::config::OptionDoc;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -37,6 +38,20 @@ impl Default for Options {
 
 impl AppKind for Builtin {
     const NAME: &'static str = "builtin";
+    const SUMMARY: &'static str =
+        "the fixture server built into zdt-check (`zdt-check fixture`), needing nothing installed";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new(
+            "on_term",
+            "`\"drain\"`",
+            "on SIGTERM `drain` (graceful) or `exit` (drop everything: a misbehaving app)",
+        ),
+        OptionDoc::new(
+            "bind_early",
+            "`false`",
+            "bind the socket at once, listen only after the startup delay",
+        ),
+    ];
     type Options = Options;
 
     const VERSION_FILE: bool = false;

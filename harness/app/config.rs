@@ -7,7 +7,20 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::AppOptions;
-use crate::config::Dur;
+use crate::config::{Dur, OptionDoc};
+
+/// The docs of the keys every app kind has (exactly the keys of [`AppConfig`]; a
+/// unit test checks it). `socket` and `startup_delay` apply only to the kinds whose
+/// instances zdt-check starts (`app::INSTANCE_KEYS`).
+pub const COMMON_DOCS: &[OptionDoc] = &[
+    OptionDoc::new("kind", "`\"builtin\"`", "the app kind: one of the kinds below"),
+    OptionDoc::new("socket", "`\"unix\"`", "what instances listen on: `unix` (a socket in the run dir) or `tcp` (a free loopback port; not for flup)"),
+    OptionDoc::new("startup_delay", "`\"1s\"`", "how long an instance takes to start (models a slow Django import)"),
+    OptionDoc::new("versions", "`[\"v1\", \"v2\"]`", "the first is started; each reload moves to the next (external: absent means discovered)"),
+    OptionDoc::new("ready_timeout", "`\"30s\"`", "longest an instance may take to answer its health probe"),
+    OptionDoc::new("status_path", "`\"/_status\"`", "what the health probe asks for"),
+    OptionDoc::new("stop_timeout", "`\"10s\"`", "how long a stopping instance may drain before it is killed"),
+];
 
 /// `[app]`: which app server runs the app, the keys every app kind has, and the
 /// kind's own options. Those are each kind's `Options` type (`harness/app/<kind>.rs`),

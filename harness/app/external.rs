@@ -6,6 +6,7 @@
 //! `ZDT_*` variables (see docs/guide/gate-your-own-deploy.md), waits for the probe to pass,
 //! and makes sure nothing the commands started outlives the run.
 
+use crate::config::OptionDoc;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,6 +64,15 @@ impl Default for Options {
 
 impl AppKind for External {
     const NAME: &'static str = "external";
+    const SUMMARY: &'static str = "your own stack, brought up by `start` or already running, probed at `target` and taken down by `stop`: see [Gate your own deploy](guide/gate-your-own-deploy.md)";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("start", "—", "the command that brings up version 1 (argument list, no shell); absent: already running"),
+        OptionDoc::new("stop", "—", "the command that takes the stack down at the end (before its process group is killed)"),
+        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` (loopback only) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded"),
+        OptionDoc::new("ready_status", "`200`", "the status `status_path` must answer"),
+        OptionDoc::new("env", "—", "extra environment for the start, stop and deploy commands (names may not start with `ZDT_`)"),
+        OptionDoc::new("venv", "—", "a venv handed to the commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
+    ];
     const STARTS_INSTANCES: bool = false;
     type Options = Options;
 

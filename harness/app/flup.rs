@@ -1,6 +1,7 @@
 //! flup's FastCGI server as an app instance (django_graceful's setup): the sample
 //! app under flup's threaded WSGIServer on a unix socket, behind nginx's fastcgi_pass.
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -31,6 +32,11 @@ pub struct Options {
 
 impl AppKind for Flup {
     const NAME: &'static str = "flup";
+    const SUMMARY: &'static str = "the sample WSGI app under flup's threaded FastCGI server on a unix socket, behind nginx's `fastcgi_pass`";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("venv", "—", "a venv with flup (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
+        OptionDoc::new("bind_early", "`false`", "bind the socket at once, listen only after the startup delay"),
+    ];
     const TOOLS: &'static [Tool] = &[Tool::Flup];
     const NEEDS_FRONT: Option<&'static str> =
         Some("a FastCGI app needs a front server: add [front] kind = \"nginx\"");

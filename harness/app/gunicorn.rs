@@ -2,6 +2,7 @@
 //! a readiness datagram from each worker once it has loaded the app
 //! (`post_worker_init` in the embedded gunicorn_conf.py).
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,6 +59,16 @@ impl Default for Options {
 
 impl AppKind for Gunicorn {
     const NAME: &'static str = "gunicorn";
+    const SUMMARY: &'static str =
+        "the sample WSGI app under gunicorn, N workers each reporting when it has loaded the app";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("workers", "`2`", "worker processes per instance (1 to 64)"),
+        OptionDoc::new("worker_class", "`\"sync\"`", "`sync` or `gthread`"),
+        OptionDoc::new("threads", "`4`", "gthread: threads per worker"),
+        OptionDoc::new("preload", "`false`", "`--preload`: the app is imported once in the master, so reloads keep the old code (a negative control)"),
+        OptionDoc::new("venv", "—", "a venv with gunicorn, also handed to commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
+        OptionDoc::new("graceful_timeout", "`stop_timeout`", "`--graceful-timeout`: how long a stopping master (TERM: USR2's old master, a drained instance) lets its workers finish what they hold before killing them; whole seconds, 1 s to `stop_timeout`"),
+    ];
     const TOOLS: &'static [Tool] = &[Tool::Gunicorn];
     type Options = Options;
 

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::load::Endpoint;
 pub use config::AppConfig;
 
-use crate::config::{keys_of, AppTable, Common, Without};
+use crate::config::{keys_of, AppTable, Common, OptionDoc, Without};
 use crate::front::nginx;
 use crate::sys::child::Child;
 use crate::sys::readiness;
@@ -41,6 +41,11 @@ use crate::sys::tools::Tool;
 pub trait AppKind: 'static {
     /// The name in `app.kind`.
     const NAME: &'static str;
+    /// One line: what it runs (the reference and `explain` show it).
+    const SUMMARY: &'static str;
+    /// The docs of its own `[app]` keys: exactly the keys of [`AppKind::Options`]
+    /// (a unit test checks it).
+    const OPTIONS: &'static [OptionDoc];
     /// Whether zdt-check starts its instances (false: the user's own stack); only
     /// then do the common keys `socket` and `startup_delay` apply.
     const STARTS_INSTANCES: bool = true;
@@ -205,6 +210,10 @@ pub struct AppKindEntry {
     pub needs_front: Option<&'static str>,
     /// What must be installed to run it (`doctor` checks these).
     pub tools: &'static [Tool],
+    /// One line: what it runs.
+    pub summary: &'static str,
+    /// The docs of its own `[app]` keys (exactly [`AppKindEntry::keys`]).
+    pub options: &'static [OptionDoc],
     keys: fn() -> &'static [&'static str],
     parse: ParseFn,
 }
@@ -236,6 +245,8 @@ const fn entry<K: AppKind>() -> AppKindEntry {
         starts_instances: K::STARTS_INSTANCES,
         needs_front: K::NEEDS_FRONT,
         tools: K::TOOLS,
+        summary: K::SUMMARY,
+        options: K::OPTIONS,
         keys: keys_of::<K::Options>,
         parse: parse_options::<K>,
     }
@@ -710,48 +721,18 @@ mod tests {
         );
     }
 
-    /// docs/reference.md's `[app]` table lists every key with exactly the kinds that have it.
+    /// Each kind documents exactly its own keys, and the common docs exactly the
+    /// common keys: the generated reference cannot drift from the `Options` types.
     #[test]
-    fn readme_reference_lists_every_key() {
-        let readme = include_str!("../../docs/reference.md");
-        let section = readme
-            .split("### `[app]`")
-            .nth(1)
-            .and_then(|s| s.split("\n### ").next())
-            .expect("docs/reference.md has an [app] section");
-        let rows: Vec<(String, String)> = section
-            .lines()
-            .filter_map(|l| {
-                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-                let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-                Some((key.to_string(), cells.get(3)?.to_string()))
-            })
-            .collect();
-        for (key, kinds) in &rows {
-            let mut listed: Vec<&str> = kinds.split(", ").collect();
-            let mut have: Vec<&str> = KINDS
-                .iter()
-                .filter(|e| {
-                    e.keys().contains(&key.as_str())
-                        || (common_keys().contains(&key.as_str())
-                            && (e.starts_instances || !INSTANCE_KEYS.contains(&key.as_str())))
-                })
-                .map(|e| e.name)
-                .collect();
-            if listed == ["all"] {
-                listed = KINDS.iter().map(|e| e.name).collect();
-            }
-            listed.sort_unstable();
-            have.sort_unstable();
-            assert_eq!(listed, have, "docs/reference.md row for `{key}`");
-        }
-        for key in common_keys()
-            .iter()
-            .chain(KINDS.iter().flat_map(|e| e.keys()))
-        {
+    fn every_kind_documents_exactly_its_keys() {
+        use crate::config::option_doc::{doc_keys, sorted};
+        assert_eq!(doc_keys(config::COMMON_DOCS), sorted(common_keys()));
+        for e in KINDS {
+            assert_eq!(doc_keys(e.options), sorted(e.keys()), "{}", e.name);
             assert!(
-                rows.iter().any(|(k, _)| k == key),
-                "docs/reference.md's [app] table lacks `{key}`"
+                !e.summary.is_empty() && !e.summary.contains('\n'),
+                "{}",
+                e.name
             );
         }
     }

@@ -5,6 +5,7 @@
 //! uWSGI treats SIGTERM as "reload" and SIGINT/SIGQUIT as a brutal stop; the
 //! graceful stop is `q` on the master FIFO.
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,6 +53,12 @@ impl Default for Options {
 
 impl AppKind for Uwsgi {
     const NAME: &'static str = "uwsgi";
+    const SUMMARY: &'static str = "the sample WSGI app under a uWSGI master with N workers, a master FIFO and a touch-reload file";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("workers", "`2`", "worker processes per instance (1 to 64)"),
+        OptionDoc::new("lazy_apps", "`true`", "`--lazy-apps`: each worker imports the app (needed for a chain reload to load new code)"),
+        OptionDoc::new("venv", "—", "a venv handed to deploy commands as `$ZDT_VENV` (uWSGI itself runs its system python3 plugin; default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
+    ];
     const TOOLS: &'static [Tool] = &[Tool::Uwsgi];
     type Options = Options;
 

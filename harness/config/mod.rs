@@ -1,12 +1,14 @@
 //! Configuration plumbing shared by every section's owner (the app kinds, the
 //! strategies, the verdict, the scenario that composes them): located errors,
-//! human-written durations, and the two-pass table a registry entry's options are
+//! human-written durations, each key's documentation ([`OptionDoc`]), and the two-pass table a registry entry's options are
 //! read from.
 
 pub mod duration;
 pub mod locator;
+pub mod option_doc;
 pub mod table;
 
 pub use duration::Dur;
 pub use locator::{not_one_of, one_of, Locator};
+pub use option_doc::OptionDoc;
 pub use table::{keys_of, AppTable, Common, ReloadTable, Table, Without};

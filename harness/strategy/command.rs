@@ -11,6 +11,7 @@
 //! instance, started in the background) stay in its process group, which the
 //! harness stops at the end of the run.
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,6 +42,10 @@ pub struct Options {
 
 impl Spec for Command {
     const NAME: &'static str = "command";
+    const SUMMARY: &'static str = "the user's own deploy command is the reload step (CI gating); with an `external` app the stack is the user's own";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("command", "required", "the deploy command, as an argument list (no shell); a relative program path is taken from the scenario's directory, its working directory"),
+    ];
     const APP_KINDS: &'static [&'static str] =
         &["builtin", "flup", "gunicorn", "uwsgi", "external"];
     type Options = Options;

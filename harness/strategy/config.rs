@@ -7,7 +7,16 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::StrategyOptions;
-use crate::config::Dur;
+use crate::config::{Dur, OptionDoc};
+
+/// The docs of the keys every strategy has (exactly the keys of [`ReloadConfig`]; a
+/// unit test checks it).
+pub const COMMON_DOCS: &[OptionDoc] = &[
+    OptionDoc::new("strategy", "required", "one of the [strategies](strategies/README.md), each below"),
+    OptionDoc::new("interval", "`\"1s\"`", "pause between reloads when there are several"),
+    OptionDoc::new("deploys", "one per version after the first", "how many reloads; with listed versions it must match them; with discovered versions (external) 1 to 100, default 1"),
+    OptionDoc::new("step_timeout", "strategy's own", "longest one step may take; what a step is, and the default, per strategy below"),
+];
 
 /// `[reload]`: the strategy, the keys every strategy has, and the strategy's own
 /// options. Those are each strategy's `Options` type (`harness/strategy/<name>.rs`),

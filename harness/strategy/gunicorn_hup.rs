@@ -13,6 +13,7 @@
 //! workers fork from it, so a HUP "succeeds" without a single error and never
 //! changes the code (the negative control, caught by `new_version_took_over`).
 
+use crate::config::OptionDoc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,6 +35,8 @@ pub struct Options {}
 
 impl Spec for GunicornHup {
     const NAME: &'static str = "gunicorn-hup";
+    const SUMMARY: &'static str = "write the new version and send SIGHUP to the gunicorn master: it forks new workers and at once stops the old ones; the listening socket stays open";
+    const OPTIONS: &'static [OptionDoc] = &[];
     const APP_KINDS: &'static [&'static str] = &["gunicorn"];
     type Options = Options;
 

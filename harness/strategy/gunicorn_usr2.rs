@@ -22,6 +22,7 @@
 //! master died), a relative gunicorn path (the re-exec runs from the original
 //! cwd and dies with only a log line), or a second USR2 before the promotion.
 
+use crate::config::OptionDoc;
 use std::path::Path;
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct Options {}
 
 impl Spec for GunicornUsr2 {
     const NAME: &'static str = "gunicorn-usr2";
+    const SUMMARY: &'static str = "write the new version and send SIGUSR2 to the gunicorn master: a second master inherits the socket and starts its workers, then the old master gets TERM";
+    const OPTIONS: &'static [OptionDoc] = &[];
     const APP_KINDS: &'static [&'static str] = &["gunicorn"];
     type Options = Options;
 

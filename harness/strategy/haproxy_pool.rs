@@ -44,6 +44,7 @@
 //! not bound its socket yet, and got requests until `fall` checks had failed (once,
 //! with the backend gone 20 ms before, it showed DOWN at once).
 
+use crate::config::OptionDoc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -140,6 +141,24 @@ impl Default for Options {
 
 impl Spec for HaproxyPool {
     const NAME: &'static str = "haproxy-pool";
+    const SUMMARY: &'static str = "`servers` app instances behind haproxy, rolled one at a time: drain the server, wait until it is idle, restart it on the new version, wait for haproxy's check, put it back in rotation";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("servers", "`3`", "app instances behind haproxy (at least 2)"),
+        OptionDoc::new("take_out", "`\"drain\"`", "how a server leaves rotation before its restart: `drain`, `maint`, `404` (built-in app only) or `none` (broken); see below"),
+        OptionDoc::new("wait_idle", "`true`", "wait until haproxy has no session (`scur`) or queued request (`qcur`) for the server before stopping it (`false` is broken)"),
+        OptionDoc::new("wait_ready", "`true`", "wait until the new instance answers directly before handing it back to haproxy"),
+        OptionDoc::new("wait_check", "`true`", "wait until haproxy's own check passed (L7OK, full health) before and after `state ready` (`false` is broken)"),
+        OptionDoc::new("stop_old", "`\"drain\"`", "how the old instance is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
+        OptionDoc::new("check_inter", "`\"100ms\"`", "haproxy's health-check `inter` (10ms to 60s)"),
+        OptionDoc::new("fall", "`2`", "failed checks before a server is DOWN"),
+        OptionDoc::new("rise", "`2`", "passed checks before a server is UP"),
+        OptionDoc::new("retries", "`0`", "haproxy's `retries` (above 0 it hides failed connects from the client)"),
+        OptionDoc::new("redispatch", "`false`", "`option redispatch 1`: retry on another server (hides failures)"),
+        OptionDoc::new("max_hidden_retries", "—", "fail the reload when `wretr + wredis` since haproxy started exceeds it (absent: only reported)"),
+        OptionDoc::new("hosts", "`\"local\"`", "`local`, or `netns`: each instance on its own test host (see below; needs root, else exit 2)"),
+        OptionDoc::new("link_down", "—", "with `hosts = \"netns\"`, instead of a roll: take this server's host (`\"s2\"`) off the network without a drain (see below)"),
+        OptionDoc::new("link_down_for", "`\"1s\"`", "how long `link_down` keeps the link down after haproxy marked the server DOWN (at most `\"5m\"`)"),
+    ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
     const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
     type Options = Options;

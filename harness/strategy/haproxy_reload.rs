@@ -56,6 +56,7 @@
 //!   rather than the doc's 1 connection per reload per 10k conn/s;
 //!   negative/haproxy-reload-sf.toml runs 20 reloads and catches it in 6 of 10 runs.
 
+use crate::config::OptionDoc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -104,6 +105,12 @@ impl Default for Options {
 
 impl Spec for HaproxyReload {
     const NAME: &'static str = "haproxy-reload";
+    const SUMMARY: &'static str = "haproxy itself reloads while the pool behind it keeps serving: each deploy starts a fresh set of `servers` and moves haproxy to them through a reload";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("servers", "`2`", "app instances behind haproxy, a fresh set per deploy (1 to 16)"),
+        OptionDoc::new("how", "`\"master-cli\"`", "how haproxy reloads: `master-cli` (`reload` on the master CLI, sockets passed to the new worker), `restart` (broken: stop, then start) or `sf` (broken, probabilistic: replaced with `-sf`, no `-x`)"),
+        OptionDoc::new("check_inter", "`\"100ms\"`", "haproxy's health-check `inter` (10ms to 60s)"),
+    ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
     const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
     type Options = Options;

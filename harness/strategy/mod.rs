@@ -36,7 +36,7 @@ use crate::front::nginx::{Nginx, Tuning};
 use crate::load::{Endpoint, Target};
 pub use config::ReloadConfig;
 
-use crate::config::{keys_of, Common, ReloadTable, Without};
+use crate::config::{keys_of, Common, OptionDoc, ReloadTable, Without};
 use crate::front::FrontConfig;
 use crate::steps::StepLog;
 use crate::sys::tools::Tool;
@@ -134,6 +134,11 @@ pub trait Spec: 'static {
     const NAME: &'static str;
     /// The `app.kind` values it works with.
     const APP_KINDS: &'static [&'static str];
+    /// One line: its mechanism (the reference and `explain` show it).
+    const SUMMARY: &'static str;
+    /// The docs of its own `[reload]` keys: exactly the keys of [`Spec::Options`]
+    /// (a unit test checks it).
+    const OPTIONS: &'static [OptionDoc];
     /// The error to show when the scenario has no `[front]` and the strategy needs one.
     const NEEDS_FRONT: Option<&'static str> = None;
     /// What must be installed besides the app kind's and the front server's tools.
@@ -181,6 +186,10 @@ pub struct Entry {
     pub needs_front: Option<&'static str>,
     /// What must be installed besides the app kind's and the front server's tools.
     pub tools: &'static [Tool],
+    /// One line: its mechanism.
+    pub summary: &'static str,
+    /// The docs of its own `[reload]` keys (exactly [`Entry::keys`]).
+    pub options: &'static [OptionDoc],
     keys: fn() -> &'static [&'static str],
     parse: fn(&ReloadTable) -> Result<Arc<dyn StrategyOptions>>,
 }
@@ -204,6 +213,8 @@ const fn entry<S: Spec>() -> Entry {
         app_kinds: S::APP_KINDS,
         needs_front: S::NEEDS_FRONT,
         tools: S::TOOLS,
+        summary: S::SUMMARY,
+        options: S::OPTIONS,
         keys: keys_of::<S::Options>,
         parse: parse_options::<S>,
     }
@@ -405,45 +416,18 @@ mod tests {
         parse(&format!("{base}vassals = 5\nminimum_active = 4\n")).unwrap();
     }
 
-    /// docs/reference.md's `[reload]` table lists every option with exactly the strategies that have it.
+    /// Each strategy documents exactly its own keys, and the common docs exactly the
+    /// common keys: the generated reference cannot drift from the `Options` types.
     #[test]
-    fn readme_reference_lists_every_option() {
-        let readme = include_str!("../../docs/reference.md");
-        let section = readme
-            .split("### `[reload]`")
-            .nth(1)
-            .and_then(|s| s.split("\n### ").next())
-            .expect("docs/reference.md has a [reload] section");
-        let rows: Vec<(String, String)> = section
-            .lines()
-            .filter_map(|l| {
-                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-                let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-                Some((key.to_string(), cells.get(3)?.to_string()))
-            })
-            .collect();
-        for (key, users) in &rows {
-            if common_keys().contains(&key.as_str()) {
-                assert!(users.is_empty() || users == "all", "{key}: {users}");
-                continue;
-            }
-            let mut listed: Vec<&str> = users.split(", ").collect();
-            let mut have: Vec<&str> = REGISTRY
-                .iter()
-                .filter(|e| e.keys().contains(&key.as_str()))
-                .map(|e| e.name)
-                .collect();
-            listed.sort_unstable();
-            have.sort_unstable();
-            assert_eq!(listed, have, "docs/reference.md row for `{key}`");
-        }
-        for key in common_keys()
-            .iter()
-            .chain(REGISTRY.iter().flat_map(|e| e.keys()))
-        {
+    fn every_entry_documents_exactly_its_keys() {
+        use crate::config::option_doc::{doc_keys, sorted};
+        assert_eq!(doc_keys(config::COMMON_DOCS), sorted(common_keys()));
+        for e in REGISTRY {
+            assert_eq!(doc_keys(e.options), sorted(e.keys()), "{}", e.name);
             assert!(
-                rows.iter().any(|(k, _)| k == key),
-                "docs/reference.md's [reload] table lacks `{key}`"
+                !e.summary.is_empty() && !e.summary.contains('\n'),
+                "{}",
+                e.name
             );
         }
     }

@@ -2,6 +2,7 @@
 //! one on the same socket. Every request in between fails: refused on TCP, missing
 //! socket on a unix path, for the whole startup time of the new instance.
 
+use crate::config::OptionDoc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use toml::Spanned;
@@ -32,6 +33,12 @@ impl Default for Options {
 
 impl Spec for NaiveRestart {
     const NAME: &'static str = "naive-restart";
+    const SUMMARY: &'static str = "negative control: stop the running instance, then start the new one on the same socket; every request in between fails";
+    const OPTIONS: &'static [OptionDoc] = &[OptionDoc::new(
+        "stop_old",
+        "`\"drain\"`",
+        "how the old instance is stopped: `drain` (graceful) or `kill` (SIGKILL at once)",
+    )];
     const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
     type Options = Options;
 

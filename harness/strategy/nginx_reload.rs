@@ -26,6 +26,7 @@
 //! without a websocket close frame: the clients see them dropped. See
 //! scenarios/negative/websockets-nginx-*.toml for the figures.
 
+use crate::config::OptionDoc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -67,6 +68,12 @@ impl Default for Options {
 
 impl Spec for NginxReload {
     const NAME: &'static str = "nginx-reload";
+    const SUMMARY: &'static str = "every version on its own fresh socket; a reload starts the new one, waits until it answers, points nginx's upstream at it with `nginx -s reload`, waits for the old nginx workers to exit, then stops the old app";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("wait_ready", "`true`", "wait until the new app answers before pointing nginx at it (`false` is broken)"),
+        OptionDoc::new("wait_old_workers", "`true`", "wait until the old nginx workers have exited before stopping the old app (`false` is broken: `nginx -s reload` returns at once)"),
+        OptionDoc::new("stop_old", "`\"drain\"`", "how the old app is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
+    ];
     const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
     const NEEDS_FRONT: Option<&'static str> =
         Some("nginx-reload needs a front server: add [front] kind = \"nginx\"");

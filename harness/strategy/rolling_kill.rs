@@ -17,6 +17,7 @@
 //! with `--preload` the replacements would fork from the master's copy of the old
 //! code and the new version would never serve.
 
+use crate::config::OptionDoc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,6 +55,11 @@ impl Default for Options {
 
 impl Spec for RollingKill {
     const NAME: &'static str = "rolling-kill";
+    const SUMMARY: &'static str = "one gunicorn master with N workers on one socket; a reload writes the new version, then kills the old workers one at a time with SIGTERM, and the master forks their replacements";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("wait_ready", "`true`", "wait for each replacement worker's readiness datagram before the next kill (`false` is broken)"),
+        OptionDoc::new("fixed_wait", "`\"100ms\"`", "with `wait_ready = false`: the fixed pause after each kill (the classic mistake)"),
+    ];
     const APP_KINDS: &'static [&'static str] = &["gunicorn"];
     type Options = Options;
 

@@ -8,6 +8,7 @@
 //! ready, unlink-then-link (a window with no socket at the path), and stopping the
 //! old instance at once without a drain.
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,6 +57,14 @@ impl Default for Options {
 
 impl Spec for SymlinkSwap {
     const NAME: &'static str = "symlink-swap";
+    const SUMMARY: &'static str = "two instances on their own unix sockets behind a symlink; a reload starts the inactive one on the new version, waits until it answers, atomically replaces the link, then stops the old one";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("switch", "`\"rename\"`", "how the link is replaced: `rename` (a new link renamed over the old one: atomic) or `unlink-then-link` (broken: a window with no socket)"),
+        OptionDoc::new("unlink_gap", "`\"20ms\"`", "with `switch = \"unlink-then-link\"`: the time a deploy script takes between its `rm` and its `ln`"),
+        OptionDoc::new("wait_ready", "`true`", "wait until the new instance answers before switching (`false` is broken)"),
+        OptionDoc::new("settle", "`\"500ms\"`", "time between the switch and stopping the old instance, so the connections it already queued are served"),
+        OptionDoc::new("stop_old", "`\"drain\"`", "how the old instance is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
+    ];
     const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
     type Options = Options;
 

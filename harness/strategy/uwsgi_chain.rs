@@ -17,6 +17,7 @@
 //! completes but keeps serving the old code. A second trigger sent while a chain
 //! is running is dropped by uWSGI, so a reload must wait for the chain to finish.
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +52,10 @@ impl Default for Options {
 
 impl Spec for UwsgiChain {
     const NAME: &'static str = "uwsgi-chain";
+    const SUMMARY: &'static str = "one uWSGI master with N lazy-apps workers; a reload writes the new version and triggers a chain reload, which replaces the workers one at a time";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("trigger", "`\"fifo\"`", "how the chain reload is triggered: `fifo` (`c` on the master FIFO) or `touch` (the touch-chain-reload file)"),
+    ];
     const APP_KINDS: &'static [&'static str] = &["uwsgi"];
     type Options = Options;
 

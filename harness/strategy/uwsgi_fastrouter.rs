@@ -31,6 +31,7 @@
 //! fastrouter then has no node for the key and nginx answers 502 until the first
 //! vassal has re-imported the app and subscribed again.
 
+use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -77,6 +78,11 @@ impl Default for Options {
 
 impl Spec for UwsgiFastrouter {
     const NAME: &'static str = "uwsgi-fastrouter";
+    const SUMMARY: &'static str = "a uWSGI emperor runs single-process vassals subscribed to a fastrouter behind nginx; a reload restarts the vassals a few at a time, keeping `minimum_active` subscribed";
+    const OPTIONS: &'static [OptionDoc] = &[
+        OptionDoc::new("vassals", "`3`", "vassals behind the fastrouter (at least 2)"),
+        OptionDoc::new("minimum_active", "vassals − 1", "vassals that stay subscribed and serving at every moment (less than `vassals`; 0 reloads every vassal at once, a negative control)"),
+    ];
     const APP_KINDS: &'static [&'static str] = &["uwsgi"];
     const NEEDS_FRONT: Option<&'static str> = Some(
         "uwsgi-fastrouter needs a front server (the fastrouter speaks the uwsgi protocol): add [front] kind = \"nginx\"",

@@ -10,6 +10,7 @@ fn help_for_each_command() {
         vec!["load", "--help"],
         vec!["fixture", "--help"],
         vec!["init", "--help"],
+        vec!["explain", "--help"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", dump(&out));

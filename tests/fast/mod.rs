@@ -12,4 +12,5 @@ mod docs_links;
 mod harness_errors;
 pub mod init;
 mod layers;
+mod reference;
 mod report_schema;

@@ -8,7 +8,9 @@
 //! the same for `reload`); the fast-tier test `fast::reference` fails when they differ
 //! from what the registries generate. Regenerate them with
 //!
-//!     ZDT_BLESS=1 cargo test --test main -- fast::reference
+//! ```sh
+//! ZDT_BLESS=1 cargo test --test main -- fast::reference
+//! ```
 
 use crate::app::{self, AppKindEntry};
 use crate::config::OptionDoc;

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use zdt_check::load::client::{parse_head, ReadSpec};
+use zdt_check::load::response::{parse_head, ReadSpec};
 use zdt_check::load::Outcome;
 use zdt_check::stats::{Collector, RequestKindInfo, Sample};
 

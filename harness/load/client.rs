@@ -11,15 +11,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::response::{head_end, parse_head, BodyDecoder, HeadError, MAX_HEAD};
+pub use super::response::{ReadSpec, Reply};
 use super::target::Endpoint;
 use crate::stats::outcome::{Cut, Outcome, Stage};
 
-/// The largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-/// Body bytes kept for a version regex; the rest is counted and dropped.
-const MAX_KEPT_BODY: usize = 64 * 1024;
 /// Pieces a slow upload is written in.
 const UPLOAD_PIECES: usize = 10;
+/// Room kept free in the read buffer for each read: with the head, all a connection holds.
+const READ_ROOM: usize = 16 * 1024;
 
 /// An open connection to the target.
 pub struct Conn {
@@ -47,41 +47,12 @@ impl Stream {
             Stream::Unix(s) => s.write_all(bytes).await,
         }
     }
-}
 
-/// What a complete response told us.
-#[derive(Debug, Default)]
-pub struct Reply {
-    /// The status code.
-    pub status: u16,
-    /// Where the version header's value sits in the read buffer, if asked for and present
-    /// (a range, so the hot path allocates nothing; see [`Reply::version`]).
-    pub version_at: Option<(usize, usize)>,
-    /// The body, kept only when the caller asked for it (a version regex).
-    pub body: Vec<u8>,
-    /// Whether the connection may carry another request.
-    pub reusable: bool,
-    /// The body echo the app sent back (`X-Body-Length`, `X-Body-Crc32`), if asked for.
-    pub echo: (Option<u64>, Option<u32>),
-}
-
-/// What the exchange should look at in the response.
-#[derive(Debug, Clone, Default)]
-pub struct ReadSpec {
-    /// Header naming the serving version (lowercase comparison), e.g. `x-app-version`.
-    pub version_header: Option<String>,
-    /// Keep the body (needed for a version regex).
-    pub keep_body: bool,
-    /// Read the body echo headers (a kind with `echo`).
-    pub want_echo: bool,
-    /// The request was a HEAD: the response has no body, whatever its headers say.
-    pub head_request: bool,
-}
-
-impl Reply {
-    /// The version header's value, read from the buffer the exchange filled.
-    pub fn version<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
-        self.version_at.and_then(|(a, b)| buf.get(a..b))
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read(buf),
+            Stream::Unix(s) => s.try_read(buf),
+        }
     }
 }
 
@@ -142,8 +113,28 @@ impl Conn {
             return Err(Outcome::cut(0, reused).into());
         }
         let mut received = 0usize;
-        // Read until the head parses.
+        // Read until the final head is in; interim (1xx) heads are dropped as they come.
+        let mut searched = 0;
         let (head_len, mut reply, framing) = loop {
+            if let Some(end) = head_end(buf, searched) {
+                match parse_head(&buf[..end], spec) {
+                    Ok(Some(head)) => break head,
+                    Err(HeadError::Interim) => {
+                        buf.drain(..end);
+                        searched = 0;
+                        continue;
+                    }
+                    Ok(None) | Err(HeadError::NotHttp) => return Err(Outcome::ProtocolError.into()),
+                }
+            }
+            if !looks_like_http(buf) {
+                return Err(Outcome::ProtocolError.into());
+            }
+            if buf.len() > MAX_HEAD {
+                return Err(Outcome::Oversize.into());
+            }
+            searched = buf.len();
+            buf.reserve(READ_ROOM);
             match self.stream.read(buf).await {
                 Ok(0) | Err(_) => {
                     return Err(match received {
@@ -153,82 +144,51 @@ impl Conn {
                 }
                 Ok(n) => received += n,
             }
-            match parse_head(buf, spec) {
-                Ok(Some(parsed)) => break parsed,
-                Ok(None) if buf.len() < MAX_HEAD => continue,
-                _ => return Err(Outcome::ProtocolError.into()),
-            }
         };
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(8192);
-        }
-        let body_start = head_len;
-        match framing {
-            Framing::Length(len) => {
-                let want = body_start + len;
-                while buf.len() < want {
-                    match self.stream.read(buf).await {
-                        Ok(0) | Err(_) => return Err(Failed::truncated(buf.len(), 0, Stage::Body)),
-                        Ok(_) => {}
-                    }
-                    if !spec.keep_body && buf.len() > body_start + MAX_KEPT_BODY {
-                        // Count and drop: remember how much is still owed.
-                        let have = buf.len() - body_start;
-                        buf.truncate(body_start);
-                        return self.skip_body(len - have, want, buf, reply).await;
-                    }
-                }
-                if spec.keep_body {
-                    reply.body = buf[body_start..want.min(body_start + MAX_KEPT_BODY)].to_vec();
-                }
+        // The head stays at the front (the version is read from it); body bytes pass
+        // through the room after it and are dropped once decoded.
+        let mut body = BodyDecoder::new(&framing);
+        let mut at = head_len;
+        loop {
+            let keep = spec.keep_body.then_some(&mut reply.body);
+            match body.feed(&buf[at..], keep) {
+                Ok(used) => at += used,
+                Err(e) => return Err(e.outcome().into()),
             }
-            Framing::Chunked => {
-                let mut pos = body_start;
-                let mut body = Vec::new();
-                let mut chunks = 0u32;
-                loop {
-                    match decode_chunks(
-                        buf,
-                        &mut pos,
-                        spec.keep_body.then_some(&mut body),
-                        &mut chunks,
-                    ) {
-                        Ok(true) => break,
-                        Ok(false) => {}
-                        Err(()) => return Err(Outcome::ProtocolError.into()),
-                    }
-                    match self.stream.read(buf).await {
-                        Ok(0) | Err(_) => {
-                            return Err(Failed::truncated(buf.len(), chunks, Stage::Chunked))
-                        }
-                        Ok(_) => {}
-                    }
-                }
-                reply.body = body;
+            if body.is_done() {
+                reply.trailing = at < buf.len();
+                break;
             }
-            Framing::UntilClose => {
-                let mut total = buf.len();
-                loop {
-                    let before = buf.len();
-                    match self.stream.read(buf).await {
-                        Ok(0) => break,
-                        Err(_) => return Err(Failed::truncated(total, 0, Stage::Body)),
-                        Ok(_) => {}
-                    }
-                    total += buf.len() - before;
-                    if buf.len() > body_start + MAX_KEPT_BODY {
-                        buf.truncate(body_start + MAX_KEPT_BODY);
-                    }
+            buf.truncate(head_len);
+            at = head_len;
+            buf.reserve(READ_ROOM);
+            match self.stream.read(buf).await {
+                Ok(0) if body.until_close() => {
+                    reply.reusable = false;
+                    break;
                 }
-                reply.reusable = false;
-                if spec.keep_body {
-                    reply.body = buf[body_start..].to_vec();
+                Ok(0) | Err(_) => {
+                    let stage = if body.is_chunked() {
+                        Stage::Chunked
+                    } else {
+                        Stage::Body
+                    };
+                    return Err(Failed::truncated(received, body.chunks(), stage));
                 }
+                Ok(n) => received = received.saturating_add(n),
             }
-            Framing::Empty => {}
         }
         self.served += 1;
         Ok(reply)
+    }
+
+    /// True if bytes arrived on this idle connection since its last response: they
+    /// belong to no request, so that response was broken (see docs/reference.md, "How
+    /// responses are read"). An end of stream is not stray bytes (the next exchange
+    /// sees it as the reset it is).
+    pub fn has_stray_bytes(&self) -> bool {
+        let mut probe = [0u8; 64];
+        matches!(self.stream.try_read(&mut probe), Ok(n) if n > 0)
     }
 
     /// Writes the head, then the body in up to [`UPLOAD_PIECES`] pieces, one every
@@ -244,26 +204,6 @@ impl Conn {
             self.stream.write_all(piece).await?;
         }
         Ok(())
-    }
-
-    /// Reads and drops the `owed` bytes that end a response of `total` bytes.
-    async fn skip_body(
-        &mut self,
-        mut owed: usize,
-        total: usize,
-        buf: &mut Vec<u8>,
-        reply: Reply,
-    ) -> Result<Reply, Failed> {
-        while owed > 0 {
-            let start = buf.len();
-            match self.stream.read(buf).await {
-                Ok(0) | Err(_) => return Err(Failed::truncated(total - owed, 0, Stage::Body)),
-                Ok(n) => owed = owed.saturating_sub(n),
-            }
-            buf.truncate(start);
-        }
-        self.served += 1;
-        Ok(reply)
     }
 }
 
@@ -295,204 +235,16 @@ impl From<Outcome> for Failed {
     }
 }
 
-/// How the response body is delimited.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// Content-Length bytes.
-    Length(usize),
-    /// Transfer-Encoding: chunked.
-    Chunked,
-    /// Until the server closes (no length, HTTP/1.0 style).
-    UntilClose,
-    /// No body (204, 304, Content-Length: 0).
-    Empty,
-}
-
-/// The bytes received are not an HTTP/1.x response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotHttp;
-
-/// A parsed response head: its length, what it said, how its body is framed.
-pub type Head = (usize, Reply, Framing);
-
-/// Parses the response head if it is complete.
-pub fn parse_head(buf: &[u8], spec: &ReadSpec) -> Result<Option<Head>, NotHttp> {
-    let mut headers = [httparse::EMPTY_HEADER; 48];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(NotHttp),
-    };
-    let status = resp.code.ok_or(NotHttp)?;
-    if (100..200).contains(&status) {
-        // An interim response (100 Continue): not expected for GET; treat the next head as the reply.
-        return Err(NotHttp);
-    }
-    let mut reply = Reply {
-        status,
-        reusable: resp.version == Some(1),
-        ..Reply::default()
-    };
-    let mut length = None;
-    let mut chunked = false;
-    for h in resp.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value).map_err(|_| NotHttp)?;
-            length = Some(v.trim().parse::<usize>().map_err(|_| NotHttp)?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = h
-                .value
-                .windows(7)
-                .any(|w| w.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case("connection") {
-            if h.value.eq_ignore_ascii_case(b"close") {
-                reply.reusable = false;
-            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                reply.reusable = true;
-            }
-        } else if spec.want_echo && name.eq_ignore_ascii_case(super::mix::ECHO_LENGTH) {
-            reply.echo.0 = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok());
-        } else if spec.want_echo && name.eq_ignore_ascii_case(super::mix::ECHO_CRC) {
-            reply.echo.1 = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| u32::from_str_radix(v.trim(), 16).ok());
-        } else if let Some(vh) = &spec.version_header {
-            if name.eq_ignore_ascii_case(vh) {
-                let v = h.value.trim_ascii();
-                let start = v.as_ptr() as usize - buf.as_ptr() as usize;
-                reply.version_at = Some((start, start + v.len()));
-            }
-        }
-    }
-    let framing = if spec.head_request || status == 204 || status == 304 {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        if n == 0 {
-            Framing::Empty
-        } else {
-            Framing::Length(n)
-        }
-    } else {
-        Framing::UntilClose
-    };
-    Ok(Some((head_len, reply, framing)))
-}
-
-/// Advances through chunks in `buf` from `*pos`, counting complete data chunks in
-/// `chunks`; Ok(true) once the last chunk and trailers are in.
-fn decode_chunks(
-    buf: &[u8],
-    pos: &mut usize,
-    mut body: Option<&mut Vec<u8>>,
-    chunks: &mut u32,
-) -> Result<bool, ()> {
-    loop {
-        let rest = &buf[*pos..];
-        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-            return if rest.len() > 1024 {
-                Err(())
-            } else {
-                Ok(false)
-            };
-        };
-        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| ())?;
-        let size_str = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_str, 16).map_err(|_| ())?;
-        if size == 0 {
-            // Trailers end with an empty line.
-            let after = &rest[eol + 2..];
-            let mut p = 0;
-            loop {
-                let Some(e) = after[p..].windows(2).position(|w| w == b"\r\n") else {
-                    return Ok(false);
-                };
-                if e == 0 {
-                    *pos += eol + 2 + p + 2;
-                    return Ok(true);
-                }
-                p += e + 2;
-            }
-        }
-        let need = eol + 2 + size + 2;
-        if rest.len() < need {
-            return Ok(false);
-        }
-        if &rest[need - 2..need] != b"\r\n" {
-            return Err(());
-        }
-        if let Some(b) = body.as_deref_mut() {
-            if b.len() < MAX_KEPT_BODY {
-                b.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-            }
-        }
-        *pos += need;
-        *chunks = chunks.saturating_add(1);
-    }
+/// False once the first bytes cannot begin an HTTP/1.x status line (so junk is an error
+/// at once, not after the head limit or the timeout).
+fn looks_like_http(buf: &[u8]) -> bool {
+    let n = buf.len().min(5);
+    buf[..n] == b"HTTP/"[..n]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec() -> ReadSpec {
-        ReadSpec {
-            version_header: Some("x-app-version".into()),
-            keep_body: true,
-            want_echo: true,
-            head_request: false,
-        }
-    }
-
-    #[test]
-    fn head_with_length_and_version() {
-        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-App-Version: v2\r\n\r\nhello";
-        let (n, reply, framing) = parse_head(raw, &spec()).unwrap().unwrap();
-        assert_eq!(n, raw.len() - 5);
-        assert_eq!(reply.status, 200);
-        assert_eq!(reply.version(raw), Some(&b"v2"[..]));
-        assert!(reply.reusable);
-        assert_eq!(framing, Framing::Length(5));
-    }
-
-    #[test]
-    fn a_response_to_head_has_no_body() {
-        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
-        let head = ReadSpec {
-            head_request: true,
-            ..ReadSpec::default()
-        };
-        let (_, _, framing) = parse_head(raw, &head).unwrap().unwrap();
-        assert_eq!(framing, Framing::Empty);
-        let (_, _, framing) = parse_head(raw, &ReadSpec::default()).unwrap().unwrap();
-        assert_eq!(framing, Framing::Length(11));
-    }
-
-    #[test]
-    fn head_partial_and_close() {
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", &spec())
-            .unwrap()
-            .is_none());
-        let (_, reply, framing) = parse_head(b"HTTP/1.0 502 Bad Gateway\r\n\r\n", &spec())
-            .unwrap()
-            .unwrap();
-        assert_eq!(reply.status, 502);
-        assert!(!reply.reusable);
-        assert_eq!(framing, Framing::UntilClose);
-        let (_, reply, _) = parse_head(
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            &spec(),
-        )
-        .unwrap()
-        .unwrap();
-        assert!(!reply.reusable);
-        assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", &spec()).is_err());
-    }
 
     /// Connects to a one-shot server that writes `reply` and closes; returns the exchange's result.
     async fn cut_after(reply: &'static [u8]) -> Result<Reply, Failed> {
@@ -564,25 +316,114 @@ mod tests {
         assert_eq!(whole.status, 200);
     }
 
-    #[test]
-    fn chunked_body() {
-        let body = b"4\r\nwiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n";
-        let mut pos = 0;
-        let mut out = Vec::new();
-        let mut n = 0;
+    /// Responses whose class must not depend on how they are split into reads.
+    const SPLIT_CASES: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-App-Version: v1\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5;x=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+        b"HTTP/1.1 204 No Content\r\n\r\nhello",
+        b"HTTP/1.0 200 OK\r\n\r\nuntil the end",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551600\r\n\r\n",
+        b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 3\r\n\r\nbad",
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+    ];
+
+    /// One exchange against a server that writes `reply` in pieces cut at `splits`,
+    /// pausing `pause_us` µs before each, then closes; then, as the next request on a
+    /// kept connection would, a look for stray bytes. The outcome as one string.
+    async fn outcome_of(reply: &'static [u8], splits: &[usize], pause_us: &[u64]) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ep = Endpoint::Tcp(l.local_addr().unwrap());
+        let mut cuts: Vec<usize> = splits.iter().map(|&c| c % (reply.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(reply.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        let pauses = pause_us.to_vec();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut req = [0u8; 256];
+            let _ = s.read(&mut req).await.unwrap();
+            for (i, w) in cuts.windows(2).enumerate() {
+                let pause = pauses.get(i).copied().unwrap_or(0);
+                tokio::time::sleep(Duration::from_micros(pause)).await;
+                s.write_all(&reply[w[0]..w[1]]).await.unwrap();
+                s.flush().await.unwrap();
+            }
+        });
+        let mut conn = Conn::connect(&ep, Duration::from_secs(2)).await.unwrap();
+        let mut buf = Vec::new();
+        let spec = ReadSpec {
+            version_header: Some("x-app-version".into()),
+            keep_body: true,
+            ..ReadSpec::default()
+        };
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            conn.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", &mut buf, &spec),
+        )
+        .await
+        .expect("the exchange ends");
+        // Everything is written and the server has closed: the next request would go out now.
+        server.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        match r {
+            Ok(reply) if reply.reusable && (reply.trailing || conn.has_stray_bytes()) => {
+                "protocol_error (bytes after the response)".into()
+            }
+            Ok(reply) => format!(
+                "{} {:?} {:?}",
+                reply.status,
+                reply.version(&buf).map(String::from_utf8_lossy),
+                String::from_utf8_lossy(&reply.body)
+            ),
+            Err(f) => format!("{} {:?}", f.outcome, f.cut),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        /// The same response bytes, split into reads anywhere and with pauses between
+        /// them, end in the same outcome as when sent in one write.
+        #[test]
+        fn every_split_of_the_same_bytes_gets_the_same_outcome(
+            splits in proptest::collection::vec(0usize..400, 0..6),
+            pauses in proptest::collection::vec(0u64..1500, 0..7),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            for reply in SPLIT_CASES {
+                let whole = rt.block_on(outcome_of(reply, &[], &[]));
+                let split = rt.block_on(outcome_of(reply, &splits, &pauses));
+                proptest::prop_assert_eq!(&whole, &split, "{}", String::from_utf8_lossy(reply));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_split_cases_end_as_the_framing_rules_say() {
+        let mut got = Vec::new();
+        for reply in SPLIT_CASES {
+            got.push(outcome_of(reply, &[], &[]).await);
+        }
+        let got: Vec<&str> = got.iter().map(String::as_str).collect();
         assert_eq!(
-            decode_chunks(body, &mut pos, Some(&mut out), &mut n),
-            Ok(true)
+            got,
+            [
+                "200 Some(\"v1\") \"hello\"",
+                "200 None \"wikipedia\"",
+                "201 None \"ok\"",
+                "truncated Cut { bytes: 43, chunks: 0, stage: Body }",
+                "protocol_error (bytes after the response)",
+                "protocol_error (bytes after the response)",
+                "200 None \"until the end\"",
+                "protocol_error Cut { bytes: 0, chunks: 0, stage: None }",
+                "protocol_error Cut { bytes: 0, chunks: 0, stage: None }",
+                "502 None \"bad\"",
+                "protocol_error Cut { bytes: 0, chunks: 0, stage: None }",
+            ]
         );
-        assert_eq!(out, b"wikipedia");
-        assert_eq!(pos, body.len());
-        assert_eq!(n, 2);
-        let (mut pos, mut n) = (0, 0);
-        assert_eq!(
-            decode_chunks(&body[..10], &mut pos, None, &mut n),
-            Ok(false)
-        );
-        assert_eq!(n, 1, "one chunk complete in the first 10 bytes");
-        assert_eq!(decode_chunks(b"zz\r\n", &mut 0, None, &mut 0), Err(()));
     }
 }

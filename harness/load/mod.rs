@@ -11,6 +11,7 @@ pub mod client;
 pub mod mix;
 
 pub mod pacer;
+pub mod response;
 pub mod target;
 
 use std::pin::Pin;
@@ -225,6 +226,7 @@ impl LoadRun {
                 },
                 buf: Vec::with_capacity(16 * 1024),
                 conn: None,
+                held: None,
             });
         }
         drop(tx);
@@ -441,6 +443,17 @@ struct Worker {
     read: ReadSpec,
     buf: Vec<u8>,
     conn: Option<Conn>,
+    /// The last response on `conn`, recorded once the connection's next request goes
+    /// out or the connection ends: bytes arriving after it before then make it a
+    /// `protocol_error` (see [`Worker::settle`]).
+    held: Option<Sample>,
+}
+
+impl Drop for Worker {
+    /// A worker ends (or is aborted at the end of the run) with its held sample settled.
+    fn drop(&mut self) {
+        self.settle();
+    }
 }
 
 impl Worker {
@@ -477,6 +490,10 @@ impl Worker {
         let deadline = tokio::time::Instant::from_std(now + self.spec.timeout);
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         let kind = self.spec.mix.draw(&mut self.rng);
+        let keep_alive = self.spec.mix.kinds[kind].keep_alive;
+        if keep_alive {
+            self.settle();
+        }
         if let Some(d) = self.counters.drawn.get(kind) {
             self.counters.kind.store(kind, Ordering::Relaxed);
             d.fetch_add(1, Ordering::Relaxed);
@@ -497,11 +514,11 @@ impl Worker {
                 }
             }
         };
-        if outcome == Outcome::Timeout && self.spec.mix.kinds[kind].keep_alive {
+        if outcome == Outcome::Timeout && keep_alive {
             self.conn = None;
         }
         let done_ns = self.clock.now_ns();
-        lock(&self.batch).push(Sample {
+        let sample = Sample {
             scheduled_ns,
             sent_ns,
             done_ns,
@@ -509,8 +526,28 @@ impl Worker {
             version,
             cut,
             kind: kind as u8,
-        });
+        };
+        if keep_alive && self.conn.is_some() {
+            self.held = Some(sample);
+        } else {
+            lock(&self.batch).push(sample);
+        }
         self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records the held sample of the kept connection's last response, first checking
+    /// the idle connection for stray bytes: any make that response a `protocol_error`
+    /// (whether they came in its last read or after it, the same bytes get the same
+    /// class) and the connection is dropped.
+    fn settle(&mut self) {
+        if let Some(mut s) = self.held.take() {
+            if self.conn.as_ref().is_some_and(Conn::has_stray_bytes) {
+                s.outcome = Outcome::ProtocolError;
+                s.version = NO_VERSION;
+                self.conn = None;
+            }
+            lock(&self.batch).push(s);
+        }
     }
 
     /// One exchange of kind `k`: its outcome, the serving version's id, and how far a
@@ -546,6 +583,10 @@ impl Worker {
             Ok(reply) => {
                 if !(kind.keep_alive && reply.reusable) {
                     *slot = None;
+                } else if reply.trailing {
+                    // Bytes after the response on a connection kept for the next request.
+                    *slot = None;
+                    return (Outcome::ProtocolError, NO_VERSION, Cut::NONE);
                 }
                 let outcome = Outcome::from_status(reply.status);
                 let name: Option<&[u8]> = reply.version(&self.buf).or_else(|| {

@@ -47,6 +47,7 @@ pub fn outcome_colour(key: &str) -> &'static str {
         "reset_reused" => "#ff9da7",
         "truncated" => "#d37295",
         "protocol_error" => "#555555",
+        "oversize" => "#4e79a7",
         "timeout" => "#7f3c8d",
         "hung" => "#333333",
         "bad_body" => "#a0a0a0",

@@ -29,8 +29,13 @@ pub enum Outcome {
     ResetReused,
     /// The response started, then the connection was cut.
     Truncated,
-    /// The server sent something that is not HTTP/1.x.
+    /// The server sent something that is not HTTP/1.x: a head that does not parse, a
+    /// length that cannot be right, broken chunk framing, bytes after a complete response
+    /// on a connection kept for the next request, an upgrade nobody asked for.
     ProtocolError,
+    /// A response head or trailer section over 64 KiB, or a chunk-size line over 4 KiB:
+    /// the verifier stops reading rather than buffer without bound.
+    Oversize,
     /// No complete response within the request timeout.
     Timeout,
     /// Still open when the run ended (including requests that never got a connection).
@@ -98,6 +103,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "reset_reused",
     "truncated",
     "protocol_error",
+    "oversize",
     "timeout",
     "hung",
     "bad_body",
@@ -119,6 +125,7 @@ impl Outcome {
             Outcome::ResetReused => "reset_reused",
             Outcome::Truncated => "truncated",
             Outcome::ProtocolError => "protocol_error",
+            Outcome::Oversize => "oversize",
             Outcome::Timeout => "timeout",
             Outcome::Hung => "hung",
             Outcome::BadBody => "bad_body",
@@ -147,6 +154,9 @@ impl Outcome {
             Some(libc::ENOENT) => Outcome::ConnectMissing,
             Some(libc::EAGAIN) => Outcome::ConnectAgain,
             Some(libc::ETIMEDOUT) => Outcome::ConnectTimeout,
+            // The handshake completed and the server reset it before connect() returned
+            // (SO_ERROR): the same event as a reset before the first response byte.
+            Some(libc::ECONNRESET) => Outcome::ResetFresh,
             _ => Outcome::ConnectOther,
         }
     }

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod docs_links;
 mod harness_errors;
+mod hostile;
 pub mod init;
 mod layers;
 mod reference;

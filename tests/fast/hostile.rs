@@ -1,0 +1,510 @@
+//! Hostile servers: a table of servers that misbehave on purpose (false lengths,
+//! endless streams, junk, resets), each run under `zdt-check load` on loopback. Every
+//! request must end in the class the case names, whatever the timing, and the load
+//! process's peak RSS must stay under a bound: a server cannot fool, crash or bloat
+//! the verifier.
+//!
+//! The servers are threads of this test process (nothing installed); each case runs
+//! about a second.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{bin, serial};
+
+/// What a server does with one accepted connection; `stop` is set when the run is over.
+type Behave = fn(&mut TcpStream, &AtomicBool);
+
+/// Peak RSS allowed for `zdt-check load` in every case (the debug build).
+const RSS_BOUND_KB: u64 = 64 * 1024;
+
+/// Reads one request head (up to the blank line); false if the client went away.
+fn read_request(s: &mut TcpStream) -> bool {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    true
+}
+
+/// Answers every request on the connection with `bytes`.
+fn answer_each(s: &mut TcpStream, bytes: &[u8]) {
+    while read_request(s) {
+        if s.write_all(bytes).is_err() {
+            return;
+        }
+    }
+}
+
+/// Holds the connection open, sending nothing more, until the run is over.
+fn hold(stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Writes `piece` over and over until the client goes away or the run is over.
+fn endless(s: &mut TcpStream, stop: &AtomicBool, piece: &[u8]) {
+    while !stop.load(Ordering::Relaxed) && s.write_all(piece).is_ok() {}
+}
+
+fn head_then_hold(s: &mut TcpStream, stop: &AtomicBool, head: &[u8]) {
+    if read_request(s) && s.write_all(head).is_ok() {
+        hold(stop);
+    }
+}
+
+fn head_then_endless(s: &mut TcpStream, stop: &AtomicBool, head: &[u8], piece: &[u8]) {
+    if read_request(s) && s.write_all(head).is_ok() {
+        endless(s, stop, piece);
+    }
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// One hostile case: the server, the load it gets, the class every request must end in.
+struct Case {
+    name: &'static str,
+    behave: Behave,
+    /// Extra `zdt-check load` arguments (the defaults: 8 connections at 10 req/s for 600 ms, 300 ms timeout).
+    args: &'static [&'static str],
+    /// The class every scheduled request must end in.
+    class: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "content_length_near_2_64",
+        behave: |s, stop| {
+            head_then_hold(
+                s,
+                stop,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551600\r\n\r\n",
+            )
+        },
+        args: &[],
+        class: "protocol_error",
+    },
+    Case {
+        name: "content_length_2gb_streamed",
+        behave: |s, stop| {
+            head_then_endless(
+                s,
+                stop,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\n",
+                &[b'x'; 65536],
+            )
+        },
+        args: &[],
+        class: "timeout",
+    },
+    Case {
+        name: "chunked_100mb_valid",
+        behave: |s, _| {
+            if !read_request(s) || s.write_all(CHUNKED).is_err() {
+                return;
+            }
+            let mut chunk = b"10000\r\n".to_vec();
+            chunk.extend_from_slice(&[b'x'; 65536]);
+            chunk.extend_from_slice(b"\r\n");
+            for _ in 0..1600 {
+                if s.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+            let _ = s.write_all(b"0\r\n\r\n");
+            let _ = read_request(s);
+        },
+        args: &["-c", "1", "--rate", "1", "--timeout", "20s"],
+        class: "ok",
+    },
+    Case {
+        name: "chunk_size_of_281_tb_then_zeros",
+        behave: |s, stop| {
+            head_then_endless(
+                s,
+                stop,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n",
+                &[0u8; 65536],
+            )
+        },
+        args: &[],
+        class: "timeout",
+    },
+    Case {
+        name: "chunk_size_overflowing_64_bits",
+        behave: |s, stop| {
+            head_then_hold(
+                s,
+                stop,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1FFFFFFFFFFFFFFFFF\r\nxx",
+            )
+        },
+        args: &[],
+        class: "protocol_error",
+    },
+    Case {
+        name: "endless_trailers",
+        behave: |s, stop| {
+            head_then_endless(
+                s,
+                stop,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n",
+                b"X-Trailer: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            )
+        },
+        args: &[],
+        class: "oversize",
+    },
+    Case {
+        name: "endless_head",
+        behave: |s, stop| {
+            head_then_endless(
+                s,
+                stop,
+                b"HTTP/1.1 200 OK\r\n",
+                b"X-Header: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            )
+        },
+        args: &[],
+        class: "oversize",
+    },
+    Case {
+        name: "interim_100_and_103_before_the_response",
+        behave: |s, _| {
+            answer_each(
+                s,
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            )
+        },
+        args: &[],
+        class: "ok",
+    },
+    Case {
+        name: "a_hundred_header_fields",
+        behave: |s, _| {
+            let mut r = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..100 {
+                r.extend_from_slice(format!("X-Field-{i}: {i}\r\n").as_bytes());
+            }
+            r.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+            answer_each(s, &r)
+        },
+        args: &[],
+        class: "ok",
+    },
+    Case {
+        name: "body_longer_than_content_length_same_write",
+        behave: |s, _| answer_each(s, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"),
+        args: &["-c", "1"],
+        class: "protocol_error",
+    },
+    Case {
+        name: "body_longer_than_content_length_20ms_later",
+        behave: |s, _| {
+            while read_request(s) {
+                if s.write_all(OK).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                if s.write_all(b"EXTRA").is_err() {
+                    return;
+                }
+            }
+        },
+        // The schedule ends 50 ms after the last send: its junk is in by then.
+        args: &["-c", "1", "-d", "550ms"],
+        class: "protocol_error",
+    },
+    Case {
+        name: "no_content_with_a_body",
+        behave: |s, _| answer_each(s, b"HTTP/1.1 204 No Content\r\n\r\nhello"),
+        args: &["-c", "1"],
+        class: "protocol_error",
+    },
+    Case {
+        name: "switching_protocols_unasked",
+        behave: |s, stop| {
+            head_then_hold(s, stop, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        },
+        args: &[],
+        class: "protocol_error",
+    },
+    Case {
+        name: "reset_right_after_accept",
+        behave: |s, _| {
+            use std::os::fd::AsRawFd;
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: setsockopt on a socket we own, with a valid linger struct: the
+            // close when `s` drops sends an RST.
+            unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        },
+        args: &["--no-keep-alive", "--rate", "100"],
+        class: "reset_fresh",
+    },
+    Case {
+        name: "slowloris_head",
+        behave: |s, stop| {
+            if !read_request(s) {
+                return;
+            }
+            for b in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().cycle() {
+                if stop.load(Ordering::Relaxed) || s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        },
+        args: &[],
+        class: "timeout",
+    },
+    Case {
+        name: "never_answers",
+        behave: |s, stop| {
+            if read_request(s) {
+                hold(stop)
+            }
+        },
+        args: &[],
+        class: "timeout",
+    },
+    Case {
+        name: "garbage",
+        behave: |s, _| answer_each(s, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
+        args: &[],
+        class: "protocol_error",
+    },
+    Case {
+        name: "endless_chunked_stream",
+        behave: |s, stop| {
+            let mut chunk = b"400\r\n".to_vec();
+            chunk.extend_from_slice(&[b'x'; 1024]);
+            chunk.extend_from_slice(b"\r\n");
+            head_then_endless(s, stop, CHUNKED, &chunk)
+        },
+        args: &[],
+        class: "timeout",
+    },
+    Case {
+        name: "endless_body_until_close",
+        behave: |s, stop| head_then_endless(s, stop, b"HTTP/1.1 200 OK\r\n\r\n", &[b'x'; 65536]),
+        args: &[],
+        class: "timeout",
+    },
+];
+
+/// A listener on a free loopback port running `behave` on every connection, until dropped.
+struct Server {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(behave: Behave) -> Server {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        let flag = flag.clone();
+                        conns.push(std::thread::spawn(move || behave(&mut s, &flag)));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            for c in conns {
+                let _ = c.join();
+            }
+        });
+        Server {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What one `zdt-check load` run gave: its report's stats, exit code and peak RSS.
+struct Ran {
+    stats: Value,
+    code: i32,
+    peak_rss_kb: u64,
+    output: String,
+}
+
+/// Runs `zdt-check load` at the server and waits for it (bounded), reading its peak RSS
+/// (VmHWM) as it runs: `ru_maxrss` would not do, Linux carries it over an exec from the
+/// forking test process.
+fn load(port: u16, extra: &[&str]) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let out_path = dir.path().join("out.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut args: Vec<&str> = vec![
+        "-c",
+        "8",
+        "--rate",
+        "10",
+        "-d",
+        "600ms",
+        "--timeout",
+        "300ms",
+        "--grace",
+        "1s",
+    ];
+    // A case's flag replaces the default's value; the others are added.
+    let mut rest = extra.iter();
+    while let Some(&flag) = rest.next() {
+        match args.iter().position(|a| *a == flag) {
+            Some(i) => args[i + 1] = rest.next().unwrap(),
+            None => args.push(flag),
+        }
+    }
+    let mut cmd = bin();
+    cmd.arg("load")
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    // Reaped by the waitpid below, not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let started = Instant::now();
+    let mut peak_rss_kb = 0;
+    let code = loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak_rss_kb = peak_rss_kb.max(hwm.unwrap_or(0));
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child's pid, with a valid pointer to a local.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stats = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|d| d["runs"][0]["stats"].clone())
+        .unwrap_or(Value::Null);
+    Ran {
+        stats,
+        code,
+        peak_rss_kb,
+        output,
+    }
+}
+
+/// Runs one case; returns its line for the table, or why it failed.
+fn run_case(case: &Case) -> Result<String, String> {
+    let server = Server::start(case.behave);
+    let ran = load(server.port, case.args);
+    drop(server);
+    let s = &ran.stats;
+    let scheduled = s["scheduled"].as_u64().unwrap_or(0);
+    let classes: Vec<String> = s["classes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.as_u64() != Some(0))
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let line = format!(
+        "| {} | {} | {} MB | exit {} |",
+        case.name,
+        classes.join(", "),
+        ran.peak_rss_kb / 1024,
+        ran.code
+    );
+    let got = s["classes"][case.class].as_u64().unwrap_or(0);
+    if scheduled == 0 || got != scheduled || s["identity_holds"] != true {
+        return Err(format!(
+            "{line}\n  every one of {scheduled} requests should be {}\n{}",
+            case.class, ran.output
+        ));
+    }
+    if ran.peak_rss_kb > RSS_BOUND_KB {
+        return Err(format!("{line}\n  peak RSS over {RSS_BOUND_KB} KB"));
+    }
+    if ran.code != 1 && case.class != "ok" || ran.code != 0 && case.class == "ok" {
+        return Err(format!("{line}\n  exit code\n{}", ran.output));
+    }
+    Ok(line)
+}
+
+#[test]
+fn hostile_servers_get_their_class_within_bounded_memory() {
+    let _g = serial();
+    let only = std::env::var("ZDT_HOSTILE").ok();
+    let mut failed = Vec::new();
+    for case in CASES {
+        if only.as_deref().is_some_and(|o| !case.name.contains(o)) {
+            continue;
+        }
+        match run_case(case) {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => {
+                eprintln!("{e}");
+                failed.push(case.name);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "hostile cases failed: {failed:?}");
+}

@@ -205,6 +205,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reset_seen_by_connect_is_a_fresh_reset() {
+        let reset = std::io::Error::from_raw_os_error(libc::ECONNRESET);
+        assert_eq!(Outcome::from_connect_error(&reset), Outcome::ResetFresh);
+        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(
+            Outcome::from_connect_error(&refused),
+            Outcome::ConnectRefused
+        );
+    }
+
+    #[test]
     fn status_classes() {
         assert_eq!(Outcome::from_status(200), Outcome::Ok);
         assert_eq!(Outcome::from_status(302), Outcome::Ok);

@@ -1,6 +1,8 @@
 //! The fast tier: tests that start no real server and run no load, each done in
 //! about a second or less, needing nothing installed (the built-in fixture or `sh`
-//! at most, briefly). Run with the library's unit tests:
+//! at most, briefly). The one longer test is the hostile-server table (about 15 s):
+//! servers in the test process, each misbehaving case under a second of load. Run with
+//! the library's unit tests:
 //!
 //!     cargo test --lib && cargo test --test main -- fast::
 //!

@@ -158,3 +158,42 @@ command = ["sh", "-c", "setsid sleep 299 & exec {deploy}"]
         r.dump()
     );
 }
+
+#[test]
+fn a_deploy_script_waiting_on_an_orphan_sees_it_go_when_it_exits() {
+    // The script orphans a 300 ms sleep (it re-parents to zdt-check, the subreaper) and
+    // waits for it as deploy scripts wait on an old master. Under init the wait ends
+    // when the sleep does; so must it here (it took 1.0-1.4 s when zombies were reaped
+    // after a second).
+    let r = run_scenario_text(
+        "orphan-wait",
+        r#"
+[load]
+rate = 50
+warmup = "300ms"
+cooldown = "300ms"
+[reload]
+strategy = "command"
+command = ["sh", "-c", """
+f=$(mktemp)
+sh -c 'sleep 0.3 & echo $! > "$1"' sh "$f"
+pid=$(cat "$f"); rm -f "$f"
+start=$(date +%s%N)
+while kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
+echo "waited $(( ($(date +%s%N) - start) / 1000000 )) ms"
+"""]
+"#,
+    );
+    let output = r.report["steps"][0]["output"].as_str().unwrap_or_default();
+    let waited: u64 = output
+        .split("waited ")
+        .nth(1)
+        .and_then(|w| w.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no wait reported: {}", r.dump()));
+    assert!(
+        (250..400).contains(&waited),
+        "a 300 ms orphan was waited on for {waited} ms: {}",
+        r.dump()
+    );
+}

@@ -34,9 +34,11 @@ pub(crate) fn run_bounded(
         });
     }
     let deadline = std::time::Instant::now() + timeout;
+    let spawning = super::groups::spawn_guard();
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
     register(pid);
+    drop(spawning);
     if let Some(mut stdin) = child.stdin.take() {
         let input = input.as_bytes().to_vec();
         // A command that exits without reading its input is not an error here; the

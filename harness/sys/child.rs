@@ -81,6 +81,7 @@ impl Child {
                 Ok(())
             });
         }
+        let spawning = super::groups::spawn_guard();
         let child = cmd.spawn().map_err(|e| Error::Child {
             what: format!("starting {name} ({})", program.display()),
             why: e.to_string(),
@@ -89,6 +90,7 @@ impl Child {
         drop(netns);
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         register(pid);
+        drop(spawning);
         Ok(Child {
             name: name.to_string(),
             pid,

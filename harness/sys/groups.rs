@@ -17,6 +17,15 @@ pub(super) static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// sweep must neither signal nor reap them.
 pub(super) static UNREAPED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// Held from a spawn until its group is registered, and by the zombie reaper while it
+/// scans and reaps: so the reaper never takes a child of ours for an adopted orphan.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
+/// Holds off the zombie reaper (see [`SPAWNING`]) until the guard drops.
+pub(super) fn spawn_guard() -> std::sync::MutexGuard<'static, ()> {
+    SPAWNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Drops `pid` from the unreaped pids: it has been reaped.
 pub(super) fn forget_unreaped(pid: i32) {
     UNREAPED

@@ -2,7 +2,7 @@
 //! that setsid()s, the children of a dead supervisord, each in its own group)
 //! re-parents to the harness, a child subreaper (`become_subreaper`), and the orphan
 //! sweep (`sweep_orphans`) kills and reaps it after the run; during the run,
-//! `ZombieReaper` reaps the adopted orphans that have exited.
+//! `ZombieReaper` reaps the adopted orphans as soon as they exit.
 
 use std::time::Duration;
 
@@ -123,39 +123,51 @@ fn target_gone(t: &SweepTarget) -> bool {
     reap(t.pid) && t.group.is_none_or(|g| group_running(g).is_empty())
 }
 
-/// Adopted orphans (children of this subreaper that none of our `Child`ren is)
-/// that are zombies now.
+/// Adopted orphans (children of this subreaper that none of our `Child`ren is) that
+/// are zombies now. A zombie in our own process group is one of the short commands run
+/// there (`nginx -s reload`, a tool's version), which tokio or std reaps: never an orphan,
+/// since everything of the stack runs in groups of its own.
 fn adopted_zombies() -> Vec<i32> {
     let me = std::process::id() as i32;
     // SAFETY: getpgrp(2) has no failure mode and touches no memory.
     let my_pgid = unsafe { libc::getpgrp() };
     let mut known = UNREAPED.lock().unwrap_or_else(|p| p.into_inner()).clone();
     known.extend(super::reaper::pid());
-    choose_orphans(&proc_table(), me, my_pgid, &known, &[]).1
+    let table = proc_table();
+    let (_, zombies) = choose_orphans(&table, me, my_pgid, &known, &[]);
+    zombies
+        .into_iter()
+        .filter(|z| table.iter().any(|p| p.pid == *z && p.pgid != my_pgid))
+        .collect()
 }
 
-/// Reaps, during a run, the adopted orphans that have exited: one killed by a deploy
-/// script must not linger as a zombie, or a script waiting on `kill -0 PID` waits
-/// forever. A zombie is reaped only once it has stayed one for a second: a short
-/// command the harness itself ran (and tokio is about to reap) never lasts that long.
+/// Reaps, during a run, the adopted orphans that have exited, at once, as init would:
+/// an old master that a deploy script waits on with `kill -0 PID` must disappear when
+/// it exits, not when the harness gets round to it (the verifier must not change the
+/// timing it verifies). Woken by SIGCHLD, with a 500 ms tick in case one is missed.
 pub(crate) struct ZombieReaper(tokio::task::JoinHandle<()>);
 
 impl ZombieReaper {
-    /// Starts the periodic reaping on the current runtime; it stops when dropped.
+    /// Starts the reaping on the current runtime; it stops when dropped.
     pub fn start() -> ZombieReaper {
+        use tokio::signal::unix::{signal, SignalKind};
         ZombieReaper(tokio::spawn(async {
-            let mut seen: std::collections::HashMap<i32, std::time::Instant> =
-                std::collections::HashMap::new();
+            let mut sigchld = signal(SignalKind::child()).ok();
             loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let now = std::time::Instant::now();
-                let zombies = adopted_zombies();
-                seen.retain(|pid, _| zombies.contains(pid));
-                for z in zombies {
-                    let since = *seen.entry(z).or_insert(now);
-                    if now.duration_since(since) >= Duration::from_secs(1) {
-                        reap(z);
+                let tick = tokio::time::sleep(Duration::from_millis(500));
+                match sigchld.as_mut() {
+                    Some(s) => {
+                        tokio::select! {
+                            _ = s.recv() => {}
+                            () = tick => {}
+                        }
                     }
+                    None => tick.await,
+                }
+                // Not while a spawn is between fork and registration (see groups::spawn_guard).
+                let _spawning = super::groups::spawn_guard();
+                for z in adopted_zombies() {
+                    reap(z);
                 }
             }
         }))

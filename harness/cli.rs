@@ -156,8 +156,8 @@ pub struct WaitReadyArgs {
     /// Path to probe; a 2xx answer means ready.
     #[arg(long, default_value = "/_status")]
     pub path: String,
-    /// Give up after this long.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// Give up after this long (more than 0, at most 24h).
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 }
 
@@ -172,8 +172,8 @@ pub struct LoadArgs {
     /// Connections (open loop: the most requests in flight at once).
     #[arg(long, short = 'c', default_value_t = 64)]
     pub connections: usize,
-    /// How long to send requests, e.g. `10s`.
-    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    /// How long to send requests, e.g. `10s` (more than 0, at most 24h).
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_positive_duration)]
     pub duration: Duration,
     /// Reuse connections (the default).
     #[arg(long, overrides_with = "no_keep_alive")]
@@ -181,10 +181,11 @@ pub struct LoadArgs {
     /// Open a new connection for every request.
     #[arg(long)]
     pub no_keep_alive: bool,
-    /// Per-request time limit.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// Per-request time limit (more than 0, at most 24h).
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
-    /// After the duration, how long requests in flight may take before they count as hung.
+    /// After the duration, how long requests in flight may take before they count as
+    /// hung (at most 24h).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub grace: Duration,
     /// Request path for a unix target (an http target carries its own).
@@ -198,8 +199,14 @@ pub struct LoadArgs {
     pub json: Option<PathBuf>,
 }
 
+/// A duration flag: at most 24 h (`config::duration::parse`).
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 500ms, 10s)"))
+    crate::config::duration::parse(s)
+}
+
+/// A duration flag that must be more than zero (a run length, a time limit).
+fn parse_positive_duration(s: &str) -> std::result::Result<Duration, String> {
+    crate::config::duration::parse_positive(s)
 }
 
 /// Runs the parsed command line; returns the process exit code.

@@ -90,10 +90,10 @@ pub struct LoadConfig {
     pub keep_alive: bool,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
-    /// Per-request time limit.
-    pub timeout: Dur,
-    /// Connect time limit.
-    pub connect_timeout: Dur,
+    /// Per-request time limit (more than 0).
+    pub timeout: Spanned<Dur>,
+    /// Connect time limit (more than 0).
+    pub connect_timeout: Spanned<Dur>,
     /// Load before the first reload step.
     pub warmup: Dur,
     /// Load after the last reload step.
@@ -121,8 +121,8 @@ impl Default for LoadConfig {
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
             path: Spanned::new(0..0, "/".into()),
-            timeout: Dur::ms(5000),
-            connect_timeout: Dur::ms(2000),
+            timeout: Spanned::new(0..0, Dur::ms(5000)),
+            connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
             warmup: Dur::ms(1000),
             cooldown: Dur::ms(1000),
             grace: Dur::ms(2000),
@@ -471,6 +471,18 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
         return Err(loc.error(s.load.path.span(), Some("load.path"), why));
     }
     mix::validate(&s.load, loc)?;
+    for (v, field) in [
+        (&s.load.timeout, "load.timeout"),
+        (&s.load.connect_timeout, "load.connect_timeout"),
+    ] {
+        if v.get_ref().0.is_zero() {
+            return Err(loc.error(
+                v.span(),
+                Some(field),
+                "must be more than 0: every request would time out",
+            ));
+        }
+    }
     if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
         return Err(loc.error(
             s.load.window.span(),

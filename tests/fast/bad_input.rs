@@ -300,3 +300,37 @@ fn compare_output_dir_missing_is_bad_input() {
         );
     }
 }
+
+/// A scenario whose `[reload]` strategy is unknown: the checks of `[load]` and `[app]`
+/// come first, so a test of them never starts a run, even on a harness without them.
+const NO_RUN: &str = "[reload]\nstrategy = \"teleport\"\n";
+
+#[test]
+fn load_durations_are_bounded() {
+    for (toml, want) in [
+        (
+            "[load]\ntimeout = \"0s\"\n",
+            "bad.toml:2:11: `load.timeout`: must be more than 0",
+        ),
+        (
+            "[load]\nconnect_timeout = \"0ms\"\n",
+            "bad.toml:2:19: `load.connect_timeout`: must be more than 0",
+        ),
+        (
+            "[load]\nwarmup = \"100000d\"\n",
+            "bad.toml:2:10: `load.warmup`: duration \"100000d\" is too long: at most 24h",
+        ),
+        (
+            "[load]\ngrace = \"500000000000y\"\n",
+            "`load.grace`: duration \"500000000000y\" is too long",
+        ),
+        (
+            "[app]\nready_timeout = \"25h\"\n",
+            "bad.toml:2:17: `app.ready_timeout`: duration \"25h\" is too long: at most 24h",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{toml}{NO_RUN}"));
+        assert_eq!(code, 2, "{toml}: {err}");
+        assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
+    }
+}

@@ -41,3 +41,102 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+/// Runs `zdt-check ARGS` (with the open-file soft limit lowered to `nofile`, if
+/// given); returns the exit code and stderr, having checked there was no panic.
+fn zdt(args: &[&str], nofile: Option<u64>) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    cmd.args(args);
+    if let Some(n) = nofile {
+        // SAFETY: setrlimit is async-signal-safe; it only lowers this child's limit.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut r = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+                r.rlim_cur = n.min(r.rlim_max);
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{args:?}: {}",
+        dump(&out)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+/// Each `(args, what stderr must say)` exits 2 before any load, with that message.
+fn refused(cases: &[(&[&str], &str)]) {
+    for (args, want) in cases {
+        let (code, stdout, err) = zdt(args, None);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}\nwant: {want}\ngot: {err}");
+        assert!(stdout.is_empty(), "{args:?}: nothing ran: {stdout}");
+    }
+}
+
+const CLOSED_PORT: &str = "http://127.0.0.1:1/";
+
+#[test]
+fn durations_must_be_positive_and_at_most_a_day() {
+    refused(&[
+        (
+            &["load", CLOSED_PORT, "-d", "0s"],
+            "invalid value '0s' for '--duration <DURATION>': duration \"0s\" must be more than 0",
+        ),
+        (
+            &[
+                "load",
+                CLOSED_PORT,
+                "-d",
+                "200ms",
+                "--timeout",
+                "500000000000y",
+            ],
+            "for '--timeout <TIMEOUT>': duration \"500000000000y\" is too long: at most 24h",
+        ),
+        (
+            &["load", CLOSED_PORT, "-d", "200ms", "--timeout", "0s"],
+            "for '--timeout <TIMEOUT>': duration \"0s\" must be more than 0",
+        ),
+        (
+            &["load", CLOSED_PORT, "-d", "500000000000y"],
+            "for '--duration <DURATION>': duration \"500000000000y\" is too long",
+        ),
+        (
+            &["load", CLOSED_PORT, "-d", "200ms", "--grace", "25h"],
+            "for '--grace <GRACE>': duration \"25h\" is too long: at most 24h",
+        ),
+        (
+            &["wait-ready", CLOSED_PORT, "--timeout", "0s"],
+            "for '--timeout <TIMEOUT>': duration \"0s\" must be more than 0",
+        ),
+        (
+            // (An invalid --backlog after it: the fixture must not start, even unfixed.)
+            &[
+                "fixture",
+                "--listen",
+                "127.0.0.1:0",
+                "--startup-delay",
+                "48h",
+                "--backlog",
+                "x",
+            ],
+            "for '--startup-delay <DURATION>': duration \"48h\" is too long",
+        ),
+    ]);
+}

@@ -334,3 +334,27 @@ fn load_durations_are_bounded() {
         assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
     }
 }
+
+#[test]
+fn target_and_listen_ports_are_checked() {
+    let external = "[reload]\nstrategy = \"command\"\ncommand = [\"./deploy.sh\"]\n[app]\nkind = \"external\"\n";
+    for (toml, want) in [
+        (
+            format!("{external}target = \"http://127.0.0.1:99999/\"\n"),
+            "bad.toml:6:10: `app.target`: port 99999 is out of range: use 1-65535",
+        ),
+        (
+            format!("{external}target = \"http://127.0.0.1:0/\"\n"),
+            "bad.toml:6:10: `app.target`: port 0 is not a port one can connect to",
+        ),
+        (
+            "[reload]\nstrategy = \"nginx-reload\"\n[front]\nlisten = \"127.0.0.1:70000\"\n"
+                .to_string(),
+            "bad.toml:4:10: `front.listen`: port 70000 is out of range: use 1-65535",
+        ),
+    ] {
+        let (code, err) = run_text(&toml);
+        assert_eq!(code, 2, "{toml}: {err}");
+        assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
+    }
+}

@@ -140,3 +140,21 @@ fn durations_must_be_positive_and_at_most_a_day() {
         ),
     ]);
 }
+
+#[test]
+fn target_ports_out_of_range_or_zero_are_refused() {
+    refused(&[
+        (
+            &["load", "http://127.0.0.1:99999/"],
+            "target `http://127.0.0.1:99999/`: port 99999 is out of range: use 1-65535",
+        ),
+        (
+            &["load", "http://127.0.0.1:0/", "-d", "100ms"],
+            "port 0 is not a port one can connect to",
+        ),
+        (
+            &["wait-ready", "http://127.0.0.1:0", "--timeout", "100ms"],
+            "port 0",
+        ),
+    ]);
+}

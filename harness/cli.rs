@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR};
-use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::load::{limits, LoadRun, LoadSpec, Mode, Target, VersionSpec};
 use crate::report::{self, LoadSummary, RunReport};
 use crate::run::{self, RunOptions};
 use crate::scenario;
@@ -87,10 +87,11 @@ pub struct CompareArgs {
     /// Runs per scenario; the table shows passes/N and the spread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
-    /// Run every scenario at this rate (open loop), whatever its own [load] says.
+    /// Run every scenario at this rate (open loop), whatever its own [load] says (the
+    /// bounds of `load --rate`).
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
-    /// Run every scenario with this many connections.
+    /// Run every scenario with this many connections (the bounds of `load --connections`).
     #[arg(long)]
     pub connections: Option<usize>,
     /// Also write the table as Markdown.
@@ -166,10 +167,13 @@ pub struct WaitReadyArgs {
 pub struct LoadArgs {
     /// `http://HOST:PORT/PATH` or `unix:/PATH.sock`.
     pub target: String,
-    /// Open loop at this many requests/s (latency measured from the scheduled time). Without it: closed loop.
+    /// Open loop at this many requests/s (latency measured from the scheduled time), more
+    /// than 0 and at most 1000000; a warning if it exceeds 1000 per connection. Without
+    /// it: closed loop.
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
-    /// Connections (open loop: the most requests in flight at once).
+    /// Connections (open loop: the most requests in flight at once), 1 to 50000 and
+    /// within `ulimit -n` (less 64). Each costs about 6 KB of memory.
     #[arg(long, short = 'c', default_value_t = 64)]
     pub connections: usize,
     /// How long to send requests, e.g. `10s` (more than 0, at most 24h).
@@ -272,6 +276,7 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     crate::sys::orphans::become_subreaper();
     // Validate every file before running any.
     let loaded = load_all(&a.scenarios)?;
+    warn_about_rates(&loaded);
     let swept = loaded.len() > a.scenarios.len();
     let opts = RunOptions {
         progress: !a.no_progress,
@@ -344,14 +349,7 @@ fn cmd_init(a: InitArgs) -> Result<u8> {
 
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     crate::sys::orphans::become_subreaper();
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(Error::Usage(format!("--rate {r}: must be > 0")));
-        }
-    }
-    if a.connections == Some(0) {
-        return Err(Error::Usage("--connections must be at least 1".into()));
-    }
+    check_load_flags(a.rate, a.connections)?;
     // Output paths are checked before any run: a compare can take a long time.
     for p in [&a.markdown, &a.json, &a.html, &a.junit]
         .into_iter()
@@ -369,6 +367,7 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
             l.scenario.load.connections = toml::Spanned::new(0..0, c);
         }
     }
+    warn_about_rates(&loaded);
     let opts = RunOptions {
         progress: false,
         keep_run_dir: false,
@@ -432,6 +431,34 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     Ok(if cancel.is_cancelled() { EXIT_ERROR } else { 0 })
 }
 
+/// `--rate` and `--connections` of `load` and `compare`: the bounds of `load.rate` and
+/// `load.connections` (`load::limits`), the connections within the open-file limit.
+fn check_load_flags(rate: Option<f64>, connections: Option<usize>) -> Result<()> {
+    if let Some(why) = rate.and_then(limits::rate_problem) {
+        return Err(Error::Usage(format!("--rate: {why}")));
+    }
+    if let Some(why) =
+        connections.and_then(|c| limits::connections_problem(c, limits::nofile_soft_limit()))
+    {
+        return Err(Error::Usage(format!("--connections: {why}")));
+    }
+    Ok(())
+}
+
+/// Warns (stderr) about each open-loop scenario whose rate its connections can only
+/// carry if every request takes under 1 ms (`load::limits::rate_warning`).
+fn warn_about_rates(loaded: &[scenario::Loaded]) {
+    for l in loaded {
+        let load = &l.scenario.load;
+        if load.mode.get_ref() != "open" {
+            continue;
+        }
+        if let Some(w) = limits::rate_warning(*load.rate.get_ref(), *load.connections.get_ref()) {
+            eprintln!("zdt-check: warning: {}: `load.rate`: {w}", l.name);
+        }
+    }
+}
+
 /// An output file's directory must exist: the error `run` would give when it
 /// writes the file (`PATH: No such file or directory`), but before any run.
 fn check_output_dir(path: &std::path::Path) -> Result<()> {
@@ -451,13 +478,9 @@ fn check_output_dir(path: &std::path::Path) -> Result<()> {
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(Error::Usage(format!("--rate {r}: must be > 0")));
-        }
-    }
-    if a.connections == 0 {
-        return Err(Error::Usage("--connections must be at least 1".into()));
+    check_load_flags(a.rate, Some(a.connections))?;
+    if let Some(w) = a.rate.and_then(|r| limits::rate_warning(r, a.connections)) {
+        eprintln!("zdt-check: warning: --rate: {w}");
     }
     let keep_alive = !a.no_keep_alive;
     let spec = LoadSpec {

@@ -8,6 +8,7 @@
 //! identity is a real check.
 
 pub mod client;
+pub mod limits;
 pub mod mix;
 
 pub mod pacer;

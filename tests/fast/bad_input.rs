@@ -358,3 +358,30 @@ fn target_and_listen_ports_are_checked() {
         assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
     }
 }
+
+#[test]
+fn load_rate_and_connections_are_bounded() {
+    for (toml, want) in [
+        (
+            "[load]\nrate = 2e6\n",
+            "bad.toml:2:8: `load.rate`: 2000000 requests/s is more than the load generator can send: at most 1000000",
+        ),
+        ("[load]\nrate = nan\n", "`load.rate`: NaN is not a rate"),
+        (
+            "[load]\nconnections = 60000\n",
+            "bad.toml:2:15: `load.connections`: 60000 connections: must be between 1 and 50000",
+        ),
+        (
+            "[sweep]\nconnections = [8, 60000]\n",
+            "`sweep.connections`: 60000 connections: must be between 1 and 50000",
+        ),
+        (
+            "[sweep]\nrate = [1e7]\n",
+            "`sweep.rate`: 10000000 requests/s is more than",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{toml}{NO_RUN}"));
+        assert_eq!(code, 2, "{toml}: {err}");
+        assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
+    }
+}

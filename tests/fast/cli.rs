@@ -158,3 +158,90 @@ fn target_ports_out_of_range_or_zero_are_refused() {
         ),
     ]);
 }
+
+#[test]
+fn rates_must_be_finite_positive_and_bounded() {
+    refused(&[
+        (
+            &["load", CLOSED_PORT, "--rate", "1e9", "-d", "200ms"],
+            "--rate: 1000000000 requests/s is more than the load generator can send: at most 1000000",
+        ),
+        (
+            &["load", CLOSED_PORT, "--rate", "NaN", "-d", "200ms"],
+            "--rate: NaN is not a rate",
+        ),
+        (
+            &["load", CLOSED_PORT, "--rate", "inf", "-d", "200ms"],
+            "--rate: inf is not a rate",
+        ),
+        (
+            &["load", CLOSED_PORT, "--rate=-5", "-d", "200ms"],
+            "--rate: -5 is not a rate",
+        ),
+        // compare takes the same flags, checked before the scenarios are read.
+        (
+            &["compare", "scenarios/does-not-exist.toml", "--rate", "1e9"],
+            "--rate: 1000000000 requests/s is more than",
+        ),
+        (
+            &[
+                "compare",
+                "scenarios/does-not-exist.toml",
+                "--connections",
+                "100000",
+            ],
+            "--connections: 100000 connections: must be between 1 and 50000",
+        ),
+    ]);
+}
+
+#[test]
+fn a_rate_beyond_what_the_connections_carry_is_warned_about() {
+    // 3000 req/s over 2 connections: each would need to finish a request in 667 µs.
+    let (code, _, err) = zdt(
+        &[
+            "load",
+            CLOSED_PORT,
+            "--rate",
+            "3000",
+            "-c",
+            "2",
+            "-d",
+            "50ms",
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "connections to port 1 are refused: {err}");
+    assert!(
+        err.contains("zdt-check: warning: --rate: a rate of 3000 requests/s over 2 connections")
+            && err.contains("they carry at most 2000 requests/s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connections_are_bounded_by_a_maximum_and_the_open_file_limit() {
+    refused(&[(
+        &["load", CLOSED_PORT, "-c", "100000", "--rate", "100"],
+        "--connections: 100000 connections: must be between 1 and 50000",
+    )]);
+    let (code, stdout, err) = zdt(
+        &[
+            "load",
+            CLOSED_PORT,
+            "-c",
+            "500",
+            "--rate",
+            "10",
+            "-d",
+            "200ms",
+        ],
+        Some(256),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        err.contains("--connections: 500 connections do not fit the open-file limit (ulimit -n is 256; one file per connection and 64 for zdt-check itself: at most 192)"),
+        "{err}"
+    );
+}

@@ -274,9 +274,17 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     // Orphaned descendants (daemons, a dead supervisor's children) re-parent to us, so
     // each run's orphan sweep finds and stops them.
     crate::sys::orphans::become_subreaper();
-    // Validate every file before running any.
+    // Validate every file, and check every output path, before running any.
     let loaded = load_all(&a.scenarios)?;
     warn_about_rates(&loaded);
+    check_outputs(&[
+        ("--json", &a.json),
+        ("--html", &a.html),
+        ("--junit", &a.junit),
+    ])?;
+    if let Some(dir) = &a.hdr_dir {
+        check_output_dir("--hdr-dir", dir)?;
+    }
     let swept = loaded.len() > a.scenarios.len();
     let opts = RunOptions {
         progress: !a.no_progress,
@@ -350,13 +358,6 @@ fn cmd_init(a: InitArgs) -> Result<u8> {
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     crate::sys::orphans::become_subreaper();
     check_load_flags(a.rate, a.connections)?;
-    // Output paths are checked before any run: a compare can take a long time.
-    for p in [&a.markdown, &a.json, &a.html, &a.junit]
-        .into_iter()
-        .flatten()
-    {
-        check_output_dir(p)?;
-    }
     let mut loaded = load_all(&a.scenarios)?;
     for l in &mut loaded {
         if let Some(r) = a.rate {
@@ -368,6 +369,13 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
         }
     }
     warn_about_rates(&loaded);
+    // Output paths are checked before any run: a compare can take a long time.
+    check_outputs(&[
+        ("--markdown", &a.markdown),
+        ("--json", &a.json),
+        ("--html", &a.html),
+        ("--junit", &a.junit),
+    ])?;
     let opts = RunOptions {
         progress: false,
         keep_run_dir: false,
@@ -459,26 +467,72 @@ fn warn_about_rates(loaded: &[scenario::Loaded]) {
     }
 }
 
-/// An output file's directory must exist: the error `run` would give when it
-/// writes the file (`PATH: No such file or directory`), but before any run.
-fn check_output_dir(path: &std::path::Path) -> Result<()> {
+/// Checks every output file `flag PATH` given, before anything runs.
+fn check_outputs(outputs: &[(&str, &Option<PathBuf>)]) -> Result<()> {
+    for (flag, path) in outputs {
+        if let Some(p) = path {
+            check_output_file(flag, p)?;
+        }
+    }
+    Ok(())
+}
+
+/// An output file must be writable: its directory exists and may be written, and it
+/// is not a directory itself. The error `PATH: reason` names the flag, before any run
+/// (a run can take a long time, and its report would be lost at the end).
+fn check_output_file(flag: &str, path: &std::path::Path) -> Result<()> {
+    let err = |e: std::io::Error| Error::Usage(format!("{flag} {}: {e}", path.display()));
+    if path.is_dir() {
+        return Err(err(std::io::Error::from_raw_os_error(libc::EISDIR)));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    match std::fs::metadata(dir) {
-        Err(e) => Err(Error::io(path, e)),
-        Ok(m) if !m.is_dir() => Err(Error::io(
-            path,
-            std::io::Error::from_raw_os_error(libc::ENOTDIR),
-        )),
-        Ok(_) => Ok(()),
+    writable_dir(dir).map_err(err)?;
+    if path.exists() {
+        writable(path).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// An output directory (created if missing, as `--hdr-dir` is) must be a writable
+/// directory, or its nearest existing ancestor must be.
+fn check_output_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(dir);
+    let existing = if existing.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        existing
+    };
+    writable_dir(existing).map_err(|e| Error::Usage(format!("{flag} {}: {e}", dir.display())))
+}
+
+/// `dir` is a directory this process may create files in.
+fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    writable(dir)
+}
+
+/// access(2) W_OK on `path`.
+fn writable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: access only reads the NUL-terminated path we own.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
     check_load_flags(a.rate, Some(a.connections))?;
+    check_outputs(&[("--json", &a.json)])?;
     if let Some(w) = a.rate.and_then(|r| limits::rate_warning(r, a.connections)) {
         eprintln!("zdt-check: warning: --rate: {w}");
     }

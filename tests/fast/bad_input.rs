@@ -287,9 +287,9 @@ fn compare_output_dir_missing_is_bad_input() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
         assert!(
-            stderr.contains(
-                "zdt-check: error: /nonexistent-zdt-dir/out.file: No such file or directory"
-            ),
+            stderr.contains(&format!(
+                "zdt-check: error: {flag} /nonexistent-zdt-dir/out.file: No such file or directory"
+            )),
             "{stderr}"
         );
         // Nothing ran.
@@ -384,4 +384,32 @@ fn load_rate_and_connections_are_bounded() {
         assert_eq!(code, 2, "{toml}: {err}");
         assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
     }
+}
+
+/// `run` warns about a rate its connections cannot carry (and checks its output
+/// paths before anything runs).
+#[test]
+fn run_warns_about_a_rate_the_connections_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hot.toml");
+    std::fs::write(
+        &path,
+        "name = \"hot\"\n[load]\nrate = 2500\nconnections = 2\n[reload]\nstrategy = \"symlink-swap\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("run")
+        .arg(&path)
+        .args(["--json", "/nonexistent-zdt-dir/x.json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(out.stdout.is_empty(), "{}", dump(&out));
+    assert!(
+        err.contains(
+            "zdt-check: warning: hot: `load.rate`: a rate of 2500 requests/s over 2 connections"
+        ) && err.contains("--json /nonexistent-zdt-dir/x.json: No such file or directory"),
+        "{err}"
+    );
 }

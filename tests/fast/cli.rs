@@ -245,3 +245,94 @@ fn connections_are_bounded_by_a_maximum_and_the_open_file_limit() {
         "{err}"
     );
 }
+
+/// compare warns about each scenario as it will run (after --rate and --connections),
+/// then checks its output paths, before anything runs.
+#[test]
+fn compare_warns_about_the_rate_it_sets() {
+    let (code, stdout, err) = zdt(
+        &[
+            "compare",
+            "scenarios/symlink.toml",
+            "--rate",
+            "5000",
+            "--connections",
+            "2",
+            "--json",
+            "/nonexistent-zdt-dir/x.json",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        err.contains("zdt-check: warning: symlink swap (builtin): `load.rate`: a rate of 5000 requests/s over 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_paths_are_checked_before_the_run() {
+    refused(&[
+        (
+            &[
+                "load",
+                CLOSED_PORT,
+                "-d",
+                "1s",
+                "--json",
+                "/nonexistent-zdt-dir/x.json",
+            ],
+            "zdt-check: error: --json /nonexistent-zdt-dir/x.json: No such file or directory",
+        ),
+        (
+            &["load", CLOSED_PORT, "-d", "1s", "--json", "harness"],
+            "--json harness: Is a directory",
+        ),
+        (
+            &[
+                "run",
+                "scenarios/symlink.toml",
+                "--json",
+                "/nonexistent-zdt-dir/x.json",
+            ],
+            "zdt-check: error: --json /nonexistent-zdt-dir/x.json: No such file or directory",
+        ),
+        (
+            &[
+                "run",
+                "scenarios/symlink.toml",
+                "--html",
+                "Cargo.toml/x.html",
+            ],
+            "--html Cargo.toml/x.html: Not a directory",
+        ),
+        (
+            &[
+                "run",
+                "scenarios/symlink.toml",
+                "--junit",
+                "/nonexistent-zdt-dir/j.xml",
+            ],
+            "--junit /nonexistent-zdt-dir/j.xml: No such file or directory",
+        ),
+        (
+            &[
+                "run",
+                "scenarios/symlink.toml",
+                "--hdr-dir",
+                "Cargo.toml/hgrm",
+            ],
+            "--hdr-dir Cargo.toml/hgrm: Not a directory",
+        ),
+        (
+            &[
+                "compare",
+                "scenarios/symlink.toml",
+                "--markdown",
+                "/nonexistent-zdt-dir/t.md",
+            ],
+            "--markdown /nonexistent-zdt-dir/t.md: No such file or directory",
+        ),
+    ]);
+}

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR};
-use crate::load::{LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::load::{limits, LoadRun, LoadSpec, Mode, Target, VersionSpec};
 use crate::report::{self, LoadSummary, RunReport};
 use crate::run::{self, RunOptions};
 use crate::scenario;
@@ -87,10 +87,11 @@ pub struct CompareArgs {
     /// Runs per scenario; the table shows passes/N and the spread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
-    /// Run every scenario at this rate (open loop), whatever its own [load] says.
+    /// Run every scenario at this rate (open loop), whatever its own [load] says (the
+    /// bounds of `load --rate`).
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
-    /// Run every scenario with this many connections.
+    /// Run every scenario with this many connections (the bounds of `load --connections`).
     #[arg(long)]
     pub connections: Option<usize>,
     /// Also write the table as Markdown.
@@ -156,8 +157,8 @@ pub struct WaitReadyArgs {
     /// Path to probe; a 2xx answer means ready.
     #[arg(long, default_value = "/_status")]
     pub path: String,
-    /// Give up after this long.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// Give up after this long (more than 0, at most 24h).
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 }
 
@@ -166,14 +167,17 @@ pub struct WaitReadyArgs {
 pub struct LoadArgs {
     /// `http://HOST:PORT/PATH` or `unix:/PATH.sock`.
     pub target: String,
-    /// Open loop at this many requests/s (latency measured from the scheduled time). Without it: closed loop.
+    /// Open loop at this many requests/s (latency measured from the scheduled time), more
+    /// than 0 and at most 1000000; a warning if it exceeds 1000 per connection. Without
+    /// it: closed loop.
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
-    /// Connections (open loop: the most requests in flight at once).
+    /// Connections (open loop: the most requests in flight at once), 1 to 50000 and
+    /// within `ulimit -n` (less 64). Each costs about 6 KB of memory.
     #[arg(long, short = 'c', default_value_t = 64)]
     pub connections: usize,
-    /// How long to send requests, e.g. `10s`.
-    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    /// How long to send requests, e.g. `10s` (more than 0, at most 24h).
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_positive_duration)]
     pub duration: Duration,
     /// Reuse connections (the default).
     #[arg(long, overrides_with = "no_keep_alive")]
@@ -181,10 +185,11 @@ pub struct LoadArgs {
     /// Open a new connection for every request.
     #[arg(long)]
     pub no_keep_alive: bool,
-    /// Per-request time limit.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// Per-request time limit (more than 0, at most 24h).
+    #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
-    /// After the duration, how long requests in flight may take before they count as hung.
+    /// After the duration, how long requests in flight may take before they count as
+    /// hung (at most 24h).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub grace: Duration,
     /// Request path for a unix target (an http target carries its own).
@@ -198,8 +203,14 @@ pub struct LoadArgs {
     pub json: Option<PathBuf>,
 }
 
+/// A duration flag: at most 24 h (`config::duration::parse`).
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 500ms, 10s)"))
+    crate::config::duration::parse(s)
+}
+
+/// A duration flag that must be more than zero (a run length, a time limit).
+fn parse_positive_duration(s: &str) -> std::result::Result<Duration, String> {
+    crate::config::duration::parse_positive(s)
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -263,8 +274,17 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     // Orphaned descendants (daemons, a dead supervisor's children) re-parent to us, so
     // each run's orphan sweep finds and stops them.
     crate::sys::orphans::become_subreaper();
-    // Validate every file before running any.
+    // Validate every file, and check every output path, before running any.
     let loaded = load_all(&a.scenarios)?;
+    warn_about_rates(&loaded);
+    check_outputs(&[
+        ("--json", &a.json),
+        ("--html", &a.html),
+        ("--junit", &a.junit),
+    ])?;
+    if let Some(dir) = &a.hdr_dir {
+        check_output_dir("--hdr-dir", dir)?;
+    }
     let swept = loaded.len() > a.scenarios.len();
     let opts = RunOptions {
         progress: !a.no_progress,
@@ -337,21 +357,7 @@ fn cmd_init(a: InitArgs) -> Result<u8> {
 
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     crate::sys::orphans::become_subreaper();
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(Error::Usage(format!("--rate {r}: must be > 0")));
-        }
-    }
-    if a.connections == Some(0) {
-        return Err(Error::Usage("--connections must be at least 1".into()));
-    }
-    // Output paths are checked before any run: a compare can take a long time.
-    for p in [&a.markdown, &a.json, &a.html, &a.junit]
-        .into_iter()
-        .flatten()
-    {
-        check_output_dir(p)?;
-    }
+    check_load_flags(a.rate, a.connections)?;
     let mut loaded = load_all(&a.scenarios)?;
     for l in &mut loaded {
         if let Some(r) = a.rate {
@@ -362,6 +368,14 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
             l.scenario.load.connections = toml::Spanned::new(0..0, c);
         }
     }
+    warn_about_rates(&loaded);
+    // Output paths are checked before any run: a compare can take a long time.
+    check_outputs(&[
+        ("--markdown", &a.markdown),
+        ("--json", &a.json),
+        ("--html", &a.html),
+        ("--junit", &a.junit),
+    ])?;
     let opts = RunOptions {
         progress: false,
         keep_run_dir: false,
@@ -425,32 +439,102 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     Ok(if cancel.is_cancelled() { EXIT_ERROR } else { 0 })
 }
 
-/// An output file's directory must exist: the error `run` would give when it
-/// writes the file (`PATH: No such file or directory`), but before any run.
-fn check_output_dir(path: &std::path::Path) -> Result<()> {
+/// `--rate` and `--connections` of `load` and `compare`: the bounds of `load.rate` and
+/// `load.connections` (`load::limits`), the connections within the open-file limit.
+fn check_load_flags(rate: Option<f64>, connections: Option<usize>) -> Result<()> {
+    if let Some(why) = rate.and_then(limits::rate_problem) {
+        return Err(Error::Usage(format!("--rate: {why}")));
+    }
+    if let Some(why) =
+        connections.and_then(|c| limits::connections_problem(c, limits::nofile_soft_limit()))
+    {
+        return Err(Error::Usage(format!("--connections: {why}")));
+    }
+    Ok(())
+}
+
+/// Warns (stderr) about each open-loop scenario whose rate its connections can only
+/// carry if every request takes under 1 ms (`load::limits::rate_warning`).
+fn warn_about_rates(loaded: &[scenario::Loaded]) {
+    for l in loaded {
+        let load = &l.scenario.load;
+        if load.mode.get_ref() != "open" {
+            continue;
+        }
+        if let Some(w) = limits::rate_warning(*load.rate.get_ref(), *load.connections.get_ref()) {
+            eprintln!("zdt-check: warning: {}: `load.rate`: {w}", l.name);
+        }
+    }
+}
+
+/// Checks every output file `flag PATH` given, before anything runs.
+fn check_outputs(outputs: &[(&str, &Option<PathBuf>)]) -> Result<()> {
+    for (flag, path) in outputs {
+        if let Some(p) = path {
+            check_output_file(flag, p)?;
+        }
+    }
+    Ok(())
+}
+
+/// An output file must be writable: its directory exists and may be written, and it
+/// is not a directory itself. The error `PATH: reason` names the flag, before any run
+/// (a run can take a long time, and its report would be lost at the end).
+fn check_output_file(flag: &str, path: &std::path::Path) -> Result<()> {
+    let err = |e: std::io::Error| Error::Usage(format!("{flag} {}: {e}", path.display()));
+    if path.is_dir() {
+        return Err(err(std::io::Error::from_raw_os_error(libc::EISDIR)));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    match std::fs::metadata(dir) {
-        Err(e) => Err(Error::io(path, e)),
-        Ok(m) if !m.is_dir() => Err(Error::io(
-            path,
-            std::io::Error::from_raw_os_error(libc::ENOTDIR),
-        )),
-        Ok(_) => Ok(()),
+    writable_dir(dir).map_err(err)?;
+    if path.exists() {
+        writable(path).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// An output directory (created if missing, as `--hdr-dir` is) must be a writable
+/// directory, or its nearest existing ancestor must be.
+fn check_output_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(dir);
+    let existing = if existing.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        existing
+    };
+    writable_dir(existing).map_err(|e| Error::Usage(format!("{flag} {}: {e}", dir.display())))
+}
+
+/// `dir` is a directory this process may create files in.
+fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    writable(dir)
+}
+
+/// access(2) W_OK on `path`.
+fn writable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: access only reads the NUL-terminated path we own.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(Error::Usage(format!("--rate {r}: must be > 0")));
-        }
-    }
-    if a.connections == 0 {
-        return Err(Error::Usage("--connections must be at least 1".into()));
+    check_load_flags(a.rate, Some(a.connections))?;
+    check_outputs(&[("--json", &a.json)])?;
+    if let Some(w) = a.rate.and_then(|r| limits::rate_warning(r, a.connections)) {
+        eprintln!("zdt-check: warning: --rate: {w}");
     }
     let keep_alive = !a.no_keep_alive;
     let spec = LoadSpec {

@@ -377,8 +377,8 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
         },
         connections: *l.connections.get_ref(),
         keep_alive: l.keep_alive,
-        timeout: l.timeout.0,
-        connect_timeout: l.connect_timeout.0,
+        timeout: l.timeout.get_ref().0,
+        connect_timeout: l.connect_timeout.get_ref().0,
         version: VersionSpec {
             header: (!l.version_header.is_empty()).then(|| l.version_header.clone()),
             body_regex,

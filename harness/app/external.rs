@@ -155,6 +155,9 @@ pub fn check_target(raw: &str) -> std::result::Result<(), String> {
                 "{raw:?} has a path: give only scheme, address and port here, and the request path in `load.path`"
             ));
         }
+        if let Some(port) = crate::load::target::port_of(authority) {
+            crate::load::target::check_port(port)?;
+        }
         let addr: std::net::SocketAddr = authority.parse().map_err(|_| {
             format!("{authority:?} is not an IP address with a port (e.g. \"http://127.0.0.1:8000/\"; host names are not resolved)")
         })?;

@@ -110,6 +110,11 @@ impl FrontConfig {
 /// `[front] listen`: a loopback address with a port (every listener zdt-check starts
 /// stays on loopback).
 pub fn front_listen(v: &Spanned<String>) -> std::result::Result<std::net::SocketAddr, String> {
+    if let Some(port) = crate::load::target::port_of(v.get_ref()) {
+        if port != "0" {
+            crate::load::target::check_port(port)?;
+        }
+    }
     let addr: std::net::SocketAddr = v.get_ref().parse().map_err(|_| {
         format!(
             "{:?} is not an address:port (e.g. \"127.0.0.1:8080\")",

@@ -8,6 +8,7 @@
 //! identity is a real check.
 
 pub mod client;
+pub mod limits;
 pub mod mix;
 
 pub mod pacer;
@@ -64,9 +65,11 @@ pub struct LoadSpec {
     pub keep_alive: bool,
     /// What to send: the request kinds and the draw between them.
     pub mix: Mix,
-    /// Time limit for one request, connect included.
+    /// Time limit for one request, connect included (at most
+    /// [`MAX_DURATION`](crate::config::duration::MAX_DURATION): longer is cut to it, so a
+    /// deadline never overflows).
     pub timeout: Duration,
-    /// Time limit for the connect alone.
+    /// Time limit for the connect alone (at most `MAX_DURATION`, as `timeout`).
     pub connect_timeout: Duration,
     /// How responses name the serving version.
     pub version: VersionSpec,
@@ -150,7 +153,10 @@ pub struct LoadRun {
 
 impl LoadRun {
     /// Starts the load now. Must be called inside a tokio runtime.
-    pub fn start(spec: LoadSpec, versions: VersionTable) -> std::io::Result<LoadRun> {
+    pub fn start(mut spec: LoadSpec, versions: VersionTable) -> std::io::Result<LoadRun> {
+        use crate::config::duration::MAX_DURATION;
+        spec.timeout = spec.timeout.min(MAX_DURATION);
+        spec.connect_timeout = spec.connect_timeout.min(MAX_DURATION);
         let clock = Clock(Instant::now());
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel::<Vec<Sample>>();
@@ -330,7 +336,8 @@ impl LoadRun {
     /// then abandons the rest as hung and returns the collector and the engine's counters.
     pub async fn finish(mut self, grace: Duration) -> (Collector, LoadCounters) {
         self.stop_scheduling();
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline =
+            tokio::time::Instant::now() + grace.min(crate::config::duration::MAX_DURATION);
         while self.threads.iter().any(|t| !t.is_finished())
             && tokio::time::Instant::now() < deadline
         {

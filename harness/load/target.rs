@@ -47,13 +47,12 @@ impl Target {
                     "target `{s}`: missing host, e.g. http://127.0.0.1:8080/"
                 ));
             }
-            let with_port = if authority
-                .rsplit_once(':')
-                .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-            {
-                authority.to_string()
-            } else {
-                format!("{authority}:80")
+            let with_port = match port_of(authority) {
+                Some(port) => {
+                    check_port(port).map_err(|why| format!("target `{s}`: {why}"))?;
+                    authority.to_string()
+                }
+                None => format!("{authority}:80"),
             };
             let addr = with_port
                 .to_socket_addrs()
@@ -92,6 +91,26 @@ impl Target {
     }
 }
 
+/// The port written in `host:port` (`[v6]:port`), if any: what follows the last `:`
+/// outside brackets.
+pub fn port_of(authority: &str) -> Option<&str> {
+    let (_, port) = authority.rsplit_once(':')?;
+    (!port.contains(']')).then_some(port)
+}
+
+/// Checks a port as written: a number from 1 to 65535 (port 0 would let the kernel
+/// pick one for a listener, and a connect to it is refused).
+pub fn check_port(port: &str) -> Result<u16, String> {
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("port `{port}` is not a number from 1 to 65535"));
+    }
+    match port.parse::<u16>() {
+        Ok(0) => Err("port 0 is not a port one can connect to: use 1-65535".into()),
+        Ok(p) => Ok(p),
+        Err(_) => Err(format!("port {port} is out of range: use 1-65535")),
+    }
+}
+
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.endpoint {
@@ -120,5 +139,34 @@ mod tests {
             .unwrap_err()
             .contains("https"));
         assert!(Target::parse("unix:/a", Some("nope")).is_err());
+        let t = Target::parse("http://[::1]:8080/", None).unwrap();
+        assert_eq!(t.endpoint, Endpoint::Tcp("[::1]:8080".parse().unwrap()));
+        let t = Target::parse("http://127.0.0.1/", None).unwrap();
+        assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn ports_are_checked() {
+        for (target, want) in [
+            (
+                "http://127.0.0.1:99999/",
+                "port 99999 is out of range: use 1-65535",
+            ),
+            (
+                "http://127.0.0.1:0/",
+                "port 0 is not a port one can connect to",
+            ),
+            ("http://[::1]:0/", "port 0"),
+            ("http://127.0.0.1:/", "port `` is not a number"),
+            ("http://127.0.0.1:http/", "port `http` is not a number"),
+            ("http://127.0.0.1:18446744073709551617/", "out of range"),
+        ] {
+            let e = Target::parse(target, None).unwrap_err();
+            assert!(e.starts_with(&format!("target `{target}`: ")), "{e}");
+            assert!(e.contains(want), "{target}: {e}");
+        }
+        assert_eq!(check_port("65535"), Ok(65535));
+        assert_eq!(port_of("[::1]"), None);
+        assert_eq!(port_of("[::1]:8"), Some("8"));
     }
 }

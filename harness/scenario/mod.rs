@@ -19,6 +19,7 @@ use crate::app::{self, AppConfig, AppOptions};
 use crate::config::{one_of, AppTable, Dur, Locator, ReloadTable};
 use crate::error::{Error, Result};
 use crate::front::FrontConfig;
+use crate::load::limits;
 use crate::strategy::{self, ReloadConfig, StrategyOptions};
 use crate::verdict::AssertConfig;
 
@@ -90,10 +91,10 @@ pub struct LoadConfig {
     pub keep_alive: bool,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
-    /// Per-request time limit.
-    pub timeout: Dur,
-    /// Connect time limit.
-    pub connect_timeout: Dur,
+    /// Per-request time limit (more than 0).
+    pub timeout: Spanned<Dur>,
+    /// Connect time limit (more than 0).
+    pub connect_timeout: Spanned<Dur>,
     /// Load before the first reload step.
     pub warmup: Dur,
     /// Load after the last reload step.
@@ -121,8 +122,8 @@ impl Default for LoadConfig {
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
             path: Spanned::new(0..0, "/".into()),
-            timeout: Dur::ms(5000),
-            connect_timeout: Dur::ms(2000),
+            timeout: Spanned::new(0..0, Dur::ms(5000)),
+            connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
             warmup: Dur::ms(1000),
             cooldown: Dur::ms(1000),
             grace: Dur::ms(2000),
@@ -451,26 +452,29 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
     }
     validate_versions(s, loc)?;
     one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
-    let rate = *s.load.rate.get_ref();
-    if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
-        return Err(loc.error(
-            s.load.rate.span(),
-            Some("load.rate"),
-            "must be a rate in requests/s, > 0",
-        ));
+    if let Some(why) = limits::rate_problem(*s.load.rate.get_ref()) {
+        return Err(loc.error(s.load.rate.span(), Some("load.rate"), &why));
     }
-    let conns = *s.load.connections.get_ref();
-    if !(1..=100_000).contains(&conns) {
-        return Err(loc.error(
-            s.load.connections.span(),
-            Some("load.connections"),
-            "must be between 1 and 100000",
-        ));
+    let nofile = limits::nofile_soft_limit();
+    if let Some(why) = limits::connections_problem(*s.load.connections.get_ref(), nofile) {
+        return Err(loc.error(s.load.connections.span(), Some("load.connections"), &why));
     }
     if let Some(why) = request_path_problem(s.load.path.get_ref()) {
         return Err(loc.error(s.load.path.span(), Some("load.path"), why));
     }
     mix::validate(&s.load, loc)?;
+    for (v, field) in [
+        (&s.load.timeout, "load.timeout"),
+        (&s.load.connect_timeout, "load.connect_timeout"),
+    ] {
+        if v.get_ref().0.is_zero() {
+            return Err(loc.error(
+                v.span(),
+                Some(field),
+                "must be more than 0: every request would time out",
+            ));
+        }
+    }
     if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
         return Err(loc.error(
             s.load.window.span(),
@@ -501,14 +505,23 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
                 &format!("{n} combinations: at most 100 per scenario"),
             ));
         }
-        if sw.rate.iter().any(|r| !(r.is_finite() && *r > 0.0))
-            || sw.connections.contains(&0)
-            || sw.workers.iter().any(|w| !(1..=64).contains(w))
-        {
+        let problem = sw
+            .rate
+            .iter()
+            .find_map(|r| limits::rate_problem(*r).map(|why| ("rate", why)))
+            .or_else(|| {
+                sw.connections.iter().find_map(|c| {
+                    limits::connections_problem(*c, nofile).map(|why| ("connections", why))
+                })
+            });
+        if let Some((key, why)) = problem {
+            return Err(loc.error(at..at, Some(&format!("sweep.{key}")), &why));
+        }
+        if sw.workers.iter().any(|w| !(1..=64).contains(w)) {
             return Err(loc.error(
                 at..at,
-                Some("sweep"),
-                "rates must be > 0, connections >= 1, workers 1..=64",
+                Some("sweep.workers"),
+                "workers must be between 1 and 64",
             ));
         }
         let kind = s.app.kind.get_ref();
@@ -701,7 +714,7 @@ mod tests {
             "{e}"
         );
         let e = err("[load]\nrate = 0\n[reload]\nstrategy = \"naive-restart\"\n");
-        assert!(e.contains("`load.rate`: must be"), "{e}");
+        assert!(e.contains("`load.rate`: 0 is not a rate"), "{e}");
     }
 
     #[test]
@@ -747,7 +760,7 @@ mod tests {
         assert_eq!(*all[5].scenario.load.rate.get_ref(), 300.0);
         assert!(all.iter().all(|l| l.scenario.sweep.is_none()));
         let e = err("[reload]\nstrategy = \"symlink-swap\"\n[sweep]\nrate = [0]\n");
-        assert!(e.contains("`sweep`: rates must be > 0"), "{e}");
+        assert!(e.contains("`sweep.rate`: 0 is not a rate"), "{e}");
     }
 
     #[test]

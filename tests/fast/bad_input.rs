@@ -287,9 +287,9 @@ fn compare_output_dir_missing_is_bad_input() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
         assert!(
-            stderr.contains(
-                "zdt-check: error: /nonexistent-zdt-dir/out.file: No such file or directory"
-            ),
+            stderr.contains(&format!(
+                "zdt-check: error: {flag} /nonexistent-zdt-dir/out.file: No such file or directory"
+            )),
             "{stderr}"
         );
         // Nothing ran.
@@ -299,4 +299,117 @@ fn compare_output_dir_missing_is_bad_input() {
             dump(&out)
         );
     }
+}
+
+/// A scenario whose `[reload]` strategy is unknown: the checks of `[load]` and `[app]`
+/// come first, so a test of them never starts a run, even on a harness without them.
+const NO_RUN: &str = "[reload]\nstrategy = \"teleport\"\n";
+
+#[test]
+fn load_durations_are_bounded() {
+    for (toml, want) in [
+        (
+            "[load]\ntimeout = \"0s\"\n",
+            "bad.toml:2:11: `load.timeout`: must be more than 0",
+        ),
+        (
+            "[load]\nconnect_timeout = \"0ms\"\n",
+            "bad.toml:2:19: `load.connect_timeout`: must be more than 0",
+        ),
+        (
+            "[load]\nwarmup = \"100000d\"\n",
+            "bad.toml:2:10: `load.warmup`: duration \"100000d\" is too long: at most 24h",
+        ),
+        (
+            "[load]\ngrace = \"500000000000y\"\n",
+            "`load.grace`: duration \"500000000000y\" is too long",
+        ),
+        (
+            "[app]\nready_timeout = \"25h\"\n",
+            "bad.toml:2:17: `app.ready_timeout`: duration \"25h\" is too long: at most 24h",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{toml}{NO_RUN}"));
+        assert_eq!(code, 2, "{toml}: {err}");
+        assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
+    }
+}
+
+#[test]
+fn target_and_listen_ports_are_checked() {
+    let external = "[reload]\nstrategy = \"command\"\ncommand = [\"./deploy.sh\"]\n[app]\nkind = \"external\"\n";
+    for (toml, want) in [
+        (
+            format!("{external}target = \"http://127.0.0.1:99999/\"\n"),
+            "bad.toml:6:10: `app.target`: port 99999 is out of range: use 1-65535",
+        ),
+        (
+            format!("{external}target = \"http://127.0.0.1:0/\"\n"),
+            "bad.toml:6:10: `app.target`: port 0 is not a port one can connect to",
+        ),
+        (
+            "[reload]\nstrategy = \"nginx-reload\"\n[front]\nlisten = \"127.0.0.1:70000\"\n"
+                .to_string(),
+            "bad.toml:4:10: `front.listen`: port 70000 is out of range: use 1-65535",
+        ),
+    ] {
+        let (code, err) = run_text(&toml);
+        assert_eq!(code, 2, "{toml}: {err}");
+        assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
+    }
+}
+
+#[test]
+fn load_rate_and_connections_are_bounded() {
+    for (toml, want) in [
+        (
+            "[load]\nrate = 2e6\n",
+            "bad.toml:2:8: `load.rate`: 2000000 requests/s is more than the load generator can send: at most 1000000",
+        ),
+        ("[load]\nrate = nan\n", "`load.rate`: NaN is not a rate"),
+        (
+            "[load]\nconnections = 60000\n",
+            "bad.toml:2:15: `load.connections`: 60000 connections: must be between 1 and 50000",
+        ),
+        (
+            "[sweep]\nconnections = [8, 60000]\n",
+            "`sweep.connections`: 60000 connections: must be between 1 and 50000",
+        ),
+        (
+            "[sweep]\nrate = [1e7]\n",
+            "`sweep.rate`: 10000000 requests/s is more than",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{toml}{NO_RUN}"));
+        assert_eq!(code, 2, "{toml}: {err}");
+        assert!(err.contains(want), "{toml}\nwant: {want}\ngot: {err}");
+    }
+}
+
+/// `run` warns about a rate its connections cannot carry (and checks its output
+/// paths before anything runs).
+#[test]
+fn run_warns_about_a_rate_the_connections_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hot.toml");
+    std::fs::write(
+        &path,
+        "name = \"hot\"\n[load]\nrate = 2500\nconnections = 2\n[reload]\nstrategy = \"symlink-swap\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("run")
+        .arg(&path)
+        .args(["--json", "/nonexistent-zdt-dir/x.json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(out.stdout.is_empty(), "{}", dump(&out));
+    assert!(
+        err.contains(
+            "zdt-check: warning: hot: `load.rate`: a rate of 2500 requests/s over 2 connections"
+        ) && err.contains("--json /nonexistent-zdt-dir/x.json: No such file or directory"),
+        "{err}"
+    );
 }

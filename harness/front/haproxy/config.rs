@@ -61,16 +61,7 @@ fn server_addr(e: &Endpoint) -> String {
 
 /// A `maxconn` that fits the fd limit (two fds per proxied connection, some spare).
 fn fitting_maxconn() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct we own.
-    let nofile = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
-        r.rlim_cur
-    } else {
-        1024
-    };
+    let nofile = crate::load::limits::nofile_soft_limit().unwrap_or(1024);
     (nofile.saturating_sub(64) / 2).clamp(64, 4000)
 }
 

@@ -189,9 +189,10 @@ pub struct LoadArgs {
     #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
     /// After the duration, how long requests in flight may take before they count as
-    /// hung (at most 24h).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub grace: Duration,
+    /// hung (at most 24h). Default: the timeout plus 1s, so a request sent last still
+    /// ends in its class (ok or timeout), not hung.
+    #[arg(long, value_parser = parse_duration)]
+    pub grace: Option<Duration>,
     /// Request path for a unix target (an http target carries its own).
     #[arg(long)]
     pub path: Option<String>,
@@ -565,7 +566,11 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     };
     load.stop_scheduling();
     let (collector, counters) = load
-        .finish(if interrupted { Duration::ZERO } else { a.grace })
+        .finish(if interrupted {
+            Duration::ZERO
+        } else {
+            a.grace.unwrap_or(a.timeout + crate::scenario::GRACE_SLACK)
+        })
         .await;
     let footprint = cpu.footprint();
     let stats = collector.finish(&counters, &table.names());

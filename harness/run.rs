@@ -275,7 +275,7 @@ async fn run_inner(
     let grace = if interrupted {
         Duration::ZERO
     } else {
-        sc.load.grace.0
+        sc.load.grace()
     };
     // The websockets still open are closed by the client (bounded) while the load's
     // requests in flight finish.

@@ -207,3 +207,19 @@ fn report_load_prints_the_verifier_footprint() {
     crate::util::assert_matches_schema(&doc);
     crate::report::assert_sane_footprint(&doc["runs"][0]["footprint"]);
 }
+
+#[test]
+fn requests_slower_than_the_old_grace_default_end_ok_not_hung() {
+    let _g = serial();
+    let f = Fixture::start(&[]);
+    // 2.5 s requests for 1 s: the last ones end 3.5 s in. The default grace (the 5 s
+    // timeout + 1 s) lets them; a fixed 2 s grace left the last half second's hung.
+    let url = format!("{}slow?ms=2500", f.url);
+    let s = load(
+        &url,
+        &["--rate", "20", "-c", "64", "-d", "1s"],
+        &[f.child.id()],
+    );
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(s["ok"], s["scheduled"], "{s}");
+}

@@ -99,8 +99,10 @@ pub struct LoadConfig {
     pub warmup: Dur,
     /// Load after the last reload step.
     pub cooldown: Dur,
-    /// After scheduling stops, how long requests in flight may take before they count as hung.
-    pub grace: Dur,
+    /// After scheduling stops, how long requests in flight may take before they count as
+    /// hung. Unset: the request timeout plus 1 s (see [`LoadConfig::grace`]).
+    #[serde(rename = "grace")]
+    pub grace_set: Option<Dur>,
     /// Timeline window.
     pub window: Spanned<Dur>,
     /// Response header naming the serving version ("" for none).
@@ -126,12 +128,28 @@ impl Default for LoadConfig {
             connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
             warmup: Dur::ms(1000),
             cooldown: Dur::ms(1000),
-            grace: Dur::ms(2000),
+            grace_set: None,
             window: Spanned::new(0..0, Dur::ms(100)),
             version_header: "X-App-Version".into(),
             version_regex: None,
             mix: Vec::new(),
             seed: 1,
+        }
+    }
+}
+
+/// The default `grace` beyond the request timeout: a request sent as scheduling stops
+/// may take its whole timeout, and then ends as `timeout`, not `hung`.
+pub const GRACE_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl LoadConfig {
+    /// How long requests in flight when scheduling stops may take before they count as
+    /// hung: `grace` if set, else the request timeout plus [`GRACE_SLACK`] (every kind of a
+    /// mix shares that timeout, so the slowest request allowed still ends in its class).
+    pub fn grace(&self) -> std::time::Duration {
+        match self.grace_set {
+            Some(g) => g.0,
+            None => self.timeout.get_ref().0 + GRACE_SLACK,
         }
     }
 }
@@ -680,6 +698,18 @@ mod tests {
             std::time::Duration::from_millis(100)
         );
         assert!(s.assert.new_version_took_over);
+    }
+
+    #[test]
+    fn grace_follows_the_request_timeout_unless_set() {
+        let grace = |load: &str| {
+            let text = format!("[reload]\nstrategy = \"symlink-swap\"\n[load]\n{load}");
+            parse(Path::new("s.toml"), &text).unwrap().load.grace()
+        };
+        use std::time::Duration;
+        assert_eq!(grace(""), Duration::from_secs(6));
+        assert_eq!(grace("timeout = \"30s\"\n"), Duration::from_secs(31));
+        assert_eq!(grace("grace = \"2s\"\n"), Duration::from_secs(2));
     }
 
     #[test]

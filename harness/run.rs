@@ -71,6 +71,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
             config: sc.scenario.app.clone(),
             exe: opts.exe.clone(),
             has_front: sc.scenario.front.is_some(),
+            ports: crate::app::external::pick_ports().unwrap_or_default(),
         },
         front: None,
         front_config: sc.scenario.front.clone(),

@@ -178,3 +178,38 @@ fn an_already_running_stack_is_used_as_it_is() {
     app.kill().unwrap();
     app.wait().unwrap();
 }
+
+#[test]
+fn a_tcp_stack_gets_a_free_port_for_the_run() {
+    // No fixed port: `${ZDT_PORT}` in the target and `$ZDT_PORT` in the commands are
+    // the same free loopback port, picked for this run.
+    let r = run_scenario_text(
+        "zdt-port",
+        "[app]\nkind = \"external\"\nstart = [\"sh\", \"-c\", \"exec \\\"$ZDT_BIN\\\" fixture --listen tcp:127.0.0.1:$ZDT_PORT\"]\ntarget = \"http://127.0.0.1:${ZDT_PORT}/\"\n[load]\nrate = 100\nwarmup = \"300ms\"\ncooldown = \"300ms\"\nversion_header = \"\"\n[reload]\nstrategy = \"command\"\ncommand = [\"sh\", \"-c\", \"echo port=$ZDT_PORT target=$ZDT_TARGET others=$ZDT_PORT_2,$ZDT_PORT_4\"]\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.class("ok") > 50, "{}", r.dump());
+    let out = r.report["steps"][0]["output"].as_str().unwrap_or_default();
+    let port = out
+        .split("port=")
+        .nth(1)
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no port in {out:?}"));
+    assert!(
+        out.contains(&format!("target=http://127.0.0.1:{port}/")),
+        "{out}"
+    );
+    let others: Vec<u16> = out
+        .split("others=")
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .split(',')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert!(
+        others.len() == 2 && !others.contains(&port),
+        "distinct extra ports: {out}"
+    );
+}

@@ -37,7 +37,8 @@ pub struct Options {
     /// is killed).
     pub stop: Option<Spanned<Vec<String>>>,
     /// Where the load connects (required): `http://127.0.0.1:PORT/` or
-    /// `unix:/path.sock` (`${ZDT_RUN_DIR}` is replaced by the run directory).
+    /// `unix:/path.sock` (`${ZDT_RUN_DIR}` is replaced by the run directory, `${ZDT_PORT}`
+    /// by a free port picked for the run).
     pub target: Option<Spanned<String>>,
     /// The status the readiness probe must answer (default 200).
     pub ready_status: Spanned<u16>,
@@ -68,7 +69,7 @@ impl AppKind for External {
     const OPTIONS: &'static [OptionDoc] = &[
         OptionDoc::new("start", "—", "the command that brings up version 1 (argument list, no shell); absent: already running"),
         OptionDoc::new("stop", "—", "the command that takes the stack down at the end (before its process group is killed)"),
-        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` (loopback only) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded"),
+        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` (loopback only) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded, and `${ZDT_PORT}` (`${ZDT_PORT_2}` to `_4`) to a free loopback port picked for the run, also in the commands' environment"),
         OptionDoc::new("ready_status", "`200`", "the status `status_path` must answer"),
         OptionDoc::new("env", "—", "extra environment for the start, stop and deploy commands (names may not start with `ZDT_`)"),
         OptionDoc::new("venv", "—", "a venv handed to the commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
@@ -83,8 +84,9 @@ impl AppKind for External {
                 "an external app needs `target = \"http://127.0.0.1:PORT/\"` (or \"unix:/path.sock\"): where the load connects",
             ));
         };
-        check_target(target.get_ref())
-            .map_err(|why| at.error(target.span(), "app.target", &why))?;
+        // The run's ports are picked at run time; any port stands in for them here.
+        let placeholder = expand_target(target.get_ref(), Path::new("/run"), &[1; RUN_PORTS]);
+        check_target(&placeholder).map_err(|why| at.error(target.span(), "app.target", &why))?;
         argv_ok(at, &o.start, "app.start")?;
         argv_ok(at, &o.stop, "app.stop")?;
         if !(100..=599).contains(o.ready_status.get_ref()) {
@@ -132,11 +134,47 @@ fn argv_ok(at: &AppTable, v: &Option<Spanned<Vec<String>>>, field: &str) -> Resu
     }
 }
 
-/// Expands `${ZDT_RUN_DIR}` and `$ZDT_RUN_DIR` in an external app's target.
-pub fn expand_run_dir(s: &str, run_dir: &Path) -> String {
+/// Free loopback ports picked for each run: `ZDT_PORT`, `ZDT_PORT_2`, ... in the
+/// commands' environment and in `target`, so a TCP stack needs no fixed port and two
+/// runs of one scenario at once do not collide.
+pub const RUN_PORTS: usize = 4;
+
+/// The name of run port `i` (0-based): `ZDT_PORT`, then `ZDT_PORT_2`, ...
+pub fn port_var(i: usize) -> String {
+    match i {
+        0 => "ZDT_PORT".into(),
+        n => format!("ZDT_PORT_{}", n + 1),
+    }
+}
+
+/// Picks [`RUN_PORTS`] distinct loopback ports nobody listens on now (all bound at
+/// once, then released for the stack to bind).
+pub fn pick_ports() -> Result<Vec<u16>> {
+    let held: Vec<std::net::TcpListener> = (0..RUN_PORTS)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::Harness(format!("cannot find free loopback ports: {e}")))?;
+    held.iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::Harness(format!("cannot find free loopback ports: {e}")))
+}
+
+/// Expands `${ZDT_RUN_DIR}` (or `$ZDT_RUN_DIR`) and the run ports (`${ZDT_PORT}`,
+/// `${ZDT_PORT_2}`, ...) in an external app's target.
+pub fn expand_target(s: &str, run_dir: &Path, ports: &[u16]) -> String {
     let dir = run_dir.display().to_string();
-    s.replace("${ZDT_RUN_DIR}", &dir)
-        .replace("$ZDT_RUN_DIR", &dir)
+    let mut out = s
+        .replace("${ZDT_RUN_DIR}", &dir)
+        .replace("$ZDT_RUN_DIR", &dir);
+    // The longest names first: `$ZDT_PORT` is a prefix of `$ZDT_PORT_2`.
+    for (i, port) in ports.iter().enumerate().rev() {
+        let var = port_var(i);
+        out = out
+            .replace(&format!("${{{var}}}"), &port.to_string())
+            .replace(&format!("${var}"), &port.to_string());
+    }
+    out
 }
 
 /// Checks an external app's target: `http://` on a loopback IP, or `unix:`, with no path
@@ -210,20 +248,26 @@ pub fn base_env(env: &AppEnv, cwd: &Path, target: &str) -> Vec<(String, String)>
             tools::venv(c.venv()).map(|v| d(&v)).unwrap_or_default(),
         ),
     ];
+    out.extend(
+        env.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (port_var(i), p.to_string())),
+    );
     if let Some(extra) = extra {
         out.extend(extra.get_ref().iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     out
 }
 
-/// The target of `opts`, with `${ZDT_RUN_DIR}` expanded.
-fn target_of(opts: &Options, run_dir: &Path) -> Result<Target> {
+/// The target of `opts`, with the run directory and ports expanded.
+fn target_of(opts: &Options, run_dir: &Path, ports: &[u16]) -> Result<Target> {
     let raw = opts
         .target
         .as_ref()
         .map(|t| t.get_ref().as_str())
         .unwrap_or_default();
-    Target::parse(&expand_run_dir(raw, run_dir), None).map_err(Error::Usage)
+    Target::parse(&expand_target(raw, run_dir, ports), None).map_err(Error::Usage)
 }
 
 /// Runs `argv` to completion (at most `timeout`, then its group is killed); returns
@@ -269,7 +313,7 @@ impl ExternalStack {
     pub async fn start(env: &AppEnv, cwd: &Path, first_version: &str) -> Result<ExternalStack> {
         let c = &env.config;
         let o = c.external()?;
-        let target = target_of(o, &env.run_dir)?;
+        let target = target_of(o, &env.run_dir, &env.ports)?;
         let mut stack = ExternalStack {
             target,
             start: None,

@@ -368,6 +368,9 @@ pub struct AppEnv {
     pub exe: PathBuf,
     /// A front server will sit between the load and the app (uWSGI then speaks the uwsgi protocol).
     pub has_front: bool,
+    /// Free loopback ports picked for this run (`ZDT_PORT`, `ZDT_PORT_2`, ...: see
+    /// [`external::RUN_PORTS`]).
+    pub ports: Vec<u16>,
 }
 
 impl AppEnv {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::app::AppEnv;
 use crate::cancel::Cancel;
-use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
-use crate::load::{LoadRun, LoadSpec, Mix, Mode, RequestKind, Target, VersionSpec};
+use crate::error::{Error, Result, EXIT_ERROR};
+use crate::load::{Ending, LoadRun, LoadSpec, Mix, Mode, RequestKind, Target, VersionSpec};
 use crate::report::footprint::CpuMark;
-use crate::report::{LoadSummary, RunReport};
+use crate::report::{LoadSummary, RunReport, RunResult};
 use crate::scenario::{Loaded, Scenario, WebsocketsConfig};
 use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
@@ -47,8 +47,10 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         verdict: None,
         error: None,
         interrupted: false,
+        interrupted_by: None,
         run_dir: None,
         leftovers: Vec::new(),
+        result: RunResult::Error,
         exit_code: EXIT_ERROR,
         duration_s: 0.0,
     };
@@ -109,13 +111,14 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         drop(dir);
         crate::sys::reaper::note_dir(false, &path);
     }
-    report.exit_code = if report.interrupted || report.error.is_some() {
-        EXIT_ERROR
-    } else if report.verdict.as_ref().is_some_and(|v| v.passed) {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    };
+    if report.interrupted {
+        report.interrupted_by = cancel.reason().map(str::to_string);
+        // Cut short, it proves nothing about the server: what did not hold is not judged.
+        if let Some(v) = &mut report.verdict {
+            v.interrupted(cancel.reason().unwrap_or("a signal"));
+        }
+    }
+    report.conclude();
     report.duration_s = started.elapsed().as_secs_f64();
     report
 }
@@ -272,10 +275,12 @@ async fn run_inner(
     }
     status.set("grace");
     load.stop_scheduling();
-    let grace = if interrupted {
-        Duration::ZERO
+    // An interruption abandons the requests in flight at once: they count as
+    // interrupted, not as the server's failures.
+    let ending = if interrupted {
+        Ending::Interrupted
     } else {
-        sc.load.grace.0
+        Ending::Grace(sc.load.grace.0)
     };
     // The websockets still open are closed by the client (bounded) while the load's
     // requests in flight finish.
@@ -285,7 +290,7 @@ async fn run_inner(
             None => None,
         }
     };
-    let (ws_report, (collector, counters)) = tokio::join!(ws_done, load.finish(grace));
+    let (ws_report, (collector, counters)) = tokio::join!(ws_done, load.finish(ending));
     report.footprint = Some(cpu.footprint());
     if let Some(p) = progress {
         p.finish();

@@ -129,6 +129,16 @@ impl Clock {
     }
 }
 
+/// How a load run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Requests in flight get up to this long to finish; what is still open then is `hung`.
+    Grace(Duration),
+    /// The run was interrupted (a signal): requests in flight are abandoned at once
+    /// and count as `interrupted`, neither hung nor failed.
+    Interrupted,
+}
+
 /// A running load.
 pub struct LoadRun {
     clock: Clock,
@@ -324,10 +334,15 @@ impl LoadRun {
         self.stop.stop(end);
     }
 
-    /// Stops scheduling, gives requests in flight (and queued) up to `grace` to finish,
-    /// then abandons the rest as hung and returns the collector and the engine's counters.
-    pub async fn finish(mut self, grace: Duration) -> (Collector, LoadCounters) {
+    /// Stops scheduling, gives requests in flight (and queued) up to the grace of
+    /// `ending` to finish, then abandons the rest (hung; interrupted if `ending` is
+    /// [`Ending::Interrupted`]) and returns the collector and the engine's counters.
+    pub async fn finish(mut self, ending: Ending) -> (Collector, LoadCounters) {
         self.stop_scheduling();
+        let grace = match ending {
+            Ending::Grace(g) => g,
+            Ending::Interrupted => Duration::ZERO,
+        };
         let deadline = tokio::time::Instant::now() + grace;
         while self.threads.iter().any(|t| !t.is_finished())
             && tokio::time::Instant::now() < deadline
@@ -377,6 +392,7 @@ impl LoadRun {
             sent: sum(|c| &c.sent),
             in_flight_at_end: sum(|c| &c.in_flight),
             queued_at_end: queued,
+            interrupted: ending == Ending::Interrupted,
             target_rate: self.target_rate,
             schedule_ns: self.schedule_end_ns.unwrap_or(0),
             end_ns: self.clock.now_ns(),

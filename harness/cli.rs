@@ -494,7 +494,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         } else {
             Ending::Grace(a.grace)
         })
-        .await;
+        .await?;
     let footprint = cpu.footprint();
     let stats = collector.finish(&counters, &table.names());
     let mut r = RunReport {

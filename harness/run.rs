@@ -267,6 +267,7 @@ async fn run_inner(
         }
     }
     load.mark_reload_end();
+    crate::error::test_panic_point("run");
     if !interrupted {
         status.set("cool-down");
         interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0))
@@ -290,11 +291,22 @@ async fn run_inner(
             None => None,
         }
     };
-    let (ws_report, (collector, counters)) = tokio::join!(ws_done, load.finish(ending));
+    let (ws_report, finished) = tokio::join!(ws_done, load.finish(ending));
     report.footprint = Some(cpu.footprint());
     if let Some(p) = progress {
         p.finish();
     }
+    report.interrupted = interrupted;
+    // A harness thread that panicked: a harness error, nothing judged (its requests
+    // would otherwise look hung).
+    let (collector, counters) = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            report.websockets = ws_report;
+            return;
+        }
+    };
     let stats = collector.finish(&counters, &table.names());
     let mut v = verdict::judge(
         &stats,
@@ -313,7 +325,6 @@ async fn run_inner(
     report.websockets = ws_report;
     report.stats = Some(stats);
     report.verdict = Some(v);
-    report.interrupted = interrupted;
 }
 
 /// About how long the load of a run of `sc` lasts: warm-up, each new version's

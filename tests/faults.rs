@@ -425,3 +425,92 @@ fn a_front_server_whose_port_is_taken_is_a_harness_error_with_its_log() {
     );
     drop(taken);
 }
+
+/// Runs symlink.toml with the test-only fault injection `ZDT_TEST_PANIC=point` (debug
+/// builds only): a panic there must end the run as a harness error, exit 2 (never
+/// 101, never `hung` requests), with one line naming it, and leave nothing behind.
+fn run_with_a_panic_in(point: &str) -> (std::process::Output, Option<serde_json::Value>) {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("report.json");
+    let child = bin()
+        .args(["run", "--no-progress", "--json"])
+        .arg(&json)
+        .arg(at("scenarios/symlink.toml"))
+        .env("TMPDIR", tmp.path())
+        .env("ZDT_TEST_PANIC", point)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_limit(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(
+        run_dirs(tmp.path()),
+        Vec::<String>::new(),
+        "run dir left behind: {}",
+        dump(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("panicked")).collect();
+    assert_eq!(said.len(), 1, "one line names the panic: {}", dump(&out));
+    assert!(
+        said[0].starts_with("zdt-check: internal error: thread '")
+            && said[0].ends_with(&format!(
+                "injected by ZDT_TEST_PANIC={point} (this is a bug in zdt-check)"
+            )),
+        "{}",
+        dump(&out)
+    );
+    let doc = std::fs::read_to_string(&json)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    (out, doc)
+}
+
+/// A load thread's panic was swallowed: its requests in flight were counted as hung
+/// and blamed on the server.
+#[test]
+fn a_load_thread_panic_is_a_harness_error_not_hung_requests() {
+    let (out, doc) = run_with_a_panic_in("load-thread");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error: internal error: load thread zdt-load-0 panicked: injected by ZDT_TEST_PANIC=load-thread (this is a bug in zdt-check)")
+            && stdout.contains("verdict: none (harness error)"),
+        "{}",
+        dump(&out)
+    );
+    assert!(!stdout.contains("hung"), "{}", dump(&out));
+    let doc = doc.expect("a JSON report");
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert_eq!(run["result"], "ERROR", "{}", dump(&out));
+    assert!(run["stats"].is_null() && run["verdict"].is_null(), "{run}");
+}
+
+/// The collector's panic was an `expect` on the main thread: exit 101.
+#[test]
+fn a_collector_panic_is_a_harness_error() {
+    let (out, doc) = run_with_a_panic_in("collector");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error: internal error: collector thread zdt-collector panicked: injected by ZDT_TEST_PANIC=collector"),
+        "{}",
+        dump(&out)
+    );
+    assert_eq!(doc.expect("a JSON report")["runs"][0]["result"], "ERROR");
+}
+
+/// A panic on the main path (mid-run, the stack up and the load running) exited 101.
+#[test]
+fn a_main_thread_panic_exits_2_after_stopping_everything() {
+    let (out, _) = run_with_a_panic_in("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("zdt-check: internal error: thread 'main' panicked at harness/run.rs:"),
+        "the panic's place, not the injection's: {}",
+        dump(&out)
+    );
+}

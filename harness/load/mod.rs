@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use regex::bytes::Regex;
 use tokio::time::Sleep;
 
+use crate::error::{panic_message, Error, Result};
 use crate::stats::collector::LiveSpan;
 pub use crate::stats::outcome::{self, Cut, Outcome};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
@@ -174,6 +175,7 @@ impl LoadRun {
             .name("zdt-collector".into())
             .spawn(move || {
                 for batch in rx {
+                    crate::error::test_panic_point("collector");
                     let mut ok = 0;
                     for s in &batch {
                         c.add(s);
@@ -276,6 +278,9 @@ impl LoadRun {
                                 loop {
                                     every.tick().await;
                                     lock(&batch).flush();
+                                    if i == 0 && clock.now_ns() > 500_000_000 {
+                                        crate::error::test_panic_point("load-thread");
+                                    }
                                 }
                             };
                             tokio::select! {
@@ -337,7 +342,10 @@ impl LoadRun {
     /// Stops scheduling, gives requests in flight (and queued) up to the grace of
     /// `ending` to finish, then abandons the rest (hung; interrupted if `ending` is
     /// [`Ending::Interrupted`]) and returns the collector and the engine's counters.
-    pub async fn finish(mut self, ending: Ending) -> (Collector, LoadCounters) {
+    ///
+    /// A load or collector thread that panicked is an [`Error::Internal`] naming it:
+    /// its requests are lost to the harness, never counted against the server.
+    pub async fn finish(mut self, ending: Ending) -> Result<(Collector, LoadCounters)> {
         self.stop_scheduling();
         let grace = match ending {
             Ending::Grace(g) => g,
@@ -351,18 +359,34 @@ impl LoadRun {
         }
         self.abort.cancel();
         let threads = std::mem::take(&mut self.threads);
-        tokio::task::spawn_blocking(move || {
+        // Every thread is joined, whichever panicked; the first panic is the error.
+        let panicked = tokio::task::spawn_blocking(move || {
+            let mut first = None;
             for t in threads {
-                let _ = t.join();
+                let name = t.thread().name().unwrap_or("zdt-load").to_string();
+                if let Err(p) = t.join() {
+                    first.get_or_insert_with(|| {
+                        format!("load thread {name} panicked: {}", panic_message(&*p))
+                    });
+                }
             }
+            first
         })
         .await
-        .expect("joining the load threads");
+        .map_err(|e| Error::Internal(format!("joining the load threads: {e}")))?;
         // Every worker (and its batch sender) is gone now, so the collector's loop ends.
         let collector = tokio::task::spawn_blocking(move || self.collector.join())
             .await
-            .expect("joining the collector thread")
-            .expect("the collector thread does not panic");
+            .map_err(|e| Error::Internal(format!("joining the collector thread: {e}")))?;
+        if let Some(why) = panicked {
+            return Err(Error::Internal(why));
+        }
+        let collector = collector.map_err(|p| {
+            Error::Internal(format!(
+                "collector thread zdt-collector panicked: {}",
+                panic_message(&*p)
+            ))
+        })?;
         let sum = |f: fn(&WorkerCounters) -> &AtomicU64| {
             self.counters
                 .iter()
@@ -397,7 +421,7 @@ impl LoadRun {
             schedule_ns: self.schedule_end_ns.unwrap_or(0),
             end_ns: self.clock.now_ns(),
         };
-        (collector, counters)
+        Ok((collector, counters))
     }
 }
 

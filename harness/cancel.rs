@@ -3,7 +3,7 @@
 //! crate, so the load generator can hold one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
 
@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone, Default)]
 pub struct Cancel {
     inner: Arc<(AtomicBool, Notify)>,
+    /// Why it was raised (the first reason given wins): `SIGINT`, `SIGTERM`, ...
+    reason: Arc<OnceLock<&'static str>>,
 }
 
 impl Cancel {
@@ -23,6 +25,17 @@ impl Cancel {
     pub fn cancel(&self) {
         self.inner.0.store(true, Ordering::SeqCst);
         self.inner.1.notify_waiters();
+    }
+
+    /// Raises the flag, saying why (e.g. the signal's name, `SIGTERM`); reports name it.
+    pub fn cancel_because(&self, reason: &'static str) {
+        let _ = self.reason.set(reason);
+        self.cancel();
+    }
+
+    /// Why the flag was raised, if a reason was given.
+    pub fn reason(&self) -> Option<&'static str> {
+        self.reason.get().copied()
     }
 
     /// Whether the flag is raised.

@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, EXIT_ERROR};
-use crate::load::{limits, LoadRun, LoadSpec, Mode, Target, VersionSpec};
-use crate::report::{self, LoadSummary, RunReport};
+use crate::load::{limits, Ending, LoadRun, LoadSpec, Mode, Target, VersionSpec};
+use crate::report::{self, LoadSummary, RunReport, RunResult};
 use crate::run::{self, RunOptions};
 use crate::scenario;
 use crate::stats::collector::timeline_window;
@@ -394,10 +394,10 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
                 break;
             }
             let r = run::run(sc, &opts, cancel).await;
-            let verdict = match r.exit_code {
-                0 => "PASS",
-                1 => "FAIL",
-                _ => "ERROR",
+            let verdict = if r.interrupted {
+                r.interrupted_by_text()
+            } else {
+                r.result.as_str().to_string()
             };
             eprintln!("{} run {i}/{}: {verdict}", sc.name, a.repeat);
             if a.json.is_some() {
@@ -419,6 +419,14 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     let rows: Vec<_> = compared.iter().map(|c| c.row.clone()).collect();
     let table = crate::compare::markdown(&rows);
     println!("{table}");
+    if cancel.is_cancelled() {
+        let by = cancel
+            .reason()
+            .map_or(String::new(), |s| format!(" by {s}"));
+        println!(
+            "verdict: INTERRUPTED{by}: the table covers the runs that completed; a run cut short counts neither as passed nor as failed."
+        );
+    }
     if let Some(p) = &a.markdown {
         std::fs::write(p, &table).map_err(|e| Error::io(p, e))?;
     }
@@ -567,15 +575,14 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     load.stop_scheduling();
     let (collector, counters) = load
         .finish(if interrupted {
-            Duration::ZERO
+            Ending::Interrupted
         } else {
-            a.grace.unwrap_or(a.timeout + crate::scenario::GRACE_SLACK)
+            Ending::Grace(a.grace.unwrap_or(a.timeout + crate::scenario::GRACE_SLACK))
         })
-        .await;
+        .await?;
     let footprint = cpu.footprint();
     let stats = collector.finish(&counters, &table.names());
-    let failed = stats.failed;
-    let r = RunReport {
+    let mut r = RunReport {
         scenario: "-".into(),
         name: format!("load {}", a.target),
         strategy: "none".into(),
@@ -597,15 +604,14 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         verdict: None,
         error: None,
         interrupted,
+        interrupted_by: cancel.reason().filter(|_| interrupted).map(str::to_string),
         run_dir: None,
         leftovers: Vec::new(),
-        exit_code: if interrupted {
-            EXIT_ERROR
-        } else {
-            u8::from(failed > 0)
-        },
+        result: RunResult::Error,
+        exit_code: EXIT_ERROR,
         duration_s: started.elapsed().as_secs_f64(),
     };
+    r.conclude();
     print!("{}", report::terminal::render(&r));
     if let Some(path) = &a.json {
         report::json::write(path, std::slice::from_ref(&r))?;
@@ -613,8 +619,8 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     Ok(r.exit_code)
 }
 
-/// The signal policy: the first SIGINT or SIGTERM raises the returned flag (the run
-/// stops cleanly and reports INTERRUPTED); a second kills every child process group
+/// The signal policy: the first SIGINT or SIGTERM raises the returned flag, naming
+/// the signal (the run stops cleanly and reports INTERRUPTED by it); a second kills every child process group
 /// and exits 130 at once.
 pub fn cancel_on_signals() -> std::io::Result<Cancel> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -625,14 +631,16 @@ pub fn cancel_on_signals() -> std::io::Result<Cancel> {
     tokio::spawn(async move {
         let mut seen = 0;
         loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
             seen += 1;
             if seen == 1 {
-                eprintln!("zdt-check: interrupted; stopping the run (again to abort at once)");
-                c.cancel();
+                eprintln!(
+                    "zdt-check: interrupted by {name}; stopping the run (again to abort at once)"
+                );
+                c.cancel_because(name);
             } else {
                 crate::sys::groups::kill_all_groups();
                 std::process::exit(130);

@@ -40,21 +40,27 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let code = runtime.block_on(async move {
-        // The fixture handles its own signals (it is what gets SIGTERM in a reload).
-        let cancel = if matches!(cli.command, Command::Fixture(_)) {
-            Ok(Cancel::new())
-        } else {
-            zdt_check::cli::cancel_on_signals()
-        };
-        match cancel {
-            Ok(cancel) => zdt_check::cli::run(cli, cancel).await,
-            Err(e) => {
-                eprintln!("zdt-check: error: cannot install signal handlers: {e}");
-                ExitCode::from(EXIT_ERROR)
+    // A panic on the main path is a harness error (exit 2), never exit 101: the panic
+    // hook has already killed every child group and said what panicked; unwinding
+    // removed the run directory on the way out.
+    let run = std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            // The fixture handles its own signals (it is what gets SIGTERM in a reload).
+            let cancel = if matches!(cli.command, Command::Fixture(_)) {
+                Ok(Cancel::new())
+            } else {
+                zdt_check::cli::cancel_on_signals()
+            };
+            match cancel {
+                Ok(cancel) => zdt_check::cli::run(cli, cancel).await,
+                Err(e) => {
+                    eprintln!("zdt-check: error: cannot install signal handlers: {e}");
+                    ExitCode::from(EXIT_ERROR)
+                }
             }
-        }
+        })
     });
+    let code = std::panic::catch_unwind(run).unwrap_or(ExitCode::from(EXIT_ERROR));
     zdt_check::sys::groups::kill_all_groups();
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code

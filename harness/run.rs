@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::app::AppEnv;
 use crate::cancel::Cancel;
-use crate::error::{Error, Result, EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
-use crate::load::{LoadRun, LoadSpec, Mix, Mode, RequestKind, Target, VersionSpec};
+use crate::error::{Error, Result, EXIT_ERROR};
+use crate::load::{Ending, LoadRun, LoadSpec, Mix, Mode, RequestKind, Target, VersionSpec};
 use crate::report::footprint::CpuMark;
-use crate::report::{LoadSummary, RunReport};
+use crate::report::{LoadSummary, RunReport, RunResult};
 use crate::scenario::{Loaded, Scenario, WebsocketsConfig};
 use crate::stats::collector::timeline_window;
 use crate::stats::versions::VersionTable;
@@ -47,8 +47,10 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         verdict: None,
         error: None,
         interrupted: false,
+        interrupted_by: None,
         run_dir: None,
         leftovers: Vec::new(),
+        result: RunResult::Error,
         exit_code: EXIT_ERROR,
         duration_s: 0.0,
     };
@@ -110,13 +112,14 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         drop(dir);
         crate::sys::reaper::note_dir(false, &path);
     }
-    report.exit_code = if report.interrupted || report.error.is_some() {
-        EXIT_ERROR
-    } else if report.verdict.as_ref().is_some_and(|v| v.passed) {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    };
+    if report.interrupted {
+        report.interrupted_by = cancel.reason().map(str::to_string);
+        // Cut short, it proves nothing about the server: what did not hold is not judged.
+        if let Some(v) = &mut report.verdict {
+            v.interrupted(cancel.reason().unwrap_or("a signal"));
+        }
+    }
+    report.conclude();
     report.duration_s = started.elapsed().as_secs_f64();
     report
 }
@@ -265,6 +268,7 @@ async fn run_inner(
         }
     }
     load.mark_reload_end();
+    crate::error::test_panic_point("run");
     if !interrupted {
         status.set("cool-down");
         interrupted = or_cancel(cancel, tokio::time::sleep(sc.load.cooldown.0))
@@ -273,10 +277,12 @@ async fn run_inner(
     }
     status.set("grace");
     load.stop_scheduling();
-    let grace = if interrupted {
-        Duration::ZERO
+    // An interruption abandons the requests in flight at once: they count as
+    // interrupted, not as the server's failures.
+    let ending = if interrupted {
+        Ending::Interrupted
     } else {
-        sc.load.grace()
+        Ending::Grace(sc.load.grace())
     };
     // The websockets still open are closed by the client (bounded) while the load's
     // requests in flight finish.
@@ -286,11 +292,22 @@ async fn run_inner(
             None => None,
         }
     };
-    let (ws_report, (collector, counters)) = tokio::join!(ws_done, load.finish(grace));
+    let (ws_report, finished) = tokio::join!(ws_done, load.finish(ending));
     report.footprint = Some(cpu.footprint());
     if let Some(p) = progress {
         p.finish();
     }
+    report.interrupted = interrupted;
+    // A harness thread that panicked: a harness error, nothing judged (its requests
+    // would otherwise look hung).
+    let (collector, counters) = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            report.websockets = ws_report;
+            return;
+        }
+    };
     let stats = collector.finish(&counters, &table.names());
     let mut v = verdict::judge(
         &stats,
@@ -309,7 +326,6 @@ async fn run_inner(
     report.websockets = ws_report;
     report.stats = Some(stats);
     report.verdict = Some(v);
-    report.interrupted = interrupted;
 }
 
 /// About how long the load of a run of `sc` lasts: warm-up, each new version's

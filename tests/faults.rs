@@ -52,48 +52,61 @@ fn wait_for_run_file(tmp: &std::path::Path, file: &str, child: &mut std::process
     }
 }
 
-#[test]
-fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
-    let _g = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    // symlink.toml with a 3 s start-up: the reload's first step spawns v2 (its log,
-    // app-b.log, appears in the run dir at once) and then waits 3 s for it to answer.
+/// Runs `zdt-check SUBCOMMAND ARGS slow-start.toml` (symlink.toml with a 3 s start-up,
+/// in `tmp`) and sends `sig` mid-reload: once v2 is spawned (its log, app-b.log, appears
+/// in the run dir at once) and the reload waits 3 s for it to answer. Returns the
+/// harness's output, after checking that it exited 2 and left nothing behind.
+fn interrupt_mid_reload(
+    tmp: &std::path::Path,
+    subcommand: &str,
+    args: &[&std::ffi::OsStr],
+    sig: i32,
+) -> std::process::Output {
     let text = std::fs::read_to_string(at("scenarios/symlink.toml"))
         .unwrap()
         .replace("startup_delay = \"1s\"", "startup_delay = \"3s\"");
     assert!(text.contains("startup_delay = \"3s\""), "{text}");
-    let scenario = tmp.path().join("slow-start.toml");
+    let scenario = tmp.join("slow-start.toml");
     std::fs::write(&scenario, text).unwrap();
-    let json = tmp.path().join("report.json");
     let mut child = bin()
-        .args(["run", "--json"])
-        .arg(&json)
+        .arg(subcommand)
+        .args(args)
         .arg(&scenario)
-        .env("TMPDIR", tmp.path())
+        .env("TMPDIR", tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // v1 is slot a; app-b.log is created when the reload starts v2.
-    wait_for_run_file(tmp.path(), "app-b.log", &mut child);
+    wait_for_run_file(tmp, "app-b.log", &mut child);
     // SAFETY: kill(2) on the harness we started.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, sig);
     }
     let out = wait_with_limit(child, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(run_dirs(tmp), Vec::<String>::new(), "run dir left behind");
+    out
+}
+
+#[test]
+fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("report.json");
+    let out = interrupt_mid_reload(
+        tmp.path(),
+        "run",
+        &["--json".as_ref(), json.as_os_str()],
+        libc::SIGINT,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("INTERRUPTED"), "{}", dump(&out));
     assert!(
         stdout.contains("[identity holds]"),
         "what was measured is still accounted: {}",
         dump(&out)
-    );
-    assert_no_leftovers(&out, &[]);
-    assert_eq!(
-        run_dirs(tmp.path()),
-        Vec::<String>::new(),
-        "run dir left behind"
     );
     // The interruption came during the reload: its first step is recorded, the switch
     // never happened, and the load has a `during` phase (the reload had begun).
@@ -127,6 +140,149 @@ fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
         .filter_map(|p| p["name"].as_str())
         .collect();
     assert_eq!(phases, ["before", "during", "after"], "{}", dump(&out));
+    assert_eq!(run["interrupted_by"], "SIGINT", "{}", dump(&out));
+}
+
+/// What a CI cancel sends, mid-reload: the requests cut in flight are `interrupted`,
+/// not hung nor failed; the verdict is INTERRUPTED by SIGTERM (neither PASS nor
+/// FAIL) in every report, and the exit code 2.
+#[test]
+fn sigterm_mid_reload_is_interrupted_not_failed_in_every_report() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (json, junit, html) = (
+        tmp.path().join("report.json"),
+        tmp.path().join("report.xml"),
+        tmp.path().join("report.html"),
+    );
+    let out = interrupt_mid_reload(
+        tmp.path(),
+        "run",
+        &[
+            "--no-progress".as_ref(),
+            "--json".as_ref(),
+            json.as_os_str(),
+            "--junit".as_ref(),
+            junit.as_os_str(),
+            "--html".as_ref(),
+            html.as_os_str(),
+        ],
+        libc::SIGTERM,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted by SIGTERM"),
+        "the signal is named: {}",
+        dump(&out)
+    );
+    assert!(!stdout.contains("Ctrl-C"), "{}", dump(&out));
+    assert!(
+        stdout.contains("verdict: INTERRUPTED by SIGTERM"),
+        "{}",
+        dump(&out)
+    );
+    assert!(!stdout.contains("verdict: FAIL"), "{}", dump(&out));
+    assert!(!stdout.contains("[FAIL]"), "nothing blamed: {}", dump(&out));
+    let identity = stdout
+        .lines()
+        .find(|l| l.contains("[identity holds]"))
+        .unwrap_or_else(|| panic!("{}", dump(&out)));
+    assert!(
+        identity.contains(" + interrupted ") && !identity.contains("hung"),
+        "{}",
+        dump(&out)
+    );
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a JSON report")).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert_eq!(run["result"], "INTERRUPTED", "{}", dump(&out));
+    assert_eq!(run["interrupted_by"], "SIGTERM", "{}", dump(&out));
+    assert_eq!(run["exit_code"], 2);
+    assert_eq!(run["verdict"]["passed"], false);
+    let st = &run["stats"];
+    let n = |k: &str| st[k].as_u64().unwrap();
+    // At 400 req/s of 20 ms requests, about 8 are in flight at any time.
+    assert!(n("interrupted") > 0, "{}", dump(&out));
+    assert_eq!(n("hung"), 0, "{}", dump(&out));
+    assert_eq!(n("failed"), 0, "symlink-swap fails nothing: {}", dump(&out));
+    assert_eq!(n("scheduled"), n("ok") + n("failed") + n("interrupted"));
+    assert_eq!(st["identity_holds"], true);
+    assert!(st["outcomes"].get("hung").is_none(), "{}", dump(&out));
+    let checks = run["verdict"]["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["passed"] == true || c["not_checked"] == true),
+        "no check fails on an interrupted run: {checks:?}"
+    );
+
+    let xml = std::fs::read_to_string(&junit).expect("a JUnit report");
+    assert!(
+        xml.contains("<error message=\"INTERRUPTED by SIGTERM: ")
+            && xml.contains("type=\"interrupted\""),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+    let page = std::fs::read_to_string(&html).expect("an HTML report");
+    assert!(page.contains("data-verdict=\"INTERRUPTED\""), "{page}");
+    assert!(!page.contains("data-verdict=\"FAIL\""), "{page}");
+    assert!(page.contains("INTERRUPTED by SIGTERM"));
+}
+
+/// `zdt-check compare`, interrupted mid-run: the run cut short is INTERRUPTED (not an
+/// error, not a failure), left out of the table's figures, and compare exits 2.
+#[test]
+fn sigterm_mid_compare_is_interrupted_not_failed() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (json, junit) = (
+        tmp.path().join("compare.json"),
+        tmp.path().join("compare.xml"),
+    );
+    let out = interrupt_mid_reload(
+        tmp.path(),
+        "compare",
+        &[
+            "--json".as_ref(),
+            json.as_os_str(),
+            "--junit".as_ref(),
+            junit.as_os_str(),
+        ],
+        libc::SIGTERM,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run 1/1: INTERRUPTED by SIGTERM"),
+        "{}",
+        dump(&out)
+    );
+    assert!(
+        stdout.contains("verdict: INTERRUPTED by SIGTERM"),
+        "{}",
+        dump(&out)
+    );
+    assert!(
+        stdout.contains("| 0/1 (1 interrupted) | 0 |"),
+        "{}",
+        dump(&out)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a JSON report")).unwrap();
+    let row = &doc["rows"][0];
+    assert_eq!(row["interrupted"], 1, "{doc}");
+    assert_eq!(row["errors"], 0, "{doc}");
+    assert_eq!(row["measured"], 0, "{doc}");
+    assert!(row["failed"].as_object().unwrap().is_empty(), "{doc}");
+    let run = &doc["runs"][0];
+    assert_eq!(run["result"], "INTERRUPTED", "{doc}");
+    assert_eq!(run["stats"]["hung"], 0, "{doc}");
+    let xml = std::fs::read_to_string(&junit).expect("a JUnit report");
+    assert!(xml.contains("type=\"interrupted\""), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
 }
 
 #[test]
@@ -268,4 +424,93 @@ fn a_front_server_whose_port_is_taken_is_a_harness_error_with_its_log() {
         "{stdout}"
     );
     drop(taken);
+}
+
+/// Runs symlink.toml with the test-only fault injection `ZDT_TEST_PANIC=point` (debug
+/// builds only): a panic there must end the run as a harness error, exit 2 (never
+/// 101, never `hung` requests), with one line naming it, and leave nothing behind.
+fn run_with_a_panic_in(point: &str) -> (std::process::Output, Option<serde_json::Value>) {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("report.json");
+    let child = bin()
+        .args(["run", "--no-progress", "--json"])
+        .arg(&json)
+        .arg(at("scenarios/symlink.toml"))
+        .env("TMPDIR", tmp.path())
+        .env("ZDT_TEST_PANIC", point)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_limit(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert_no_leftovers(&out, &[]);
+    assert_eq!(
+        run_dirs(tmp.path()),
+        Vec::<String>::new(),
+        "run dir left behind: {}",
+        dump(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("panicked")).collect();
+    assert_eq!(said.len(), 1, "one line names the panic: {}", dump(&out));
+    assert!(
+        said[0].starts_with("zdt-check: internal error: thread '")
+            && said[0].ends_with(&format!(
+                "injected by ZDT_TEST_PANIC={point} (this is a bug in zdt-check)"
+            )),
+        "{}",
+        dump(&out)
+    );
+    let doc = std::fs::read_to_string(&json)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    (out, doc)
+}
+
+/// A load thread's panic was swallowed: its requests in flight were counted as hung
+/// and blamed on the server.
+#[test]
+fn a_load_thread_panic_is_a_harness_error_not_hung_requests() {
+    let (out, doc) = run_with_a_panic_in("load-thread");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error: internal error: load thread zdt-load-0 panicked: injected by ZDT_TEST_PANIC=load-thread (this is a bug in zdt-check)")
+            && stdout.contains("verdict: none (harness error)"),
+        "{}",
+        dump(&out)
+    );
+    assert!(!stdout.contains("hung"), "{}", dump(&out));
+    let doc = doc.expect("a JSON report");
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert_eq!(run["result"], "ERROR", "{}", dump(&out));
+    assert!(run["stats"].is_null() && run["verdict"].is_null(), "{run}");
+}
+
+/// The collector's panic was an `expect` on the main thread: exit 101.
+#[test]
+fn a_collector_panic_is_a_harness_error() {
+    let (out, doc) = run_with_a_panic_in("collector");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error: internal error: collector thread zdt-collector panicked: injected by ZDT_TEST_PANIC=collector"),
+        "{}",
+        dump(&out)
+    );
+    assert_eq!(doc.expect("a JSON report")["runs"][0]["result"], "ERROR");
+}
+
+/// A panic on the main path (mid-run, the stack up and the load running) exited 101.
+#[test]
+fn a_main_thread_panic_exits_2_after_stopping_everything() {
+    let (out, _) = run_with_a_panic_in("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("zdt-check: internal error: thread 'main' panicked at harness/run.rs:"),
+        "the panic's place, not the injection's: {}",
+        dump(&out)
+    );
 }

@@ -223,3 +223,49 @@ fn requests_slower_than_the_old_grace_default_end_ok_not_hung() {
     assert_eq!(s["failed"], 0, "{s}");
     assert_eq!(s["ok"], s["scheduled"], "{s}");
 }
+
+/// A load interrupted by SIGTERM: the requests it cut in flight are `interrupted`,
+/// neither hung nor failed; the report says INTERRUPTED by SIGTERM and the exit code is 2.
+#[test]
+fn sigterm_cuts_requests_as_interrupted_not_hung() {
+    let _g = serial();
+    let f = Fixture::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    // 50 req/s of 300 ms requests: about 15 in flight at any time.
+    let url = format!("{}slow?ms=300", f.url);
+    let child = bin()
+        .args([
+            "load", &url, "--rate", "50", "-c", "32", "-d", "30s", "--json",
+        ])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on the harness we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_no_leftovers(&out, &[f.child.id()]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("verdict: INTERRUPTED by SIGTERM"),
+        "{}",
+        dump(&out)
+    );
+    assert!(!stdout.contains("Ctrl-C"), "{}", dump(&out));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let run = &doc["runs"][0];
+    assert_eq!(run["result"], "INTERRUPTED", "{}", dump(&out));
+    assert_eq!(run["interrupted_by"], "SIGTERM", "{}", dump(&out));
+    let s = &run["stats"];
+    assert!(s["interrupted"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["hung"], 0, "{s}");
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(s["identity_holds"], true, "{s}");
+}

@@ -108,8 +108,14 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
         }),
         error: None,
         interrupted: false,
+        interrupted_by: None,
         run_dir: None,
         leftovers: Vec::new(),
+        result: if passed {
+            zdt_check::report::RunResult::Pass
+        } else {
+            zdt_check::report::RunResult::Fail
+        },
         exit_code: u8::from(!passed),
         duration_s: 3.5,
     }

@@ -126,9 +126,11 @@ impl Tally {
             stats,
             steps,
             exit_code,
+            interrupted,
             ..
         } = r;
-        if let Some(st) = stats {
+        // A run cut short by a signal pools nothing and is never the one shown.
+        if let Some(st) = stats.filter(|_| !interrupted) {
             for p in &st.phases {
                 match self.phases.iter_mut().find(|(name, ..)| *name == p.name) {
                     Some((_, runs, h)) => {

@@ -96,7 +96,7 @@ fn passed_cell(r: &Row) -> String {
     } else {
         "some"
     };
-    let errors = if r.errors > 0 {
+    let mut errors = if r.errors > 0 {
         format!(
             " ({} error{})",
             r.errors,
@@ -105,6 +105,9 @@ fn passed_cell(r: &Row) -> String {
     } else {
         String::new()
     };
+    if r.interrupted > 0 {
+        errors.push_str(&format!(" ({} interrupted)", r.interrupted));
+    }
     format!(
         "<span class=\"passed {class}\">{}/{}</span>{errors}",
         r.passes, r.runs

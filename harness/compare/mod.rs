@@ -33,6 +33,8 @@ pub struct Row {
     pub runs: usize,
     /// Runs that ended in a harness error.
     pub errors: usize,
+    /// Runs cut short by a signal (neither passed nor failed; not measured).
+    pub interrupted: usize,
     /// Runs with measurements (the load ran): what the spreads are over.
     pub measured: usize,
     /// Failed requests by key, summed over the runs.
@@ -99,9 +101,11 @@ impl Spread {
 /// What the table needs of one run.
 #[derive(Debug, Clone, Default)]
 pub struct RunFigures {
-    /// 0 pass, 1 fail, 2 error.
+    /// 0 pass, 1 fail, 2 error or interrupted.
     pub exit_code: u8,
-    /// The load ran and was measured (the other figures are only then meaningful).
+    /// A signal cut the run short: what it measured is left out of the spreads.
+    pub interrupted: bool,
+    /// The load ran to its end and was measured (the other figures are only then meaningful).
     pub measured: bool,
     /// Failed requests by key.
     pub failed: std::collections::BTreeMap<String, u64>,
@@ -122,9 +126,13 @@ impl RunFigures {
     pub fn of(r: &RunReport) -> RunFigures {
         let mut f = RunFigures {
             exit_code: r.exit_code,
+            interrupted: r.interrupted,
             ..RunFigures::default()
         };
-        let Some(st) = &r.stats else { return f };
+        // A run cut short proves nothing: its figures stay out of the table.
+        let Some(st) = r.stats.as_ref().filter(|_| !r.interrupted) else {
+            return f;
+        };
         f.measured = true;
         for (k, n) in &st.outcomes {
             if k != "ok" {
@@ -213,7 +221,11 @@ pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> R
         strategy: strategy.to_string(),
         passes: runs.iter().filter(|f| f.exit_code == 0).count(),
         runs: runs.len(),
-        errors: runs.iter().filter(|f| f.exit_code == 2).count(),
+        errors: runs
+            .iter()
+            .filter(|f| f.exit_code == 2 && !f.interrupted)
+            .count(),
+        interrupted: runs.iter().filter(|f| f.interrupted).count(),
         measured: runs.iter().filter(|f| f.measured).count(),
         failed,
         max_gap_ms: Spread::of(gaps),
@@ -287,11 +299,13 @@ pub fn markdown(rows: &[Row]) -> String {
                     format!("{:.1}/{:.1}/{:.1}", l.p50, l.p99, l.p999)
                 })
         };
-        let errors = if r.errors > 0 {
-            format!(" ({} errors)", r.errors)
-        } else {
-            String::new()
-        };
+        let mut errors = String::new();
+        if r.errors > 0 {
+            errors.push_str(&format!(" ({} errors)", r.errors));
+        }
+        if r.interrupted > 0 {
+            errors.push_str(&format!(" ({} interrupted)", r.interrupted));
+        }
         let _ = writeln!(
             o,
             "| {} | {} | {}/{}{errors} | {failed} | {} | {} | {} | {} | {} | {} | {} |",
@@ -328,6 +342,7 @@ mod tests {
             passes: 2,
             runs: 3,
             errors: 0,
+            interrupted: 0,
             measured: 3,
             failed: [("connect_missing".to_string(), 7)].into_iter().collect(),
             max_gap_ms: s,
@@ -353,6 +368,7 @@ mod tests {
             passes,
             runs: 2,
             errors: 2 - measured,
+            interrupted: 0,
             measured,
             failed: Default::default(),
             max_gap_ms: Spread::default(),

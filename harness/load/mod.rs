@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use regex::bytes::Regex;
 use tokio::time::Sleep;
 
+use crate::error::{panic_message, Error, Result};
 use crate::stats::collector::LiveSpan;
 pub use crate::stats::outcome::{self, Cut, Outcome};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
@@ -133,6 +134,16 @@ impl Clock {
     }
 }
 
+/// How a load run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Requests in flight get up to this long to finish; what is still open then is `hung`.
+    Grace(Duration),
+    /// The run was interrupted (a signal): requests in flight are abandoned at once
+    /// and count as `interrupted`, neither hung nor failed.
+    Interrupted,
+}
+
 /// A running load.
 pub struct LoadRun {
     clock: Clock,
@@ -171,6 +182,7 @@ impl LoadRun {
             .name("zdt-collector".into())
             .spawn(move || {
                 for batch in rx {
+                    crate::error::test_panic_point("collector");
                     let mut ok = 0;
                     for s in &batch {
                         c.add(s);
@@ -274,6 +286,9 @@ impl LoadRun {
                                 loop {
                                     every.tick().await;
                                     lock(&batch).flush();
+                                    if i == 0 && clock.now_ns() > 500_000_000 {
+                                        crate::error::test_panic_point("load-thread");
+                                    }
                                 }
                             };
                             tokio::select! {
@@ -332,12 +347,19 @@ impl LoadRun {
         self.stop.stop(end);
     }
 
-    /// Stops scheduling, gives requests in flight (and queued) up to `grace` to finish,
-    /// then abandons the rest as hung and returns the collector and the engine's counters.
-    pub async fn finish(mut self, grace: Duration) -> (Collector, LoadCounters) {
+    /// Stops scheduling, gives requests in flight (and queued) up to the grace of
+    /// `ending` to finish, then abandons the rest (hung; interrupted if `ending` is
+    /// [`Ending::Interrupted`]) and returns the collector and the engine's counters.
+    ///
+    /// A load or collector thread that panicked is an [`Error::Internal`] naming it:
+    /// its requests are lost to the harness, never counted against the server.
+    pub async fn finish(mut self, ending: Ending) -> Result<(Collector, LoadCounters)> {
         self.stop_scheduling();
-        let deadline =
-            tokio::time::Instant::now() + grace.min(crate::config::duration::MAX_DURATION);
+        let grace = match ending {
+            Ending::Grace(g) => g.min(crate::config::duration::MAX_DURATION),
+            Ending::Interrupted => Duration::ZERO,
+        };
+        let deadline = tokio::time::Instant::now() + grace;
         while self.threads.iter().any(|t| !t.is_finished())
             && tokio::time::Instant::now() < deadline
         {
@@ -345,18 +367,34 @@ impl LoadRun {
         }
         self.abort.cancel();
         let threads = std::mem::take(&mut self.threads);
-        tokio::task::spawn_blocking(move || {
+        // Every thread is joined, whichever panicked; the first panic is the error.
+        let panicked = tokio::task::spawn_blocking(move || {
+            let mut first = None;
             for t in threads {
-                let _ = t.join();
+                let name = t.thread().name().unwrap_or("zdt-load").to_string();
+                if let Err(p) = t.join() {
+                    first.get_or_insert_with(|| {
+                        format!("load thread {name} panicked: {}", panic_message(&*p))
+                    });
+                }
             }
+            first
         })
         .await
-        .expect("joining the load threads");
+        .map_err(|e| Error::Internal(format!("joining the load threads: {e}")))?;
         // Every worker (and its batch sender) is gone now, so the collector's loop ends.
         let collector = tokio::task::spawn_blocking(move || self.collector.join())
             .await
-            .expect("joining the collector thread")
-            .expect("the collector thread does not panic");
+            .map_err(|e| Error::Internal(format!("joining the collector thread: {e}")))?;
+        if let Some(why) = panicked {
+            return Err(Error::Internal(why));
+        }
+        let collector = collector.map_err(|p| {
+            Error::Internal(format!(
+                "collector thread zdt-collector panicked: {}",
+                panic_message(&*p)
+            ))
+        })?;
         let sum = |f: fn(&WorkerCounters) -> &AtomicU64| {
             self.counters
                 .iter()
@@ -386,11 +424,12 @@ impl LoadRun {
             sent: sum(|c| &c.sent),
             in_flight_at_end: sum(|c| &c.in_flight),
             queued_at_end: queued,
+            interrupted: ending == Ending::Interrupted,
             target_rate: self.target_rate,
             schedule_ns: self.schedule_end_ns.unwrap_or(0),
             end_ns: self.clock.now_ns(),
         };
-        (collector, counters)
+        Ok((collector, counters))
     }
 }
 

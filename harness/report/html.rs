@@ -109,8 +109,11 @@ pub fn write(path: &Path, runs: &[RunReport]) -> Result<()> {
     std::fs::write(path, render(runs)).map_err(|e| Error::io(path, e))
 }
 
-/// `PASS`, `FAIL` or `ERROR`, with its CSS class.
+/// `PASS`, `FAIL`, `ERROR` or `INTERRUPTED`, with its CSS class.
 pub fn verdict_of(r: &RunReport) -> (&'static str, &'static str) {
+    if r.interrupted {
+        return ("INTERRUPTED", "error");
+    }
     match r.exit_code {
         0 => ("PASS", "pass"),
         1 => ("FAIL", "fail"),
@@ -218,7 +221,8 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
     if r.interrupted {
         let _ = writeln!(
             o,
-            "<p class=\"error-box\">INTERRUPTED: the figures cover the run until Ctrl-C.</p>"
+            "<p class=\"error-box\">{}: the figures cover the run until then; nothing is judged against the server.</p>",
+            escape(&r.interrupted_by_text())
         );
     }
     if let Some(e) = &r.error {
@@ -317,6 +321,9 @@ fn identity(o: &mut String, st: &RunStats) {
             ));
         }
     }
+    if st.interrupted > 0 {
+        parts.push(format!("interrupted {}", st.interrupted));
+    }
     let mark = if st.identity_holds {
         "<span class=\"holds\">identity holds</span>"
     } else {
@@ -329,9 +336,20 @@ fn identity(o: &mut String, st: &RunStats) {
         parts.join(" + ")
     );
     let mut notes = Vec::new();
+    if st.interrupted > 0 {
+        notes.push(format!(
+            "interrupted: {} requests still open when the run was interrupted (not failures)",
+            st.interrupted
+        ));
+    }
     if st.never_sent > 0 {
         notes.push(format!(
-            "of the hung, {} were never sent (no connection was free)",
+            "of the {}, {} were never sent (no connection was free)",
+            if st.interrupted > 0 {
+                "interrupted"
+            } else {
+                "hung"
+            },
             st.never_sent
         ));
     }
@@ -627,8 +645,10 @@ pub(crate) mod tests {
             }),
             error: None,
             interrupted: false,
+            interrupted_by: None,
             run_dir: None,
             leftovers: Vec::new(),
+            result: crate::report::RunResult::Fail,
             exit_code: 1,
             duration_s: 4.2,
         }
@@ -706,6 +726,19 @@ pub(crate) mod tests {
         assert!(page.contains("data-verdict=\"ERROR\""));
         assert!(page.contains("error: starting v1: &lt;nginx&gt; not found"));
         assert!(!page.contains("<svg"));
+    }
+
+    #[test]
+    fn report_html_interrupted_is_neither_pass_nor_fail() {
+        let mut r = fixture("cut");
+        r.interrupted = true;
+        r.interrupted_by = Some("SIGTERM".into());
+        r.conclude();
+        assert_eq!(r.exit_code, 2);
+        let page = render(&[r]);
+        assert!(page.contains("data-verdict=\"INTERRUPTED\""), "{page}");
+        assert!(!page.contains("data-verdict=\"FAIL\""), "{page}");
+        assert!(page.contains("INTERRUPTED by SIGTERM: the figures cover the run until then"));
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub fn case_result(r: &RunReport) -> CaseResult {
         EXIT_ERROR => {
             let mut why = Vec::new();
             if r.interrupted {
-                why.push("interrupted (Ctrl-C): the run did not finish".to_string());
+                why.push(format!(
+                    "{}: the run did not finish; nothing is judged against the server",
+                    r.interrupted_by_text()
+                ));
             }
             if let Some(e) = &r.error {
                 why.push(e.clone());
@@ -315,8 +318,14 @@ mod tests {
             }),
             error: None,
             interrupted: false,
+            interrupted_by: None,
             run_dir: None,
             leftovers: Vec::new(),
+            result: match exit_code {
+                0 => crate::report::RunResult::Pass,
+                1 => crate::report::RunResult::Fail,
+                _ => crate::report::RunResult::Error,
+            },
             exit_code,
             duration_s: 1.5,
         }
@@ -545,13 +554,18 @@ mod tests {
     fn report_junit_interrupted_is_an_error() {
         let r = RunReport {
             interrupted: true,
+            interrupted_by: Some("SIGTERM".into()),
+            result: crate::report::RunResult::Interrupted,
             ..run("cut", 2, &[("accounting", true, "ok")])
         };
         match case_result(&r) {
-            CaseResult::Error(t) => assert!(t.starts_with("interrupted"), "{t}"),
+            CaseResult::Error(t) => assert!(t.starts_with("INTERRUPTED by SIGTERM: "), "{t}"),
             other => panic!("{other:?}"),
         }
-        assert!(render(&[r], SystemTime::UNIX_EPOCH).contains("type=\"interrupted\""));
+        let xml = render(&[r], SystemTime::UNIX_EPOCH);
+        assert!(xml.contains("type=\"interrupted\""), "{xml}");
+        assert!(xml.contains("verdict: INTERRUPTED by SIGTERM"), "{xml}");
+        assert!(!xml.contains("verdict: FAIL"), "{xml}");
     }
 
     #[test]

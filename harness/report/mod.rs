@@ -13,6 +13,7 @@ use serde::Serialize;
 
 pub use footprint::Footprint;
 
+use crate::error::{EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::stats::RunStats;
 use crate::steps::StepEvent;
 use crate::verdict::Verdict;
@@ -62,8 +63,11 @@ pub struct RunReport {
     pub verdict: Option<Verdict>,
     /// A harness error that ended the run without a verdict.
     pub error: Option<String>,
-    /// The run was interrupted (Ctrl-C); what was measured until then is reported.
+    /// The run was interrupted (a signal); what was measured until then is reported,
+    /// and the requests it cut are `stats.interrupted`, not failures.
     pub interrupted: bool,
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), when known.
+    pub interrupted_by: Option<String>,
     /// Where the run directory was kept (`--keep-run-dir`).
     pub run_dir: Option<String>,
     /// Processes the stack left behind outside every process group the harness started
@@ -71,8 +75,77 @@ pub struct RunReport {
     /// "pid N command line" each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub leftovers: Vec<String>,
+    /// What the run came to: `PASS`, `FAIL`, `ERROR` or `INTERRUPTED`.
+    pub result: RunResult,
     /// 0 pass, 1 an assertion failed, 2 harness error or interrupted.
     pub exit_code: u8,
     /// Wall-clock seconds the run took, start-up and shutdown included.
     pub duration_s: f64,
+}
+
+/// What a run came to, in one word: the terminal's `verdict:` line, the JSON's
+/// `result`, the JUnit case's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunResult {
+    /// Every check held (`zdt-check load`: no request failed). Exit 0.
+    Pass,
+    /// The run completed and a check failed (`zdt-check load`: a request failed). Exit 1.
+    Fail,
+    /// A harness error ended the run: nothing is blamed on the server. Exit 2.
+    Error,
+    /// A signal interrupted the run: nothing is blamed on the server. Exit 2.
+    Interrupted,
+}
+
+impl RunResult {
+    /// The process exit code this result maps to.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunResult::Pass => EXIT_PASS,
+            RunResult::Fail => EXIT_FAIL,
+            RunResult::Error | RunResult::Interrupted => EXIT_ERROR,
+        }
+    }
+
+    /// `PASS`, `FAIL`, `ERROR` or `INTERRUPTED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Pass => "PASS",
+            RunResult::Fail => "FAIL",
+            RunResult::Error => "ERROR",
+            RunResult::Interrupted => "INTERRUPTED",
+        }
+    }
+}
+
+impl RunReport {
+    /// Sets `result` and `exit_code`: an interruption first, then a harness error,
+    /// then the verdict (without one, as for `zdt-check load`: whether a request failed).
+    pub fn conclude(&mut self) {
+        self.result = if self.interrupted {
+            RunResult::Interrupted
+        } else if self.error.is_some() {
+            RunResult::Error
+        } else if let Some(v) = &self.verdict {
+            if v.passed {
+                RunResult::Pass
+            } else {
+                RunResult::Fail
+            }
+        } else if self.stats.as_ref().is_some_and(|s| s.failed == 0) {
+            RunResult::Pass
+        } else {
+            RunResult::Fail
+        };
+        self.exit_code = self.result.exit_code();
+    }
+
+    /// "INTERRUPTED by SIGTERM" (or "INTERRUPTED" when the signal is unknown).
+    pub fn interrupted_by_text(&self) -> String {
+        match &self.interrupted_by {
+            Some(s) => format!("INTERRUPTED by {s}"),
+            None => "INTERRUPTED".to_string(),
+        }
+    }
 }

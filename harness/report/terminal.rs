@@ -45,6 +45,9 @@ pub fn render(r: &RunReport) -> String {
                 parts.push(format!("{k} {n}"));
             }
         }
+        if st.interrupted > 0 {
+            parts.push(format!("interrupted {}", st.interrupted));
+        }
         let mark = if st.identity_holds {
             "holds"
         } else {
@@ -59,10 +62,22 @@ pub fn render(r: &RunReport) -> String {
         if let Some(t) = &st.truncated {
             let _ = writeln!(o, "  {}", truncations(t));
         }
+        if st.interrupted > 0 {
+            let _ = writeln!(
+                o,
+                "  (interrupted: {} requests still open when the run was interrupted; not failures)",
+                st.interrupted
+            );
+        }
         if st.never_sent > 0 {
             let _ = writeln!(
                 o,
-                "  (of the hung, {} were never sent: no connection was free)",
+                "  (of the {}, {} were never sent: no connection was free)",
+                if st.interrupted > 0 {
+                    "interrupted"
+                } else {
+                    "hung"
+                },
                 st.never_sent
             );
         }
@@ -132,7 +147,8 @@ pub fn render(r: &RunReport) -> String {
     if r.interrupted {
         let _ = writeln!(
             o,
-            "\nINTERRUPTED: the figures above cover the run until Ctrl-C."
+            "\n{}: the figures above cover the run until then; nothing is judged against the server.",
+            r.interrupted_by_text()
         );
     }
     if let Some(e) = &r.error {
@@ -155,19 +171,15 @@ pub fn render(r: &RunReport) -> String {
                 c.detail
             );
         }
-        let _ = writeln!(
-            o,
-            "verdict: {}",
-            if v.passed && r.error.is_none() {
-                "PASS"
-            } else {
-                "FAIL"
-            }
-        );
-    } else if r.interrupted {
-        let _ = writeln!(o, "verdict: none (interrupted)");
+    }
+    if r.interrupted {
+        // Neither PASS nor FAIL: a run cut short proves nothing either way.
+        let _ = writeln!(o, "verdict: {}", r.interrupted_by_text());
     } else if r.error.is_some() {
-        let _ = writeln!(o, "verdict: none (harness error)");
+        let word = if r.verdict.is_some() { "ERROR" } else { "none" };
+        let _ = writeln!(o, "verdict: {word} (harness error)");
+    } else if r.verdict.is_some() {
+        let _ = writeln!(o, "verdict: {}", r.result.as_str());
     } else if let Some(st) = &r.stats {
         // `zdt-check load`: no reload, no assertions; failures alone set the exit code.
         let _ = writeln!(o, "no reload, no verdict: {} failed requests", st.failed);

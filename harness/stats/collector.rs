@@ -484,10 +484,14 @@ impl Collector {
             None => &["whole run"],
             Some(_) => &["before", "during", "after"],
         };
-        let kinds = self
-            .kinds
-            .take()
-            .map(|k| k.finish(phase_names, &counters.kind_drawn, &counters.kind_in_flight));
+        let kinds = self.kinds.take().map(|k| {
+            k.finish(
+                phase_names,
+                &counters.kind_drawn,
+                &counters.kind_in_flight,
+                counters.interrupted,
+            )
+        });
         let phases = match span {
             None => vec![phase("whole run", before, o_before, gap, 0, end_ns)],
             Some(s) => vec![
@@ -499,7 +503,13 @@ impl Collector {
 
         let ok = self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0);
         let recorded: u64 = self.outcomes.values().sum();
-        let hung = counters.in_flight_at_end + counters.queued_at_end;
+        // What was still open at the end: hung, unless the run was cut short.
+        let open = counters.in_flight_at_end + counters.queued_at_end;
+        let (hung, interrupted) = if counters.interrupted {
+            (0, open)
+        } else {
+            (open, 0)
+        };
         let mut outcomes = keyed(self.outcomes.iter());
         if hung > 0 {
             outcomes.insert("hung".into(), hung);
@@ -519,8 +529,9 @@ impl Collector {
             ok,
             failed: recorded - ok + hung,
             hung,
+            interrupted,
             never_sent: counters.queued_at_end,
-            identity_holds: counters.scheduled == recorded + hung,
+            identity_holds: counters.scheduled == recorded + hung + interrupted,
             outcomes,
             classes,
             target_rate: counters.target_rate,
@@ -805,6 +816,64 @@ mod tests {
         let during = &stats.phases[1];
         assert_eq!(during.ok, 1);
         assert!(during.latency.p99 >= 1099.0, "{:?}", during.latency);
+    }
+
+    #[test]
+    fn requests_cut_by_an_interruption_are_not_hung_nor_failed() {
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        let info = |name: &str| RequestKindInfo {
+            name: name.into(),
+            method: "GET".into(),
+            path: "/".into(),
+            weight: 1,
+            body_bytes: 0,
+            upload_ms: None,
+            keep_alive: false,
+            echo: false,
+        };
+        c.track_kinds(vec![info("a"), info("b")]);
+        for t in 0..10u64 {
+            c.add(&Sample {
+                kind: (t % 2) as u8,
+                ..sample(t, 1, Outcome::Ok, 0)
+            });
+        }
+        let counters = LoadCounters {
+            scheduled: 13,
+            kind_drawn: vec![6, 6],
+            kind_in_flight: vec![1, 1],
+            in_flight_at_end: 2,
+            queued_at_end: 1,
+            interrupted: true,
+            ..LoadCounters::default()
+        };
+        let stats = c.finish(&counters, &[]);
+        assert!(stats.identity_holds);
+        assert_eq!(
+            (stats.ok, stats.failed, stats.hung, stats.interrupted),
+            (10, 0, 0, 3)
+        );
+        assert_eq!(stats.never_sent, 1);
+        assert!(!stats.outcomes.contains_key("hung"), "{:?}", stats.outcomes);
+        assert!(!stats.classes.contains_key("hung"), "{:?}", stats.classes);
+        let kinds = stats.kinds.as_ref().unwrap();
+        assert!(kinds.iter().all(|k| k.identity_holds), "{kinds:?}");
+        assert!(kinds
+            .iter()
+            .all(|k| (k.hung, k.interrupted, k.failed) == (0, 1, 0)));
+        // Not interrupted, the same open requests are hung (failures).
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        c.add(&sample(0, 1, Outcome::Ok, 0));
+        let stats = c.finish(
+            &LoadCounters {
+                scheduled: 3,
+                in_flight_at_end: 2,
+                ..LoadCounters::default()
+            },
+            &[],
+        );
+        assert!(stats.identity_holds);
+        assert_eq!((stats.failed, stats.hung, stats.interrupted), (2, 2, 0));
     }
 
     #[test]

@@ -146,12 +146,14 @@ impl RequestKindTracks {
     }
 
     /// The kinds' statistics. `phase_names` are the run's phases (one, or before /
-    /// during / after); `drawn` and `in_flight` are the load engine's own counts per kind.
+    /// during / after); `drawn` and `in_flight` are the load engine's own counts per kind;
+    /// `interrupted`: the run was cut short, so what was in flight is `interrupted`, not `hung`.
     pub(super) fn finish(
         self,
         phase_names: &[&str],
         drawn: &[u64],
         in_flight: &[u64],
+        interrupted: bool,
     ) -> Vec<RequestKindStats> {
         self.info
             .into_iter()
@@ -160,7 +162,8 @@ impl RequestKindTracks {
             .map(|(k, (info, t))| {
                 let recorded: u64 = t.outcomes.values().sum();
                 let ok = t.outcomes.get(&Outcome::Ok).copied().unwrap_or(0);
-                let hung = in_flight.get(k).copied().unwrap_or(0);
+                let open = in_flight.get(k).copied().unwrap_or(0);
+                let (hung, cut) = if interrupted { (0, open) } else { (open, 0) };
                 let scheduled = drawn.get(k).copied().unwrap_or(0);
                 let mut outcomes = super::collector::keyed(t.outcomes.iter());
                 let mut classes: BTreeMap<String, u64> = BTreeMap::new();
@@ -193,7 +196,8 @@ impl RequestKindTracks {
                     ok,
                     failed: recorded - ok + hung,
                     hung,
-                    identity_holds: scheduled == recorded + hung,
+                    interrupted: cut,
+                    identity_holds: scheduled == recorded + hung + cut,
                     outcomes,
                     classes,
                     latency: Percentiles::of(&whole),
@@ -220,7 +224,9 @@ pub struct RequestKindStats {
     pub failed: u64,
     /// Still open at the end.
     pub hung: u64,
-    /// scheduled = ok + Σ failure classes + hung, for this kind.
+    /// Cut in flight because the run was interrupted (not a failure, not in `failed`).
+    pub interrupted: u64,
+    /// scheduled = ok + Σ failure classes + hung + interrupted, for this kind.
     pub identity_holds: bool,
     /// Count per outcome key.
     pub outcomes: BTreeMap<String, u64>,

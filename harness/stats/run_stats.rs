@@ -29,6 +29,9 @@ pub struct LoadCounters {
     pub in_flight_at_end: u64,
     /// Scheduled requests no connection ever took.
     pub queued_at_end: u64,
+    /// The load was cut short by an interruption (a signal): what was still open at
+    /// the end (in flight or queued) counts as `interrupted`, not as `hung`.
+    pub interrupted: bool,
     /// Open loop's target rate (0 for closed loop).
     pub target_rate: f64,
     /// How long scheduling went on, ns.
@@ -48,9 +51,12 @@ pub struct RunStats {
     pub failed: u64,
     /// Requests still open at the end (in flight, or never sent).
     pub hung: u64,
-    /// Of the hung, those no connection ever took.
+    /// Requests still open when the run was interrupted (in flight, or never sent):
+    /// cut by the interruption, so neither failures nor counted in `failed`.
+    pub interrupted: u64,
+    /// Of the hung (of the interrupted, in an interrupted run), those no connection ever took.
     pub never_sent: u64,
-    /// scheduled = ok + Σ failure classes + hung.
+    /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
     /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...).
     pub outcomes: BTreeMap<String, u64>,

@@ -68,12 +68,25 @@ pub fn kill_all_groups() {
     }
 }
 
-/// Installs a panic hook that kills every child group before the default hook runs.
+/// Installs a panic hook that kills every child group, then says on one line which
+/// thread panicked, where and why, as an internal error (the default hook's report,
+/// with its backtrace, when `RUST_BACKTRACE` is set).
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         kill_all_groups();
-        default(info);
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            default(info);
+        }
+        let thread = std::thread::current();
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {l}"));
+        eprintln!(
+            "zdt-check: internal error: thread '{}' panicked{at}: {} (this is a bug in zdt-check)",
+            thread.name().unwrap_or("unnamed"),
+            crate::error::panic_message(info.payload())
+        );
     }));
 }
 

@@ -38,7 +38,7 @@ impl Check {
 /// All checks of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
-    /// True when every check held.
+    /// True when every check held (never for an interrupted run).
     pub passed: bool,
     /// Every check, in report order.
     pub checks: Vec<Check>,
@@ -100,15 +100,18 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
         stats.identity_holds && broken_kinds.is_empty(),
         if !broken_kinds.is_empty() {
             format!(
-                "scheduled != ok + failed + hung for request kinds {}: the harness lost requests (a bug in zdt-check)",
+                "scheduled != ok + failed + hung + interrupted for request kinds {}: the harness lost requests (a bug in zdt-check)",
                 broken_kinds.join(", ")
             )
         } else if stats.identity_holds {
-            format!("scheduled {} = ok + failed + hung{per_kind}", stats.scheduled)
+            format!(
+                "scheduled {} = ok + failed + hung + interrupted{per_kind}",
+                stats.scheduled
+            )
         } else {
             format!(
-                "scheduled {} != ok {} + failed {}: the harness lost requests (a bug in zdt-check)",
-                stats.scheduled, stats.ok, stats.failed
+                "scheduled {} != ok {} + failed {} + interrupted {}: the harness lost requests (a bug in zdt-check)",
+                stats.scheduled, stats.ok, stats.failed, stats.interrupted
             )
         },
     ));
@@ -145,6 +148,12 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
     };
     if j.assert.max_failed > 0 {
         detail.push_str(&format!("; at most {} allowed", j.assert.max_failed));
+    }
+    if stats.interrupted > 0 {
+        detail.push_str(&format!(
+            "; {} cut in flight by the interruption, not counted",
+            stats.interrupted
+        ));
     }
     if !allowed_parts.is_empty() {
         detail.push_str(&format!(
@@ -227,6 +236,23 @@ impl Verdict {
     pub fn push(&mut self, c: Check) {
         self.passed &= c.not_failed();
         self.checks.push(c);
+    }
+
+    /// The run was interrupted (by `signal`): cut short, it proves nothing about the
+    /// server, so a check that did not hold on what was measured is not judged
+    /// (`accounting`, the harness's own bookkeeping, still is), and the verdict does
+    /// not pass.
+    pub fn interrupted(&mut self, signal: &str) {
+        for c in &mut self.checks {
+            if !c.not_failed() && c.name != "accounting" {
+                c.not_checked = true;
+                c.detail = format!(
+                    "not judged, the run was interrupted by {signal}: {}",
+                    c.detail
+                );
+            }
+        }
+        self.passed = false;
     }
 }
 
@@ -729,6 +755,59 @@ mod judge_tests {
         samples.push((1502, Outcome::Http5xx(502), u16::MAX));
         let v = judge_with(&stats(&samples), &["http_5xx", "reset_reused"]);
         assert!(passed(&v, "no_failed_requests"), "{v:?}");
+    }
+
+    #[test]
+    fn an_interrupted_run_blames_nothing_on_the_server() {
+        // Interrupted at 1200 ms, mid-reload: v2 never served, 3 requests were cut in flight.
+        let mut c = Collector::new(100_000_000, 1_000_000);
+        c.live_span().mark_start(1_000_000_000);
+        for t in (0..1200).step_by(10) {
+            c.add(&Sample {
+                scheduled_ns: t * 1_000_000,
+                sent_ns: t * 1_000_000,
+                done_ns: t * 1_000_000 + 500_000,
+                outcome: Outcome::Ok,
+                version: 0,
+                cut: crate::load::Cut::NONE,
+                kind: 0,
+            });
+        }
+        let counters = LoadCounters {
+            scheduled: 123,
+            in_flight_at_end: 3,
+            interrupted: true,
+            end_ns: 1_200_000_000,
+            ..LoadCounters::default()
+        };
+        let st = c.finish(&counters, &["v1".into(), "v2".into()]);
+        let mut v = judge_with(&st, &[]);
+        assert!(passed(&v, "accounting"), "{v:?}");
+        assert!(passed(&v, "no_failed_requests"), "{v:?}");
+        let failed = v.checks.iter().find(|c| c.name == "no_failed_requests");
+        assert!(
+            failed
+                .unwrap()
+                .detail
+                .contains("3 cut in flight by the interruption"),
+            "{v:?}"
+        );
+        assert!(!passed(&v, "new_version_took_over"));
+        v.interrupted("SIGTERM");
+        assert!(!v.passed);
+        let took_over = v.checks.iter().find(|c| c.name == "new_version_took_over");
+        let took_over = took_over.unwrap();
+        assert!(
+            took_over.not_checked && took_over.not_failed(),
+            "{took_over:?}"
+        );
+        assert!(
+            took_over
+                .detail
+                .starts_with("not judged, the run was interrupted by SIGTERM: "),
+            "{took_over:?}"
+        );
+        assert!(v.checks.iter().all(Check::not_failed), "{v:?}");
     }
 
     #[test]

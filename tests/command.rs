@@ -197,3 +197,55 @@ echo "waited $(( ($(date +%s%N) - start) / 1000000 )) ms"
         r.dump()
     );
 }
+
+#[test]
+fn a_deploy_command_sees_what_a_plain_shell_would() {
+    // Signal mask and dispositions, open fds, rlimits and umask, under zdt-check and
+    // from a plain spawn: the verifier must not change what the deploy runs with.
+    // (The process group, stdin and stdout/stderr differ on purpose: documented.)
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("probe.sh");
+    std::fs::write(
+        &probe,
+        "#!/bin/sh\n{ grep -E '^(SigBlk|SigIgn|NoNewPrivs)' /proc/self/status; ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; ulimit -a; umask; } > \"$1\" 2>&1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let under = dir.path().join("under");
+    let plain = dir.path().join("plain");
+    let r = run_scenario_text(
+        "plain-shell",
+        &format!(
+            "[load]\nrate = 50\nwarmup = \"200ms\"\ncooldown = \"200ms\"\n[reload]\nstrategy = \"command\"\ncommand = [{:?}, {:?}]\n",
+            probe.display().to_string(),
+            under.display().to_string()
+        ),
+    );
+    let status = std::process::Command::new(&probe)
+        .arg(&plain)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Dispositions of the standard signals (1-31) only: the real-time ones above are
+    // glibc's own, and what this test process ignores there is not zdt-check's doing.
+    let standard = |text: String| {
+        text.lines()
+            .map(|l| match l.strip_prefix("SigIgn:") {
+                Some(hex) => {
+                    let bits = u64::from_str_radix(hex.trim(), 16).unwrap();
+                    format!("SigIgn: {:x}", bits & 0x7fff_ffff)
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let under = std::fs::read_to_string(&under).unwrap_or_else(|_| panic!("{}", r.dump()));
+    let plain = std::fs::read_to_string(&plain).unwrap();
+    assert_eq!(
+        standard(under),
+        standard(plain),
+        "under zdt-check vs a plain spawn"
+    );
+}

@@ -213,3 +213,27 @@ fn a_tcp_stack_gets_a_free_port_for_the_run() {
         "distinct extra ports: {out}"
     );
 }
+
+#[test]
+fn the_stop_command_runs_while_the_deployed_instance_still_runs() {
+    // The deploy starts v2 in its own process group; the stop command, which might
+    // drain or deregister it, must find it alive: groups are killed after it.
+    let dir = tempfile::tempdir().unwrap();
+    let said = dir.path().join("said");
+    let stop = format!(
+        r#"p=$(cat "$ZDT_RUN_DIR/slot-$(cat "$ZDT_RUN_DIR/active-slot").pid"); if kill -0 "$p"; then echo running; else echo gone; fi > {}"#,
+        said.display()
+    );
+    let r = run_scenario_text(
+        "stop-order",
+        &own_stack(
+            &format!(
+                "versions = [\"v1\", \"v2\"]\nenv = {{ IMPORT_DELAY = \"100ms\" }}\nstop = [\"sh\", \"-c\", {stop:?}]"
+            ),
+            &format!("command = [{:?}]", at("examples/own-stack/deploy.sh")),
+        ),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let text = std::fs::read_to_string(&said).unwrap_or_default();
+    assert_eq!(text.trim(), "running", "{}", r.dump());
+}

@@ -371,13 +371,14 @@ impl ExternalStack {
         }
     }
 
-    /// Runs the stop command (if any, within `stop_timeout`), then stops the start
-    /// command's process group (SIGTERM, `stop_timeout`, SIGKILL). Returns what happened.
-    pub async fn stop(&mut self, env: &AppEnv) -> Vec<String> {
+    /// Runs the stop command, if any, within `stop_timeout`: first of all, while every
+    /// process the start and deploy commands left is still running (a stop script that
+    /// drains or deregisters the live instance finds it). Returns what happened.
+    pub async fn run_stop_command(&self, env: &AppEnv) -> Option<String> {
         let c = &env.config;
-        let mut notes = Vec::new();
-        if let Some(argv) = c.external().ok().and_then(|o| o.stop.as_ref()) {
-            let vars = base_env(env, &self.cwd, &self.target.to_string());
+        let argv = c.external().ok().and_then(|o| o.stop.as_ref())?;
+        let vars = base_env(env, &self.cwd, &self.target.to_string());
+        Some(
             match run_to_end(
                 "stop command",
                 argv.get_ref(),
@@ -388,20 +389,24 @@ impl ExternalStack {
             )
             .await
             {
-                Ok((_, what)) => notes.push(what),
-                Err(e) => notes.push(e.to_string()),
-            }
-        }
-        if let Some(mut child) = self.start.take() {
-            // The command may have exited long ago, leaving the stack in its group.
-            let killed = child.stop_group(c.stop_timeout.0).await;
-            if killed > 0 {
-                notes.push(format!(
-                    "{killed} processes of the start command's group still running {} after SIGTERM; killed",
-                    c.stop_timeout
-                ));
-            }
-        }
-        notes
+                Ok((_, what)) => what,
+                Err(e) => e.to_string(),
+            },
+        )
+    }
+
+    /// Stops the start command's process group (SIGTERM, `stop_timeout`, SIGKILL), after
+    /// the stop command ran. Returns what happened.
+    pub async fn stop_start_group(&mut self, env: &AppEnv) -> Option<String> {
+        let c = &env.config;
+        let mut child = self.start.take()?;
+        // The command may have exited long ago, leaving the stack in its group.
+        let killed = child.stop_group(c.stop_timeout.0).await;
+        (killed > 0).then(|| {
+            format!(
+                "{killed} processes of the start command's group still running {} after SIGTERM; killed",
+                c.stop_timeout
+            )
+        })
     }
 }

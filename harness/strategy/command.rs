@@ -287,8 +287,15 @@ impl Strategy for Command {
         }
     }
 
+    /// In this order: the user's stop command (while everything still runs), then the
+    /// deploy commands' groups (what they started lives there), then the start command's
+    /// group; the run then sweeps orphans (see docs/guide/gate-your-own-deploy.md).
     async fn shutdown(&mut self, ctx: &mut Ctx) {
-        // What the command started (the new instance) lives in its process group.
+        let t = ctx.steps.now_ms();
+        let mut notes = Vec::new();
+        if let Some(stack) = &self.stack {
+            notes.extend(stack.run_stop_command(&ctx.app).await);
+        }
         for mut c in self.runs.drain(..).rev() {
             c.stop_group(ctx.app.config.stop_timeout.0).await;
         }
@@ -296,8 +303,7 @@ impl Strategy for Command {
             ctx.app.stop(&mut inst, StopHow::Drain).await;
         }
         if let Some(mut stack) = self.stack.take() {
-            let t = ctx.steps.now_ms();
-            let notes = stack.stop(&ctx.app).await;
+            notes.extend(stack.stop_start_group(&ctx.app).await);
             ctx.steps.record("stack stopped", t, notes.join("; "));
         }
     }

@@ -269,3 +269,35 @@ fn sigterm_cuts_requests_as_interrupted_not_hung() {
     assert_eq!(s["failed"], 0, "{s}");
     assert_eq!(s["identity_holds"], true, "{s}");
 }
+
+#[test]
+fn hung_requests_say_how_long_they_were_open_and_what_to_raise() {
+    let _g = serial();
+    let f = Fixture::start(&[]);
+    // 3 s requests with a 1 s grace: the ones in flight at the end are slow, not stuck.
+    let url = format!("{}slow?ms=3000", f.url);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let out = bin()
+        .args([
+            "load", &url, "--rate", "10", "-c", "64", "-d", "1s", "--grace", "1s",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_no_leftovers(&out, &[f.child.id()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("the oldest had been in flight 2.")
+            && stdout.contains("raise `load.timeout`"),
+        "{}",
+        dump(&out)
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let s = &doc["runs"][0]["stats"];
+    let oldest = s["hung_oldest_ms"].as_f64().unwrap();
+    assert!((1900.0..2600.0).contains(&oldest), "{s}");
+    assert_eq!(s["grace_ms"], 1000.0, "{s}");
+}

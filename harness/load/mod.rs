@@ -99,6 +99,9 @@ struct WorkerCounters {
     in_flight: AtomicU64,
     /// The kind of the request in flight (meaningful while `in_flight` is 1).
     kind: std::sync::atomic::AtomicUsize,
+    /// When the request in flight was sent, ns since load start (meaningful while
+    /// `in_flight` is 1): a hung request's report says how long it had been open.
+    sent_at_ns: AtomicU64,
     /// Requests begun, per kind (only kept with a mix).
     drawn: Box<[AtomicU64]>,
 }
@@ -408,6 +411,13 @@ impl LoadRun {
         let kinds = self.counters.first().map_or(0, |c| c.drawn.len());
         let mut kind_drawn = vec![0u64; kinds];
         let mut kind_in_flight = vec![0u64; kinds];
+        let end_ns = self.clock.now_ns();
+        let oldest_sent_ns = self
+            .counters
+            .iter()
+            .filter(|c| c.in_flight.load(Ordering::SeqCst) > 0)
+            .map(|c| c.sent_at_ns.load(Ordering::SeqCst))
+            .min();
         for c in &self.counters {
             for (k, n) in c.drawn.iter().enumerate() {
                 kind_drawn[k] += n.load(Ordering::SeqCst);
@@ -427,7 +437,9 @@ impl LoadRun {
             interrupted: ending == Ending::Interrupted,
             target_rate: self.target_rate,
             schedule_ns: self.schedule_end_ns.unwrap_or(0),
-            end_ns: self.clock.now_ns(),
+            end_ns,
+            oldest_in_flight_ns: oldest_sent_ns.map_or(0, |s| end_ns.saturating_sub(s)),
+            grace_ns: grace.as_nanos() as u64,
         };
         Ok((collector, counters))
     }
@@ -535,6 +547,7 @@ impl Worker {
         let scheduled_ns = scheduled_ns.unwrap_or(sent_ns);
         let deadline = tokio::time::Instant::from_std(now + self.spec.timeout);
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        self.counters.sent_at_ns.store(sent_ns, Ordering::Relaxed);
         let kind = self.spec.mix.draw(&mut self.rng);
         let keep_alive = self.spec.mix.kinds[kind].keep_alive;
         if keep_alive {

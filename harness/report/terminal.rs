@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use super::RunReport;
-use crate::stats::Truncations;
 use crate::stats::{Percentiles, RequestKindStats};
+use crate::stats::{RunStats, Truncations};
 use crate::websocket::{End, WsReport};
 
 /// Renders one run for a terminal (plain text, no colour codes).
@@ -80,6 +80,9 @@ pub fn render(r: &RunReport) -> String {
                 },
                 st.never_sent
             );
+        }
+        if st.hung > 0 {
+            let _ = writeln!(o, "  {}", hung_hint(st));
         }
         if st.target_rate > 0.0 {
             let _ = writeln!(
@@ -331,4 +334,21 @@ fn row(label: &str, p: &Percentiles) -> String {
         "{label:<22} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
         p.count, p.p50, p.p90, p.p99, p.p999, p.max
     )
+}
+
+/// Why requests ended `hung` and which key to raise: a request still in flight when the
+/// grace ran out may be slow rather than stuck.
+fn hung_hint(st: &RunStats) -> String {
+    let grace = st.grace_ms / 1000.0;
+    match st.hung_oldest_ms {
+        Some(oldest) => format!(
+            "(hung: {} still open when the {grace:.1} s grace after the schedule ran out; the oldest had been in flight {:.1} s. If the app is that slow by design, raise `load.timeout` (the grace follows it) or `load.grace`)",
+            st.hung,
+            oldest / 1000.0
+        ),
+        None => format!(
+            "(hung: {} still open when the {grace:.1} s grace after the schedule ran out, none of them sent: raise `load.connections`, or `load.grace`)",
+            st.hung
+        ),
+    }
 }

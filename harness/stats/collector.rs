@@ -531,6 +531,9 @@ impl Collector {
             hung,
             interrupted,
             never_sent: counters.queued_at_end,
+            hung_oldest_ms: (hung > 0 && counters.oldest_in_flight_ns > 0)
+                .then(|| counters.oldest_in_flight_ns as f64 / 1e6),
+            grace_ms: counters.grace_ns as f64 / 1e6,
             identity_holds: counters.scheduled == recorded + hung + interrupted,
             outcomes,
             classes,

@@ -38,6 +38,10 @@ pub struct LoadCounters {
     pub schedule_ns: u64,
     /// When the run ended (after the grace period), ns since load start.
     pub end_ns: u64,
+    /// How long the oldest request still in flight at the end had been open, ns (0: none).
+    pub oldest_in_flight_ns: u64,
+    /// The grace the requests in flight were given after scheduling stopped, ns.
+    pub grace_ns: u64,
 }
 
 /// The summary of one load run, as reported.
@@ -56,6 +60,13 @@ pub struct RunStats {
     pub interrupted: u64,
     /// Of the hung (of the interrupted, in an interrupted run), those no connection ever took.
     pub never_sent: u64,
+    /// With hung requests: how long the oldest one still in flight had been open when
+    /// the grace ran out, ms (requests that slow may only need a longer `load.timeout`
+    /// or `load.grace`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hung_oldest_ms: Option<f64>,
+    /// The grace requests in flight had after scheduling stopped, ms.
+    pub grace_ms: f64,
     /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
     /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...).

@@ -210,7 +210,7 @@ fn sigterm_mid_reload_is_interrupted_not_failed_in_every_report() {
     assert_eq!(n("failed"), 0, "symlink-swap fails nothing: {}", dump(&out));
     assert_eq!(n("scheduled"), n("ok") + n("failed") + n("interrupted"));
     assert_eq!(st["identity_holds"], true);
-    assert!(st["outcomes"].get("hung").is_none(), "{}", dump(&out));
+    assert!(st["classes"].get("hung").is_none(), "{}", dump(&out));
     let checks = run["verdict"]["checks"].as_array().unwrap();
     assert!(
         checks

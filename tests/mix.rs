@@ -174,8 +174,17 @@ fn nginx_does_not_retry_cut_posts_and_the_mix_names_them() {
     assert_kinds_add_up(&r);
     let post = kind(&r, "post");
     // 50 ms requests at 400 req/s: about 10 POSTs in flight on the killed instance.
-    assert!(n(&post["outcomes"]["http_502"]) >= 3, "{}", r.dump());
-    assert_eq!(post["failed"], post["outcomes"]["http_502"], "{}", r.dump());
+    assert!(
+        n(&post["by_code"]["http_5xx"]["http_502"]) >= 3,
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        post["failed"],
+        post["by_code"]["http_5xx"]["http_502"],
+        "{}",
+        r.dump()
+    );
     assert_eq!(kind(&r, "get")["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
 }
@@ -192,7 +201,7 @@ fn an_nginx_reload_resets_only_reused_connections() {
         assert_eq!(kind(&r, name)["failed"], 0, "{name}: {}", r.dump());
     }
     let reused = kind(&r, "reused");
-    let resets = n(&reused["outcomes"]["reset_reused"]);
+    let resets = n(&reused["classes"]["reset_reused"]);
     assert_eq!(n(&reused["failed"]), resets, "{}", r.dump());
     // At most once per client connection per reload (128 connections).
     assert!(resets <= 128, "{}", r.dump());
@@ -212,7 +221,7 @@ fn gunicorn_hup_passes_for_every_kind() {
     let reused = kind(&r, "reused");
     assert_eq!(
         n(&reused["failed"]),
-        n(&reused["outcomes"]["reset_reused"]),
+        n(&reused["classes"]["reset_reused"]),
         "{}",
         r.dump()
     );

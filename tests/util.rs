@@ -56,6 +56,11 @@ impl RunResult {
         self.report["stats"]["classes"][name].as_u64().unwrap_or(0)
     }
 
+    /// Count of an outcome class, or of a status code (`http_502`), over the whole run.
+    pub fn outcome(&self, key: &str) -> u64 {
+        outcome_count(&self.report["stats"], key)
+    }
+
     /// Whether the named check passed.
     pub fn check(&self, name: &str) -> bool {
         self.report["verdict"]["checks"]
@@ -266,4 +271,19 @@ pub fn run_unstartable(name: &str, text: &str) -> String {
         dump(&out)
     );
     stdout
+}
+
+/// Count of a class (`connect_refused`, `http_5xx`) or a status code (`http_502`) in a
+/// report's `stats` (or a request kind's): codes are under their class in `by_code`.
+pub fn outcome_count(stats: &Value, key: &str) -> u64 {
+    let coded = key
+        .strip_prefix("http_")
+        .is_some_and(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()));
+    let n = if coded {
+        let class = format!("http_{}xx", &key[5..6]);
+        &stats["by_code"][class][key]
+    } else {
+        &stats["classes"][key]
+    };
+    n.as_u64().unwrap_or(0)
 }

@@ -1,4 +1,4 @@
-//! The JSON report: `{"schema": "zdt-check/report/v1", "runs": [...]}`.
+//! The JSON report: `{"schema": "zdt-check/report/v2", "runs": [...]}`.
 //!
 //! The layout is described by `schema/report.schema.json`; a test validates real
 //! output against it, so the schema cannot silently drift from the code.

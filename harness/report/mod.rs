@@ -20,7 +20,7 @@ use crate::verdict::Verdict;
 use crate::websocket::WsReport;
 
 /// Identifies the JSON layout (see `schema/report.schema.json`).
-pub const SCHEMA_ID: &str = "zdt-check/report/v1";
+pub const SCHEMA_ID: &str = "zdt-check/report/v2";
 
 /// The load as configured, for the report header.
 #[derive(Debug, Clone, Serialize)]

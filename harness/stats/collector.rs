@@ -524,6 +524,7 @@ impl Collector {
         let gap = self.gap.max_gap_to_end(0, end_ns, counters.schedule_ns);
         let sched_secs = counters.schedule_ns as f64 / 1e9;
         RunStats {
+            by_code: by_code(self.outcomes.iter()),
             kinds,
             scheduled: counters.scheduled,
             ok,
@@ -603,6 +604,22 @@ pub(super) fn keyed<'a>(it: impl Iterator<Item = (&'a Outcome, &'a u64)>) -> BTr
     let mut m = BTreeMap::new();
     for (o, n) in it {
         *m.entry(o.key()).or_insert(0) += n;
+    }
+    m
+}
+
+/// The HTTP classes broken down by status code (`http_5xx` → `http_502` → n).
+pub(super) fn by_code<'a>(
+    it: impl Iterator<Item = (&'a Outcome, &'a u64)>,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (o, n) in it {
+        if let Outcome::Http5xx(_) | Outcome::Http4xx(_) = o {
+            *m.entry(o.class().to_string())
+                .or_default()
+                .entry(o.key())
+                .or_insert(0) += n;
+        }
     }
     m
 }
@@ -736,7 +753,19 @@ mod tests {
         assert!(kinds.iter().all(|k| k.identity_holds), "{kinds:?}");
         assert_eq!(kinds[1].hung, 1);
         assert_eq!(kinds[1].outcomes["http_502"], 66);
+        assert_eq!(kinds[1].by_code["http_5xx"]["http_502"], 66);
         assert_eq!(kinds[0].failed, 0);
+        // In the JSON each request counts once: by class; codes only as a breakdown.
+        let json = serde_json::to_value(&stats).unwrap();
+        assert!(json.get("outcomes").is_none(), "{json}");
+        assert_eq!(json["by_code"]["http_5xx"]["http_502"], 66);
+        let by_class: u64 = json["classes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(by_class, 9001, "every scheduled request once");
         for (p, phase) in stats.phases.iter().enumerate() {
             let ok: u64 = kinds.iter().map(|k| k.phases[p].ok).sum();
             assert_eq!(ok, phase.ok, "{}", phase.name);

@@ -191,6 +191,7 @@ impl RequestKindTracks {
                     })
                     .collect();
                 RequestKindStats {
+                    by_code: super::collector::by_code(t.outcomes.iter()),
                     info,
                     scheduled,
                     ok,
@@ -228,8 +229,14 @@ pub struct RequestKindStats {
     pub interrupted: u64,
     /// scheduled = ok + Σ failure classes + hung + interrupted, for this kind.
     pub identity_holds: bool,
-    /// Count per outcome key.
+    /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...): for the
+    /// reports and `allow` lists. Not in the JSON, where `classes` counts each request
+    /// once and `by_code` breaks the HTTP classes down by status code.
+    #[serde(skip)]
     pub outcomes: BTreeMap<String, u64>,
+    /// The HTTP classes by status code: `{"http_5xx": {"http_502": 3}}` (a breakdown of
+    /// `classes`, never a second count).
+    pub by_code: BTreeMap<String, BTreeMap<String, u64>>,
     /// Count per outcome class.
     pub classes: BTreeMap<String, u64>,
     /// Corrected latency of its ok responses over the whole run.

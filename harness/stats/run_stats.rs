@@ -69,8 +69,14 @@ pub struct RunStats {
     pub grace_ms: f64,
     /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
-    /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...).
+    /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...): for the
+    /// reports and `allow` lists. Not in the JSON, where `classes` counts each request
+    /// once and `by_code` breaks the HTTP classes down by status code.
+    #[serde(skip)]
     pub outcomes: BTreeMap<String, u64>,
+    /// The HTTP classes by status code: `{"http_5xx": {"http_502": 3}}` (a breakdown of
+    /// `classes`, never a second count).
+    pub by_code: BTreeMap<String, BTreeMap<String, u64>>,
     /// Count per outcome class (`http_5xx` summed over codes).
     pub classes: BTreeMap<String, u64>,
     /// Open loop's target rate, requests/s (0 for closed loop).

@@ -8,7 +8,7 @@ use serde_json::json;
 fn schema_rejects_a_report_that_drifted() {
     // A run with an unknown outcome class and a missing field.
     let doc = json!({
-        "schema": "zdt-check/report/v1",
+        "schema": "zdt-check/report/v2",
         "version": "0.1.0",
         "runs": [{
             "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "load": null,
@@ -24,7 +24,7 @@ fn schema_rejects_a_report_that_drifted() {
 #[test]
 fn schema_accepts_a_minimal_error_report() {
     let doc = json!({
-        "schema": "zdt-check/report/v1",
+        "schema": "zdt-check/report/v2",
         "version": "0.1.0",
         "runs": [{
             "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "load": null,
@@ -44,7 +44,7 @@ fn schema_accepts_an_interrupted_report_and_names_its_result() {
         "error": null, "interrupted": true, "interrupted_by": "SIGTERM",
         "run_dir": null, "result": "INTERRUPTED", "exit_code": 2, "duration_s": 0.1
     });
-    let doc = |run: &serde_json::Value| json!({ "schema": "zdt-check/report/v1", "version": "0.1.0", "runs": [run] });
+    let doc = |run: &serde_json::Value| json!({ "schema": "zdt-check/report/v2", "version": "0.1.0", "runs": [run] });
     crate::util::assert_matches_schema(&doc(&run));
     // The result is one of four words, and it is required.
     for bad in [json!("CANCELLED"), serde_json::Value::Null] {

@@ -20,11 +20,6 @@ fn counter(r: &RunResult, step: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in {detail:?}"))
 }
 
-/// Count of one outcome key (e.g. `http_503`).
-fn outcome(r: &RunResult, key: &str) -> u64 {
-    r.report["stats"]["outcomes"][key].as_u64().unwrap_or(0)
-}
-
 /// Failure classes other than `http_5xx` with a count.
 fn non_5xx_failures(r: &RunResult) -> Vec<String> {
     r.report["stats"]["classes"]
@@ -51,13 +46,13 @@ fn assert_failed_with_also(r: &RunResult, code: &str, min: u64, also: &[&str]) {
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    let n = outcome(r, code);
+    let n = r.outcome(code);
     assert!(
         n >= min,
         "expected >= {min} x {code}, got {n}\n{}",
         r.dump()
     );
-    let others: u64 = also.iter().map(|c| outcome(r, c)).sum();
+    let others: u64 = also.iter().map(|c| r.outcome(c)).sum();
     assert_eq!(r.class("http_5xx"), n + others, "{}", r.dump());
     assert_eq!(non_5xx_failures(r), Vec::<String>::new(), "{}", r.dump());
 }

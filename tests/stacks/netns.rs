@@ -161,9 +161,7 @@ fn a_host_off_the_network_fails_with_503_until_haproxy_marks_it_down() {
         r.dump()
     );
     // What reached s2 meanwhile failed to connect: haproxy's 503 after `timeout connect`.
-    let n503 = r.report["stats"]["outcomes"]["http_503"]
-        .as_u64()
-        .unwrap_or(0);
+    let n503 = r.outcome("http_503");
     assert!(n503 >= 5, "{}", r.dump());
     assert_eq!(counter(&r, "econ"), n503, "{}", r.dump());
     // Nothing else than 503s and the requests s2 had in flight (timeouts).

@@ -17,11 +17,6 @@ fn other_failures(r: &RunResult, allowed: &[&str]) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
-/// Count of one outcome key (e.g. `http_502`).
-fn outcome(r: &RunResult, key: &str) -> u64 {
-    r.report["stats"]["outcomes"][key].as_u64().unwrap_or(0)
-}
-
 /// Asserts a negative control failed only because requests failed, with at least
 /// `min` 502s and nothing but 502s.
 fn assert_failed_with_502s(r: &RunResult, min: u64) {
@@ -29,7 +24,7 @@ fn assert_failed_with_502s(r: &RunResult, min: u64) {
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    let n502 = outcome(r, "http_502");
+    let n502 = r.outcome("http_502");
     assert!(
         n502 >= min,
         "expected >= {min} x 502, got {n502}\n{}",

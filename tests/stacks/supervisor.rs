@@ -6,11 +6,6 @@ use crate::util::{at, require_stack, run_scenario, RunResult};
 
 const STACK: &[&str] = &["gunicorn", "supervisor", "nginx", "curl"];
 
-/// Count of one outcome key (e.g. `http_502`).
-fn outcome(r: &RunResult, key: &str) -> u64 {
-    r.report["stats"]["outcomes"][key].as_u64().unwrap_or(0)
-}
-
 fn max_gap_ms(r: &RunResult) -> f64 {
     r.report["stats"]["max_gap_ms"].as_f64().unwrap()
 }
@@ -45,7 +40,7 @@ fn assert_failed_with_502s(r: &RunResult, min: u64) {
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    let n502 = outcome(r, "http_502");
+    let n502 = r.outcome("http_502");
     assert!(
         n502 >= min,
         "expected >= {min} x 502, got {n502}\n{}",

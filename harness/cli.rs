@@ -185,6 +185,12 @@ pub struct LoadArgs {
     /// Open a new connection for every request.
     #[arg(long)]
     pub no_keep_alive: bool,
+    /// Before reusing a kept connection: `pooled` looks whether the server closed it
+    /// while idle and reopens it (as urllib3, Go and browsers do; counted as a stale
+    /// close, not a failure); `naive` reuses it blindly (as http.client does), so such
+    /// a close fails the next request as reset_reused.
+    #[arg(long, default_value = "pooled", value_parser = clap::builder::PossibleValuesParser::new(["pooled", "naive"]))]
+    pub reuse: String,
     /// Per-request time limit (more than 0, at most 24h).
     #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -551,6 +557,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         mode: a.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
         connections: a.connections,
         keep_alive,
+        reuse: crate::load::Reuse::named(&a.reuse),
         mix: crate::load::Mix::plain(&target, keep_alive),
         timeout: a.timeout,
         connect_timeout: a.timeout.min(Duration::from_secs(2)),

@@ -182,13 +182,16 @@ impl Conn {
         Ok(reply)
     }
 
-    /// True if bytes arrived on this idle connection since its last response: they
-    /// belong to no request, so that response was broken (see docs/reference.md, "How
-    /// responses are read"). An end of stream is not stray bytes (the next exchange
-    /// sees it as the reset it is).
-    pub fn has_stray_bytes(&self) -> bool {
+    /// What became of this idle connection since its last response, looked at without
+    /// waiting (a non-blocking read, as pooled clients check before reuse).
+    pub fn idle_state(&self) -> Idle {
         let mut probe = [0u8; 64];
-        matches!(self.stream.try_read(&mut probe), Ok(n) if n > 0)
+        match self.stream.try_read(&mut probe) {
+            Ok(0) => Idle::Closed,
+            Ok(_) => Idle::Stray,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Idle::Open,
+            Err(_) => Idle::Closed,
+        }
     }
 
     /// Writes the head, then the body in up to [`UPLOAD_PIECES`] pieces, one every
@@ -205,6 +208,18 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+/// What an idle keep-alive connection looks like just before its next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Nothing arrived: it may carry the next request.
+    Open,
+    /// The server closed it (or reset it) while it sat idle.
+    Closed,
+    /// Bytes arrived that belong to no request: its last response was broken (see
+    /// docs/reference.md, "How responses are read").
+    Stray,
 }
 
 /// A failed exchange: its outcome, and for a `truncated` one how far it got.
@@ -371,7 +386,7 @@ mod tests {
         server.await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
         match r {
-            Ok(reply) if reply.reusable && (reply.trailing || conn.has_stray_bytes()) => {
+            Ok(reply) if reply.reusable && (reply.trailing || conn.idle_state() == Idle::Stray) => {
                 "protocol_error (bytes after the response)".into()
             }
             Ok(reply) => format!(

@@ -41,6 +41,34 @@ const BATCH: usize = 1024;
 /// current; at 1000 req/s, 20 ms cost 0.25 system calls per request in wake-ups).
 const BATCH_EVERY: Duration = Duration::from_millis(100);
 
+/// What a keep-alive connection does before it carries another request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reuse {
+    /// As pooled clients do (urllib3, Go's transport, browsers): look whether the server
+    /// closed the idle connection (a non-blocking read) and, if so, open a new one; the
+    /// close is counted in `stale_closes`, not as a failure. `reset_reused` then means a
+    /// close that crossed a request in flight: the real race.
+    #[default]
+    Pooled,
+    /// As the most naive client does (Python's `http.client`): reuse without looking, so
+    /// a connection closed while idle fails its next request as `reset_reused`.
+    Naive,
+}
+
+impl Reuse {
+    /// The names `load.reuse` and `--reuse` take.
+    pub const NAMES: &'static [&'static str] = &["pooled", "naive"];
+
+    /// From its name (validated before).
+    pub fn named(name: &str) -> Reuse {
+        if name == "naive" {
+            Reuse::Naive
+        } else {
+            Reuse::Pooled
+        }
+    }
+}
+
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -64,6 +92,8 @@ pub struct LoadSpec {
     pub connections: usize,
     /// Reuse connections, or open one per request (the mix's kinds each say their own).
     pub keep_alive: bool,
+    /// Whether a kept connection is checked for a close before it is reused.
+    pub reuse: Reuse,
     /// What to send: the request kinds and the draw between them.
     pub mix: Mix,
     /// Time limit for one request, connect included (at most
@@ -102,6 +132,8 @@ struct WorkerCounters {
     /// When the request in flight was sent, ns since load start (meaningful while
     /// `in_flight` is 1): a hung request's report says how long it had been open.
     sent_at_ns: AtomicU64,
+    /// Idle connections found closed by the server before reuse, and reopened.
+    stale_closes: AtomicU64,
     /// Requests begun, per kind (only kept with a mix).
     drawn: Box<[AtomicU64]>,
 }
@@ -433,6 +465,7 @@ impl LoadRun {
             scheduled,
             sent: sum(|c| &c.sent),
             in_flight_at_end: sum(|c| &c.in_flight),
+            stale_closes: sum(|c| &c.stale_closes),
             queued_at_end: queued,
             interrupted: ending == Ending::Interrupted,
             target_rate: self.target_rate,
@@ -594,17 +627,29 @@ impl Worker {
         self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Records the held sample of the kept connection's last response, first checking
-    /// the idle connection for stray bytes: any make that response a `protocol_error`
-    /// (whether they came in its last read or after it, the same bytes get the same
-    /// class) and the connection is dropped.
+    /// Before the kept connection carries another request (or when the worker ends):
+    /// looks at it without waiting. Stray bytes make its last response (the held
+    /// sample) a `protocol_error`, whether they came in that response's last read or
+    /// after it (the same bytes get the same class), and drop it. A close by the
+    /// server while it sat idle drops it too, with [`Reuse::Pooled`] (counted in
+    /// `stale_closes`): the next request opens a new one. Then records the held sample.
     fn settle(&mut self) {
-        if let Some(mut s) = self.held.take() {
-            if self.conn.as_ref().is_some_and(Conn::has_stray_bytes) {
-                s.outcome = Outcome::ProtocolError;
-                s.version = NO_VERSION;
+        let idle = self.conn.as_ref().map(Conn::idle_state);
+        match idle {
+            Some(client::Idle::Stray) => {
+                if let Some(s) = self.held.as_mut() {
+                    s.outcome = Outcome::ProtocolError;
+                    s.version = NO_VERSION;
+                }
                 self.conn = None;
             }
+            Some(client::Idle::Closed) if self.spec.reuse == Reuse::Pooled => {
+                self.counters.stale_closes.fetch_add(1, Ordering::Relaxed);
+                self.conn = None;
+            }
+            _ => {}
+        }
+        if let Some(s) = self.held.take() {
             lock(&self.batch).push(s);
         }
     }

@@ -84,6 +84,13 @@ pub fn render(r: &RunReport) -> String {
         if st.hung > 0 {
             let _ = writeln!(o, "  {}", hung_hint(st));
         }
+        if st.stale_closes > 0 {
+            let _ = writeln!(
+                o,
+                "  (keep-alive: {} idle connections the server had closed were found closed before reuse and reopened, as a pooled client does; not failures)",
+                st.stale_closes
+            );
+        }
         if st.target_rate > 0.0 {
             let _ = writeln!(
                 o,

@@ -89,6 +89,9 @@ pub struct LoadConfig {
     pub connections: Spanned<usize>,
     /// Reuse connections (true) or open one per request (false, what nginx does to upstreams).
     pub keep_alive: bool,
+    /// Before reusing a kept connection: `pooled` (look whether the server closed it, and
+    /// reopen it if so, as pooled clients do) or `naive` (reuse it blindly).
+    pub reuse: Spanned<String>,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
     /// Per-request time limit (more than 0).
@@ -123,6 +126,7 @@ impl Default for LoadConfig {
             rate: Spanned::new(0..0, 500.0),
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
+            reuse: Spanned::new(0..0, "pooled".into()),
             path: Spanned::new(0..0, "/".into()),
             timeout: Spanned::new(0..0, Dur::ms(5000)),
             connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
@@ -470,6 +474,7 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
     }
     validate_versions(s, loc)?;
     one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
+    one_of(loc, &s.load.reuse, "load.reuse", crate::load::Reuse::NAMES)?;
     if let Some(why) = limits::rate_problem(*s.load.rate.get_ref()) {
         return Err(loc.error(s.load.rate.span(), Some("load.rate"), &why));
     }

@@ -535,6 +535,7 @@ impl Collector {
             hung_oldest_ms: (hung > 0 && counters.oldest_in_flight_ns > 0)
                 .then(|| counters.oldest_in_flight_ns as f64 / 1e6),
             grace_ms: counters.grace_ns as f64 / 1e6,
+            stale_closes: counters.stale_closes,
             identity_holds: counters.scheduled == recorded + hung + interrupted,
             outcomes,
             classes,

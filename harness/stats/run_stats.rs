@@ -29,6 +29,8 @@ pub struct LoadCounters {
     pub in_flight_at_end: u64,
     /// Scheduled requests no connection ever took.
     pub queued_at_end: u64,
+    /// Idle keep-alive connections found closed by the server before reuse, and reopened.
+    pub stale_closes: u64,
     /// The load was cut short by an interruption (a signal): what was still open at
     /// the end (in flight or queued) counts as `interrupted`, not as `hung`.
     pub interrupted: bool,
@@ -67,6 +69,10 @@ pub struct RunStats {
     pub hung_oldest_ms: Option<f64>,
     /// The grace requests in flight had after scheduling stopped, ms.
     pub grace_ms: f64,
+    /// Idle keep-alive connections the server closed before their next request, found
+    /// closed and reopened (`load.reuse = "pooled"`): not failures, what a pooled client
+    /// sees as a normal close. A close that crossed a request in flight is `reset_reused`.
+    pub stale_closes: u64,
     /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
     /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...): for the

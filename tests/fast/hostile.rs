@@ -508,3 +508,31 @@ fn hostile_servers_get_their_class_within_bounded_memory() {
     }
     assert!(failed.is_empty(), "hostile cases failed: {failed:?}");
 }
+
+#[test]
+fn idle_connections_closed_by_the_server_are_reopened_like_a_pooled_client() {
+    let _g = serial();
+    // Each connection is closed 50 ms after its response; requests on it come every
+    // 200 ms. A pooled client sees the close before reusing the connection and opens
+    // a new one; a naive one sends into it and fails with reset_reused.
+    let behave: Behave = |s, _| {
+        if read_request(s) && s.write_all(OK).is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let args = ["-c", "1", "--rate", "5", "-d", "1s"];
+    let server = Server::start(behave);
+    let pooled = load(server.port, &args);
+    let naive = load(server.port, &[&args[..], &["--reuse", "naive"]].concat());
+    drop(server);
+    let (p, n) = (&pooled.stats, &naive.stats);
+    assert_eq!(p["ok"], p["scheduled"], "pooled: {}", pooled.output);
+    assert!(
+        p["stale_closes"].as_u64().unwrap() >= 3,
+        "{}",
+        pooled.output
+    );
+    let resets = n["classes"]["reset_reused"].as_u64().unwrap_or(0);
+    assert!(resets >= 2, "naive: {}", naive.output);
+    assert_eq!(n["stale_closes"], 0, "{}", naive.output);
+}

@@ -679,7 +679,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:7:1: `sweep.startup_delay`: app kind \"external\" has no"),
+            e.starts_with("s.toml:8:17: `sweep.startup_delay`: app kind \"external\" has no"),
             "{e}"
         );
     }

@@ -6,6 +6,7 @@
 //! owns its config type and checks; here they are read through the registries.
 
 pub mod mix;
+pub mod needs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use mix::MixEntry;
+pub use needs::{needs, Need};
 
 use crate::app::{self, AppConfig, AppOptions};
 use crate::config::{one_of, AppTable, Dur, Locator, ReloadTable};
@@ -215,7 +217,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 
 /// The absolute directory of the file at `path` (a bare file name is in the current
 /// directory, whose `parent()` is the empty path).
-fn dir_of(path: &Path) -> PathBuf {
+pub fn dir_of(path: &Path) -> PathBuf {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

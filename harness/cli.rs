@@ -1,4 +1,4 @@
-//! The command line: `run`, `compare`, `load`, `init`, `doctor`, `explain`, `wait-ready` and `fixture`, with their help text.
+//! The command line: `run`, `check`, `compare`, `load`, `init`, `doctor`, `explain`, `wait-ready` and `fixture`, with their help text.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Run scenario files: start the app, load it, reload it, judge the result.
     Run(RunArgs),
+    /// Check scenario files without running them: every key, the programs they name,
+    /// the servers they need. Exit 0 if all is well, 2 listing every problem.
+    Check(CheckArgs),
     /// Write a starter scenario for your own stack and deploy command, every key explained.
     Init(InitArgs),
     /// Run several scenarios (each N times) and print one comparison table.
@@ -76,6 +79,22 @@ pub struct RunArgs {
     /// No live progress on stderr.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// `zdt-check check`.
+#[derive(Debug, Args)]
+#[command(long_about = "Check scenario files without running them.\n\n\
+Each file is parsed and validated; each program it names (app.start, app.stop,\n\
+reload.command) is resolved, and each server it needs (nginx, haproxy, uwsgi,\n\
+gunicorn, flup) looked up, running nothing but their version probes. A bare program\n\
+name (deploy.sh) is looked up on PATH; a relative path with a `/` (./deploy.sh) is\n\
+taken from the scenario file's directory.\n\n\
+Exit codes: 0 every file is fine; 2 at least one problem (each is listed, with its\n\
+file, line and key).")]
+pub struct CheckArgs {
+    /// Scenario files (TOML).
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
 }
 
 /// `zdt-check compare`.
@@ -243,6 +262,7 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
                 }
             }
         }
+        Command::Check(a) => Ok(crate::check::run(&a.scenarios)),
         Command::Init(a) => cmd_init(a),
         Command::Doctor(a) => {
             print!("{}", crate::doctor::report(&a.scenarios));

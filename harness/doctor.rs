@@ -4,8 +4,8 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+use crate::scenario;
 use crate::sys::tools::{self, Tool};
-use crate::{app, scenario, strategy};
 
 /// One server or tool the scenarios may need, and its version if installed.
 struct Found {
@@ -21,24 +21,6 @@ fn survey() -> Vec<Found> {
             version: tool.version(),
         })
         .collect()
-}
-
-/// What a scenario needs, read from the registries: its app kind's tools, its
-/// strategy's, and nginx for a `[front]`.
-fn needs(s: &scenario::Scenario) -> Vec<Tool> {
-    let mut n: Vec<Tool> = Vec::new();
-    if let Some(k) = app::find_kind(s.app.kind.get_ref()) {
-        n.extend(k.tools);
-    }
-    if let Some(e) = strategy::find(s.reload.strategy.get_ref()) {
-        n.extend(e.tools);
-    }
-    if s.front.is_some() {
-        n.push(Tool::Nginx);
-    }
-    n.sort();
-    n.dedup();
-    n
 }
 
 /// An external stack's line: what it runs, and any of its programs that is missing
@@ -123,7 +105,10 @@ pub fn report(dir: &Path) -> String {
             Err(e) => format!("INVALID: {}", e.to_string().lines().next().unwrap_or("")),
             Ok(l) if l.scenario.app.is_external() => external_line(&l),
             Ok(l) => {
-                let need = needs(&l.scenario);
+                let need: Vec<Tool> = scenario::needs(&l.scenario)
+                    .iter()
+                    .map(|n| n.tool)
+                    .collect();
                 let missing: Vec<&str> = need
                     .iter()
                     .filter(|n| found.iter().any(|f| f.tool == **n && f.version.is_none()))

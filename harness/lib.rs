@@ -15,10 +15,11 @@
 //! - [`report`]: terminal, JSON, HTML, JUnit and `.hgrm` reports.
 //! - [`run`]: one scenario run, start to finish; [`compare`]: several scenarios in one table.
 //! - [`reference`]: the `[app]` and `[reload]` reference generated from the registries (docs/reference.md, `explain`).
-//! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`init`]: a starter scenario; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
+//! - [`progress`]: live progress; [`cli`]: the command line; [`doctor`]: what is installed; [`check`]: a scenario checked without running it; [`init`]: a starter scenario; [`cancel`]: Ctrl-C handling; [`error`]: errors and exit codes.
 
 pub mod app;
 pub mod cancel;
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;

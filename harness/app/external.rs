@@ -16,11 +16,11 @@ use toml::Spanned;
 
 use super::AppConfig;
 use super::{AppEnv, AppKind};
-use crate::config::AppTable;
+use crate::config::{AppTable, Programs};
 use crate::error::{Error, Result};
 use crate::load::Target;
 use crate::sys::child::{log_tail, Child};
-use crate::sys::{readiness, tools};
+use crate::sys::{program, readiness, tools};
 
 /// The `external` app kind: the user's own stack.
 pub struct External;
@@ -112,6 +112,13 @@ impl AppKind for External {
 
     fn venv(o: &Options) -> Option<&Path> {
         o.venv.as_deref()
+    }
+
+    fn programs(o: &Options) -> Programs<'_> {
+        [("app.start", &o.start), ("app.stop", &o.stop)]
+            .into_iter()
+            .filter_map(|(key, c)| c.as_ref().map(|c| (key, c)))
+            .collect()
     }
 }
 
@@ -222,14 +229,35 @@ pub struct ExternalStack {
 }
 
 /// A program named in a scenario: a path with a `/` is relative to the scenario's
-/// directory; a bare name is looked up on PATH.
+/// directory; a bare name is looked up on PATH (`sys::program::resolve`).
 pub fn resolve_program(argv0: &str, cwd: &Path) -> PathBuf {
-    let p = Path::new(argv0);
-    if p.is_absolute() || !argv0.contains('/') {
-        p.to_path_buf()
-    } else {
-        cwd.join(p)
-    }
+    program::resolve(argv0, cwd)
+}
+
+/// Starts `argv` as `name`, like [`Child::spawn`]; a program that cannot be started
+/// is explained with how its path was resolved (`sys::program::explain_spawn_error`).
+pub fn spawn_program(
+    name: &str,
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+    log: &Path,
+) -> Result<Child> {
+    Child::spawn(
+        name,
+        &resolve_program(&argv[0], cwd),
+        &argv[1..],
+        env,
+        cwd,
+        log,
+    )
+    .map_err(|e| {
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| std::ffi::OsStr::new(v));
+        program::explain_spawn_error(e, &argv[0], cwd, path)
+    })
 }
 
 /// The variables every command of an external stack gets, plus the scenario's `[app] env`.
@@ -280,14 +308,7 @@ pub async fn run_to_end(
     log: &Path,
     timeout: Duration,
 ) -> Result<(bool, String)> {
-    let mut child = Child::spawn(
-        name,
-        &resolve_program(&argv[0], cwd),
-        &argv[1..],
-        env,
-        cwd,
-        log,
-    )?;
+    let mut child = spawn_program(name, argv, env, cwd, log)?;
     let status = child.wait_exit(timeout).await;
     // Whatever it left in its group goes too.
     child.kill().await;
@@ -323,10 +344,9 @@ impl ExternalStack {
             let argv = argv.get_ref();
             let mut vars = base_env(env, cwd, &stack.target.to_string());
             vars.push(("ZDT_VERSION".into(), first_version.to_string()));
-            stack.start = Some(Child::spawn(
+            stack.start = Some(spawn_program(
                 "start command",
-                &resolve_program(&argv[0], cwd),
-                &argv[1..],
+                argv,
                 &vars,
                 cwd,
                 &env.path("zdt-start.log"),

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::load::Endpoint;
 pub use config::AppConfig;
 
-use crate::config::{keys_of, AppTable, Common, OptionDoc, Without};
+use crate::config::{keys_of, AppTable, Common, OptionDoc, Programs, Without};
 use crate::front::nginx;
 use crate::sys::child::Child;
 use crate::sys::readiness;
@@ -65,6 +65,10 @@ pub trait AppKind: 'static {
     /// The venv its programs come from, if its options name one.
     fn venv(_opts: &Self::Options) -> Option<&Path> {
         None
+    }
+    /// The programs its options name (`zdt-check check` resolves them).
+    fn programs(_opts: &Self::Options) -> Programs<'_> {
+        Vec::new()
     }
     /// Sets the worker count (a `[sweep]` point); false if the kind has no `workers`.
     fn set_workers(_opts: &mut Self::Options, _n: u32) -> bool {
@@ -137,6 +141,8 @@ pub trait AppOptions: std::fmt::Debug + Send + Sync {
     fn venv(&self) -> Option<&Path>;
     /// The same options with `workers = n`; `None` if the kind has no `workers`.
     fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>>;
+    /// See [`AppKind::programs`].
+    fn programs(&self) -> Programs<'_>;
     /// See [`AppKind::VERSION_FILE`].
     fn version_file(&self) -> bool;
     /// See [`AppKind::upstream`].
@@ -166,6 +172,9 @@ impl<K: AppKind> AppOptions for Parsed<K> {
     fn with_workers(&self, n: u32) -> Option<Arc<dyn AppOptions>> {
         let mut o = self.0.clone();
         K::set_workers(&mut o, n).then(|| Arc::new(Parsed::<K>(o)) as Arc<dyn AppOptions>)
+    }
+    fn programs(&self) -> Programs<'_> {
+        K::programs(&self.0)
     }
     fn version_file(&self) -> bool {
         K::VERSION_FILE
@@ -682,7 +691,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:7:1: `sweep.startup_delay`: app kind \"external\" has no"),
+            e.starts_with("s.toml:8:17: `sweep.startup_delay`: app kind \"external\" has no"),
             "{e}"
         );
     }

@@ -44,6 +44,43 @@ impl Locator<'_> {
         Error::Scenario(out)
     }
 
+    /// Where the `[table]` header is written (not a mention in a comment); the file's
+    /// start if it is not.
+    pub fn table_at(&self, table: &str) -> std::ops::Range<usize> {
+        let header = format!("[{table}]");
+        let mut at = 0;
+        for line in self.src.split_inclusive('\n') {
+            let text = line.trim_start();
+            if text.starts_with(&header) {
+                let start = at + (line.len() - text.len());
+                return start..start;
+            }
+            at += line.len();
+        }
+        0..0
+    }
+
+    /// Where the value of `key` in `[table]` is written (a `key = value` line under the
+    /// header); the header if it is not found that way.
+    pub fn key_at(&self, table: &str, key: &str) -> std::ops::Range<usize> {
+        let head = self.table_at(table);
+        let mut at = head.start;
+        for (i, line) in self.src[head.start..].split_inclusive('\n').enumerate() {
+            let text = line.trim_start();
+            if i > 0 && text.starts_with('[') {
+                break;
+            }
+            if let Some((k, v)) = text.split_once('=') {
+                if k.trim().trim_matches('"') == key {
+                    let value = at + line.len() - v.trim_start().len();
+                    return value..value;
+                }
+            }
+            at += line.len();
+        }
+        head
+    }
+
     /// `table.key` for the `key = value` line starting at `line_start`.
     fn field_at(&self, line_start: usize, text: &str) -> Option<String> {
         let key = text.split_once('=')?.0.trim().trim_matches('"');

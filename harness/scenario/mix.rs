@@ -5,6 +5,7 @@
 //! With no mix the load sends `load.path` as a plain GET, as it always did.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use toml::Spanned;
 
 use super::{request_path_problem, LoadConfig};
 use crate::config::{Dur, Locator};
-use crate::error::Result;
+use crate::error::Error;
 
 /// Most kinds in one mix (a kind's index travels in every sample as a byte).
 pub const MAX_KINDS: usize = 16;
@@ -33,36 +34,71 @@ const OWN_HEADERS: &[&str] = &[
 
 /// One request kind of `[[load.mix]]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "Written")]
 pub struct MixEntry {
     /// Its name in reports (letters, digits, `-`, `_`; unique in the mix).
     pub name: Spanned<String>,
     /// Relative share of requests (default 1).
-    #[serde(default = "one")]
     pub weight: Spanned<u32>,
     /// HTTP method (default `GET`).
-    #[serde(default = "get")]
     pub method: Spanned<String>,
     /// Request path with query (default: `load.path`).
-    #[serde(default)]
     pub path: Option<Spanned<String>>,
     /// Extra request headers.
-    #[serde(default)]
     pub headers: Option<Spanned<BTreeMap<String, String>>>,
     /// Request body size in bytes (default 0: no body).
-    #[serde(default)]
     pub body: Option<Spanned<u64>>,
     /// Send the body slowly, spread over this long (a slow client's upload).
-    #[serde(default)]
     pub upload: Option<Spanned<Dur>>,
     /// Reuse connections for this kind (default: `load.keep_alive`); kinds of both
     /// modes in one mix give fresh and reused connections side by side.
-    #[serde(default)]
     pub keep_alive: Option<bool>,
     /// Expect the app to echo the body's length and CRC-32 (`X-Body-Length`,
     /// `X-Body-Crc32`, as the sample apps do); a 2xx without a match is `bad_body`.
-    #[serde(default)]
     pub echo: bool,
+    /// Where `echo` is written, if it is (its errors point there).
+    #[serde(skip)]
+    pub echo_at: Option<Range<usize>>,
+}
+
+/// A [`MixEntry`] as written in the file: the same keys, `echo` with its location.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    name: Spanned<String>,
+    #[serde(default = "one")]
+    weight: Spanned<u32>,
+    #[serde(default = "get")]
+    method: Spanned<String>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    body: Option<Spanned<u64>>,
+    #[serde(default)]
+    upload: Option<Spanned<Dur>>,
+    #[serde(default)]
+    keep_alive: Option<bool>,
+    #[serde(default)]
+    echo: Option<Spanned<bool>>,
+}
+
+impl From<Written> for MixEntry {
+    fn from(w: Written) -> MixEntry {
+        MixEntry {
+            name: w.name,
+            weight: w.weight,
+            method: w.method,
+            path: w.path,
+            headers: w.headers,
+            body: w.body,
+            upload: w.upload,
+            keep_alive: w.keep_alive,
+            echo: w.echo.as_ref().is_some_and(|e| *e.get_ref()),
+            echo_at: w.echo.map(|e| e.span()),
+        }
+    }
 }
 
 fn one() -> Spanned<u32> {
@@ -105,15 +141,17 @@ impl MixEntry {
     }
 }
 
-/// Checks every kind of the mix, naming `load.mix[i].field` and its line.
-pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
+/// Checks every kind of the mix, naming `load.mix[i].field` and its line; each
+/// problem found goes to `problems` (every one, not just the first).
+pub(super) fn validate(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
     let mix = &load.mix;
     if mix.len() > MAX_KINDS {
-        return Err(loc.error(
+        problems.push(loc.error(
             mix[MAX_KINDS].name.span(),
             Some("load.mix"),
             &format!("{} kinds: at most {MAX_KINDS}", mix.len()),
         ));
+        return;
     }
     for (i, k) in mix.iter().enumerate() {
         let field = |f: &str| format!("load.mix[{i}].{f}");
@@ -124,28 +162,28 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(loc.error(
+            problems.push(loc.error(
                 k.name.span(),
                 Some(&field("name")),
                 "must be 1 to 32 letters, digits, `-` or `_`",
             ));
         }
         if mix[..i].iter().any(|o| o.name.get_ref() == name) {
-            return Err(loc.error(
+            problems.push(loc.error(
                 k.name.span(),
                 Some(&field("name")),
                 &format!("kind {name:?} is named twice in the mix"),
             ));
         }
         if !(1..=1_000_000).contains(k.weight.get_ref()) {
-            return Err(loc.error(
+            problems.push(loc.error(
                 k.weight.span(),
                 Some(&field("weight")),
                 "must be between 1 and 1000000",
             ));
         }
         if !METHODS.contains(&k.method.get_ref().as_str()) {
-            return Err(loc.error(
+            problems.push(loc.error(
                 k.method.span(),
                 Some(&field("method")),
                 &format!(
@@ -157,7 +195,7 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
         }
         if let Some(p) = &k.path {
             if let Some(why) = request_path_problem(p.get_ref()) {
-                return Err(loc.error(p.span(), Some(&field("path")), why));
+                problems.push(loc.error(p.span(), Some(&field("path")), why));
             }
         }
         let empty = Spanned::new(0..0, BTreeMap::new());
@@ -167,21 +205,23 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !token {
-                return Err(loc.error(
+                problems.push(loc.error(
                     headers.span(),
                     Some(&field("headers")),
                     &format!("{h:?} is not a header name"),
                 ));
+                continue;
             }
             if OWN_HEADERS.contains(&h.to_ascii_lowercase().as_str()) {
-                return Err(loc.error(
+                problems.push(loc.error(
                     headers.span(),
                     Some(&field("headers")),
                     &format!("{h} is written by the load generator itself (set `body` and `keep_alive` instead)"),
                 ));
+                continue;
             }
             if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                return Err(loc.error(
+                problems.push(loc.error(
                     headers.span(),
                     Some(&field("headers")),
                     &format!("the value of {h} must be one line"),
@@ -190,7 +230,7 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
         }
         let body = k.body_len();
         if body > MAX_BODY {
-            return Err(loc.error(
+            problems.push(loc.error(
                 k.body.as_ref().map_or(k.name.span(), |b| b.span()),
                 Some(&field("body")),
                 &format!("must be at most {MAX_BODY} bytes (16 MiB)"),
@@ -198,7 +238,7 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
         }
         if let Some(u) = &k.upload {
             if body == 0 {
-                return Err(loc.error(
+                problems.push(loc.error(
                     u.span(),
                     Some(&field("upload")),
                     "a slow upload needs a body: set `body` to its size in bytes",
@@ -206,7 +246,7 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
             }
             let d = u.get_ref().0;
             if d < Duration::from_millis(1) || d > MAX_UPLOAD {
-                return Err(loc.error(
+                problems.push(loc.error(
                     u.span(),
                     Some(&field("upload")),
                     "must be between 1ms and 60s",
@@ -214,12 +254,11 @@ pub(super) fn validate(load: &LoadConfig, loc: &Locator) -> Result<()> {
             }
         }
         if k.echo && body == 0 {
-            return Err(loc.error(
-                k.name.span(),
+            problems.push(loc.error(
+                k.echo_at.clone().unwrap_or(k.name.span()),
                 Some(&field("echo")),
                 "checks the echo of a body: set `body` to its size in bytes",
             ));
         }
     }
-    Ok(())
 }

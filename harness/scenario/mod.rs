@@ -6,6 +6,7 @@
 //! owns its config type and checks; here they are read through the registries.
 
 pub mod mix;
+pub mod needs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use mix::MixEntry;
+pub use needs::{needs, Need};
 
 use crate::app::{self, AppConfig, AppOptions};
 use crate::config::{one_of, AppTable, Dur, Locator, ReloadTable};
@@ -237,7 +239,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 
 /// The absolute directory of the file at `path` (a bare file name is in the current
 /// directory, whose `parent()` is the empty path).
-fn dir_of(path: &Path) -> PathBuf {
+pub fn dir_of(path: &Path) -> PathBuf {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -318,17 +320,44 @@ pub fn expand_sweep(l: &Loaded) -> Vec<Loaded> {
         .collect()
 }
 
-/// Parses and validates scenario text; `path` is only used in messages.
+/// Parses and validates scenario text; `path` is only used in messages. The error
+/// lists every problem found (see [`parse_all`]), one after the other.
+pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
+    match parse_all(path, src) {
+        (Some(s), problems) if problems.is_empty() => Ok(s),
+        (_, problems) => Err(Error::Scenario(
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )),
+    }
+}
+
+/// Parses and validates scenario text, gathering every problem rather than stopping
+/// at the first: a TOML error (wrong type, unknown key) ends the reading at once, but
+/// the checks of each section, and the app kind's and the strategy's option passes,
+/// each add theirs. Returns the scenario as far as it was read (when the text and
+/// both option passes parsed, even if other checks failed) and the problems, in the
+/// file's section order (the first is the one `run` always reported).
 ///
 /// Passes over the text keep every value's location: the scenario with the common
 /// `[app]` and `[reload]` keys, then the app kind's own options (its registry entry
 /// reads `app` again as its `Options`), then the named strategy's (`reload`).
-pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
+pub fn parse_all(path: &Path, src: &str) -> (Option<Scenario>, Vec<Error>) {
     let loc = Locator { path, src };
-    let s: Scenario<(), ()> = toml::from_str(src).map_err(|e| loc.toml_error(&e))?;
-    let app_options = validate(&s, &loc)?;
-    let options = validate_reload(&s, &loc)?;
-    Ok(Scenario {
+    let s: Scenario<(), ()> = match toml::from_str(src) {
+        Ok(s) => s,
+        Err(e) => return (None, vec![loc.toml_error(&e)]),
+    };
+    let mut problems = Vec::new();
+    let app_options = validate(&s, &loc, &mut problems);
+    let options = validate_reload(&s, &loc, &mut problems);
+    let (Some(app_options), Some(options)) = (app_options, options) else {
+        return (None, problems);
+    };
+    let scenario = Scenario {
         name: s.name,
         description: s.description,
         app: s.app.with_options(app_options),
@@ -338,7 +367,14 @@ pub fn parse(path: &Path, src: &str) -> Result<Scenario> {
         assert: s.assert,
         websockets: s.websockets,
         sweep: s.sweep,
-    })
+    };
+    (Some(scenario), problems)
+}
+
+/// Whether `app.kind` names a known kind (checks that depend on the kind are skipped
+/// when it does not: the unknown kind is the one problem to report).
+fn kind_known<O, A>(s: &Scenario<O, A>) -> bool {
+    app::find_kind(s.app.kind.get_ref()).is_some()
 }
 
 impl<O, A> Scenario<O, A> {
@@ -390,9 +426,8 @@ fn validate_versions(s: &Scenario<(), ()>, loc: &Locator) -> Result<()> {
         _ => {}
     }
     if s.front.is_some() {
-        let at = loc.src.find("[front]").unwrap_or(0);
         return Err(loc.error(
-            at..at,
+            loc.table_at("front"),
             Some("front"),
             "an external app brings its own front server: drop [front] and point `app.target` at it",
         ));
@@ -443,15 +478,31 @@ fn validate_app(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOption
     )
 }
 
-/// Checks everything but the strategy; returns the app kind's parsed options.
-fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> {
-    let app_options = validate_app(s, loc)?;
-    if let Some(f) = &s.front {
-        f.validate(loc)?;
-    }
-    if let Some(w) = &s.websockets {
-        validate_websockets(s, w, loc)?;
-    }
+/// Checks everything but the strategy, each section's problems added to `problems`;
+/// returns the app kind's parsed options, if they parsed.
+fn validate(
+    s: &Scenario<(), ()>,
+    loc: &Locator,
+    problems: &mut Vec<Error>,
+) -> Option<Arc<dyn AppOptions>> {
+    let app_options = validate_app(s, loc).map_err(|e| problems.push(e)).ok();
+    let sections = [
+        s.front.as_ref().map_or(Ok(()), |f| f.validate(loc)),
+        s.websockets
+            .as_ref()
+            .map_or(Ok(()), |w| validate_websockets(s, w, loc)),
+        // The deploys are counted against a valid list only.
+        validate_version_list(s, loc).and_then(|()| validate_versions(s, loc)),
+    ];
+    problems.extend(sections.into_iter().filter_map(Result::err));
+    validate_load(&s.load, loc, problems);
+    problems.extend(s.assert.validate(loc).err());
+    problems.extend(validate_sweep(s, loc).err());
+    app_options
+}
+
+/// `app.versions`: at least two, each a word.
+fn validate_version_list(s: &Scenario<(), ()>, loc: &Locator) -> Result<()> {
     if let Some(versions) = &s.app.versions {
         if versions.get_ref().len() < 2 {
             return Err(loc.error(
@@ -472,58 +523,65 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
             ));
         }
     }
-    validate_versions(s, loc)?;
-    one_of(loc, &s.load.mode, "load.mode", &["open", "closed"])?;
-    one_of(loc, &s.load.reuse, "load.reuse", crate::load::Reuse::NAMES)?;
-    if let Some(why) = limits::rate_problem(*s.load.rate.get_ref()) {
-        return Err(loc.error(s.load.rate.span(), Some("load.rate"), &why));
+    Ok(())
+}
+
+/// `[load]`: each key's problem added to `problems`.
+fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
+    problems.extend(one_of(loc, &load.mode, "load.mode", &["open", "closed"]).err());
+    problems.extend(one_of(loc, &load.reuse, "load.reuse", crate::load::Reuse::NAMES).err());
+    if let Some(why) = limits::rate_problem(*load.rate.get_ref()) {
+        problems.push(loc.error(load.rate.span(), Some("load.rate"), &why));
     }
     let nofile = limits::nofile_soft_limit();
-    if let Some(why) = limits::connections_problem(*s.load.connections.get_ref(), nofile) {
-        return Err(loc.error(s.load.connections.span(), Some("load.connections"), &why));
+    if let Some(why) = limits::connections_problem(*load.connections.get_ref(), nofile) {
+        problems.push(loc.error(load.connections.span(), Some("load.connections"), &why));
     }
-    if let Some(why) = request_path_problem(s.load.path.get_ref()) {
-        return Err(loc.error(s.load.path.span(), Some("load.path"), why));
+    if let Some(why) = request_path_problem(load.path.get_ref()) {
+        problems.push(loc.error(load.path.span(), Some("load.path"), why));
     }
-    mix::validate(&s.load, loc)?;
+    mix::validate(load, loc, problems);
     for (v, field) in [
-        (&s.load.timeout, "load.timeout"),
-        (&s.load.connect_timeout, "load.connect_timeout"),
+        (&load.timeout, "load.timeout"),
+        (&load.connect_timeout, "load.connect_timeout"),
     ] {
         if v.get_ref().0.is_zero() {
-            return Err(loc.error(
+            problems.push(loc.error(
                 v.span(),
                 Some(field),
                 "must be more than 0: every request would time out",
             ));
         }
     }
-    if s.load.window.get_ref().0 < std::time::Duration::from_millis(1) {
-        return Err(loc.error(
-            s.load.window.span(),
+    if load.window.get_ref().0 < std::time::Duration::from_millis(1) {
+        problems.push(loc.error(
+            load.window.span(),
             Some("load.window"),
             "must be at least 1ms",
         ));
     }
-    if let Some(re) = &s.load.version_regex {
+    if let Some(re) = &load.version_regex {
         if let Err(e) = regex::bytes::Regex::new(re.get_ref()) {
-            return Err(loc.error(
+            problems.push(loc.error(
                 re.span(),
                 Some("load.version_regex"),
                 &format!("invalid regex: {e}"),
             ));
         }
     }
-    s.assert.validate(loc)?;
+}
+
+/// `[sweep]`: a grid of at most 100 points, over values the scenario can take.
+fn validate_sweep(s: &Scenario<(), ()>, loc: &Locator) -> Result<()> {
+    let nofile = limits::nofile_soft_limit();
     if let Some(sw) = &s.sweep {
         let n = sw.startup_delay.len().max(1)
             * sw.workers.len().max(1)
             * sw.rate.len().max(1)
             * sw.connections.len().max(1);
-        let at = loc.src.find("[sweep]").unwrap_or(0);
         if n > 100 {
             return Err(loc.error(
-                at..at,
+                loc.table_at("sweep"),
                 Some("sweep"),
                 &format!("{n} combinations: at most 100 per scenario"),
             ));
@@ -538,11 +596,15 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
                 })
             });
         if let Some((key, why)) = problem {
-            return Err(loc.error(at..at, Some(&format!("sweep.{key}")), &why));
+            return Err(loc.error(
+                loc.key_at("sweep", key),
+                Some(&format!("sweep.{key}")),
+                &why,
+            ));
         }
         if sw.workers.iter().any(|w| !(1..=64).contains(w)) {
             return Err(loc.error(
-                at..at,
+                loc.key_at("sweep", "workers"),
                 Some("sweep.workers"),
                 "workers must be between 1 and 64",
             ));
@@ -557,19 +619,18 @@ fn validate(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOptions>> 
             ("workers", !sw.workers.is_empty()),
             ("startup_delay", !sw.startup_delay.is_empty()),
         ] {
-            if swept && !has(key) {
+            if swept && kind_known(s) && !has(key) {
                 return Err(loc.error(
-                    at..at,
+                    loc.key_at("sweep", key),
                     Some(&format!("sweep.{key}")),
                     &format!("app kind {kind:?} has no `{key}` to sweep over"),
                 ));
             }
         }
     }
-    Ok(app_options)
+    Ok(())
 }
 
-/// Checks `[websockets]`: sane bounds, and an app that can answer them.
 /// What is wrong with `path` as the target of a request line, if anything: it
 /// must start with `/` and be visible ASCII (percent-encode the rest), with no
 /// fragment, or every request would be malformed.
@@ -585,6 +646,7 @@ fn request_path_problem(path: &str) -> Option<&'static str> {
     }
 }
 
+/// Checks `[websockets]`: sane bounds, and an app that can answer them.
 fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator) -> Result<()> {
     let n = *w.connections.get_ref();
     if n > 1000 {
@@ -607,7 +669,7 @@ fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator
         return Err(loc.error(w.path.span(), Some("websockets.path"), why));
     }
     let kind = s.app.kind.get_ref();
-    if n > 0 && !["builtin", "external"].contains(&kind.as_str()) {
+    if n > 0 && kind_known(s) && !["builtin", "external"].contains(&kind.as_str()) {
         return Err(loc.error(
             w.connections.span(),
             Some("websockets.connections"),
@@ -618,38 +680,44 @@ fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator
 }
 
 /// Checks the strategy against the rest of the scenario, then has its registry
-/// entry parse and check its own options.
-fn validate_reload(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn StrategyOptions>> {
+/// entry parse and check its own options; each problem is added to `problems`.
+fn validate_reload(
+    s: &Scenario<(), ()>,
+    loc: &Locator,
+    problems: &mut Vec<Error>,
+) -> Option<Arc<dyn StrategyOptions>> {
     let r = &s.reload;
     let Some(entry) = strategy::find(r.strategy.get_ref()) else {
         let names: Vec<&str> = strategy::REGISTRY.iter().map(|e| e.name).collect();
-        return Err(crate::config::not_one_of(
+        problems.push(crate::config::not_one_of(
             loc,
             &r.strategy,
             "reload.strategy",
             &names,
         ));
+        return None;
     };
     let strategy = entry.name;
     let kind = s.app.kind.get_ref().as_str();
-    if !entry.app_kinds.contains(&kind) {
-        return Err(loc.error(
+    if kind_known(s) && !entry.app_kinds.contains(&kind) {
+        problems.push(loc.error(
             r.strategy.span(),
             Some("reload.strategy"),
             &format!("strategy {strategy:?} does not work with app.kind = {kind:?} (it needs one of: {})", entry.app_kinds.join(", ")),
         ));
+    } else if let (Some(why), None) = (entry.needs_front, &s.front) {
+        problems.push(loc.error(r.strategy.span(), Some("reload.strategy"), why));
+    } else if let (Some(why), None) = (app::find_kind(kind).and_then(|k| k.needs_front), &s.front) {
+        problems.push(loc.error(s.app.kind.span(), Some("app.kind"), why));
     }
-    if let (Some(why), None) = (entry.needs_front, &s.front) {
-        return Err(loc.error(r.strategy.span(), Some("reload.strategy"), why));
-    }
-    if let (Some(why), None) = (app::find_kind(kind).and_then(|k| k.needs_front), &s.front) {
-        return Err(loc.error(s.app.kind.span(), Some("app.kind"), why));
-    }
-    entry.parse_options(&ReloadTable {
-        loc,
-        name: "reload",
-        head: &r.strategy,
-    })
+    entry
+        .parse_options(&ReloadTable {
+            loc,
+            name: "reload",
+            head: &r.strategy,
+        })
+        .map_err(|e| problems.push(e))
+        .ok()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use toml::Spanned;
 use super::{Build, Ctx, Spec, Strategy};
 use crate::app::external::{self, ExternalStack};
 use crate::app::{Instance, StopHow};
-use crate::config::ReloadTable;
+use crate::config::{Programs, ReloadTable};
 use crate::error::{Error, Result};
 use crate::load::{Endpoint, Target};
 use crate::sys::child::{log_tail, Child};
@@ -63,6 +63,10 @@ impl Spec for Command {
             )),
             Some(_) => Ok(()),
         }
+    }
+
+    fn programs(o: &Options) -> Programs<'_> {
+        o.command.iter().map(|c| ("reload.command", c)).collect()
     }
 
     fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
@@ -106,10 +110,6 @@ impl Command {
             target: None,
             stack: None,
         }
-    }
-
-    fn program(&self) -> PathBuf {
-        external::resolve_program(&self.argv[0], &self.cwd)
     }
 
     /// The environment handed to the command for deploy number `n` (1-based).
@@ -230,10 +230,9 @@ impl Strategy for Command {
         let log = ctx.app.path(&format!("zdt-deploy-{n}.log"));
         let env = self.env(ctx, version, n);
         let t = ctx.steps.now_ms();
-        let mut child = Child::spawn(
+        let mut child = external::spawn_program(
             &format!("deploy command #{n}"),
-            &self.program(),
-            &self.argv[1..],
+            &self.argv,
             &env,
             &self.cwd,
             &log,

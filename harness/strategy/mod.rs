@@ -36,7 +36,7 @@ use crate::front::nginx::{Nginx, Tuning};
 use crate::load::{Endpoint, Target};
 pub use config::ReloadConfig;
 
-use crate::config::{keys_of, Common, OptionDoc, ReloadTable, Without};
+use crate::config::{keys_of, Common, OptionDoc, Programs, ReloadTable, Without};
 use crate::front::FrontConfig;
 use crate::steps::StepLog;
 use crate::sys::tools::Tool;
@@ -153,6 +153,10 @@ pub trait Spec: 'static {
     }
     /// The strategy, with `opts`' defaults filled in.
     fn build(opts: &Self::Options, b: &Build) -> Box<dyn Strategy>;
+    /// The programs its options name (`zdt-check check` resolves them).
+    fn programs(_opts: &Self::Options) -> Programs<'_> {
+        Vec::new()
+    }
 }
 
 /// A strategy's parsed and checked options, kept on the scenario until the run builds
@@ -160,6 +164,8 @@ pub trait Spec: 'static {
 pub trait StrategyOptions: std::fmt::Debug + Send + Sync {
     /// The strategy these options configure.
     fn build(&self, b: &Build) -> Box<dyn Strategy>;
+    /// See [`Spec::programs`].
+    fn programs(&self) -> Programs<'_>;
 }
 
 struct Parsed<S: Spec>(S::Options);
@@ -173,6 +179,9 @@ impl<S: Spec> std::fmt::Debug for Parsed<S> {
 impl<S: Spec> StrategyOptions for Parsed<S> {
     fn build(&self, b: &Build) -> Box<dyn Strategy> {
         S::build(&self.0, b)
+    }
+    fn programs(&self) -> Programs<'_> {
+        S::programs(&self.0)
     }
 }
 

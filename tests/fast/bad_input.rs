@@ -413,3 +413,51 @@ fn run_warns_about_a_rate_the_connections_cannot_carry() {
         "{err}"
     );
 }
+
+#[test]
+fn each_mix_error_is_at_its_own_key() {
+    // `echo` without `body`: at `echo`, not at the entry's `name`.
+    let (code, err) = run_text(
+        "[reload]\nstrategy = \"symlink-swap\"\n[[load.mix]]\nname = \"up\"\nmethod = \"POST\"\necho = true\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:6:8: `load.mix[0].echo`: checks the echo of a body")
+            && err.contains("6 | echo = true"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sweep_errors_are_at_their_key_and_headers_are_not_found_in_comments() {
+    let (code, err) = run_text(
+        "# a comment naming [sweep] and [front]\n[reload]\nstrategy = \"symlink-swap\"\n[sweep]\nstartup_delay = [\"1s\"]\nrate = [0]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:6:8: `sweep.rate`: 0 is not a rate"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        "# no [front] here: [front] comes below\n[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n[front]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:8:1: `front`: an external app brings its own front server"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_reports_every_validation_problem() {
+    let (code, err) = run_text(
+        "[load]\nrate = 0\npath = \"x\"\n[reload]\nstrategy = \"naive-restart\"\nsettle = \"1s\"\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:2:8: `load.rate`")
+            && err.contains("bad.toml:3:8: `load.path`")
+            && err.contains("bad.toml:6:10: `reload.settle`"),
+        "{err}"
+    );
+}

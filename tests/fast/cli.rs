@@ -11,6 +11,7 @@ fn help_for_each_command() {
         vec!["fixture", "--help"],
         vec!["init", "--help"],
         vec!["explain", "--help"],
+        vec!["check", "--help"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", dump(&out));
@@ -28,6 +29,7 @@ fn help_for_each_command() {
 fn usage_errors_exit_2() {
     for args in [
         vec!["run"],
+        vec!["check"],
         vec!["frobnicate"],
         vec!["load", "ftp://x"],
         vec!["load", "http://127.0.0.1:1/", "--rate", "0"],

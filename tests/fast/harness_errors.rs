@@ -41,3 +41,35 @@ fn a_stack_that_never_gets_ready_is_a_harness_error_and_is_stopped() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_start_program_not_on_path_says_how_program_paths_are_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("start.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 60\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(
+        &path,
+        "[app]\nkind = \"external\"\nstart = [\"start.sh\"]\ntarget = \"http://127.0.0.1:9/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let _g = crate::util::serial();
+    let out = crate::util::bin()
+        .args(["run", "--no-progress"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    crate::util::assert_no_leftovers(&out, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", crate::util::dump(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("starting start command (start.sh)")
+            && stdout.contains(
+                "\"start.sh\" is not on PATH: a bare program name is looked up on PATH only"
+            )
+            && stdout.contains("is taken from the scenario's directory")
+            && stdout.contains("start.sh is beside the scenario: write \"./start.sh\""),
+        "{stdout}"
+    );
+}

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["verdict"],
     &["scenario"],
     &["report"],
-    &["run", "compare", "doctor", "init", "reference"],
+    &["run", "compare", "doctor", "init", "reference", "check"],
     &["cli"],
 ];
 

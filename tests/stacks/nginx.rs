@@ -73,11 +73,37 @@ fn nginx_reload_keepalive_only_resets_idle_connections() {
         "{}",
         r.dump()
     );
-    // The old workers close each idle client connection once: at most one
-    // reset per load connection (32) for the one reload.
+    // The old workers close each idle client connection once; the load sees each
+    // close before reusing the connection and reopens it, as pooled clients do. What
+    // is left as reset_reused is the true race (a close crossing a request in flight).
+    let stale = r.report["stats"]["stale_closes"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=32).contains(&stale),
+        "{stale} stale closes\n{}",
+        r.dump()
+    );
     let resets = r.class("reset_reused");
-    assert!(resets <= 32, "{resets} reset_reused\n{}", r.dump());
+    assert!(resets <= 2, "{resets} reset_reused\n{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
+}
+
+#[test]
+fn nginx_reload_with_a_naive_keepalive_client_fails_with_reset_reused() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at(
+        "scenarios/negative/nginx-reload-keepalive-naive-client.toml",
+    ));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert_eq!(
+        other_failures(&r, &["reset_reused"]),
+        vec![],
+        "{}",
+        r.dump()
+    );
+    assert!(r.class("reset_reused") >= 5, "{}", r.dump());
+    assert_eq!(r.report["stats"]["stale_closes"], 0, "{}", r.dump());
 }
 
 #[test]

@@ -261,27 +261,48 @@ fn looks_like_http(buf: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// Connects to a one-shot server that writes `reply` and closes; returns the exchange's result.
-    async fn cut_after(reply: &'static [u8]) -> Result<Reply, Failed> {
+    /// One exchange against a one-shot server that writes `reply` in pieces cut at
+    /// `splits`, pausing `pause_us` µs before each, then closes. Returns the exchange's
+    /// result, the connection (closed by the server by then) and the read buffer.
+    async fn serve(
+        reply: &'static [u8],
+        splits: &[usize],
+        pause_us: &[u64],
+        spec: &ReadSpec,
+    ) -> (Result<Reply, Failed>, Conn, Vec<u8>) {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ep = Endpoint::Tcp(l.local_addr().unwrap());
+        let mut cuts: Vec<usize> = splits.iter().map(|&c| c % (reply.len() + 1)).collect();
+        cuts.extend([0, reply.len()]);
+        cuts.sort_unstable();
+        cuts.dedup();
+        let pauses = pause_us.to_vec();
         let server = tokio::spawn(async move {
             let (mut s, _) = l.accept().await.unwrap();
             let mut req = [0u8; 256];
             let _ = s.read(&mut req).await.unwrap();
-            s.write_all(reply).await.unwrap();
+            for (i, w) in cuts.windows(2).enumerate() {
+                let pause = pauses.get(i).copied().unwrap_or(0);
+                tokio::time::sleep(Duration::from_micros(pause)).await;
+                s.write_all(&reply[w[0]..w[1]]).await.unwrap();
+                s.flush().await.unwrap();
+            }
         });
         let mut conn = Conn::connect(&ep, Duration::from_secs(2)).await.unwrap();
         let mut buf = Vec::new();
-        let spec = ReadSpec::default();
         let r = tokio::time::timeout(
             Duration::from_secs(2),
-            conn.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", &mut buf, &spec),
+            conn.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", &mut buf, spec),
         )
         .await
         .expect("the exchange ends");
         server.await.unwrap();
-        r
+        (r, conn, buf)
+    }
+
+    /// The exchange's result against a server that writes `reply` at once and closes.
+    async fn cut_after(reply: &'static [u8]) -> Result<Reply, Failed> {
+        serve(reply, &[], &[], &ReadSpec::default()).await.0
     }
 
     #[tokio::test]
@@ -350,40 +371,13 @@ mod tests {
     /// pausing `pause_us` µs before each, then closes; then, as the next request on a
     /// kept connection would, a look for stray bytes. The outcome as one string.
     async fn outcome_of(reply: &'static [u8], splits: &[usize], pause_us: &[u64]) -> String {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ep = Endpoint::Tcp(l.local_addr().unwrap());
-        let mut cuts: Vec<usize> = splits.iter().map(|&c| c % (reply.len() + 1)).collect();
-        cuts.push(0);
-        cuts.push(reply.len());
-        cuts.sort_unstable();
-        cuts.dedup();
-        let pauses = pause_us.to_vec();
-        let server = tokio::spawn(async move {
-            let (mut s, _) = l.accept().await.unwrap();
-            let mut req = [0u8; 256];
-            let _ = s.read(&mut req).await.unwrap();
-            for (i, w) in cuts.windows(2).enumerate() {
-                let pause = pauses.get(i).copied().unwrap_or(0);
-                tokio::time::sleep(Duration::from_micros(pause)).await;
-                s.write_all(&reply[w[0]..w[1]]).await.unwrap();
-                s.flush().await.unwrap();
-            }
-        });
-        let mut conn = Conn::connect(&ep, Duration::from_secs(2)).await.unwrap();
-        let mut buf = Vec::new();
         let spec = ReadSpec {
             version_header: Some("x-app-version".into()),
             keep_body: true,
             ..ReadSpec::default()
         };
-        let r = tokio::time::timeout(
-            Duration::from_secs(2),
-            conn.exchange(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", &mut buf, &spec),
-        )
-        .await
-        .expect("the exchange ends");
         // Everything is written and the server has closed: the next request would go out now.
-        server.await.unwrap();
+        let (r, conn, buf) = serve(reply, splits, pause_us, &spec).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
         match r {
             Ok(reply) if reply.reusable && (reply.trailing || conn.idle_state() == Idle::Stray) => {

@@ -629,6 +629,20 @@ pub(super) fn by_code<'a>(
 mod tests {
     use super::*;
 
+    /// A plain GET kind named `name`.
+    fn info(name: &str) -> RequestKindInfo {
+        RequestKindInfo {
+            name: name.into(),
+            method: "GET".into(),
+            path: "/".into(),
+            weight: 1,
+            body_bytes: 0,
+            upload_ms: None,
+            keep_alive: false,
+            echo: false,
+        }
+    }
+
     fn sample(sched_ms: u64, lat_ms: u64, outcome: Outcome, version: u16) -> Sample {
         Sample {
             scheduled_ns: sched_ms * 1_000_000,
@@ -701,16 +715,6 @@ mod tests {
 
     #[test]
     fn kinds_add_up_to_the_run_phase_by_phase() {
-        let info = |name: &str| RequestKindInfo {
-            name: name.into(),
-            method: "GET".into(),
-            path: "/".into(),
-            weight: 1,
-            body_bytes: 0,
-            upload_ms: None,
-            keep_alive: false,
-            echo: false,
-        };
         let mut c = Collector::new(100_000_000, 1_000_000);
         c.track_kinds(vec![info("a"), info("b")]);
         let mut drawn = [0u64; 2];
@@ -854,16 +858,6 @@ mod tests {
     #[test]
     fn requests_cut_by_an_interruption_are_not_hung_nor_failed() {
         let mut c = Collector::new(100_000_000, 1_000_000);
-        let info = |name: &str| RequestKindInfo {
-            name: name.into(),
-            method: "GET".into(),
-            path: "/".into(),
-            weight: 1,
-            body_bytes: 0,
-            upload_ms: None,
-            keep_alive: false,
-            echo: false,
-        };
         c.track_kinds(vec![info("a"), info("b")]);
         for t in 0..10u64 {
             c.add(&Sample {

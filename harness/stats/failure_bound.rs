@@ -140,19 +140,22 @@ pub fn percent(rate: f64, up: bool) -> String {
     if v <= 0.0 {
         return "0%".into();
     }
-    let decimals = if v >= 10.0 {
-        0
-    } else {
-        (1.0 - v.log10().floor()).max(1.0) as i32
+    let decimals = |v: f64| {
+        if v >= 10.0 {
+            0
+        } else {
+            (1.0 - v.log10().floor()).max(1.0) as i32
+        }
     };
-    let scale = 10f64.powi(decimals);
+    let scale = 10f64.powi(decimals(v));
     // Ceil what is not already on the grid (1e-9: float noise is not a digit).
     let shown = if up {
         (v * scale - 1e-9).ceil() / scale
     } else {
         (v * scale).round() / scale
     };
-    format!("{shown:.prec$}%", prec = decimals as usize)
+    // Rounding may reach the next power of ten (0.0999 → 0.10, not 0.100).
+    format!("{shown:.prec$}%", prec = decimals(shown) as usize)
 }
 
 #[cfg(test)]
@@ -292,5 +295,7 @@ mod tests {
         assert_eq!(percent(0.35, false), "35%");
         assert_eq!(percent(0.02, true), "2.0%");
         assert_eq!(percent(0.0, true), "0%");
+        assert_eq!(percent(0.000_998_5, true), "0.10%");
+        assert_eq!(percent(0.0996, false), "10%");
     }
 }

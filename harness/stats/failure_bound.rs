@@ -54,9 +54,9 @@ impl fmt::Display for FailureBound {
         };
         write!(f, "{} of {}", self.failed, self.requests)?;
         if self.failed > 0 {
-            write!(f, " = {}", percent(rate, false))?;
+            write!(f, " = {}", percent(rate, Round::Nearest))?;
         }
-        write!(f, " (≤ {} at 95%)", percent(upper, true))
+        write!(f, " (≤ {} at 95%)", percent(upper, Round::Up))
     }
 }
 
@@ -133,9 +133,20 @@ fn lower_tail(k: u64, n: u64, p: f64) -> f64 {
     (max + scaled.ln()).exp().min(1.0)
 }
 
+/// Which way [`percent`] rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// To nearest: an observed rate.
+    Nearest,
+    /// Up: an upper bound is never shown below its value.
+    Up,
+    /// Down: a lower bound is never shown above its value.
+    Down,
+}
+
 /// A rate as a percent with two significant digits (at least up to 10%: `0.49%`,
-/// `4.7%`, `35%`), rounded up when `up` (a bound never shown below its value).
-pub fn percent(rate: f64, up: bool) -> String {
+/// `4.7%`, `35%`), rounded as `round` says.
+pub fn percent(rate: f64, round: Round) -> String {
     let v = rate * 100.0;
     if v <= 0.0 {
         return "0%".into();
@@ -148,12 +159,12 @@ pub fn percent(rate: f64, up: bool) -> String {
         }
     };
     let scale = 10f64.powi(decimals(v));
-    // Ceil what is not already on the grid (1e-9: float noise is not a digit).
-    let shown = if up {
-        (v * scale - 1e-9).ceil() / scale
-    } else {
-        (v * scale).round() / scale
-    };
+    // Ceil or floor what is not already on the grid (1e-9: float noise is not a digit).
+    let shown = match round {
+        Round::Nearest => (v * scale).round(),
+        Round::Up => (v * scale - 1e-9).ceil(),
+        Round::Down => (v * scale + 1e-9).floor(),
+    } / scale;
     // Rounding may reach the next power of ten (0.0999 → 0.10, not 0.100).
     format!("{shown:.prec$}%", prec = decimals(shown) as usize)
 }
@@ -291,11 +302,14 @@ mod tests {
             "5 of 5 = 100% (≤ 100% at 95%)"
         );
         assert_eq!(FailureBound::new(0, 0).to_string(), "no requests: no bound");
-        assert_eq!(percent(0.000_155_07, true), "0.016%");
-        assert_eq!(percent(0.35, false), "35%");
-        assert_eq!(percent(0.02, true), "2.0%");
-        assert_eq!(percent(0.0, true), "0%");
-        assert_eq!(percent(0.000_998_5, true), "0.10%");
-        assert_eq!(percent(0.0996, false), "10%");
+        assert_eq!(percent(0.000_155_07, Round::Up), "0.016%");
+        assert_eq!(percent(0.35, Round::Nearest), "35%");
+        assert_eq!(percent(0.02, Round::Up), "2.0%");
+        assert_eq!(percent(0.0, Round::Up), "0%");
+        assert_eq!(percent(0.000_998_5, Round::Up), "0.10%");
+        assert_eq!(percent(0.0996, Round::Nearest), "10%");
+        assert_eq!(percent(0.860_891, Round::Down), "86%");
+        assert_eq!(percent(0.135_35, Round::Down), "13%");
+        assert_eq!(percent(0.05, Round::Down), "5.0%");
     }
 }

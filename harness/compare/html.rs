@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::collect::Compared;
-use super::{rank, Row, Spread, RANKING_RULE};
+use super::{rank, Row, Spread, PASS_RATE_NOTE, RANKING_RULE};
 use crate::error::{Error, Result};
 use crate::report::chart::{self, Curve, Frame};
 use crate::report::html::{escape, scenario_line, CSS};
@@ -108,8 +108,11 @@ fn passed_cell(r: &Row) -> String {
     if r.interrupted > 0 {
         errors.push_str(&format!(" ({} interrupted)", r.interrupted));
     }
+    let bound = super::pass_rate_text(r).map_or(String::new(), |t| {
+        format!("<span class=\"range pass-rate\">{}</span>", escape(&t))
+    });
     format!(
-        "<span class=\"passed {class}\">{}/{}</span>{errors}",
+        "<span class=\"passed {class}\">{}/{}</span>{errors}{bound}",
         r.passes, r.runs
     )
 }
@@ -123,7 +126,7 @@ fn ranking_table(
     o.push_str("<section class=\"run\" id=\"ranking\">\n<h2>Ranking</h2>\n");
     let _ = writeln!(
         o,
-        "<p class=\"sub ranking-rule\">Ranked by {RANKING_RULE}. Figures are medians over a scenario's runs (with their range under them when the runs differ); a reload lasts from the start of its first step to the end of its last; the dip is how much less ok throughput there was during the reload than before it.</p>"
+        "<p class=\"sub ranking-rule\">Ranked by {RANKING_RULE}. Figures are medians over a scenario's runs (with their range under them when the runs differ); a reload lasts from the start of its first step to the end of its last; the dip is how much less ok throughput there was during the reload than before it. {PASS_RATE_NOTE}</p>"
     );
     o.push_str("<table class=\"ranking\"><thead><tr><th class=\"num\">rank</th><th>scenario</th><th>strategy</th><th class=\"num\">passed</th><th class=\"num\">reload (ms)</th><th class=\"num\">dip (%)</th><th class=\"num\">p99 during (ms)</th><th class=\"num\">max gap (ms)</th><th>failed requests by class</th><th>versions</th></tr></thead><tbody>\n");
     for (pos, &i) in order.iter().enumerate() {
@@ -415,6 +418,12 @@ mod tests {
         assert!(page
             .contains("shown: run 3 of 3 (reload 1300.0 ms, PASS), the median by reload duration"));
         assert!(page.contains("3/3</span>") && page.contains("0/1</span>"));
+        // 3 of 3: 0.05^(1/3) = 36.8%, rounded down; 0 of 1: 0%.
+        assert!(page
+            .contains("3/3</span><span class=\"range pass-rate\">pass rate ≥ 36% at 95%</span>"));
+        assert!(
+            page.contains("0/1</span><span class=\"range pass-rate\">pass rate ≥ 0% at 95%</span>")
+        );
 
         // Two timelines on one axis: t = 0 (each run's first step start) at the same x.
         let svgs: Vec<&str> = page

@@ -39,6 +39,9 @@ fn suite(c: &Compared) -> Suite {
         ("strategy".to_string(), r.strategy.clone()),
         ("passed".to_string(), format!("{}/{}", r.passes, r.runs)),
     ];
+    if let Some(l) = r.pass_rate_lower95 {
+        properties.push(("pass_rate_lower95".to_string(), l.to_string()));
+    }
     if r.measured > 0 {
         properties.extend([
             (
@@ -90,6 +93,12 @@ mod tests {
         assert!(xml.contains("<testsuite name=\"swap &lt;&amp;&gt;\" tests=\"1\" failures=\"0\""));
         assert!(xml.contains("<testcase classname=\"naive\" name=\"naive run 2\""));
         assert!(xml.contains("<property name=\"passed\" value=\"0/2\"/>"));
+        assert!(xml.contains("<property name=\"pass_rate_lower95\" value=\"0\"/>"));
+        // 1 of 1: 0.05^(1/1).
+        assert!(
+            xml.contains("<property name=\"pass_rate_lower95\" value=\"0.050000000000000044\"/>"),
+            "{xml}"
+        );
         // The failure names the failed check and the failed requests by class.
         let failure = "<failure message=\"no_failed_requests: 30 failed of 3000 (connect_refused 30) &lt;b&gt;&#10;failed by class: connect_refused 30\" type=\"verdict\">";
         assert_eq!(xml.matches(failure).count(), 2, "{xml}");

@@ -17,6 +17,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::report::RunReport;
+use crate::stats::failure_bound::{self, percent, Round};
 
 /// One scenario's runs, summarised.
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +38,10 @@ pub struct Row {
     pub interrupted: usize,
     /// Runs with measurements (the load ran): what the spreads are over.
     pub measured: usize,
+    /// The one-sided 95% lower bound of the pass rate (Clopper-Pearson, a share from
+    /// 0 to 1) over the runs that came to a verdict (passed or failed: harness errors
+    /// and interrupted runs left out); none when no run did. See [`pass_rate_text`].
+    pub pass_rate_lower95: Option<f64>,
     /// Failed requests by key, summed over the runs.
     pub failed: std::collections::BTreeMap<String, u64>,
     /// Max gap (ms): min, median, max over the runs.
@@ -227,6 +232,7 @@ pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> R
             .count(),
         interrupted: runs.iter().filter(|f| f.interrupted).count(),
         measured: runs.iter().filter(|f| f.measured).count(),
+        pass_rate_lower95: pass_rate_lower95(runs),
         failed,
         max_gap_ms: Spread::of(gaps),
         latency,
@@ -235,6 +241,25 @@ pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> R
         versions,
     }
 }
+
+/// The pass rate's one-sided 95% lower bound over the runs that came to a verdict.
+fn pass_rate_lower95(runs: &[RunFigures]) -> Option<f64> {
+    let decided = runs
+        .iter()
+        .filter(|f| !f.interrupted && f.exit_code != 2)
+        .count();
+    let passes = runs.iter().filter(|f| f.exit_code == 0).count();
+    failure_bound::lower95(passes as u64, decided as u64)
+}
+
+/// `pass rate ≥ 86% at 95%` (rounded down), or none when no run came to a verdict.
+pub fn pass_rate_text(r: &Row) -> Option<String> {
+    r.pass_rate_lower95
+        .map(|l| format!("pass rate ≥ {} at 95%", percent(l, Round::Down)))
+}
+
+/// Under the table: what its `pass rate ≥` says.
+pub const PASS_RATE_NOTE: &str = "pass rate ≥: the one-sided 95% lower bound (Clopper-Pearson) of the share of runs that pass, over the runs that came to a verdict (harness errors and interrupted runs left out): 20 passes of 20 runs still allow a strategy that fails 1 run in 7.";
 
 /// How [`rank`] orders the scenarios, in words (the comparison page says it).
 pub const RANKING_RULE: &str = "most passing runs (as a share of the runs) first; among equals, the shorter median reload duration, then the smaller median throughput dip, then the lower median p99 latency during the reload; a scenario without measurements last";
@@ -306,6 +331,9 @@ pub fn markdown(rows: &[Row]) -> String {
         if r.interrupted > 0 {
             errors.push_str(&format!(" ({} interrupted)", r.interrupted));
         }
+        if let Some(text) = pass_rate_text(r) {
+            errors.push_str(&format!(" ({text})"));
+        }
         let _ = writeln!(
             o,
             "| {} | {} | {}/{}{errors} | {failed} | {} | {} | {} | {} | {} | {} | {} |",
@@ -322,6 +350,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.versions.join(" → "),
         );
     }
+    let _ = writeln!(o, "\n{PASS_RATE_NOTE}");
     o
 }
 
@@ -344,6 +373,7 @@ mod tests {
             errors: 0,
             interrupted: 0,
             measured: 3,
+            pass_rate_lower95: failure_bound::lower95(2, 3),
             failed: [("connect_missing".to_string(), 7)].into_iter().collect(),
             max_gap_ms: s,
             latency: vec![],
@@ -353,10 +383,37 @@ mod tests {
         };
         let md = markdown(&[row]);
         assert!(
-            md.contains("| a/b | symlink-swap | 2/3 | connect_missing 7 | 2.0 (1.0–3.0) |"),
+            md.contains("| a/b | symlink-swap | 2/3 (pass rate ≥ 13% at 95%) | connect_missing 7 | 2.0 (1.0–3.0) |"),
             "{md}"
         );
         assert!(md.contains("v1 → v2"));
+    }
+
+    #[test]
+    fn compare_pass_rate_bound_is_over_the_runs_with_a_verdict() {
+        let fig = |exit_code: u8, interrupted: bool| RunFigures {
+            exit_code,
+            interrupted,
+            ..RunFigures::default()
+        };
+        let runs = [
+            fig(0, false),
+            fig(0, false),
+            fig(1, false),
+            fig(2, false),
+            fig(2, true),
+        ];
+        let r = row("s", "s.toml", "x", &runs);
+        // 2 passes of the 3 runs that came to a verdict.
+        assert_eq!(r.pass_rate_lower95, failure_bound::lower95(2, 3));
+        assert_eq!(pass_rate_text(&r).unwrap(), "pass rate ≥ 13% at 95%");
+        // 20 of 20: 0.05^(1/20) = 86.09%, shown rounded down.
+        let r = row("s", "s.toml", "x", &vec![fig(0, false); 20]);
+        assert_eq!(pass_rate_text(&r).unwrap(), "pass rate ≥ 86% at 95%");
+        // Nothing came to a verdict: no bound, and the cell says only what happened.
+        let r = row("s", "s.toml", "x", &[fig(2, true)]);
+        assert_eq!(r.pass_rate_lower95, None);
+        assert!(markdown(&[r]).contains("| 0/1 (1 interrupted) | 0 |"));
     }
 
     #[test]
@@ -370,6 +427,7 @@ mod tests {
             errors: 2 - measured,
             interrupted: 0,
             measured,
+            pass_rate_lower95: None,
             failed: Default::default(),
             max_gap_ms: Spread::default(),
             latency: vec![PhaseLatency {

@@ -395,16 +395,17 @@ fn steps_table(o: &mut String, r: &RunReport) {
 }
 
 fn phases_table(o: &mut String, st: &RunStats) {
-    o.push_str("<table class=\"phases\"><thead><tr><th>phase</th><th class=\"num\">from–to (ms)</th><th class=\"num\">ok</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th><th class=\"num\">max gap</th><th>failed</th></tr></thead><tbody>\n");
+    o.push_str("<table class=\"phases\"><thead><tr><th>phase</th><th class=\"num\">from–to (ms)</th><th class=\"num\">ok</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th><th class=\"num\">max gap</th><th>failed</th><th class=\"failure-rate\">failure rate</th></tr></thead><tbody>\n");
     let row = |o: &mut String,
                label: String,
                range: String,
                p: &Percentiles,
                gap: String,
-               failed: String| {
+               failed: String,
+               rate: String| {
         let _ = writeln!(
             o,
-            "<tr><td>{label}</td><td class=\"num\">{range}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{gap}</td><td>{failed}</td></tr>",
+            "<tr><td>{label}</td><td class=\"num\">{range}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{gap}</td><td>{failed}</td><td class=\"failure-rate\">{rate}</td></tr>",
             p.count, p.p50, p.p90, p.p99, p.p999, p.max
         );
     };
@@ -429,6 +430,7 @@ fn phases_table(o: &mut String, st: &RunStats) {
             } else {
                 failed.join(", ")
             },
+            escape(&p.failure_bound().to_string()),
         );
     }
     row(
@@ -438,6 +440,7 @@ fn phases_table(o: &mut String, st: &RunStats) {
         &st.latency,
         format!("{:.1}", st.max_gap_ms),
         String::new(),
+        escape(&st.failure_bound().to_string()),
     );
     row(
         o,
@@ -446,8 +449,9 @@ fn phases_table(o: &mut String, st: &RunStats) {
         &st.latency_uncorrected,
         String::new(),
         String::new(),
+        String::new(),
     );
-    o.push_str("</tbody></table>\n<p class=\"note\">Latency in ms. Uncorrected: measured from the actual send instead of the scheduled one (hides coordinated omission).</p>\n");
+    o.push_str("</tbody></table>\n<p class=\"note\">Latency in ms. Uncorrected: measured from the actual send instead of the scheduled one (hides coordinated omission). Failure rate: failed of the requests that ended, with its one-sided 95% upper bound (Clopper-Pearson), the largest failure rate this many requests could have missed; the whole run counts hung requests too.</p>\n");
 }
 
 /// One row per request kind of the mix: its identity, failures and p99 per phase.
@@ -698,6 +702,10 @@ pub(crate) mod tests {
         }
         assert!(page.contains("99.999%"));
         assert!(page.contains("identity holds"));
+        // Each phase's failure rate with its upper bound (30 of 700 ≤ 5.8%: docs/guide/reports.md).
+        assert!(page.contains("<td class=\"failure-rate\">0 of 900 (≤ 0.34% at 95%)</td>"));
+        assert!(page.contains("<td class=\"failure-rate\">30 of 700 = 4.3% (≤ 5.8% at 95%)</td>"));
+        assert!(page.contains("<td class=\"failure-rate\">30 of 3000 = 1.0% (≤ 1.4% at 95%)</td>"));
         assert!(page.contains("verifier 0.41 s CPU over 3.2 s of load (13% of one core)</span>"));
         assert!(!page.contains("footprint-warning"));
     }

@@ -187,15 +187,43 @@ impl Suite {
     }
 }
 
-/// The JUnit XML for `runs`, stamped with `at`: one suite named [`SUITE`], a case per run.
+/// The JUnit XML for `runs`, stamped with `at`: one suite named [`SUITE`], a case per
+/// run, the runs' failure rates in its `<properties>` ([`failure_rates`]).
 pub fn render(runs: &[RunReport], at: SystemTime) -> String {
     let suite = Suite {
         name: SUITE.into(),
         classname: SUITE.into(),
-        properties: Vec::new(),
+        properties: runs.iter().flat_map(failure_rates).collect(),
         cases: runs.iter().map(Case::of).collect(),
     };
     render_suites(SUITE, &[suite], at)
+}
+
+/// A run's failure rate and its one-sided 95% upper bound, per phase and for the
+/// whole run, as properties (JUnit has none per test case): `<run>.<phase>.failure_rate`
+/// and `<run>.<phase>.failure_rate_upper95` (`whole_run` for the run), shares from 0
+/// to 1 as in the JSON; none for a phase without requests or a run without stats.
+pub fn failure_rates(r: &RunReport) -> Vec<(String, String)> {
+    let Some(st) = &r.stats else {
+        return Vec::new();
+    };
+    let phases = st
+        .phases
+        .iter()
+        .filter(|p| p.name != "whole run")
+        .map(|p| (p.name.as_str(), p.failure_rate, p.failure_rate_upper95));
+    let run = ("whole_run", st.failure_rate, st.failure_rate_upper95);
+    let mut out = Vec::new();
+    for (phase, rate, upper) in phases.chain([run]) {
+        if let (Some(rate), Some(upper)) = (rate, upper) {
+            out.push((format!("{}.{phase}.failure_rate", r.name), rate.to_string()));
+            out.push((
+                format!("{}.{phase}.failure_rate_upper95", r.name),
+                upper.to_string(),
+            ));
+        }
+    }
+    out
 }
 
 /// The JUnit XML for `suites` under `<testsuites name="{name}">`, stamped with `at`.
@@ -523,6 +551,35 @@ mod tests {
         assert_eq!(outs.len(), 3);
         assert!(outs[1].text.contains("== naive (scenarios/naive.toml) =="));
         assert!(outs[1].text.contains("verdict: FAIL"));
+    }
+
+    #[test]
+    fn report_junit_properties_carry_the_failure_rates() {
+        let mut r = crate::report::html::tests::fixture("naive");
+        r.name = "naive".into();
+        let xml = render(&[r, run("broken", 2, &[])], SystemTime::UNIX_EPOCH);
+        // 30 refused of 700 during the reload, 30 of 3000 in all (see failure_bound's references).
+        assert!(
+            xml.contains(
+                "<property name=\"naive.during.failure_rate\" value=\"0.04285714285714286\"/>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"naive.whole_run.failure_rate\" value=\"0.01\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<property name=\"naive.whole_run.failure_rate_upper95\" value=\"0.01353930762"
+            ),
+            "{xml}"
+        );
+        assert_eq!(
+            xml.matches("<property ").count(),
+            8,
+            "before, during, after, whole run; none for a run without stats"
+        );
     }
 
     #[test]

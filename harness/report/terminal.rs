@@ -1,5 +1,6 @@
 //! The terminal summary: verdict, the accounting identity (and how far truncated
-//! responses got), latency by phase, requests by kind (a mix),
+//! responses got), latency by phase, the failure rate by phase with its upper
+//! bound, requests by kind (a mix),
 //! max gap, versions, the websockets held across the reload, the reload's steps
 //! and the verifier's own CPU.
 
@@ -129,6 +130,7 @@ pub fn render(r: &RunReport) -> String {
             "  {}",
             row("whole run, uncorrected", &st.latency_uncorrected)
         );
+        failure_rates(&mut o, st);
         if let Some(k) = &st.kinds {
             kinds(&mut o, k);
         }
@@ -206,6 +208,25 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(o, "run directory kept: {d}");
     }
     o
+}
+
+/// The failure rate per phase and for the whole run, each with its one-sided 95%
+/// upper bound: `failure rate during:    0 of 612 (≤ 0.49% at 95%)`.
+fn failure_rates(o: &mut String, st: &RunStats) {
+    let _ = writeln!(o);
+    for p in st.phases.iter().filter(|p| p.name != "whole run") {
+        let _ = writeln!(
+            o,
+            "failure rate {:<10} {}",
+            format!("{}:", p.name),
+            p.failure_bound()
+        );
+    }
+    let _ = writeln!(o, "failure rate whole run: {}", st.failure_bound());
+    let _ = writeln!(
+        o,
+        "  (≤: the largest failure rate this many requests could have missed, one-sided 95%, Clopper-Pearson)"
+    );
 }
 
 /// One row per request kind: what it sends, its own accounting identity, its

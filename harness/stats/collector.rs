@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::failure_bound::FailureBound;
 use super::gap::GapTracker;
 use super::histogram::{self, Percentiles};
 use super::request_kinds::{RequestKindInfo, RequestKindTracks};
@@ -523,6 +524,7 @@ impl Collector {
         }
         let gap = self.gap.max_gap_to_end(0, end_ns, counters.schedule_ns);
         let sched_secs = counters.schedule_ns as f64 / 1e9;
+        let run_bound = FailureBound::new(recorded - ok + hung, recorded + hung);
         RunStats {
             by_code: by_code(self.outcomes.iter()),
             kinds,
@@ -537,6 +539,8 @@ impl Collector {
             grace_ms: counters.grace_ns as f64 / 1e6,
             stale_closes: counters.stale_closes,
             identity_holds: counters.scheduled == recorded + hung + interrupted,
+            failure_rate: run_bound.rate(),
+            failure_rate_upper95: run_bound.upper95(),
             outcomes,
             classes,
             target_rate: counters.target_rate,
@@ -587,12 +591,17 @@ fn phase(
     to_ns: u64,
 ) -> PhaseStats {
     let gap = gap.max_gap(from_ns, to_ns);
+    let ok = outcomes.get(&Outcome::Ok).copied().unwrap_or(0);
+    let ended: u64 = outcomes.values().sum();
+    let bound = FailureBound::new(ended - ok, ended);
     PhaseStats {
         name: name.to_string(),
         start_ms: from_ns as f64 / 1e6,
         end_ms: to_ns as f64 / 1e6,
-        ok: outcomes.get(&Outcome::Ok).copied().unwrap_or(0),
+        ok,
         failed: keyed(outcomes.iter().filter(|(o, _)| o.is_failure())),
+        failure_rate: bound.rate(),
+        failure_rate_upper95: bound.upper95(),
         latency: Percentiles::of(&h),
         percentile_curve: histogram::percentile_curve(&h),
         max_gap_ms: gap.len_ns as f64 / 1e6,
@@ -836,6 +845,62 @@ mod tests {
         );
         assert_eq!(stats.phases[0].percentile_curve.len(), 51);
         assert!(stats.phases[1].percentile_curve.len() == 51);
+    }
+
+    #[test]
+    fn failure_rate_and_its_upper_bound_per_phase_and_for_the_run() {
+        let run = |interrupted: bool| {
+            let mut c = Collector::new(100_000_000, 1_000_000);
+            c.live_span().mark_start(1_000_000_000);
+            c.live_span().mark_end(2_000_000_000);
+            for t in 0..3000u64 {
+                let o = if (1000..1010).contains(&t) {
+                    Outcome::Http5xx(502)
+                } else {
+                    Outcome::Ok
+                };
+                c.add(&sample(t, 1, o, 0));
+            }
+            let counters = LoadCounters {
+                scheduled: 3002,
+                in_flight_at_end: 2,
+                interrupted,
+                end_ns: 3_000_000_000,
+                ..LoadCounters::default()
+            };
+            c.finish(&counters, &[])
+        };
+        let stats = run(false);
+        // The run: 10 failures + 2 hung of 3002.
+        assert_eq!(stats.failure_bound(), FailureBound::new(12, 3002));
+        assert_eq!(stats.failure_rate, Some(12.0 / 3002.0));
+        assert_eq!(
+            stats.failure_rate_upper95,
+            super::super::failure_bound::upper95(12, 3002)
+        );
+        let bounds: Vec<_> = stats
+            .phases
+            .iter()
+            .map(|p| (p.failure_rate, p.failure_rate_upper95))
+            .collect();
+        // before: 0 of 1000; during: 10 of 1000 (0.016903, see failure_bound's reference); after: 0 of 1000.
+        let zero = 1.0 - 0.05_f64.powf(1.0 / 1000.0);
+        assert_eq!(bounds[0].0, Some(0.0));
+        assert!((bounds[0].1.unwrap() - zero).abs() < 1e-12);
+        assert_eq!(bounds[1].0, Some(0.01));
+        assert!((bounds[1].1.unwrap() - 0.016_903_175_120_562_504).abs() < 1e-9);
+        assert_eq!(stats.phases[1].failure_bound(), FailureBound::new(10, 1000));
+        assert!((bounds[2].1.unwrap() - zero).abs() < 1e-12);
+        // Interrupted: what the interruption cut is neither a failure nor a request that ended.
+        let cut = run(true);
+        assert_eq!(cut.failure_bound(), FailureBound::new(10, 3000));
+        // Nothing ended: no rate, no bound.
+        let empty = Collector::new(100_000_000, 1_000_000).finish(&LoadCounters::default(), &[]);
+        assert_eq!(
+            (empty.failure_rate, empty.failure_rate_upper95),
+            (None, None)
+        );
+        assert_eq!(empty.phases[0].failure_rate_upper95, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! turns them into a [`RunStats`] once the run is over.
 
 pub mod collector;
+pub mod failure_bound;
 pub mod gap;
 pub mod histogram;
 pub mod outcome;
@@ -14,6 +15,7 @@ pub mod run_stats;
 pub mod versions;
 
 pub use collector::{Collector, ReloadSpan};
+pub use failure_bound::FailureBound;
 pub use histogram::{CurvePoint, Percentiles};
 pub use request_kinds::{RequestKindInfo, RequestKindPhase, RequestKindStats};
 pub use run_stats::{

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::failure_bound::FailureBound;
 use super::histogram::{CurvePoint, Percentiles};
 use super::request_kinds::RequestKindStats;
 
@@ -75,6 +76,11 @@ pub struct RunStats {
     pub stale_closes: u64,
     /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
+    /// `failed / (ok + failed)`, hung included, interrupted left out (none: no request ended).
+    pub failure_rate: Option<f64>,
+    /// The one-sided 95% upper bound of the failure rate (Clopper-Pearson, see
+    /// [`FailureBound`]): the largest rate the run could have missed (none: no request ended).
+    pub failure_rate_upper95: Option<f64>,
     /// Count per outcome key (`ok`, `http_502`, `connect_refused`, ...): for the
     /// reports and `allow` lists. Not in the JSON, where `classes` counts each request
     /// once and `by_code` breaks the HTTP classes down by status code.
@@ -118,6 +124,11 @@ pub struct RunStats {
 }
 
 impl RunStats {
+    /// Failed of the requests that ended (`ok + failed`), for the failure rate's bound.
+    pub fn failure_bound(&self) -> FailureBound {
+        FailureBound::new(self.failed, self.ok + self.failed)
+    }
+
     /// Replaces each phase's histogram with an empty, small one (for a report that
     /// is only kept to be serialized, which skips them: 72 KB each).
     pub fn drop_histograms(&mut self) {
@@ -166,6 +177,11 @@ pub struct PhaseStats {
     pub ok: u64,
     /// Failures by key among the requests scheduled in the phase's windows.
     pub failed: BTreeMap<String, u64>,
+    /// Failures over `ok` + failures in the phase (hung requests, which have no
+    /// window, are only in the run's); none: no request in the phase.
+    pub failure_rate: Option<f64>,
+    /// Its one-sided 95% upper bound (Clopper-Pearson); none: no request in the phase.
+    pub failure_rate_upper95: Option<f64>,
     /// Corrected latency of ok responses.
     pub latency: Percentiles,
     /// Corrected latency at log-spaced percentiles from 0 to 99.999 (for percentile plots).
@@ -176,6 +192,14 @@ pub struct PhaseStats {
     /// `--hdr-dir`). Not serialized.
     #[serde(skip)]
     pub histogram: Histogram<u32>,
+}
+
+impl PhaseStats {
+    /// Failed of the phase's requests (`ok` + failures), for the failure rate's bound.
+    pub fn failure_bound(&self) -> FailureBound {
+        let failed: u64 = self.failed.values().sum();
+        FailureBound::new(failed, self.ok + failed)
+    }
 }
 
 /// One version that served.

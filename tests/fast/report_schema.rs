@@ -59,3 +59,48 @@ fn schema_accepts_an_interrupted_report_and_names_its_result() {
         assert!(caught.is_err(), "accepted result {bad}");
     }
 }
+
+/// Every report gives the failure rate and its one-sided 95% upper bound, for the
+/// run and each phase: 30 refused of 3000 (700 of them in the reload's windows).
+#[test]
+fn report_gives_the_failure_rate_and_its_upper_bound() {
+    let runs = [
+        crate::report_html::fixture("failing", false),
+        crate::report_html::fixture("passing", true),
+    ];
+    let doc: serde_json::Value =
+        serde_json::from_str(&zdt_check::report::json::render(&runs)).unwrap();
+    crate::util::assert_matches_schema(&doc);
+    let close = |v: &serde_json::Value, want: f64| {
+        let got = v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+        assert!((got - want).abs() < 1e-9, "{got} != {want}");
+    };
+    let failing = &doc["runs"][0]["stats"];
+    close(&failing["failure_rate"], 0.01);
+    // 30 of 3000: 0.013539307620630348 (the reference in harness/stats/failure_bound.rs).
+    close(&failing["failure_rate_upper95"], 0.013_539_307_620_630_348);
+    let during = &failing["phases"][1];
+    assert_eq!(during["name"], "during");
+    close(&during["failure_rate"], 30.0 / 700.0);
+    let upper = during["failure_rate_upper95"].as_f64().unwrap();
+    assert!(upper > 30.0 / 700.0 && upper < 0.06, "{upper}");
+    close(&failing["phases"][0]["failure_rate"], 0.0);
+    // 0 of 3000: 1 - 0.05^(1/3000), the most a clean run of that size could have missed.
+    let passing = &doc["runs"][1]["stats"];
+    close(&passing["failure_rate"], 0.0);
+    close(
+        &passing["failure_rate_upper95"],
+        1.0 - 0.05_f64.powf(1.0 / 3000.0),
+    );
+    // And the terminal says so, per phase.
+    let text = zdt_check::report::terminal::render(&runs[1]);
+    assert!(
+        text.contains("failure rate whole run: 0 of 3000 (≤ 0.10% at 95%)"),
+        "{text}"
+    );
+    let text = zdt_check::report::terminal::render(&runs[0]);
+    assert!(
+        text.contains("during") && text.contains("30 of 700 = 4.3% (≤ "),
+        "{text}"
+    );
+}

@@ -13,6 +13,7 @@ use crate::report::{self, LoadSummary, RunReport, RunResult};
 use crate::run::{self, RunOptions};
 use crate::scenario;
 use crate::stats::collector::timeline_window;
+use crate::stats::failure_bound::{percent, Round};
 use crate::stats::versions::VersionTable;
 
 /// Proves, under load, whether a reload strategy is really zero-downtime.
@@ -106,6 +107,13 @@ pub struct CompareArgs {
     /// Runs per scenario; the table shows passes/N and the spread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
+    /// Stop repeating a scenario once the one-sided 95% upper bound of its failure
+    /// rate during the reload, over the requests of its runs so far pooled, is below
+    /// RATE (`0.1%`, or a share: `0.001`); `--repeat` is then the most runs. A scenario
+    /// that fails a request may never get there: it runs `--repeat` times, and the
+    /// table says whether the bound was reached.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_target)]
+    pub until_bound: Option<f64>,
     /// Run every scenario at this rate (open loop), whatever its own [load] says (the
     /// bounds of `load --rate`).
     #[arg(long, value_name = "REQ_PER_S")]
@@ -385,6 +393,11 @@ fn cmd_init(a: InitArgs) -> Result<u8> {
 async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
     crate::sys::orphans::become_subreaper();
     check_load_flags(a.rate, a.connections)?;
+    if a.until_bound.is_some() && a.repeat < 2 {
+        return Err(Error::Usage(
+            "--until-bound needs --repeat N, the most runs per scenario (N ≥ 2)".into(),
+        ));
+    }
     let mut loaded = load_all(&a.scenarios)?;
     for l in &mut loaded {
         if let Some(r) = a.rate {
@@ -419,6 +432,18 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
             if cancel.is_cancelled() {
                 break;
             }
+            if let Some(target) = a.until_bound {
+                if let Some(u) = tally.during().upper95().filter(|u| *u < target) {
+                    eprintln!(
+                        "{}: failure rate during the reload ≤ {} at 95% after {} runs: below --until-bound {}, no more runs",
+                        sc.name,
+                        percent(u, Round::Up),
+                        i - 1,
+                        percent(target, Round::Nearest)
+                    );
+                    break;
+                }
+            }
             let r = run::run(sc, &opts, cancel).await;
             let verdict = if r.interrupted {
                 r.interrupted_by_text()
@@ -434,6 +459,22 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
                 all.push(kept);
             }
             tally.add(r);
+        }
+        if let Some(target) = a.until_bound {
+            let during = tally.during();
+            if during.upper95().is_none_or(|u| u >= target) {
+                eprintln!(
+                    "{}: --until-bound {} not reached in {} runs: {}",
+                    sc.name,
+                    percent(target, Round::Nearest),
+                    tally.runs(),
+                    if during.requests == 0 {
+                        "no request ended during a reload".to_string()
+                    } else {
+                        format!("{during} during the reload")
+                    }
+                );
+            }
         }
         if tally.runs() > 0 {
             compared.push(tally.finish());
@@ -472,6 +513,25 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
         crate::compare::junit::write(p, &compared)?;
     }
     Ok(if cancel.is_cancelled() { EXIT_ERROR } else { 0 })
+}
+
+/// `--until-bound`: a failure rate, `0.1%` or `0.001`, above 0 and below 1.
+fn parse_rate_target(s: &str) -> std::result::Result<f64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a rate: write a percentage (`0.1%`) or a share (`0.001`)")
+    })?;
+    let v = v / scale;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(format!(
+            "`{s}` is out of range: a failure rate above 0 and below 100%"
+        ));
+    }
+    Ok(v)
 }
 
 /// `--rate` and `--connections` of `load` and `compare`: the bounds of `load.rate` and

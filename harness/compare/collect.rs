@@ -14,6 +14,7 @@ use super::{row, Row, RunFigures};
 use crate::report::chart::Timeline;
 use crate::report::junit::{Case, CaseResult};
 use crate::report::{LoadSummary, RunReport};
+use crate::stats::failure_bound::FailureBound;
 use crate::stats::histogram::{self, percentile_curve, CurvePoint, Percentiles};
 use crate::stats::{VersionSeen, WindowRow};
 use crate::steps::StepEvent;
@@ -155,6 +156,11 @@ impl Tally {
             });
         }
         self.figures.push(figures);
+    }
+
+    /// The requests during the reload of the runs so far, pooled (`--until-bound`).
+    pub fn during(&self) -> FailureBound {
+        super::pooled_during(&self.figures)
     }
 
     /// Runs folded in so far.

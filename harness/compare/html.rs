@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::collect::Compared;
-use super::{rank, Row, Spread, PASS_RATE_NOTE, RANKING_RULE};
+use super::{rank, Row, Spread, DURING_BOUND_NOTE, PASS_RATE_NOTE, RANKING_RULE};
 use crate::error::{Error, Result};
 use crate::report::chart::{self, Curve, Frame};
 use crate::report::html::{escape, scenario_line, CSS};
@@ -111,8 +111,11 @@ fn passed_cell(r: &Row) -> String {
     let bound = super::pass_rate_text(r).map_or(String::new(), |t| {
         format!("<span class=\"range pass-rate\">{}</span>", escape(&t))
     });
+    let during = super::during_bound_text(r).map_or(String::new(), |t| {
+        format!("<span class=\"range during-bound\">{}</span>", escape(&t))
+    });
     format!(
-        "<span class=\"passed {class}\">{}/{}</span>{errors}{bound}",
+        "<span class=\"passed {class}\">{}/{}</span>{errors}{bound}{during}",
         r.passes, r.runs
     )
 }
@@ -126,7 +129,7 @@ fn ranking_table(
     o.push_str("<section class=\"run\" id=\"ranking\">\n<h2>Ranking</h2>\n");
     let _ = writeln!(
         o,
-        "<p class=\"sub ranking-rule\">Ranked by {RANKING_RULE}. Figures are medians over a scenario's runs (with their range under them when the runs differ); a reload lasts from the start of its first step to the end of its last; the dip is how much less ok throughput there was during the reload than before it. {PASS_RATE_NOTE}</p>"
+        "<p class=\"sub ranking-rule\">Ranked by {RANKING_RULE}. Figures are medians over a scenario's runs (with their range under them when the runs differ); a reload lasts from the start of its first step to the end of its last; the dip is how much less ok throughput there was during the reload than before it. {PASS_RATE_NOTE} {DURING_BOUND_NOTE}</p>"
     );
     o.push_str("<table class=\"ranking\"><thead><tr><th class=\"num\">rank</th><th>scenario</th><th>strategy</th><th class=\"num\">passed</th><th class=\"num\">reload (ms)</th><th class=\"num\">dip (%)</th><th class=\"num\">p99 during (ms)</th><th class=\"num\">max gap (ms)</th><th>failed requests by class</th><th>versions</th></tr></thead><tbody>\n");
     for (pos, &i) in order.iter().enumerate() {

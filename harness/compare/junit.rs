@@ -42,6 +42,13 @@ fn suite(c: &Compared) -> Suite {
     if let Some(l) = r.pass_rate_lower95 {
         properties.push(("pass_rate_lower95".to_string(), l.to_string()));
     }
+    if let Some(u) = r.during_failure_rate_upper95 {
+        properties.extend([
+            ("during_failed".to_string(), r.during_failed.to_string()),
+            ("during_requests".to_string(), r.during_requests.to_string()),
+            ("during_failure_rate_upper95".to_string(), u.to_string()),
+        ]);
+    }
     if r.measured > 0 {
         properties.extend([
             (

@@ -17,7 +17,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::report::RunReport;
-use crate::stats::failure_bound::{self, percent, Round};
+use crate::stats::failure_bound::{self, percent, FailureBound, Round};
 
 /// One scenario's runs, summarised.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +42,14 @@ pub struct Row {
     /// 0 to 1) over the runs that came to a verdict (passed or failed: harness errors
     /// and interrupted runs left out); none when no run did. See [`pass_rate_text`].
     pub pass_rate_lower95: Option<f64>,
+    /// Requests that failed during the reload, summed over the measured runs.
+    pub during_failed: u64,
+    /// Requests that ended during the reload (ok and failed), summed over the measured runs.
+    pub during_requests: u64,
+    /// The one-sided 95% upper bound of the failure rate during the reload, over the
+    /// requests of every measured run pooled (what `--until-bound` stops on); none
+    /// without such requests.
+    pub during_failure_rate_upper95: Option<f64>,
     /// Failed requests by key, summed over the runs.
     pub failed: std::collections::BTreeMap<String, u64>,
     /// Max gap (ms): min, median, max over the runs.
@@ -124,6 +132,8 @@ pub struct RunFigures {
     pub dip_percent: Option<f64>,
     /// Per phase: name, p50, p99, p99.9 (ms).
     pub phases: Vec<(String, f64, f64, f64)>,
+    /// Failed of the requests that ended during the reload (none without that phase).
+    pub during: Option<FailureBound>,
 }
 
 impl RunFigures {
@@ -170,6 +180,11 @@ impl RunFigures {
             .iter()
             .map(|p| (p.name.clone(), p.latency.p50, p.latency.p99, p.latency.p999))
             .collect();
+        f.during = st
+            .phases
+            .iter()
+            .find(|p| p.name == "during")
+            .map(|p| p.failure_bound());
         f
     }
 }
@@ -190,6 +205,7 @@ pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> R
     let mut versions: Vec<String> = Vec::new();
     let (mut gaps, mut reloads, mut dips) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_phase: std::collections::BTreeMap<String, PhaseSamples> = Default::default();
+    let during = pooled_during(runs);
     for f in runs.iter().filter(|f| f.measured) {
         for (k, n) in &f.failed {
             *failed.entry(k.clone()).or_insert(0) += n;
@@ -233,6 +249,9 @@ pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> R
         interrupted: runs.iter().filter(|f| f.interrupted).count(),
         measured: runs.iter().filter(|f| f.measured).count(),
         pass_rate_lower95: pass_rate_lower95(runs),
+        during_failed: during.failed,
+        during_requests: during.requests,
+        during_failure_rate_upper95: during.upper95(),
         failed,
         max_gap_ms: Spread::of(gaps),
         latency,
@@ -240,6 +259,30 @@ pub fn row(name: &str, scenario: &str, strategy: &str, runs: &[RunFigures]) -> R
         dip_percent: Spread::of(dips),
         versions,
     }
+}
+
+/// The requests during the reload of every measured run, pooled: the failures and
+/// requests summed (each run's reload is one more sample of the same deploy).
+pub fn pooled_during(runs: &[RunFigures]) -> FailureBound {
+    let (k, n) = runs
+        .iter()
+        .filter(|f| f.measured)
+        .filter_map(|f| f.during)
+        .fold((0, 0), |(k, n), b| (k + b.failed, n + b.requests));
+    FailureBound::new(k, n)
+}
+
+/// `failure rate during ≤ 0.05% at 95%` over the pooled reload requests, or none
+/// without any.
+pub fn during_bound_text(r: &Row) -> Option<String> {
+    r.during_failure_rate_upper95.map(|u| {
+        format!(
+            "{} of {} failed during the reload, ≤ {} at 95%",
+            r.during_failed,
+            r.during_requests,
+            percent(u, Round::Up)
+        )
+    })
 }
 
 /// The pass rate's one-sided 95% lower bound over the runs that came to a verdict.
@@ -260,6 +303,9 @@ pub fn pass_rate_text(r: &Row) -> Option<String> {
 
 /// Under the table: what its `pass rate ≥` says.
 pub const PASS_RATE_NOTE: &str = "pass rate ≥: the one-sided 95% lower bound (Clopper-Pearson) of the share of runs that pass, over the runs that came to a verdict (harness errors and interrupted runs left out): 20 passes of 20 runs still allow a strategy that fails 1 run in 7.";
+
+/// Under the table: what its failure rate during says.
+pub const DURING_BOUND_NOTE: &str = "failure rate during: the requests that ended during the reload, pooled over the runs, and the one-sided 95% upper bound of their failure rate (Clopper-Pearson; hung requests count as failures): 0 of 600 still allows 0.5%; 20 runs of 600 bring it to 0.025%.";
 
 /// How [`rank`] orders the scenarios, in words (the comparison page says it).
 pub const RANKING_RULE: &str = "most passing runs (as a share of the runs) first; among equals, the shorter median reload duration, then the smaller median throughput dip, then the lower median p99 latency during the reload; a scenario without measurements last";
@@ -303,9 +349,9 @@ pub fn markdown(rows: &[Row]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "| scenario | strategy | passed | failed by class | max gap ms | p50/p99/p99.9 ms before | during | after | reload ms | dip % | versions |"
+        "| scenario | strategy | passed | failed by class | failure rate during (95% bound) | max gap ms | p50/p99/p99.9 ms before | during | after | reload ms | dip % | versions |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let failed = if r.failed.is_empty() {
             "0".to_string()
@@ -334,9 +380,18 @@ pub fn markdown(rows: &[Row]) -> String {
         if let Some(text) = pass_rate_text(r) {
             errors.push_str(&format!(" ({text})"));
         }
+        let during = match r.during_failure_rate_upper95 {
+            Some(u) => format!(
+                "{} of {} (≤ {})",
+                r.during_failed,
+                r.during_requests,
+                percent(u, Round::Up)
+            ),
+            None => "–".into(),
+        };
         let _ = writeln!(
             o,
-            "| {} | {} | {}/{}{errors} | {failed} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {}/{}{errors} | {failed} | {during} | {} | {} | {} | {} | {} | {} | {} |",
             r.name.replace('|', "/"),
             r.strategy,
             r.passes,
@@ -350,7 +405,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.versions.join(" → "),
         );
     }
-    let _ = writeln!(o, "\n{PASS_RATE_NOTE}");
+    let _ = writeln!(o, "\n{PASS_RATE_NOTE}\n\n{DURING_BOUND_NOTE}");
     o
 }
 
@@ -374,6 +429,9 @@ mod tests {
             interrupted: 0,
             measured: 3,
             pass_rate_lower95: failure_bound::lower95(2, 3),
+            during_failed: 1,
+            during_requests: 600,
+            during_failure_rate_upper95: failure_bound::upper95(1, 600),
             failed: [("connect_missing".to_string(), 7)].into_iter().collect(),
             max_gap_ms: s,
             latency: vec![],
@@ -383,7 +441,7 @@ mod tests {
         };
         let md = markdown(&[row]);
         assert!(
-            md.contains("| a/b | symlink-swap | 2/3 (pass rate ≥ 13% at 95%) | connect_missing 7 | 2.0 (1.0–3.0) |"),
+            md.contains("| a/b | symlink-swap | 2/3 (pass rate ≥ 13% at 95%) | connect_missing 7 | 1 of 600 (≤ 0.79%) | 2.0 (1.0–3.0) |"),
             "{md}"
         );
         assert!(md.contains("v1 → v2"));
@@ -417,6 +475,36 @@ mod tests {
     }
 
     #[test]
+    fn compare_pools_the_requests_during_the_reload_over_the_measured_runs() {
+        let fig = |measured: bool, k: u64, n: u64| RunFigures {
+            measured,
+            during: Some(FailureBound::new(k, n)),
+            ..RunFigures::default()
+        };
+        // The unmeasured run's figures stay out; the others add up.
+        let runs = [fig(true, 0, 600), fig(true, 2, 400), fig(false, 50, 50)];
+        let p = pooled_during(&runs);
+        assert_eq!((p.failed, p.requests), (2, 1000));
+        let r = row("s", "s.toml", "x", &runs);
+        assert_eq!((r.during_failed, r.during_requests), (2, 1000));
+        assert_eq!(
+            r.during_failure_rate_upper95,
+            failure_bound::upper95(2, 1000)
+        );
+        // 20 clean runs of 600: 0 of 12000, about 3/n.
+        let r = row("s", "s.toml", "x", &vec![fig(true, 0, 600); 20]);
+        let u = r.during_failure_rate_upper95.unwrap();
+        assert!((0.000249..0.000250).contains(&u), "{u}");
+        assert_eq!(
+            during_bound_text(&r).unwrap(),
+            "0 of 12000 failed during the reload, ≤ 0.025% at 95%"
+        );
+        // No reload phase in any run: no bound.
+        let r = row("s", "s.toml", "x", &[RunFigures::default()]);
+        assert_eq!(r.during_failure_rate_upper95, None);
+    }
+
+    #[test]
     fn compare_rank_passes_then_reload_dip_p99() {
         let row = |name: &str, passes: usize, measured: usize, reload: f64, dip: f64| Row {
             name: name.into(),
@@ -428,6 +516,9 @@ mod tests {
             interrupted: 0,
             measured,
             pass_rate_lower95: None,
+            during_failed: 0,
+            during_requests: 0,
+            during_failure_rate_upper95: None,
             failed: Default::default(),
             max_gap_ms: Spread::default(),
             latency: vec![PhaseLatency {

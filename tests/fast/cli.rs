@@ -198,6 +198,49 @@ fn rates_must_be_finite_positive_and_bounded() {
 }
 
 #[test]
+fn compare_until_bound_takes_a_rate_and_needs_repeat() {
+    refused(&[
+        (
+            &["compare", "scenarios/symlink.toml", "--until-bound", "0.1%"],
+            "--until-bound needs --repeat N",
+        ),
+        (
+            &[
+                "compare",
+                "scenarios/symlink.toml",
+                "--repeat",
+                "5",
+                "--until-bound",
+                "0",
+            ],
+            "`0` is out of range: a failure rate above 0 and below 100%",
+        ),
+        (
+            &[
+                "compare",
+                "scenarios/symlink.toml",
+                "--repeat",
+                "5",
+                "--until-bound",
+                "120%",
+            ],
+            "`120%` is out of range",
+        ),
+        (
+            &[
+                "compare",
+                "scenarios/symlink.toml",
+                "--repeat",
+                "5",
+                "--until-bound",
+                "few",
+            ],
+            "`few` is not a rate: write a percentage (`0.1%`) or a share (`0.001`)",
+        ),
+    ]);
+}
+
+#[test]
 fn a_rate_beyond_what_the_connections_carry_is_warned_about() {
     // 3000 req/s over 2 connections: each would need to finish a request in 667 µs.
     let (code, _, err) = zdt(

@@ -42,6 +42,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             version,
             cut: zdt_check::load::Cut::NONE,
             kind: 0,
+            conn: 0,
+            conn_opened_ns: 0,
         });
     }
     let stats = c.finish(

@@ -225,10 +225,95 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
         ));
     }
 
+    checks.extend(exposure(j));
+
     Verdict {
         passed: checks.iter().all(Check::not_failed),
         checks,
     }
+}
+
+/// `min_exposure`: each step that changes who serves was crossed by at least that
+/// many requests (see [`crate::stats::Exposure::crossed`]). Without it, a warning (a
+/// check marked not checked, which does not fail the run) when such a step was
+/// crossed by no request; nothing when every one was crossed.
+fn exposure(j: &Judged) -> Option<Check> {
+    let name = "min_exposure";
+    let serving: Vec<(usize, &StepEvent, crate::stats::Exposure)> = j
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.changes_serving)
+        .filter_map(|(i, s)| Some((i + 1, s, s.exposure?)))
+        .collect();
+    let describe = |(i, s, e): &(usize, &StepEvent, crate::stats::Exposure)| {
+        format!(
+            "step {i} '{}' at {:.1} ms crossed by {} (in flight at start {}, at end {}; sent within ±{} ms of start {}, of end {}; connections across {})",
+            s.name,
+            s.start_ms,
+            e.crossed,
+            e.in_flight_at_start,
+            e.in_flight_at_end,
+            e.window_ms,
+            e.sent_near_start,
+            e.sent_near_end,
+            e.connections_across
+        )
+    };
+    let Some(min) = j.assert.min_exposure.as_ref().map(|m| *m.get_ref()) else {
+        let bare: Vec<String> = serving
+            .iter()
+            .filter(|(_, _, e)| e.crossed == 0)
+            .map(describe)
+            .collect();
+        return (!bare.is_empty()).then(|| {
+            not_checked(
+                name,
+                format!(
+                    "warning: a step that changes who serves was crossed by no request, so the run says nothing about it: {}; raise the load, or set assert.min_exposure to fail such a run",
+                    bare.join("; ")
+                ),
+            )
+        });
+    };
+    if serving.is_empty() {
+        return Some(check(
+            name,
+            false,
+            format!("no step that changes who serves was recorded, so none was crossed by at least {min} requests"),
+        ));
+    }
+    let short: Vec<String> = serving
+        .iter()
+        .filter(|(_, _, e)| e.crossed < min)
+        .map(describe)
+        .collect();
+    Some(if short.is_empty() {
+        let least = serving
+            .iter()
+            .min_by_key(|(_, _, e)| e.crossed)
+            .map(describe);
+        check(
+            name,
+            true,
+            format!(
+                "each of {} steps that change who serves crossed by at least {min} requests; least: {}",
+                serving.len(),
+                least.unwrap_or_default()
+            ),
+        )
+    } else {
+        check(
+            name,
+            false,
+            format!(
+                "{} of {} steps that change who serves crossed by fewer than {min} requests: {}",
+                short.len(),
+                serving.len(),
+                short.join("; ")
+            ),
+        )
+    })
 }
 
 impl Verdict {
@@ -521,6 +606,8 @@ mod judge_tests {
                 version,
                 cut: crate::load::Cut::NONE,
                 kind: 0,
+                conn: 0,
+                conn_opened_ns: 0,
             });
         }
         let counters = LoadCounters {
@@ -771,6 +858,8 @@ mod judge_tests {
                 version: 0,
                 cut: crate::load::Cut::NONE,
                 kind: 0,
+                conn: 0,
+                conn_opened_ns: 0,
             });
         }
         let counters = LoadCounters {

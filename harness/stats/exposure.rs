@@ -163,3 +163,150 @@ pub struct Exposure {
     /// (the figures then count only the first ones).
     pub complete: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::outcome::{Cut, Outcome};
+
+    const MS: u64 = 1_000_000;
+
+    /// A request on connection `conn` (opened at `opened_ms`), sent and ended at the given ms.
+    fn req(sent_ms: f64, done_ms: f64, conn: u32, opened_ms: f64) -> Sample {
+        let ns = |ms: f64| (ms * MS as f64) as u64;
+        Sample {
+            scheduled_ns: ns(sent_ms),
+            sent_ns: ns(sent_ms),
+            done_ns: ns(done_ms),
+            outcome: Outcome::Ok,
+            version: 0,
+            cut: Cut::NONE,
+            kind: 0,
+            conn,
+            conn_opened_ns: ns(opened_ms),
+        }
+    }
+
+    /// A track with the reload spanning 1000–2000 ms, fed `reqs`.
+    fn track(reqs: &[Sample]) -> ExposureTrack {
+        let mut t = ExposureTrack::default();
+        for r in reqs {
+            t.add(r, (Some(1000 * MS), Some(2000 * MS)));
+        }
+        t
+    }
+
+    #[test]
+    fn a_request_ending_exactly_at_the_start_is_not_in_flight_there() {
+        // Sent 100 ms before, ended exactly at the step's start: not in flight, not near.
+        let t = track(&[req(1400.0, 1500.0, 1, 1400.0)]);
+        let e = t.of(1500 * MS, 1600 * MS);
+        assert_eq!(e.in_flight_at_start, 0);
+        assert_eq!(e.sent_near_start, 0);
+        assert_eq!(e.crossed, 0);
+        assert_eq!(e.connections_across, 0);
+        // One ending a nanosecond later is in flight at the start.
+        let mut late = req(1400.0, 1500.0, 1, 1400.0);
+        late.done_ns += 1;
+        let e = track(&[late]).of(1500 * MS, 1600 * MS);
+        assert_eq!((e.in_flight_at_start, e.crossed), (1, 1));
+        // One sent exactly at the start is in flight there (sent at or before it) and near it.
+        let e = track(&[req(1500.0, 1520.0, 1, 1500.0)]).of(1500 * MS, 1600 * MS);
+        assert_eq!(
+            (e.in_flight_at_start, e.sent_near_start, e.crossed),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_zero_duration_step_counts_each_request_once() {
+        let t = track(&[
+            req(1490.0, 1510.0, 1, 1490.0), // in flight across the instant, sent near it
+            req(1495.0, 1496.0, 2, 1495.0), // sent near it, ended before
+            req(1300.0, 1400.0, 3, 1300.0), // far from it
+        ]);
+        let e = t.of(1500 * MS, 1500 * MS);
+        assert_eq!(e.in_flight_at_start, 1);
+        assert_eq!(e.in_flight_at_end, 1);
+        assert_eq!(e.sent_near_start, 2);
+        assert_eq!(e.sent_near_end, 2);
+        assert_eq!(e.crossed, 2, "the union, each request once");
+        assert_eq!(e.connections_across, 1);
+        assert_eq!(e.window_ms, 10.0);
+        assert!(e.complete);
+    }
+
+    #[test]
+    fn no_requests_no_exposure() {
+        let e = ExposureTrack::default().of(1500 * MS, 1600 * MS);
+        assert_eq!(
+            e,
+            Exposure {
+                window_ms: 10.0,
+                complete: true,
+                ..Exposure::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_connection_is_across_when_opened_before_the_start_and_used_after_the_end() {
+        let t = track(&[
+            // Keep-alive connection 7, opened at 100 ms: a request before the step, one after.
+            req(1450.0, 1460.0, 7, 100.0),
+            req(1650.0, 1660.0, 7, 100.0),
+            // Connection 8, opened before the step, last used (and closed) during it.
+            req(1510.0, 1550.0, 8, 1400.0),
+            // Connection 9, opened during the step.
+            req(1520.0, 1700.0, 9, 1520.0),
+            // A failed connect: no connection.
+            req(1490.0, 1700.0, NO_CONN, 0.0),
+        ]);
+        let e = t.of(1500 * MS, 1600 * MS);
+        assert_eq!(e.connections_across, 1);
+        // Sent at 1490 and ended at 1700: in flight at both ends, though it had no connection.
+        assert_eq!((e.in_flight_at_start, e.in_flight_at_end), (1, 2));
+    }
+
+    #[test]
+    fn what_cannot_cross_a_step_is_not_kept() {
+        let mut t = ExposureTrack::default();
+        // Before the reload is published: kept for now.
+        t.add(&req(100.0, 120.0, 1, 100.0), (None, None));
+        t.add(&req(985.0, 995.0, 2, 985.0), (None, None));
+        // Once it starts at 1000 ms, what ended more than the window before goes.
+        t.add(&req(1001.0, 1010.0, 3, 1001.0), (Some(1000 * MS), None));
+        assert_eq!(t.kept.len(), 2);
+        // After it ended at 2000 ms, a request sent later than the window after is not
+        // kept; its connection, opened before the end, is remembered as open past it.
+        t.add(
+            &req(2500.0, 2510.0, 4, 1500.0),
+            (Some(1000 * MS), Some(2000 * MS)),
+        );
+        t.add(
+            &req(2500.0, 2510.0, 5, 2400.0),
+            (Some(1000 * MS), Some(2000 * MS)),
+        );
+        assert_eq!(t.kept.len(), 2);
+        assert_eq!(t.open_past_end.len(), 1);
+        // Connection 4 was opened at 1500 ms: across a step from 1600 ms, not one from 1400 ms.
+        assert_eq!(t.of(1600 * MS, 1900 * MS).connections_across, 1);
+        assert_eq!(t.of(1400 * MS, 1900 * MS).connections_across, 0);
+    }
+
+    #[test]
+    fn before_the_reload_the_kept_requests_stay_bounded() {
+        let mut t = ExposureTrack::default();
+        // 100 s at 1000 req/s, no reload yet: about 2 s of them kept after a prune, at
+        // most twice that before the next.
+        let mut most = 0;
+        for i in 0..100_000u64 {
+            let ms = i as f64;
+            t.add(&req(ms, ms + 5.0, 1, 0.0), (None, None));
+            most = most.max(t.kept.len());
+        }
+        assert!(most <= 2 * 2001 + 1, "{most}");
+        assert!(t.kept.iter().all(|k| k.done_ns >= 96_000 * MS));
+        assert_eq!(KEPT_BYTES, 32);
+    }
+}

@@ -761,6 +761,8 @@ mod judge_tests {
             end_ms: 2000.0,
             detail: String::new(),
             output: None,
+            changes_serving: true,
+            exposure: None,
         }]
     }
 
@@ -783,6 +785,87 @@ mod judge_tests {
                 reload_error: None,
             },
         )
+    }
+
+    /// The `min_exposure` check (if any) for steps crossed by `crossed` requests each
+    /// (`None`: no exposure measured), the first and third changing who serves.
+    fn exposure_check(crossed: &[Option<u64>], min: Option<u64>) -> Option<Check> {
+        let steps: Vec<StepEvent> = crossed
+            .iter()
+            .enumerate()
+            .map(|(i, c)| StepEvent {
+                name: format!("step-{i}"),
+                start_ms: 1000.0 + i as f64,
+                end_ms: 1000.0 + i as f64,
+                detail: String::new(),
+                output: None,
+                changes_serving: i != 1,
+                exposure: c.map(|n| crate::stats::Exposure {
+                    crossed: n,
+                    in_flight_at_start: n,
+                    window_ms: 10.0,
+                    complete: true,
+                    ..Default::default()
+                }),
+            })
+            .collect();
+        let a = AssertConfig {
+            min_exposure: min.map(|m| toml::Spanned::new(0..0, m)),
+            ..AssertConfig::default()
+        };
+        let st = stats(&[(0, Outcome::Ok, 0)]);
+        let v = judge(
+            &st,
+            &Judged {
+                assert: &a,
+                versions: &[],
+                reloads: &[],
+                version_source: false,
+                steps: &steps,
+                reload_error: None,
+            },
+        );
+        v.checks.into_iter().find(|c| c.name == "min_exposure")
+    }
+
+    #[test]
+    fn min_exposure_fails_a_step_that_changes_who_serves_crossed_by_too_few() {
+        // The first and third steps change who serves; the second (crossed by 0) does not.
+        let c = exposure_check(&[Some(5), Some(0), Some(2)], Some(3)).unwrap();
+        assert!(!c.passed && !c.not_checked, "{c:?}");
+        assert!(
+            c.detail.starts_with("1 of 2 steps that change who serves crossed by fewer than 3 requests: step 3 'step-2' at 1002.0 ms crossed by 2"),
+            "{c:?}"
+        );
+        let c = exposure_check(&[Some(5), Some(0), Some(3)], Some(3)).unwrap();
+        assert!(c.passed, "{c:?}");
+        assert!(c.detail.contains("least: step 3 'step-2'"), "{c:?}");
+        // No step changes who serves (or none was measured): nothing crossed, a failure.
+        let c = exposure_check(&[], Some(1)).unwrap();
+        assert!(!c.passed && !c.not_checked, "{c:?}");
+        assert!(
+            c.detail.starts_with("no step that changes who serves"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn without_min_exposure_an_uncrossed_switch_is_a_warning_only() {
+        // Crossed: no check at all.
+        assert!(exposure_check(&[Some(1), Some(0), Some(1)], None).is_none());
+        assert!(exposure_check(&[], None).is_none());
+        // A switch crossed by none: not checked (does not fail the run), and says so.
+        let c = exposure_check(&[Some(1), Some(0), Some(0)], None).unwrap();
+        assert!(c.not_checked && c.not_failed(), "{c:?}");
+        assert!(
+            c.detail
+                .starts_with("warning: a step that changes who serves was crossed by no request"),
+            "{c:?}"
+        );
+        assert!(
+            c.detail.contains("step 3 'step-2'") && !c.detail.contains("step 2 'step-1'"),
+            "{c:?}"
+        );
     }
 
     fn passed(v: &Verdict, name: &str) -> bool {

@@ -67,6 +67,8 @@ fn record_sample(c: &mut Criterion) {
                     } else {
                         (t / 20_000 % 3) as u8
                     },
+                    conn: (t / 20_000 % 64) as u32 + 1,
+                    conn_opened_ns: 0,
                 }))
             })
         });

@@ -308,6 +308,8 @@ async fn run_inner(
             return;
         }
     };
+    let mut collector = collector;
+    ctx.steps.measure_exposure(&collector.take_exposure());
     let stats = collector.finish(&counters, &table.names());
     let mut v = verdict::judge(
         &stats,

@@ -111,7 +111,7 @@ fn ctrl_c_mid_reload_stops_cleanly_and_reports() {
     // The interruption came during the reload: its first step is recorded, the switch
     // never happened, and the load has a `during` phase (the reload had begun).
     assert!(
-        stdout.contains("reload steps (ms since load start):")
+        stdout.contains("reload steps (ms since load start; * changes who serves):")
             && stdout.contains("new instance started"),
         "{}",
         dump(&out)

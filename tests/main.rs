@@ -11,6 +11,7 @@ mod stacks;
 mod builtin_scenarios;
 mod command;
 mod compare_report;
+mod exposure;
 mod external;
 mod external_python;
 mod faults;

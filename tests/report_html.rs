@@ -42,6 +42,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             version,
             cut: zdt_check::load::Cut::NONE,
             kind: 0,
+            conn: 0,
+            conn_opened_ns: 0,
         });
     }
     let stats = c.finish(
@@ -79,6 +81,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
                 end_ms: 1000.0,
                 detail: "app v1: exited".into(),
                 output: None,
+                changes_serving: true,
+                exposure: None,
             },
             StepEvent {
                 name: "new instance ready".into(),
@@ -86,6 +90,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
                 end_ms: 1600.0,
                 detail: "app v2 <ready>".into(),
                 output: Some("deploy.sh: <done>".into()),
+                changes_serving: false,
+                exposure: None,
             },
         ],
         stats: Some(stats),

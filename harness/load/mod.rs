@@ -25,6 +25,7 @@ use tokio::time::Sleep;
 
 use crate::error::{panic_message, Error, Result};
 use crate::stats::collector::LiveSpan;
+use crate::stats::exposure::NO_CONN;
 pub use crate::stats::outcome::{self, Cut, Outcome};
 use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::LoadCounters;
@@ -279,6 +280,8 @@ impl LoadRun {
                 },
                 buf: Vec::with_capacity(16 * 1024),
                 conn: None,
+                conn_meta: (NO_CONN, 0),
+                used: (NO_CONN, 0),
                 held: None,
             });
         }
@@ -478,6 +481,15 @@ impl LoadRun {
     }
 }
 
+/// A new connection's id for exposure (never [`NO_CONN`]; one atomic add a connect).
+fn next_conn_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    match NEXT.fetch_add(1, Ordering::Relaxed) {
+        NO_CONN => NEXT.fetch_add(1, Ordering::Relaxed),
+        id => id,
+    }
+}
+
 /// The batch, even if a thread panicked holding it (its samples are still good).
 fn lock(batch: &Mutex<Batch>) -> MutexGuard<'_, Batch> {
     batch.lock().unwrap_or_else(|p| p.into_inner())
@@ -534,6 +546,10 @@ struct Worker {
     read: ReadSpec,
     buf: Vec<u8>,
     conn: Option<Conn>,
+    /// `conn`'s id and when it was opened (load clock), for exposure.
+    conn_meta: (u32, u64),
+    /// The connection the current exchange used (id, opened), [`NO_CONN`] if none.
+    used: (u32, u64),
     /// The last response on `conn`, recorded once the connection's next request goes
     /// out or the connection ends: bytes arriving after it before then make it a
     /// `protocol_error` (see [`Worker::settle`]).
@@ -618,6 +634,8 @@ impl Worker {
             version,
             cut,
             kind: kind as u8,
+            conn: self.used.0,
+            conn_opened_ns: self.used.1,
         };
         if keep_alive && self.conn.is_some() {
             self.held = Some(sample);
@@ -666,12 +684,25 @@ impl Worker {
         } else {
             &mut fresh
         };
+        self.used = (NO_CONN, 0);
         let conn = match slot {
-            Some(c) => c,
-            None => match Conn::connect(&spec.target.endpoint, spec.connect_timeout).await {
-                Ok(c) => slot.insert(c),
-                Err(o) => return (o, NO_VERSION, Cut::NONE),
-            },
+            Some(c) => {
+                self.used = self.conn_meta;
+                c
+            }
+            None => {
+                let opened_ns = self.clock.now_ns();
+                match Conn::connect(&spec.target.endpoint, spec.connect_timeout).await {
+                    Ok(c) => {
+                        self.used = (next_conn_id(), opened_ns);
+                        if kind.keep_alive {
+                            self.conn_meta = self.used;
+                        }
+                        slot.insert(c)
+                    }
+                    Err(o) => return (o, NO_VERSION, Cut::NONE),
+                }
+            }
         };
         self.read.want_echo = kind.echo.is_some();
         self.read.head_request = kind.method == "HEAD";

@@ -634,9 +634,30 @@ impl<'a> TimelineLayout<'a> {
         for (i, (step, &(row, left))) in self.t.steps.iter().zip(&self.labels).enumerate() {
             let x = self.sx(step.end_ms);
             let ly = 12.0 + row as f64 * 15.0;
+            // A step that changes who serves carries its exposure: crossed by how many
+            // requests, in the label (×N) and the tooltip; one crossed by none is red.
+            let (class, stroke, crossed_attr, crossed_label, exposure) = match &step.exposure {
+                Some(e) if step.changes_serving => (
+                    "step-marker changes-serving",
+                    if e.crossed == 0 { P99_COLOUR } else { STEP_COLOUR },
+                    format!(" data-crossed=\"{}\"", e.crossed),
+                    format!(" ×{}", e.crossed),
+                    format!(
+                        "; exposure: in flight {} at start, {} at end; sent within ±{} ms {} / {}; connections across {}; crossed {}",
+                        e.in_flight_at_start,
+                        e.in_flight_at_end,
+                        e.window_ms,
+                        e.sent_near_start,
+                        e.sent_near_end,
+                        e.connections_across,
+                        e.crossed
+                    ),
+                ),
+                _ => ("step-marker", STEP_COLOUR, String::new(), String::new(), String::new()),
+            };
             let _ = writeln!(
                 s,
-                "<g class=\"step-marker\" data-step=\"{}\"><title>{}: {:.1}–{:.1} ms{}{}</title><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{STEP_COLOUR}\" stroke-width=\"1.3\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\" font-weight=\"600\">{} {}</text></g>",
+                "<g class=\"{class}\" data-step=\"{}\"{crossed_attr}><title>{}: {:.1}–{:.1} ms{}{}{exposure}</title><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{stroke}\" stroke-width=\"1.3\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\" font-weight=\"600\">{} {}{crossed_label}</text></g>",
                 escape(&step.name),
                 escape(&step.name),
                 step.start_ms,

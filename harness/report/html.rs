@@ -65,6 +65,7 @@ tr.failed td{background:#fdecea}
 .legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12.5px;color:#333;margin:2px 0 4px 64px}
 .error-box{background:#fff3e0;border:1px solid #ffb74d;border-radius:4px;padding:8px 10px;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12.5px}
 .note{color:#666;font-size:12.5px}
+td.uncrossed{color:#c62828;font-weight:700}
 .warn-box{background:#fffde7;border:1px solid #fbc02d;border-radius:4px;padding:8px 10px;font-size:12.5px}
 svg.chart{width:100%;height:auto;display:block;font-size:12px}
 svg.chart text{fill:#333}
@@ -374,16 +375,31 @@ fn steps_table(o: &mut String, r: &RunReport) {
         o.push_str("<p class=\"note\">No reload step was recorded.</p>\n");
         return;
     }
-    o.push_str("<table class=\"steps\"><thead><tr><th class=\"num\">#</th><th class=\"num\">start (ms)</th><th class=\"num\">end (ms)</th><th class=\"num\">took (ms)</th><th>step</th><th>detail</th></tr></thead><tbody>\n");
+    o.push_str("<table class=\"steps\"><thead><tr><th class=\"num\">#</th><th class=\"num\">start (ms)</th><th class=\"num\">end (ms)</th><th class=\"num\">took (ms)</th><th>step</th><th class=\"num\" title=\"requests in flight at the step's start / at its end\">in flight</th><th class=\"num\" title=\"requests sent within the window of its start / of its end\">sent near</th><th class=\"num\" title=\"connections opened before its start, still open at its end\">conns across</th><th class=\"num\" title=\"requests that crossed it: in flight at its start or end, or sent near either\">crossed</th><th>detail</th></tr></thead><tbody>\n");
     for (i, s) in r.steps.iter().enumerate() {
+        let exposure = match &s.exposure {
+            Some(e) => format!(
+                "<td class=\"num\">{} / {}</td><td class=\"num\">{} / {}</td><td class=\"num\">{}</td><td class=\"num{}\">{}</td>",
+                e.in_flight_at_start,
+                e.in_flight_at_end,
+                e.sent_near_start,
+                e.sent_near_end,
+                e.connections_across,
+                if s.changes_serving && e.crossed == 0 { " uncrossed" } else { "" },
+                e.crossed
+            ),
+            None => "<td></td><td></td><td></td><td></td>".to_string(),
+        };
         let _ = writeln!(
             o,
-            "<tr><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td><td>{}</td><td>{}{}</td></tr>",
+            "<tr{}><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td><td>{}{}</td>{exposure}<td>{}{}</td></tr>",
+            if s.changes_serving { " class=\"changes-serving\"" } else { "" },
             i + 1,
             s.start_ms,
             s.end_ms,
             s.end_ms - s.start_ms,
             escape(&s.name),
+            if s.changes_serving { " <span title=\"changes who serves\">*</span>" } else { "" },
             escape(&s.detail),
             s.output.as_deref().map_or(String::new(), |out| format!(
                 "<details><summary>output</summary><pre>{}</pre></details>",
@@ -392,6 +408,21 @@ fn steps_table(o: &mut String, r: &RunReport) {
         );
     }
     o.push_str("</tbody></table>\n");
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">* changes who serves (a switch, a stop, a drain). Exposure: in flight at the start / end, sent within ±{} ms of the start / end, connections open across the step, and the requests that crossed it (any of these, each once).</p>",
+        crate::stats::exposure::WINDOW.as_millis()
+    );
+    for (i, s) in r.steps.iter().enumerate() {
+        if s.changes_serving && s.exposure.is_some_and(|e| e.crossed == 0) {
+            let _ = writeln!(
+                o,
+                "<p class=\"warn-box exposure-warning\">warning: step {} '{}' changes who serves and was crossed by no request: the run says nothing about it.</p>",
+                i + 1,
+                escape(&s.name)
+            );
+        }
+    }
 }
 
 fn phases_table(o: &mut String, st: &RunStats) {
@@ -582,8 +613,11 @@ pub(crate) mod tests {
                 version,
                 cut: crate::load::Cut::NONE,
                 kind: 0,
+                conn: t as u32 % 32 + 1,
+                conn_opened_ns: 0,
             });
         }
+        let exposure = c.take_exposure();
         let stats = c.finish(
             &LoadCounters {
                 scheduled: 3000,
@@ -613,6 +647,8 @@ pub(crate) mod tests {
                     end_ms: 1000.0,
                     detail: "v1 exited 0".into(),
                     output: None,
+                    changes_serving: true,
+                    exposure: Some(exposure.of(900_000_000, 1_000_000_000)),
                 },
                 StepEvent {
                     name: "new instance ready".into(),
@@ -620,6 +656,8 @@ pub(crate) mod tests {
                     end_ms: 1600.0,
                     detail: "<v2> & ready".into(),
                     output: Some("deploy said <hi> & bye".into()),
+                    changes_serving: false,
+                    exposure: Some(exposure.of(1_000_000_000, 1_600_000_000)),
                 },
             ],
             stats: Some(stats),
@@ -696,7 +734,23 @@ pub(crate) mod tests {
         assert!(page.contains("class=\"line p99\""));
         assert!(page.contains("class=\"version-band\" data-version=\"v1\""));
         assert!(page.contains("class=\"version-band\" data-version=\"v2\""));
-        assert_eq!(page.matches("class=\"step-marker\"").count(), 4);
+        // Two steps on each of the two timelines; the first changes who serves and
+        // carries how many requests crossed it.
+        assert_eq!(page.matches("class=\"step-marker\"").count(), 2);
+        assert_eq!(
+            page.matches("class=\"step-marker changes-serving\" data-step=\"old instance stopped\" data-crossed=\"")
+                .count(),
+            2
+        );
+        assert!(
+            page.contains("; exposure: in flight "),
+            "the marker's tooltip"
+        );
+        assert!(
+            page.contains("<tr class=\"changes-serving\">"),
+            "the steps table"
+        );
+        assert!(page.contains("<th class=\"num\" title=\"requests that crossed it"));
         for phase in ["before", "during", "after"] {
             assert!(page.contains(&format!("class=\"phase-curve\" data-phase=\"{phase}\"")));
         }

@@ -188,12 +188,16 @@ impl Suite {
 }
 
 /// The JUnit XML for `runs`, stamped with `at`: one suite named [`SUITE`], a case per
-/// run, the runs' failure rates in its `<properties>` ([`failure_rates`]).
+/// run, the runs' failure rates and their steps' exposure in its `<properties>`
+/// ([`failure_rates`], [`exposures`]).
 pub fn render(runs: &[RunReport], at: SystemTime) -> String {
     let suite = Suite {
         name: SUITE.into(),
         classname: SUITE.into(),
-        properties: runs.iter().flat_map(failure_rates).collect(),
+        properties: runs
+            .iter()
+            .flat_map(|r| failure_rates(r).into_iter().chain(exposures(r)))
+            .collect(),
         cases: runs.iter().map(Case::of).collect(),
     };
     render_suites(SUITE, &[suite], at)
@@ -221,6 +225,31 @@ pub fn failure_rates(r: &RunReport) -> Vec<(String, String)> {
                 format!("{}.{phase}.failure_rate_upper95", r.name),
                 upper.to_string(),
             ));
+        }
+    }
+    out
+}
+
+/// Each reload step's exposure as properties: `<run>.step<N>.<figure>` for `name`,
+/// `changes_serving`, `in_flight_at_start`, `in_flight_at_end`, `sent_near_start`,
+/// `sent_near_end`, `connections_across` and `crossed` (as in the JSON); none for a
+/// step without exposure.
+pub fn exposures(r: &RunReport) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, s) in r.steps.iter().enumerate() {
+        let Some(e) = &s.exposure else { continue };
+        let key = |k: &str| format!("{}.step{}.{k}", r.name, i + 1);
+        out.push((key("name"), s.name.clone()));
+        out.push((key("changes_serving"), s.changes_serving.to_string()));
+        for (k, v) in [
+            ("in_flight_at_start", e.in_flight_at_start),
+            ("in_flight_at_end", e.in_flight_at_end),
+            ("sent_near_start", e.sent_near_start),
+            ("sent_near_end", e.sent_near_end),
+            ("connections_across", e.connections_across),
+            ("crossed", e.crossed),
+        ] {
+            out.push((key(k), v.to_string()));
         }
     }
     out
@@ -575,10 +604,23 @@ mod tests {
             ),
             "{xml}"
         );
+        // Each step's exposure: name, whether it changes who serves, six figures.
+        assert!(
+            xml.contains("<property name=\"naive.step1.name\" value=\"old instance stopped\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"naive.step1.changes_serving\" value=\"true\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<property name=\"naive.step2.crossed\" value=\""),
+            "{xml}"
+        );
         assert_eq!(
             xml.matches("<property ").count(),
-            8,
-            "before, during, after, whole run; none for a run without stats"
+            8 + 2 * 8,
+            "before, during, after, whole run, and 2 steps; none for a run without stats"
         );
     }
 

@@ -7,9 +7,24 @@
 use std::fmt::Write;
 
 use super::RunReport;
-use crate::stats::{Percentiles, RequestKindStats};
+use crate::stats::{Exposure, Percentiles, RequestKindStats};
 use crate::stats::{RunStats, Truncations};
 use crate::websocket::{End, WsReport};
+
+/// One step's exposure in a line: `crossed 9 (in flight 3 at start, 2 at end; sent ±10 ms 4 / 3; connections across 8)`.
+pub fn exposure(e: &Exposure) -> String {
+    format!(
+        "crossed {} (in flight {} at start, {} at end; sent within ±{} ms {} / {}; connections across {}){}",
+        e.crossed,
+        e.in_flight_at_start,
+        e.in_flight_at_end,
+        e.window_ms,
+        e.sent_near_start,
+        e.sent_near_end,
+        e.connections_across,
+        if e.complete { "" } else { " [incomplete: too many requests to keep]" }
+    )
+}
 
 /// Renders one run for a terminal (plain text, no colour codes).
 pub fn render(r: &RunReport) -> String {
@@ -29,13 +44,33 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     if !r.steps.is_empty() {
-        let _ = writeln!(o, "\nreload steps (ms since load start):");
+        let _ = writeln!(
+            o,
+            "\nreload steps (ms since load start; * changes who serves):"
+        );
         for s in &r.steps {
             let _ = writeln!(
                 o,
-                "  {:>9.1} -> {:>9.1}  {:<22} {}",
-                s.start_ms, s.end_ms, s.name, s.detail
+                "{} {:>9.1} -> {:>9.1}  {:<22} {}",
+                if s.changes_serving { "*" } else { " " },
+                s.start_ms,
+                s.end_ms,
+                s.name,
+                s.detail
             );
+            if let Some(e) = &s.exposure {
+                let _ = writeln!(o, "{:>28}exposure: {}", "", exposure(e));
+            }
+        }
+        for (i, s) in r.steps.iter().enumerate() {
+            if s.changes_serving && s.exposure.is_some_and(|e| e.crossed == 0) {
+                let _ = writeln!(
+                    o,
+                    "  warning: step {} '{}' changes who serves and was crossed by no request: the run says nothing about it",
+                    i + 1,
+                    s.name
+                );
+            }
         }
     }
     if let Some(st) = &r.stats {

@@ -821,6 +821,22 @@ mod tests {
     }
 
     #[test]
+    fn min_exposure_is_a_count_of_at_least_one() {
+        let base = "[reload]\nstrategy = \"naive-restart\"\n[assert]\n";
+        let e = err(&format!("{base}min_exposure = 0\n"));
+        assert!(
+            e.starts_with("s.toml:4:16: `assert.min_exposure`: must be at least 1"),
+            "{e}"
+        );
+        let e = err(&format!("{base}min_exposure = -1\n"));
+        assert!(e.starts_with("s.toml:4:16: `assert.min_exposure`"), "{e}");
+        let e = err(&format!("{base}min_exposure = \"many\"\n"));
+        assert!(e.starts_with("s.toml:4:16: `assert.min_exposure`"), "{e}");
+        let s = parse(Path::new("s.toml"), &format!("{base}min_exposure = 3\n")).unwrap();
+        assert_eq!(s.assert.min_exposure.map(|m| *m.get_ref()), Some(3));
+    }
+
+    #[test]
     fn option_of_another_strategy() {
         let e = err("[reload]\nstrategy = \"naive-restart\"\nsettle = \"1s\"\n");
         assert!(

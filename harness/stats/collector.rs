@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::exposure::ExposureTrack;
 use super::failure_bound::FailureBound;
 use super::gap::GapTracker;
 use super::histogram::{self, Percentiles};
@@ -174,6 +175,8 @@ pub struct Collector {
     cuts: Option<Box<CutTrack>>,
     /// Per request kind, when the load has a mix.
     kinds: Option<Box<RequestKindTracks>>,
+    /// The requests near the reload, for each step's exposure.
+    exposure: ExposureTrack,
 }
 
 /// Truncated responses so far: how many, and how far they got.
@@ -261,6 +264,7 @@ impl Collector {
             versions: BTreeMap::new(),
             cuts: None,
             kinds: None,
+            exposure: ExposureTrack::default(),
         }
     }
 
@@ -280,6 +284,7 @@ impl Collector {
     /// Folds one sample in.
     #[inline]
     pub fn add(&mut self, s: &Sample) {
+        self.exposure.add(s, self.span.get());
         *self.outcomes.entry(s.outcome).or_insert(0) += 1;
         let w = (s.scheduled_ns / self.window_ns) as usize;
         if w >= self.windows.len() {
@@ -416,6 +421,11 @@ impl Collector {
             p99_ms,
             max_ms,
         };
+    }
+
+    /// The requests kept for exposure (taken once, before [`Collector::finish`]).
+    pub fn take_exposure(&mut self) -> ExposureTrack {
+        std::mem::take(&mut self.exposure)
     }
 
     /// Outcomes so far (for live progress): (ok, failed).
@@ -661,6 +671,8 @@ mod tests {
             version,
             cut: crate::load::Cut::NONE,
             kind: 0,
+            conn: 0,
+            conn_opened_ns: 0,
         }
     }
 
@@ -718,8 +730,9 @@ mod tests {
 
     #[test]
     fn a_sample_stays_small() {
-        // 32 bytes before the cut was kept; a batch of 1024 is 48 KB.
-        assert!(std::mem::size_of::<Sample>() <= 48);
+        // 32 bytes before the cut was kept, 48 before the connection (for exposure); a
+        // batch of 1024 is 56 KB.
+        assert!(std::mem::size_of::<Sample>() <= 56);
     }
 
     #[test]
@@ -927,6 +940,8 @@ mod tests {
         for t in 0..10u64 {
             c.add(&Sample {
                 kind: (t % 2) as u8,
+                conn: 0,
+                conn_opened_ns: 0,
                 ..sample(t, 1, Outcome::Ok, 0)
             });
         }

@@ -6,6 +6,7 @@
 //! turns them into a [`RunStats`] once the run is over.
 
 pub mod collector;
+pub mod exposure;
 pub mod failure_bound;
 pub mod gap;
 pub mod histogram;
@@ -15,6 +16,7 @@ pub mod run_stats;
 pub mod versions;
 
 pub use collector::{Collector, ReloadSpan};
+pub use exposure::{Exposure, ExposureTrack};
 pub use failure_bound::FailureBound;
 pub use histogram::{CurvePoint, Percentiles};
 pub use request_kinds::{RequestKindInfo, RequestKindPhase, RequestKindStats};
@@ -41,4 +43,8 @@ pub struct Sample {
     pub cut: Cut,
     /// The request's kind: its index in the load's mix (0 without one).
     pub kind: u8,
+    /// The connection that carried it, [`exposure::NO_CONN`] if none was opened.
+    pub conn: u32,
+    /// When that connection was opened, ns since load start.
+    pub conn_opened_ns: u64,
 }

@@ -271,6 +271,7 @@ impl Strategy for Command {
             t,
             format!("#{n}{to}: {} {what}", self.argv.join(" ")),
             output.clone(),
+            true,
         );
         if ok {
             Ok(())

@@ -122,7 +122,7 @@ impl Strategy for GunicornHup {
                 ))
             })?;
         let new: Vec<i32> = new.into_iter().map(|(w, _)| w).collect();
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "new workers ready",
             t,
             format!("SIGHUP to master {master}; new workers {new:?} reported ready"),
@@ -130,7 +130,7 @@ impl Strategy for GunicornHup {
         let t = ctx.steps.now_ms();
         wait_gone(master, &old, timeout).await?;
         ctx.steps
-            .record("old workers exited", t, format!("old workers {old:?} gone"));
+            .record_serving("old workers exited", t, format!("old workers {old:?} gone"));
         master_alive(inst)?;
         inst.set_version(version);
         Ok(())

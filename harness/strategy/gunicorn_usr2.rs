@@ -190,7 +190,7 @@ impl Strategy for GunicornUsr2 {
             )));
         }
         let workers: Vec<i32> = got.iter().map(|&(w, _)| w).collect();
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "new master ready",
             t,
             format!(
@@ -222,7 +222,7 @@ impl Strategy for GunicornUsr2 {
             "exited".to_string()
         };
         ctx.steps
-            .record("old master stopped", t, format!("master {old}: {how}"));
+            .record_serving("old master stopped", t, format!("master {old}: {how}"));
         // From here on the new master is the one in charge (and the one shutdown stops).
         self.master = new;
 

@@ -348,7 +348,7 @@ impl HaproxyPool {
                 r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
             })
             .await?;
-        ctx.steps.record(
+        ctx.steps.record_serving(
             &format!("{name} back UP"),
             t,
             format!("status {}, check {}", r.status, r.check_status),
@@ -371,7 +371,7 @@ impl HaproxyPool {
         let route = tokio::task::spawn_blocking(move || netns::set_link(&h, false))
             .await
             .map_err(|e| Error::Step(format!("link down: {e}")))??;
-        ctx.steps.record(
+        ctx.steps.record_serving(
             &format!("{name} link down"),
             t,
             format!(
@@ -390,7 +390,7 @@ impl HaproxyPool {
             })
             .await?;
         let detected = ctx.steps.now_ms() - t;
-        ctx.steps.record(
+        ctx.steps.record_serving(
             &format!("{name} marked DOWN"),
             t,
             format!(
@@ -407,7 +407,7 @@ impl HaproxyPool {
         let route = tokio::task::spawn_blocking(move || netns::set_link(&h, true))
             .await
             .map_err(|e| Error::Step(format!("link up: {e}")))??;
-        ctx.steps.record(
+        ctx.steps.record_serving(
             &format!("{name} link up"),
             t,
             format!(
@@ -486,7 +486,7 @@ impl HaproxyPool {
             let r = hap
                 .wait_server(&name, timeout, want, |r| r.status == want)
                 .await?;
-            ctx.steps.record(
+            ctx.steps.record_serving(
                 &format!("{name} out of rotation"),
                 t,
                 format!(
@@ -512,7 +512,7 @@ impl HaproxyPool {
             let t = ctx.steps.now_ms();
             let in_flight = self.hap()?.server(&name).await.map(|r| r.scur).unwrap_or(0);
             let how = ctx.app.stop(&mut old, self.opts.stop_old).await;
-            ctx.steps.record(
+            ctx.steps.record_serving(
                 &format!("{name} old app stopped"),
                 t,
                 format!("{}: {how}; scur was {in_flight} at the stop", old.name),
@@ -580,7 +580,7 @@ impl HaproxyPool {
                 )
             };
             ctx.steps
-                .record(&format!("{name} back in rotation"), t, detail);
+                .record_serving(&format!("{name} back in rotation"), t, detail);
         } else if wait_check {
             let t = ctx.steps.now_ms();
             let hap = self.hap()?;
@@ -589,7 +589,7 @@ impl HaproxyPool {
                     r.status == "UP" && r.check_status == "L7OK" && r.check_health >= full
                 })
                 .await?;
-            ctx.steps.record(
+            ctx.steps.record_serving(
                 &format!("{name} check passed"),
                 t,
                 format!("status {}, check {}", r.status, r.check_status),

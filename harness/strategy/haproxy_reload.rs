@@ -288,7 +288,7 @@ impl HaproxyReload {
             }
             tokio::time::sleep(POLL).await;
         }
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "new worker up",
             t,
             format!("worker {old} -> {new}: {after}; prompt {prompt:?}; \"Loading success.\""),
@@ -336,7 +336,7 @@ impl HaproxyReload {
             .wait_proc(&format!("rid of old worker {old}"), |p| !p.lists(old))
             .await?;
         ctx.steps
-            .record("old worker gone", t, format!("{old} left: {gone}"));
+            .record_serving("old worker gone", t, format!("{old} left: {gone}"));
         Ok(())
     }
 
@@ -349,7 +349,7 @@ impl HaproxyReload {
         if let Some(mut hap) = self.haproxy.take() {
             let pid = hap.pid();
             hap.stop().await;
-            ctx.steps.record(
+            ctx.steps.record_serving(
                 "haproxy stopped",
                 t,
                 format!("master {pid}: soft stop (SIGUSR1)"),
@@ -359,7 +359,7 @@ impl HaproxyReload {
         let hap = Haproxy::start_as(&ctx.app.site(), cfg, listen, &self.mode()).await?;
         let pid = hap.pid();
         self.haproxy = Some(hap);
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "haproxy started",
             t,
             format!("master {pid} on {listen}, every server L7OK"),
@@ -397,7 +397,7 @@ impl HaproxyReload {
         };
         let new_pid = new.pid();
         self.haproxy = Some(new);
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "new process up",
             t,
             format!(
@@ -407,7 +407,7 @@ impl HaproxyReload {
         let t = ctx.steps.now_ms();
         match old.wait_exit(self.step_timeout).await {
             Some(status) => {
-                ctx.steps.record(
+                ctx.steps.record_serving(
                     "old process gone",
                     t,
                     format!("{old_pid} exited ({status})"),
@@ -430,7 +430,7 @@ impl HaproxyReload {
             let t = ctx.steps.now_ms();
             let how = ctx.app.stop(&mut inst, StopHow::Drain).await;
             ctx.steps
-                .record("old app stopped", t, format!("{}: {how}", inst.name));
+                .record_serving("old app stopped", t, format!("{}: {how}", inst.name));
         }
     }
 }

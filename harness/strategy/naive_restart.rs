@@ -89,12 +89,13 @@ impl Strategy for NaiveRestart {
         let t = ctx.steps.now_ms();
         let how = ctx.app.stop(&mut old, self.stop_old).await;
         ctx.steps
-            .record("old instance stopped", t, format!("{}: {how}", old.name));
+            .record_serving("old instance stopped", t, format!("{}: {how}", old.name));
         drop(old);
         let t = ctx.steps.now_ms();
         let mut new = ctx.app.start("app", endpoint, version)?;
         let result = ctx.app.wait_ready(&mut new).await;
-        ctx.steps.record("new instance ready", t, new.name.clone());
+        ctx.steps
+            .record_serving("new instance ready", t, new.name.clone());
         self.active = Some(new);
         result
     }

@@ -201,7 +201,7 @@ impl Strategy for NginxReload {
             return Err(Error::Step("nginx-reload: no front server running".into()));
         };
         let old_workers = ngx.reload(&upstream).await?;
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "nginx reloaded",
             t,
             format!(
@@ -227,7 +227,7 @@ impl Strategy for NginxReload {
             };
             ngx.wait_workers_gone(&old_workers, self.opts.step_timeout)
                 .await?;
-            ctx.steps.record(
+            ctx.steps.record_serving(
                 "old nginx workers exited",
                 t,
                 format!("{old_workers:?} gone; now {:?}", ngx.worker_pids()),
@@ -238,7 +238,7 @@ impl Strategy for NginxReload {
             let t = ctx.steps.now_ms();
             let how = ctx.app.stop(&mut old, self.opts.stop_old).await;
             ctx.steps
-                .record("old app stopped", t, format!("{}: {how}", old.name));
+                .record_serving("old app stopped", t, format!("{}: {how}", old.name));
         }
         Ok(())
     }

@@ -168,7 +168,7 @@ impl Strategy for RollingKill {
             // Only a pid that is still one of this master's workers (never a reused pid).
             if !proc_children(master).contains(&pid) {
                 ctx.steps
-                    .record(&step, t, format!("worker {pid} had already exited"));
+                    .record_serving(&step, t, format!("worker {pid} had already exited"));
                 continue;
             }
             drain_ready(ready);
@@ -187,7 +187,7 @@ impl Strategy for RollingKill {
                         inst.child.log_tail(20)
                     ))
                 })?;
-                ctx.steps.record(
+                ctx.steps.record_serving(
                     &step,
                     t,
                     format!(
@@ -197,7 +197,7 @@ impl Strategy for RollingKill {
                 );
             } else {
                 tokio::time::sleep(self.opts.fixed_wait).await;
-                ctx.steps.record(
+                ctx.steps.record_serving(
                     &step,
                     t,
                     format!(

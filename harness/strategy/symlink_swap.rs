@@ -206,7 +206,7 @@ impl Strategy for SymlinkSwap {
                 std::os::unix::fs::symlink(&target, &link).map_err(|e| Error::io(&link, e))?;
             }
         }
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "switched",
             t,
             format!("{} -> {}", link.display(), target.display()),
@@ -235,7 +235,7 @@ impl Strategy for SymlinkSwap {
             let t = ctx.steps.now_ms();
             let how = ctx.app.stop(&mut old, self.opts.stop_old).await;
             ctx.steps
-                .record("old instance stopped", t, format!("{}: {how}", old.name));
+                .record_serving("old instance stopped", t, format!("{}: {how}", old.name));
         }
         Ok(())
     }

@@ -331,7 +331,7 @@ fn record_worker(ctx: &mut Ctx, worker: u32, start: f64, new_pid: Option<u32>) {
         Some(p) => format!("worker {worker} stopped gracefully, respawned as pid {p}"),
         None => format!("worker {worker} stopped gracefully and respawned"),
     };
-    ctx.steps.record("worker replaced", start, detail);
+    ctx.steps.record_serving("worker replaced", start, detail);
 }
 
 #[cfg(test)]

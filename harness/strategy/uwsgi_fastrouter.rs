@@ -492,7 +492,7 @@ impl Strategy for UwsgiFastrouter {
                 let live = nodes.iter().any(|(name, dead)| *name == sock && !dead);
                 match phase[i] {
                     Phase::Leaving(t0) if !listed => {
-                        ctx.steps.record(
+                        ctx.steps.record_serving(
                             "vassal unsubscribed",
                             t0,
                             format!("{} out of the fastrouter, nothing in flight", v.name),
@@ -515,7 +515,7 @@ impl Strategy for UwsgiFastrouter {
                                     .next_back()
                             })
                             .unwrap_or_default();
-                        ctx.steps.record(
+                        ctx.steps.record_serving(
                             "vassal reloaded",
                             t,
                             format!(
@@ -530,7 +530,7 @@ impl Strategy for UwsgiFastrouter {
                     Phase::Leaving(t0) | Phase::Reloading(t0, _)
                         if since[i].elapsed() >= self.opts.step_timeout =>
                     {
-                        ctx.steps.record(
+                        ctx.steps.record_serving(
                             "vassal timed out",
                             t0,
                             format!(

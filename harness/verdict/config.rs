@@ -21,6 +21,10 @@ pub struct AssertConfig {
     pub p99_during: Option<Dur>,
     /// Budget for the longest interval without a successful response.
     pub max_gap: Option<Dur>,
+    /// Fewest requests that must cross each reload step that changes who serves (a
+    /// switch, a stop, a drain): in flight at its start or end, or sent within
+    /// ±10 ms of either. Unset: the report only warns about a step crossed by none.
+    pub min_exposure: Option<Spanned<u64>>,
 }
 
 impl Default for AssertConfig {
@@ -31,6 +35,7 @@ impl Default for AssertConfig {
             new_version_took_over: true,
             p99_during: None,
             max_gap: None,
+            min_exposure: None,
         }
     }
 }
@@ -47,6 +52,15 @@ impl AssertConfig {
                         "unknown outcome class {name:?}; expected a failure class ({}) or a code key like http_502",
                         outcome::CLASS_NAMES[1..].join(", ")
                     ),
+                ));
+            }
+        }
+        if let Some(m) = &self.min_exposure {
+            if *m.get_ref() == 0 {
+                return Err(loc.error(
+                    m.span(),
+                    Some("assert.min_exposure"),
+                    "must be at least 1 (a request that crosses each step that changes who serves); leave it out to only warn when a step is crossed by none",
                 ));
             }
         }

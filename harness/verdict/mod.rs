@@ -225,10 +225,95 @@ pub fn judge(stats: &RunStats, j: &Judged) -> Verdict {
         ));
     }
 
+    checks.extend(exposure(j));
+
     Verdict {
         passed: checks.iter().all(Check::not_failed),
         checks,
     }
+}
+
+/// `min_exposure`: each step that changes who serves was crossed by at least that
+/// many requests (see [`crate::stats::Exposure::crossed`]). Without it, a warning (a
+/// check marked not checked, which does not fail the run) when such a step was
+/// crossed by no request; nothing when every one was crossed.
+fn exposure(j: &Judged) -> Option<Check> {
+    let name = "min_exposure";
+    let serving: Vec<(usize, &StepEvent, crate::stats::Exposure)> = j
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.changes_serving)
+        .filter_map(|(i, s)| Some((i + 1, s, s.exposure?)))
+        .collect();
+    let describe = |(i, s, e): &(usize, &StepEvent, crate::stats::Exposure)| {
+        format!(
+            "step {i} '{}' at {:.1} ms crossed by {} (in flight at start {}, at end {}; sent within ±{} ms of start {}, of end {}; connections across {})",
+            s.name,
+            s.start_ms,
+            e.crossed,
+            e.in_flight_at_start,
+            e.in_flight_at_end,
+            e.window_ms,
+            e.sent_near_start,
+            e.sent_near_end,
+            e.connections_across
+        )
+    };
+    let Some(min) = j.assert.min_exposure.as_ref().map(|m| *m.get_ref()) else {
+        let bare: Vec<String> = serving
+            .iter()
+            .filter(|(_, _, e)| e.crossed == 0)
+            .map(describe)
+            .collect();
+        return (!bare.is_empty()).then(|| {
+            not_checked(
+                name,
+                format!(
+                    "warning: a step that changes who serves was crossed by no request, so the run says nothing about it: {}; raise the load, or set assert.min_exposure to fail such a run",
+                    bare.join("; ")
+                ),
+            )
+        });
+    };
+    if serving.is_empty() {
+        return Some(check(
+            name,
+            false,
+            format!("no step that changes who serves was recorded, so none was crossed by at least {min} requests"),
+        ));
+    }
+    let short: Vec<String> = serving
+        .iter()
+        .filter(|(_, _, e)| e.crossed < min)
+        .map(describe)
+        .collect();
+    Some(if short.is_empty() {
+        let least = serving
+            .iter()
+            .min_by_key(|(_, _, e)| e.crossed)
+            .map(describe);
+        check(
+            name,
+            true,
+            format!(
+                "each of {} steps that change who serves crossed by at least {min} requests; least: {}",
+                serving.len(),
+                least.unwrap_or_default()
+            ),
+        )
+    } else {
+        check(
+            name,
+            false,
+            format!(
+                "{} of {} steps that change who serves crossed by fewer than {min} requests: {}",
+                short.len(),
+                serving.len(),
+                short.join("; ")
+            ),
+        )
+    })
 }
 
 impl Verdict {
@@ -521,6 +606,8 @@ mod judge_tests {
                 version,
                 cut: crate::load::Cut::NONE,
                 kind: 0,
+                conn: 0,
+                conn_opened_ns: 0,
             });
         }
         let counters = LoadCounters {
@@ -674,6 +761,8 @@ mod judge_tests {
             end_ms: 2000.0,
             detail: String::new(),
             output: None,
+            changes_serving: true,
+            exposure: None,
         }]
     }
 
@@ -696,6 +785,87 @@ mod judge_tests {
                 reload_error: None,
             },
         )
+    }
+
+    /// The `min_exposure` check (if any) for steps crossed by `crossed` requests each
+    /// (`None`: no exposure measured), the first and third changing who serves.
+    fn exposure_check(crossed: &[Option<u64>], min: Option<u64>) -> Option<Check> {
+        let steps: Vec<StepEvent> = crossed
+            .iter()
+            .enumerate()
+            .map(|(i, c)| StepEvent {
+                name: format!("step-{i}"),
+                start_ms: 1000.0 + i as f64,
+                end_ms: 1000.0 + i as f64,
+                detail: String::new(),
+                output: None,
+                changes_serving: i != 1,
+                exposure: c.map(|n| crate::stats::Exposure {
+                    crossed: n,
+                    in_flight_at_start: n,
+                    window_ms: 10.0,
+                    complete: true,
+                    ..Default::default()
+                }),
+            })
+            .collect();
+        let a = AssertConfig {
+            min_exposure: min.map(|m| toml::Spanned::new(0..0, m)),
+            ..AssertConfig::default()
+        };
+        let st = stats(&[(0, Outcome::Ok, 0)]);
+        let v = judge(
+            &st,
+            &Judged {
+                assert: &a,
+                versions: &[],
+                reloads: &[],
+                version_source: false,
+                steps: &steps,
+                reload_error: None,
+            },
+        );
+        v.checks.into_iter().find(|c| c.name == "min_exposure")
+    }
+
+    #[test]
+    fn min_exposure_fails_a_step_that_changes_who_serves_crossed_by_too_few() {
+        // The first and third steps change who serves; the second (crossed by 0) does not.
+        let c = exposure_check(&[Some(5), Some(0), Some(2)], Some(3)).unwrap();
+        assert!(!c.passed && !c.not_checked, "{c:?}");
+        assert!(
+            c.detail.starts_with("1 of 2 steps that change who serves crossed by fewer than 3 requests: step 3 'step-2' at 1002.0 ms crossed by 2"),
+            "{c:?}"
+        );
+        let c = exposure_check(&[Some(5), Some(0), Some(3)], Some(3)).unwrap();
+        assert!(c.passed, "{c:?}");
+        assert!(c.detail.contains("least: step 3 'step-2'"), "{c:?}");
+        // No step changes who serves (or none was measured): nothing crossed, a failure.
+        let c = exposure_check(&[], Some(1)).unwrap();
+        assert!(!c.passed && !c.not_checked, "{c:?}");
+        assert!(
+            c.detail.starts_with("no step that changes who serves"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn without_min_exposure_an_uncrossed_switch_is_a_warning_only() {
+        // Crossed: no check at all.
+        assert!(exposure_check(&[Some(1), Some(0), Some(1)], None).is_none());
+        assert!(exposure_check(&[], None).is_none());
+        // A switch crossed by none: not checked (does not fail the run), and says so.
+        let c = exposure_check(&[Some(1), Some(0), Some(0)], None).unwrap();
+        assert!(c.not_checked && c.not_failed(), "{c:?}");
+        assert!(
+            c.detail
+                .starts_with("warning: a step that changes who serves was crossed by no request"),
+            "{c:?}"
+        );
+        assert!(
+            c.detail.contains("step 3 'step-2'") && !c.detail.contains("step 2 'step-1'"),
+            "{c:?}"
+        );
     }
 
     fn passed(v: &Verdict, name: &str) -> bool {
@@ -771,6 +941,8 @@ mod judge_tests {
                 version: 0,
                 cut: crate::load::Cut::NONE,
                 kind: 0,
+                conn: 0,
+                conn_opened_ns: 0,
             });
         }
         let counters = LoadCounters {

@@ -599,6 +599,8 @@ pub(crate) mod tests {
             scenario: "scenarios/x.toml".into(),
             name: name.into(),
             strategy: "naive-restart".into(),
+            scenario_hash: String::new(),
+            baseline: None,
             load: Some(LoadSummary {
                 mode: "open".into(),
                 rate: Some(1000.0),

@@ -327,6 +327,8 @@ mod tests {
             scenario: format!("scenarios/{name}.toml"),
             name: name.into(),
             strategy: "symlink-swap".into(),
+            scenario_hash: String::new(),
+            baseline: None,
             load: None,
             steps: Vec::new(),
             stats: None,

@@ -7,6 +7,8 @@ use crate::config::{Dur, Locator};
 use crate::error::Result;
 use crate::stats::outcome;
 
+use super::baseline::BaselineConfig;
+
 /// Assertions; a run passes when all hold.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,6 +23,8 @@ pub struct AssertConfig {
     pub p99_during: Option<Dur>,
     /// Budget for the longest interval without a successful response.
     pub max_gap: Option<Dur>,
+    /// Tolerances against a baseline report (`--baseline`): `[assert.baseline]`.
+    pub baseline: BaselineConfig,
 }
 
 impl Default for AssertConfig {
@@ -31,6 +35,7 @@ impl Default for AssertConfig {
             new_version_took_over: true,
             p99_during: None,
             max_gap: None,
+            baseline: BaselineConfig::default(),
         }
     }
 }
@@ -50,6 +55,6 @@ impl AssertConfig {
                 ));
             }
         }
-        Ok(())
+        self.baseline.validate(loc)
     }
 }

@@ -249,6 +249,31 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
             "<p class=\"note\">No verdict: the run did not get far enough to judge.</p>\n",
         ),
     }
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(
+            o,
+            "<h3>Against the baseline</h3>\n<p class=\"note\">{} (median of {} run{})</p>",
+            escape(&b.file),
+            b.runs,
+            if b.runs == 1 { "" } else { "s" }
+        );
+        o.push_str("<table class=\"checks baseline\"><thead><tr><th></th><th>figure</th><th>baseline</th><th>this run</th><th>change</th><th>tolerance</th></tr></thead><tbody>\n");
+        for row in &b.rows {
+            let _ = writeln!(
+                o,
+                "<tr class=\"{}\"><td class=\"{}\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if row.regressed { "failed" } else { "passed" },
+                if row.regressed { "mark-fail" } else { "mark-ok" },
+                if row.regressed { "REGRESSED" } else { "ok" },
+                escape(&row.figure),
+                escape(&row.show(row.baseline)),
+                escape(&row.show(row.current)),
+                escape(&row.change()),
+                escape(&row.tolerance_text())
+            );
+        }
+        o.push_str("</tbody></table>\n");
+    }
 
     if let Some(st) = &r.stats {
         identity(o, st);

@@ -193,7 +193,10 @@ pub fn render(runs: &[RunReport], at: SystemTime) -> String {
     let suite = Suite {
         name: SUITE.into(),
         classname: SUITE.into(),
-        properties: runs.iter().flat_map(failure_rates).collect(),
+        properties: runs
+            .iter()
+            .flat_map(|r| failure_rates(r).into_iter().chain(baseline(r)))
+            .collect(),
         cases: runs.iter().map(Case::of).collect(),
     };
     render_suites(SUITE, &[suite], at)
@@ -221,6 +224,30 @@ pub fn failure_rates(r: &RunReport) -> Vec<(String, String)> {
                 format!("{}.{phase}.failure_rate_upper95", r.name),
                 upper.to_string(),
             ));
+        }
+    }
+    out
+}
+
+/// A run beside its baseline (`--baseline`), as properties: `<run>.baseline.<figure>`
+/// (the baseline's), `<run>.current.<figure>` (this run's), `<run>.allowed.<figure>`
+/// (the most allowed; absent when the figure is `off`), in the JSON's units.
+pub fn baseline(r: &RunReport) -> Vec<(String, String)> {
+    let Some(b) = &r.baseline else {
+        return Vec::new();
+    };
+    let mut out = vec![(format!("{}.baseline.file", r.name), b.file.clone())];
+    for row in &b.rows {
+        out.push((
+            format!("{}.baseline.{}", r.name, row.figure),
+            row.baseline.to_string(),
+        ));
+        out.push((
+            format!("{}.current.{}", r.name, row.figure),
+            row.current.to_string(),
+        ));
+        if let Some(a) = row.allowed {
+            out.push((format!("{}.allowed.{}", r.name, row.figure), a.to_string()));
         }
     }
     out

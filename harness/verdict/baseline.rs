@@ -594,6 +594,29 @@ mod tests {
     }
 
     #[test]
+    fn a_compare_document_gives_the_median_of_its_judged_runs() {
+        let run = |result: &str, p99: f64| {
+            serde_json::json!({"name": "s", "scenario_hash": "h", "result": result, "stats": {
+                "failed": 0, "max_gap_ms": 5.0, "phases": [
+                    {"name": "during", "start_ms": 1000.0, "end_ms": 2000.0, "ok": 10,
+                     "failure_rate": 0.0, "latency": {"p99": p99}}]}})
+        };
+        let doc = serde_json::json!({"schema": COMPARE_SCHEMA, "rows": [], "runs": [
+            run("PASS", 30.0), run("FAIL", 10.0), run("ERROR", 1.0), run("PASS", 20.0)]});
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let b = Baseline::read(&path).unwrap();
+        assert_eq!(b.runs_of("s"), 3, "the ERROR run is left out");
+        let f = b.for_scenario("s", "h").unwrap();
+        assert_eq!(f[&Figure::P99During], 20.0);
+        assert_eq!(f[&Figure::ReloadTime], 1000.0);
+        assert!(!f.contains_key(&Figure::ThroughputDip), "no before phase");
+        let e = b.for_scenario("s", "other").unwrap_err().to_string();
+        assert!(e.contains("was run with other settings"), "{e}");
+    }
+
+    #[test]
     fn the_floor_keeps_noise_on_small_figures_from_failing() {
         let t = Tolerance {
             relative: 0.2,

@@ -139,7 +139,8 @@ pub struct CompareArgs {
     /// failures, failure rate during the reload, max gap, p99 during the reload,
     /// throughput dip and reload time may not regress beyond `[assert.baseline]`'s
     /// tolerances. A file that cannot be read, of another schema, or without the
-    /// scenario run with the same [load] and strategy: exit 2.
+    /// scenario run with the same [load] and strategy: exit 2. A regressed run is a
+    /// failed run in the table and the JUnit; compare still exits 0.
     #[arg(long, value_name = "REPORT.json")]
     pub baseline: Option<PathBuf>,
 }

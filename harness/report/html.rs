@@ -686,6 +686,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn report_html_shows_a_baseline_side_by_side() {
+        use crate::verdict::baseline::{self, BaselineConfig, Figure, Figures};
+        let mut r = fixture("b");
+        let (mut base, mut cur) = (Figures::new(), Figures::new());
+        base.insert(Figure::ReloadTime, 1500.0);
+        cur.insert(Figure::ReloadTime, 2500.0);
+        r.baseline = Some(baseline::compare(
+            Path::new("old.json"),
+            3,
+            &base,
+            &cur,
+            &BaselineConfig::default().tolerances(),
+        ));
+        let html = render(&[r]);
+        assert!(html.contains("<h3>Against the baseline</h3>"), "{html}");
+        assert!(html.contains("old.json (median of 3 runs)"), "{html}");
+        assert!(
+            html.contains("<td class=\"mark-fail\">REGRESSED</td><td><code>reload_time</code></td><td>1500.0 ms</td><td>2500.0 ms</td><td>+67%</td><td>+25% / 250 ms</td>"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn report_html_escapes_text() {
         assert_eq!(
             escape("<script>alert('x')</script> & \"q\""),

@@ -612,6 +612,31 @@ mod tests {
     }
 
     #[test]
+    fn report_junit_gives_both_runs_of_a_baseline_as_properties() {
+        use crate::verdict::baseline::{self, BaselineConfig, Figure, Figures};
+        let mut r = run("b", 1, &[("baseline_p99_during", false, "regressed")]);
+        let (mut base, mut cur) = (Figures::new(), Figures::new());
+        base.insert(Figure::P99During, 12.0);
+        cur.insert(Figure::P99During, 41.0);
+        r.baseline = Some(baseline::compare(
+            std::path::Path::new("old.json"),
+            1,
+            &base,
+            &cur,
+            &BaselineConfig::default().tolerances(),
+        ));
+        let xml = render(&[r], SystemTime::UNIX_EPOCH);
+        for p in [
+            "<property name=\"b.baseline.file\" value=\"old.json\"/>",
+            "<property name=\"b.baseline.p99_during\" value=\"12\"/>",
+            "<property name=\"b.current.p99_during\" value=\"41\"/>",
+            "<property name=\"b.allowed.p99_during\" value=\"22\"/>",
+        ] {
+            assert!(xml.contains(p), "{p} in {xml}");
+        }
+    }
+
+    #[test]
     fn report_junit_escapes_everything() {
         let nasty = "a<b>&\"c\" 'd' \u{1}\u{1b}[31m";
         let mut r = run(

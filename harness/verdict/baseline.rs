@@ -452,7 +452,12 @@ impl BaselineRow {
     /// `+242%` against the baseline (or the absolute change from a baseline of 0).
     pub fn change(&self) -> String {
         if self.baseline > 0.0 {
-            format!("{:+.0}%", (self.current / self.baseline - 1.0) * 100.0)
+            let pct = (self.current / self.baseline - 1.0) * 100.0;
+            if pct.abs() < 0.5 {
+                "+0%".to_string()
+            } else {
+                format!("{pct:+.0}%")
+            }
         } else {
             let d = self.current - self.baseline;
             format!("{}{}", if d >= 0.0 { "+" } else { "" }, self.show(d))

@@ -546,7 +546,8 @@ pub fn checks(c: &BaselineComparison) -> Vec<Check> {
             );
             Some(Check {
                 name: format!("baseline_{}", r.figure),
-                passed: !r.regressed,
+                // `off`: shown as not judged (n/a), never as passed.
+                passed: !r.regressed && r.tolerance.is_some(),
                 not_checked: r.tolerance.is_none(),
                 detail: if r.regressed {
                     format!("{detail}: regressed")
@@ -660,5 +661,17 @@ mod tests {
                 .unwrap()
                 .passed
         );
+        let mut off = BaselineConfig::default().tolerances();
+        off.insert(Figure::P99During, None);
+        let c = compare(Path::new("b.json"), 1, &base, &cur, &off);
+        let p99 = super::checks(&c)
+            .into_iter()
+            .find(|c| c.name == "baseline_p99_during")
+            .unwrap();
+        assert!(
+            p99.not_checked && !p99.passed && p99.not_failed(),
+            "{p99:?}"
+        );
+        assert!(p99.detail.ends_with("(+242%, not judged: off)"), "{p99:?}");
     }
 }

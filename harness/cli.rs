@@ -74,6 +74,14 @@ pub struct RunArgs {
     /// (`<scenario>.<phase>.hgrm`, milliseconds) into this directory.
     #[arg(long, value_name = "DIR")]
     pub hdr_dir: Option<PathBuf>,
+    /// Judge each run against a stored JSON report of the same scenarios (what `run
+    /// --json` or `compare --json` wrote; matched by scenario name, the median of its runs):
+    /// failures, failure rate during the reload, max gap, p99 during the reload,
+    /// throughput dip and reload time may not regress beyond `[assert.baseline]`'s
+    /// tolerances. A file that cannot be read, of another schema, or without the
+    /// scenario run with the same [load] and strategy: exit 2.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
     /// Keep the run directory (sockets, rendered configs, logs) and print its path.
     #[arg(long)]
     pub keep_run_dir: bool,
@@ -134,6 +142,15 @@ pub struct CompareArgs {
     /// Also write JUnit XML: one test suite per scenario, one test case per run.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Judge each run against a stored JSON report of the same scenarios (what `run
+    /// --json` or `compare --json` wrote; matched by scenario name, the median of its runs):
+    /// failures, failure rate during the reload, max gap, p99 during the reload,
+    /// throughput dip and reload time may not regress beyond `[assert.baseline]`'s
+    /// tolerances. A file that cannot be read, of another schema, or without the
+    /// scenario run with the same [load] and strategy: exit 2. A regressed run is a
+    /// failed run in the table and the JUnit; compare still exits 0.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `zdt-check init`.
@@ -296,6 +313,22 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
     }
 }
 
+/// Reads the `--baseline` report and checks that it holds every scenario to be run,
+/// with the same settings, before any run.
+fn read_baseline(
+    path: Option<&std::path::Path>,
+    loaded: &[scenario::Loaded],
+) -> Result<Option<std::sync::Arc<crate::verdict::baseline::Baseline>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let b = crate::verdict::baseline::Baseline::read(path)?;
+    for sc in loaded {
+        b.for_scenario(&sc.name, &sc.scenario_hash())?;
+    }
+    Ok(Some(std::sync::Arc::new(b)))
+}
+
 /// Loads and validates every scenario file (all before any runs), one entry per sweep point.
 fn load_all(paths: &[PathBuf]) -> Result<Vec<scenario::Loaded>> {
     let files = paths
@@ -326,6 +359,7 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
         keep_run_dir: a.keep_run_dir,
         exe: std::env::current_exe()
             .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
+        baseline: read_baseline(a.baseline.as_deref(), &loaded)?,
     };
     let mut reports = Vec::new();
     for sc in &loaded {
@@ -421,6 +455,7 @@ async fn cmd_compare(a: CompareArgs, cancel: &Cancel) -> Result<u8> {
         keep_run_dir: false,
         exe: std::env::current_exe()
             .map_err(|e| Error::Harness(format!("cannot find the zdt-check binary: {e}")))?,
+        baseline: read_baseline(a.baseline.as_deref(), &loaded)?,
     };
     // Each run is folded into its scenario's tally and dropped; only --json keeps
     // every run (without its phase histograms, which it does not write).
@@ -673,6 +708,8 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         scenario: "-".into(),
         name: format!("load {}", a.target),
         strategy: "none".into(),
+        scenario_hash: String::new(),
+        baseline: None,
         load: Some(LoadSummary {
             mode: if a.rate.is_some() {
                 "open".into()

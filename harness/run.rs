@@ -18,6 +18,7 @@ use crate::stats::versions::VersionTable;
 use crate::steps::StepLog;
 use crate::strategy::{self, Ctx};
 use crate::sys::orphans;
+use crate::verdict::baseline::{self, Baseline};
 use crate::verdict::{self, Judged};
 use crate::websocket::{WsRun, WsSpec};
 
@@ -30,6 +31,8 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Show live progress on stderr.
     pub progress: bool,
+    /// The stored report each run is judged against (`--baseline`), checked before any run.
+    pub baseline: Option<std::sync::Arc<Baseline>>,
 }
 
 /// Runs `sc` to the end (or until `cancel`), always returning a report.
@@ -39,6 +42,8 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         scenario: sc.path.display().to_string(),
         name: sc.name.clone(),
         strategy: sc.scenario.reload.strategy.get_ref().clone(),
+        scenario_hash: sc.scenario_hash(),
+        baseline: None,
         load: None,
         steps: Vec::new(),
         stats: None,
@@ -90,6 +95,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         cancel,
         &mut report,
         opts.progress,
+        opts.baseline.clone(),
     )
     .await;
     // Whatever happened, nothing outlives the run.
@@ -164,6 +170,7 @@ async fn run_inner(
     cancel: &Cancel,
     report: &mut RunReport,
     show_progress: bool,
+    baseline: Option<std::sync::Arc<Baseline>>,
 ) {
     let versions = sc.app.versions();
     let first = versions.first().map_or("", String::as_str);
@@ -324,6 +331,22 @@ async fn run_inner(
     );
     if let (Some(w), Some(cfg)) = (&ws_report, &sc.websockets) {
         v.push(verdict::websockets_dropped(w, cfg.max_dropped));
+    }
+    if let Some(b) = &baseline {
+        // Checked before the run, so the scenario is in it.
+        if let Ok(figures) = b.for_scenario(&report.name, &report.scenario_hash) {
+            let c = baseline::compare(
+                &b.path,
+                b.runs_of(&report.name),
+                &figures,
+                &baseline::figures(&stats),
+                &sc.assert.baseline.tolerances(),
+            );
+            for check in baseline::checks(&c) {
+                v.push(check);
+            }
+            report.baseline = Some(c);
+        }
     }
     report.websockets = ws_report;
     report.stats = Some(stats);

@@ -8,6 +8,7 @@ mod fast;
 
 mod stacks;
 
+mod baseline;
 mod builtin_scenarios;
 mod command;
 mod compare_report;

@@ -67,6 +67,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
         scenario: format!("scenarios/{name}.toml"),
         name: name.into(),
         strategy: "naive-restart".into(),
+        scenario_hash: String::new(),
+        baseline: None,
         load: Some(LoadSummary {
             mode: "open".into(),
             rate: Some(1000.0),

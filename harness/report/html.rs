@@ -250,6 +250,31 @@ fn run_section(o: &mut String, i: usize, r: &RunReport) {
             "<p class=\"note\">No verdict: the run did not get far enough to judge.</p>\n",
         ),
     }
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(
+            o,
+            "<h3>Against the baseline</h3>\n<p class=\"note\">{} (median of {} run{})</p>",
+            escape(&b.file),
+            b.runs,
+            if b.runs == 1 { "" } else { "s" }
+        );
+        o.push_str("<table class=\"checks baseline\"><thead><tr><th></th><th>figure</th><th>baseline</th><th>this run</th><th>change</th><th>tolerance</th></tr></thead><tbody>\n");
+        for row in &b.rows {
+            let _ = writeln!(
+                o,
+                "<tr class=\"{}\"><td class=\"{}\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if row.regressed { "failed" } else { "passed" },
+                if row.regressed { "mark-fail" } else { "mark-ok" },
+                if row.regressed { "REGRESSED" } else { "ok" },
+                escape(&row.figure),
+                escape(&row.show(row.baseline)),
+                escape(&row.show(row.current)),
+                escape(&row.change()),
+                escape(&row.tolerance_text())
+            );
+        }
+        o.push_str("</tbody></table>\n");
+    }
 
     if let Some(st) = &r.stats {
         identity(o, st);
@@ -633,6 +658,8 @@ pub(crate) mod tests {
             scenario: "scenarios/x.toml".into(),
             name: name.into(),
             strategy: "naive-restart".into(),
+            scenario_hash: String::new(),
+            baseline: None,
             load: Some(LoadSummary {
                 mode: "open".into(),
                 rate: Some(1000.0),
@@ -694,6 +721,29 @@ pub(crate) mod tests {
             exit_code: 1,
             duration_s: 4.2,
         }
+    }
+
+    #[test]
+    fn report_html_shows_a_baseline_side_by_side() {
+        use crate::verdict::baseline::{self, BaselineConfig, Figure, Figures};
+        let mut r = fixture("b");
+        let (mut base, mut cur) = (Figures::new(), Figures::new());
+        base.insert(Figure::ReloadTime, 1500.0);
+        cur.insert(Figure::ReloadTime, 2500.0);
+        r.baseline = Some(baseline::compare(
+            Path::new("old.json"),
+            3,
+            &base,
+            &cur,
+            &BaselineConfig::default().tolerances(),
+        ));
+        let html = render(&[r]);
+        assert!(html.contains("<h3>Against the baseline</h3>"), "{html}");
+        assert!(html.contains("old.json (median of 3 runs)"), "{html}");
+        assert!(
+            html.contains("<td class=\"mark-fail\">REGRESSED</td><td><code>reload_time</code></td><td>1500.0 ms</td><td>2500.0 ms</td><td>+67%</td><td>+25% / 250 ms</td>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -188,15 +188,20 @@ impl Suite {
 }
 
 /// The JUnit XML for `runs`, stamped with `at`: one suite named [`SUITE`], a case per
-/// run, the runs' failure rates and their steps' exposure in its `<properties>`
-/// ([`failure_rates`], [`exposures`]).
+/// run, the runs' failure rates, their steps' exposure and their baseline figures in
+/// its `<properties>` ([`failure_rates`], [`exposures`], [`baseline`]).
 pub fn render(runs: &[RunReport], at: SystemTime) -> String {
     let suite = Suite {
         name: SUITE.into(),
         classname: SUITE.into(),
         properties: runs
             .iter()
-            .flat_map(|r| failure_rates(r).into_iter().chain(exposures(r)))
+            .flat_map(|r| {
+                failure_rates(r)
+                    .into_iter()
+                    .chain(exposures(r))
+                    .chain(baseline(r))
+            })
             .collect(),
         cases: runs.iter().map(Case::of).collect(),
     };
@@ -250,6 +255,30 @@ pub fn exposures(r: &RunReport) -> Vec<(String, String)> {
             ("crossed", e.crossed),
         ] {
             out.push((key(k), v.to_string()));
+        }
+    }
+    out
+}
+
+/// A run beside its baseline (`--baseline`), as properties: `<run>.baseline.<figure>`
+/// (the baseline's), `<run>.current.<figure>` (this run's), `<run>.allowed.<figure>`
+/// (the most allowed; absent when the figure is `off`), in the JSON's units.
+pub fn baseline(r: &RunReport) -> Vec<(String, String)> {
+    let Some(b) = &r.baseline else {
+        return Vec::new();
+    };
+    let mut out = vec![(format!("{}.baseline.file", r.name), b.file.clone())];
+    for row in &b.rows {
+        out.push((
+            format!("{}.baseline.{}", r.name, row.figure),
+            row.baseline.to_string(),
+        ));
+        out.push((
+            format!("{}.current.{}", r.name, row.figure),
+            row.current.to_string(),
+        ));
+        if let Some(a) = row.allowed {
+            out.push((format!("{}.allowed.{}", r.name, row.figure), a.to_string()));
         }
     }
     out
@@ -356,6 +385,8 @@ mod tests {
             scenario: format!("scenarios/{name}.toml"),
             name: name.into(),
             strategy: "symlink-swap".into(),
+            scenario_hash: String::new(),
+            baseline: None,
             load: None,
             steps: Vec::new(),
             stats: None,
@@ -622,6 +653,31 @@ mod tests {
             8 + 2 * 8,
             "before, during, after, whole run, and 2 steps; none for a run without stats"
         );
+    }
+
+    #[test]
+    fn report_junit_gives_both_runs_of_a_baseline_as_properties() {
+        use crate::verdict::baseline::{self, BaselineConfig, Figure, Figures};
+        let mut r = run("b", 1, &[("baseline_p99_during", false, "regressed")]);
+        let (mut base, mut cur) = (Figures::new(), Figures::new());
+        base.insert(Figure::P99During, 12.0);
+        cur.insert(Figure::P99During, 41.0);
+        r.baseline = Some(baseline::compare(
+            std::path::Path::new("old.json"),
+            1,
+            &base,
+            &cur,
+            &BaselineConfig::default().tolerances(),
+        ));
+        let xml = render(&[r], SystemTime::UNIX_EPOCH);
+        for p in [
+            "<property name=\"b.baseline.file\" value=\"old.json\"/>",
+            "<property name=\"b.baseline.p99_during\" value=\"12\"/>",
+            "<property name=\"b.current.p99_during\" value=\"41\"/>",
+            "<property name=\"b.allowed.p99_during\" value=\"22\"/>",
+        ] {
+            assert!(xml.contains(p), "{p} in {xml}");
+        }
     }
 
     #[test]

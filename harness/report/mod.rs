@@ -16,6 +16,7 @@ pub use footprint::Footprint;
 use crate::error::{EXIT_ERROR, EXIT_FAIL, EXIT_PASS};
 use crate::stats::RunStats;
 use crate::steps::StepEvent;
+use crate::verdict::baseline::BaselineComparison;
 use crate::verdict::Verdict;
 use crate::websocket::WsReport;
 
@@ -46,6 +47,9 @@ pub struct RunReport {
     pub name: String,
     /// The strategy.
     pub strategy: String,
+    /// A hash of what makes two runs of the scenario comparable (its name, reload
+    /// strategy and `[load]`): a baseline must carry the same.
+    pub scenario_hash: String,
     /// The load.
     pub load: Option<LoadSummary>,
     /// Steps of the reload(s), on the load clock.
@@ -61,6 +65,9 @@ pub struct RunReport {
     pub websockets: Option<WsReport>,
     /// The verdict (absent when there was nothing to judge).
     pub verdict: Option<Verdict>,
+    /// This run's figures beside a baseline's (`--baseline`; absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineComparison>,
     /// A harness error that ended the run without a verdict.
     pub error: Option<String>,
     /// The run was interrupted (a signal); what was measured until then is reported,

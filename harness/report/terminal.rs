@@ -9,6 +9,7 @@ use std::fmt::Write;
 use super::RunReport;
 use crate::stats::{Exposure, Percentiles, RequestKindStats};
 use crate::stats::{RunStats, Truncations};
+use crate::verdict::baseline::BaselineComparison;
 use crate::websocket::{End, WsReport};
 
 /// One step's exposure in a line: `crossed 9 (in flight 3 at start, 2 at end; sent ±10 ms 4 / 3; connections across 8)`.
@@ -188,6 +189,9 @@ pub fn render(r: &RunReport) -> String {
     if let Some(w) = &r.websockets {
         websockets(&mut o, w);
     }
+    if let Some(b) = &r.baseline {
+        baseline(&mut o, b);
+    }
     if let Some(f) = &r.footprint {
         let _ = writeln!(o, "\n{}", f.line());
     }
@@ -247,6 +251,34 @@ pub fn render(r: &RunReport) -> String {
 
 /// The failure rate per phase and for the whole run, each with its one-sided 95%
 /// upper bound: `failure rate during:    0 of 612 (≤ 0.49% at 95%)`.
+/// This run beside its baseline, one figure a row.
+fn baseline(o: &mut String, b: &BaselineComparison) {
+    let _ = writeln!(
+        o,
+        "\nagainst baseline {} (median of {} run{}):",
+        b.file,
+        b.runs,
+        if b.runs == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        o,
+        "  {:<20} {:>12} {:>12} {:>8}  {:<16} ",
+        "figure", "baseline", "this run", "change", "tolerance"
+    );
+    for r in &b.rows {
+        let _ = writeln!(
+            o,
+            "  {:<20} {:>12} {:>12} {:>8}  {:<16} {}",
+            r.figure,
+            r.show(r.baseline),
+            r.show(r.current),
+            r.change(),
+            r.tolerance_text(),
+            if r.regressed { "REGRESSED" } else { "" }
+        );
+    }
+}
+
 fn failure_rates(o: &mut String, st: &RunStats) {
     let _ = writeln!(o);
     for p in st.phases.iter().filter(|p| p.name != "whole run") {

@@ -215,6 +215,27 @@ pub struct Loaded {
     pub scenario: Scenario,
 }
 
+impl Loaded {
+    /// A hash of what makes two runs of this scenario comparable: its name, its reload
+    /// strategy and its `[load]` (not the app or the servers, which a baseline
+    /// compares across: the same deploy before and after a server upgrade). FNV-1a
+    /// over their JSON, 16 hex digits, stable across builds.
+    pub fn scenario_hash(&self) -> String {
+        let text = serde_json::to_string(&(
+            &self.name,
+            self.scenario.reload.strategy.get_ref(),
+            &self.scenario.load,
+        ))
+        .expect("the load section serializes");
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Loaded> {
     let src = std::fs::read_to_string(path).map_err(|e| {

@@ -7,6 +7,8 @@ use crate::config::{Dur, Locator};
 use crate::error::Result;
 use crate::stats::outcome;
 
+use super::baseline::BaselineConfig;
+
 /// Assertions; a run passes when all hold.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +27,8 @@ pub struct AssertConfig {
     /// switch, a stop, a drain): in flight at its start or end, or sent within
     /// ±10 ms of either. Unset: the report only warns about a step crossed by none.
     pub min_exposure: Option<Spanned<u64>>,
+    /// Tolerances against a baseline report (`--baseline`): `[assert.baseline]`.
+    pub baseline: BaselineConfig,
 }
 
 impl Default for AssertConfig {
@@ -36,6 +40,7 @@ impl Default for AssertConfig {
             p99_during: None,
             max_gap: None,
             min_exposure: None,
+            baseline: BaselineConfig::default(),
         }
     }
 }
@@ -64,6 +69,6 @@ impl AssertConfig {
                 ));
             }
         }
-        Ok(())
+        self.baseline.validate(loc)
     }
 }

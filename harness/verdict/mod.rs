@@ -3,6 +3,7 @@
 //! A check says what was expected, what was measured and by how much it missed,
 //! so a red CI run explains itself.
 
+pub mod baseline;
 pub mod config;
 
 pub use config::AssertConfig;

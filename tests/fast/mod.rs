@@ -9,6 +9,7 @@
 //! Everything else in tests/ (real stacks, scenarios under load) is the full suite.
 
 mod bad_input;
+mod baseline;
 mod check;
 mod cli;
 mod docs_links;

@@ -11,7 +11,7 @@ fn schema_rejects_a_report_that_drifted() {
         "schema": "zdt-check/report/v2",
         "version": "0.1.0",
         "runs": [{
-            "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "load": null,
+            "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "scenario_hash": "0123456789abcdef", "load": null,
             "steps": [], "stats": null, "verdict": {"passed": true, "checks": [
                 {"name": "no_failed_requests", "passed": true, "detail": "", "extra": 1}
             ]},
@@ -27,7 +27,7 @@ fn schema_accepts_a_minimal_error_report() {
         "schema": "zdt-check/report/v2",
         "version": "0.1.0",
         "runs": [{
-            "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "load": null,
+            "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "scenario_hash": "0123456789abcdef", "load": null,
             "steps": [], "stats": null, "verdict": null,
             "error": "starting v1: nginx not found", "interrupted": false, "interrupted_by": null,
             "run_dir": null, "result": "ERROR", "exit_code": 2, "duration_s": 0.1
@@ -39,7 +39,7 @@ fn schema_accepts_a_minimal_error_report() {
 #[test]
 fn schema_accepts_an_interrupted_report_and_names_its_result() {
     let run = json!({
-        "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "load": null,
+        "scenario": "x.toml", "name": "x", "strategy": "symlink-swap", "scenario_hash": "0123456789abcdef", "load": null,
         "steps": [], "stats": null, "verdict": null,
         "error": null, "interrupted": true, "interrupted_by": "SIGTERM",
         "run_dir": null, "result": "INTERRUPTED", "exit_code": 2, "duration_s": 0.1

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::AppConfig;
 use super::{AppEnv, AppKind, Launch, Spawned};
-use crate::config::AppTable;
+use crate::config::{AppTable, Dur};
 use crate::error::Result;
 use crate::load::Endpoint;
 use crate::sys::child::Child;
@@ -25,6 +25,13 @@ pub struct Options {
     pub on_term: Spanned<String>,
     /// Bind the socket at once, listen only after the startup delay (default false).
     pub bind_early: bool,
+    /// TCP only: bind with SO_REUSEPORT, so a new instance can bind the same port
+    /// beside the old one (default false; the `reuseport` strategy needs it).
+    pub reuse_port: bool,
+    /// On a drain, stop accepting at once but close the listener only this long
+    /// after (default 0s): connections queued on it meanwhile are reset when it
+    /// closes, unless `net.ipv4.tcp_migrate_req` moves them to another listener.
+    pub close_listener_after: Dur,
 }
 
 impl Default for Options {
@@ -32,6 +39,8 @@ impl Default for Options {
         Options {
             on_term: Spanned::new(0..0, "drain".into()),
             bind_early: false,
+            reuse_port: false,
+            close_listener_after: Dur::ms(0),
         }
     }
 }
@@ -51,13 +60,31 @@ impl AppKind for Builtin {
             "`false`",
             "bind the socket at once, listen only after the startup delay",
         ),
+        OptionDoc::new(
+            "reuse_port",
+            "`false`",
+            "TCP only: bind with SO_REUSEPORT, so a new instance can bind the same port beside the old one (the `reuseport` strategy needs it)",
+        ),
+        OptionDoc::new(
+            "close_listener_after",
+            "`\"0s\"`",
+            "on a drain, stop accepting at once but close the listener only this long after: connections queued on it meanwhile are reset when it closes, unless `net.ipv4.tcp_migrate_req` moves them to another SO_REUSEPORT listener",
+        ),
     ];
     type Options = Options;
 
     const VERSION_FILE: bool = false;
 
-    fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {
-        at.one_of(&o.on_term, "app.on_term", &["drain", "exit"])
+    fn validate(o: &Options, app: &AppConfig<()>, at: &AppTable) -> Result<()> {
+        at.one_of(&o.on_term, "app.on_term", &["drain", "exit"])?;
+        if o.reuse_port && app.socket() != "tcp" {
+            let msg = "needs app.socket = \"tcp\" (SO_REUSEPORT groups are TCP listeners)";
+            return Err(match at.value_span("reuse_port") {
+                Some(span) => at.error(span, "app.reuse_port", msg),
+                None => at.missing("app.reuse_port", msg),
+            });
+        }
+        Ok(())
     }
 
     fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
@@ -104,6 +131,15 @@ pub fn spawn(
     ];
     if o.bind_early {
         args.push("--bind-early".into());
+    }
+    if o.reuse_port {
+        args.push("--reuse-port".into());
+    }
+    if !o.close_listener_after.0.is_zero() {
+        args.extend([
+            "--close-listener-after".into(),
+            format!("{}ms", o.close_listener_after.0.as_millis()),
+        ]);
     }
     // The slot's out-of-rotation switch (haproxy-pool's take_out = "404").
     args.extend([

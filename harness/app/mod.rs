@@ -641,7 +641,14 @@ mod tests {
         );
         assert_eq!(
             find_kind("builtin").map(AppKindEntry::keys),
-            Some(&["on_term", "bind_early"][..])
+            Some(
+                &[
+                    "on_term",
+                    "bind_early",
+                    "reuse_port",
+                    "close_listener_after"
+                ][..]
+            )
         );
         assert!(find_kind("teleport").is_none());
     }

@@ -661,6 +661,7 @@ impl Strategy for HaproxyPool {
             redispatch: self.opts.redispatch,
             disable_on_404: self.opts.take_out == "404",
             status_path: ctx.app.config.status_path.clone(),
+            frontend_maxconn: None,
         };
         let hap = Haproxy::start(&ctx.app.site(), &cfg, None).await?;
         let endpoint = hap.endpoint();

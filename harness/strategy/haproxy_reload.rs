@@ -21,13 +21,16 @@
 //! - `how = "restart"` (broken, a negative control): stop haproxy (soft stop, in-flight
 //!   requests finish), then start it again on the same port with the new config:
 //!   nothing listens in between, and new connections are refused (`connect_refused`).
-//! - `how = "sf"` (broken, a negative control, probabilistic): the legacy reload.
+//! - `how = "sf"` (broken, a negative control): the legacy reload.
 //!   haproxy runs as one standalone process (`-db`, no `-W`, no master CLI); the new
 //!   one is started with `-sf <old pid>` and without `-x`, binds its own listener
 //!   beside the old one (SO_REUSEPORT), and tells the old one to stop. Connections the
 //!   kernel had queued on the old listener when it closes are reset
-//!   (`connect_reset`/`read_reset`); haproxy's doc puts it at about 1 per reload per
-//!   10k new connections/s, so whether a run sees one is a matter of luck. The reload
+//!   (`reset_fresh`); haproxy's doc puts it at about 1 per reload per 10k new
+//!   connections/s: an unsaturated haproxy accepts at once, so whether a run sees
+//!   one is luck. A saturated one (`frontend_maxconn` reached: it stops accepting
+//!   and new connections wait in the kernel) always has a queue, so every soft stop
+//!   resets it. The reload
 //!   waits until the new process serves (every check L7OK, admin socket answering
 //!   with its pid) and the old one has exited.
 //!
@@ -54,7 +57,9 @@
 //! - the resets' rate: at 2000 new connections/s, 4 of 20 runs of 5 reloads saw any
 //!   (4-5 `reset_fresh` each: a whole accept queue at once), about 1 reload in 20
 //!   rather than the doc's 1 connection per reload per 10k conn/s;
-//!   negative/haproxy-reload-sf.toml runs 20 reloads and catches it in 6 of 10 runs.
+//!   the unsaturated form caught it in 6 of 10 busy debug runs and 0 of 20 quiet
+//!   release runs; negative/haproxy-reload-sf.toml saturates haproxy
+//!   (`frontend_maxconn = 4`, 24 connections): 20 resets per reload, every run.
 
 use crate::config::OptionDoc;
 use std::time::Duration;
@@ -87,10 +92,15 @@ pub struct Options {
     pub servers: Spanned<u32>,
     /// How haproxy reloads: `master-cli` (the default: `reload` on the master CLI,
     /// sockets passed to the new worker), `restart` (broken: stop, then start) or
-    /// `sf` (broken, probabilistic: a standalone process replaced with `-sf`, no `-x`).
+    /// `sf` (broken: a standalone process replaced with `-sf`, no `-x`; resets what
+    /// the old listener had queued).
     pub how: Spanned<String>,
     /// Health-check interval (`inter`, 10ms to 60s, default 100ms).
     pub check_inter: Spanned<Dur>,
+    /// The frontend's `maxconn` (1 to 100000; absent: only the global limit), with
+    /// `backlog 1024`. At that many connections haproxy stops accepting and new ones
+    /// wait in its listener's kernel queue: a saturated haproxy.
+    pub frontend_maxconn: Option<Spanned<u32>>,
 }
 
 impl Default for Options {
@@ -99,6 +109,7 @@ impl Default for Options {
             servers: Spanned::new(0..0, 2),
             how: Spanned::new(0..0, "master-cli".into()),
             check_inter: Spanned::new(0..0, Dur::ms(100)),
+            frontend_maxconn: None,
         }
     }
 }
@@ -108,8 +119,9 @@ impl Spec for HaproxyReload {
     const SUMMARY: &'static str = "haproxy itself reloads while the pool behind it keeps serving: each deploy starts a fresh set of `servers` and moves haproxy to them through a reload";
     const OPTIONS: &'static [OptionDoc] = &[
         OptionDoc::new("servers", "`2`", "app instances behind haproxy, a fresh set per deploy (1 to 16)"),
-        OptionDoc::new("how", "`\"master-cli\"`", "how haproxy reloads: `master-cli` (`reload` on the master CLI, sockets passed to the new worker), `restart` (broken: stop, then start) or `sf` (broken, probabilistic: replaced with `-sf`, no `-x`)"),
+        OptionDoc::new("how", "`\"master-cli\"`", "how haproxy reloads: `master-cli` (`reload` on the master CLI, sockets passed to the new worker), `restart` (broken: stop, then start) or `sf` (broken: replaced with `-sf`, no `-x`; the old listener's queue is reset)"),
         OptionDoc::new("check_inter", "`\"100ms\"`", "haproxy's health-check `inter` (10ms to 60s)"),
+        OptionDoc::new("frontend_maxconn", "—", "the frontend's `maxconn` (1 to 100000): at that many connections haproxy stops accepting and new ones wait in its listener's kernel queue (a saturated haproxy); absent: only the global limit"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
     const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
@@ -128,6 +140,15 @@ impl Spec for HaproxyReload {
         if let Some(why) = crate::front::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
             return Err(at.error(o.check_inter.span(), "reload.check_inter", why));
         }
+        if let Some(m) = &o.frontend_maxconn {
+            if !(1..=100_000).contains(m.get_ref()) {
+                return Err(at.error(
+                    m.span(),
+                    "reload.frontend_maxconn",
+                    "must be between 1 and 100000",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -136,6 +157,7 @@ impl Spec for HaproxyReload {
             servers: *o.servers.get_ref(),
             how: o.how.get_ref().clone(),
             inter: o.check_inter.get_ref().0,
+            frontend_maxconn: o.frontend_maxconn.as_ref().map(|m| *m.get_ref()),
             step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(40)),
             haproxy: None,
             instances: Vec::new(),
@@ -150,6 +172,7 @@ pub struct HaproxyReload {
     servers: u32,
     how: String,
     inter: Duration,
+    frontend_maxconn: Option<u32>,
     step_timeout: Duration,
     haproxy: Option<Haproxy>,
     /// The instances haproxy's current config points at.
@@ -185,6 +208,7 @@ impl HaproxyReload {
             redispatch: false,
             disable_on_404: false,
             status_path: ctx.app.config.status_path.clone(),
+            frontend_maxconn: self.frontend_maxconn,
         }
     }
 

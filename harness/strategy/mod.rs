@@ -16,6 +16,7 @@ pub mod haproxy_pool;
 pub mod haproxy_reload;
 pub mod naive_restart;
 pub mod nginx_reload;
+pub mod reuseport;
 pub mod rolling_kill;
 pub mod symlink_swap;
 pub mod uwsgi_chain;
@@ -241,6 +242,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
     entry::<haproxy_pool::HaproxyPool>(),
     entry::<haproxy_reload::HaproxyReload>(),
+    entry::<reuseport::Reuseport>(),
     entry::<command::Command>(),
 ];
 

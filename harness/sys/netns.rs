@@ -386,6 +386,73 @@ pub fn set_link(h: &TestHost, up: bool) -> Result<String> {
     })
 }
 
+/// The file of the sysctl `key` (`net.ipv4.tcp_migrate_req` →
+/// `/proc/sys/net/ipv4/tcp_migrate_req`), if `key` is a network sysctl's name (these are
+/// per network namespace; nothing else may be set on a test host).
+pub fn sysctl_file(key: &str) -> Option<PathBuf> {
+    let ok = key.starts_with("net.")
+        && key
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    ok.then(|| Path::new("/proc/sys").join(key.replace('.', "/")))
+}
+
+/// Sets the network sysctl `key` to `value` in host `h`'s namespace only (never the
+/// harness's own), and reads it back. Returns the value it had before.
+pub fn set_sysctl(h: &TestHost, key: &str, value: &str) -> Result<String> {
+    sysctl_in(h, key, Some(value.to_string()))
+}
+
+/// The network sysctl `key` as it is in host `h`'s namespace.
+pub fn read_sysctl(h: &TestHost, key: &str) -> Result<String> {
+    sysctl_in(h, key, None)
+}
+
+/// Reads the network sysctl `key` in `h`'s namespace (and sets it to `value`, checked
+/// by reading it back), from a thread of its own that enters the namespace (setns(2))
+/// and ends after, so no other thread of the harness moves. Returns the value read
+/// first.
+fn sysctl_in(h: &TestHost, key: &str, value: Option<String>) -> Result<String> {
+    let file = sysctl_file(key).ok_or_else(|| {
+        Error::Harness(format!(
+            "test host {}: {key} is not a network sysctl",
+            h.name
+        ))
+    })?;
+    let netns = h.netns_path();
+    let what = format!("test host {}: sysctl {key}", h.name);
+    let worker = std::thread::Builder::new()
+        .name("zdt-netns-sysctl".into())
+        .spawn(move || -> std::result::Result<String, String> {
+            let ns = std::fs::File::open(&netns)
+                .map_err(|e| format!("opening {}: {e}", netns.display()))?;
+            // SAFETY: setns(2) on a descriptor this thread owns; only this thread moves.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("setns: {}", std::io::Error::last_os_error()));
+            }
+            let read = || {
+                std::fs::read_to_string(&file)
+                    .map(|v| v.trim().to_string())
+                    .map_err(|e| format!("reading {}: {e}", file.display()))
+            };
+            let before = read()?;
+            if let Some(value) = value {
+                std::fs::write(&file, format!("{value}\n"))
+                    .map_err(|e| format!("writing {}: {e}", file.display()))?;
+                let after = read()?;
+                if after != value {
+                    return Err(format!("set to {value}, reads back {after}"));
+                }
+            }
+            Ok(before)
+        })
+        .map_err(|e| Error::Harness(format!("{what}: {e}")))?;
+    worker
+        .join()
+        .map_err(|_| Error::Harness(format!("{what}: the thread panicked")))?
+        .map_err(|e| Error::Harness(format!("{what}: {e}")))
+}
+
 /// `ip route get <addr>` for host `h` (its first line), or an error if the route does
 /// not go over the host's own veth (`dev <name>`).
 fn route_check(h: &TestHost) -> Result<String> {
@@ -470,6 +537,23 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("target"), &link).unwrap();
         assert!(lock(&link, Duration::from_millis(10)).is_err());
         assert!(!dir.path().join("target").exists());
+    }
+
+    #[test]
+    fn only_network_sysctls_name_a_file() {
+        assert_eq!(
+            sysctl_file("net.ipv4.tcp_migrate_req").unwrap(),
+            Path::new("/proc/sys/net/ipv4/tcp_migrate_req")
+        );
+        for bad in [
+            "kernel.pid_max",
+            "net..x",
+            "net.ipv4/../../x",
+            "net.ipv4.",
+            "net",
+        ] {
+            assert_eq!(sysctl_file(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! haproxy reloading itself in front of a pool: the master-CLI reload passes, the
-//! hard restart fails with refused connects, and the legacy `-sf` reload (whose
-//! resets are probabilistic) is run with every request accounted for.
+//! hard restart fails with refused connects, and the legacy `-sf` reload of a
+//! saturated haproxy fails with the resets of the old listener's queue.
 
 use crate::util::{at, require_stack, run_scenario, RunResult};
 
@@ -100,45 +100,47 @@ fn haproxy_hard_restart_refuses_connections() {
 }
 
 #[test]
-fn haproxy_legacy_sf_reload_runs_and_accounts_for_every_request() {
+fn haproxy_legacy_sf_reload_of_a_saturated_haproxy_is_caught_as_resets() {
     if !require_stack(&["haproxy"]) {
         return;
     }
     let r = run_scenario(&at("scenarios/negative/haproxy-reload-sf.toml"));
-    // Resets are probabilistic (detection rate in the scenario's header): the verdict
-    // is PASS or FAIL, but the reloads themselves went through every time.
-    assert!(r.code == 0 || r.code == 1, "{}", r.dump());
-    assert!(r.check("reload_completed"), "{}", r.dump());
-    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    // Deterministic: at its frontend maxconn haproxy leaves ~20 connections in its
+    // listener's queue at every moment, and each -sf soft stop resets the old one's.
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    for check in [
+        "reload_completed",
+        "new_version_took_over",
+        "p99_during",
+        "max_gap",
+    ] {
+        assert!(r.check(check), "{check}\n{}", r.dump());
+    }
     let s = &r.report["stats"];
     let scheduled = s["scheduled"].as_u64().unwrap_or(0);
     let ok = s["ok"].as_u64().unwrap_or(0);
     let failed = s["failed"].as_u64().unwrap_or(u64::MAX);
-    assert!(scheduled > 5000, "{}", r.dump());
     assert_eq!(scheduled, ok + failed, "{}", r.dump());
-    // 20 -sf reloads, each a new process whose predecessor exited (with 0, or with
+    // 5 reloads, measured 20 resets each: at least a few each, and nothing but resets
+    // (a reset in the handshake is connect_other; never a refused connect: a listener
+    // is bound all along).
+    assert!(r.class("reset_fresh") >= 25, "{}", r.dump());
+    assert_eq!(
+        failed,
+        r.class("reset_fresh") + r.class("connect_other"),
+        "{}",
+        r.dump()
+    );
+    // 5 -sf reloads, each a new process whose predecessor exited (with 0, or with
     // SIGSEGV: 2.6.12 crashes now and then during that soft stop, see the module doc).
-    assert_eq!(details(&r, "new process up").len(), 20, "{}", r.dump());
+    assert_eq!(details(&r, "new process up").len(), 5, "{}", r.dump());
     let gone = details(&r, "old process gone");
-    assert_eq!(gone.len(), 20, "{}", r.dump());
+    assert_eq!(gone.len(), 5, "{}", r.dump());
     for g in &gone {
         assert!(
             g.contains("exited (exit status: 0)") || g.contains("SIGSEGV"),
             "{g}\n{}",
-            r.dump()
-        );
-    }
-    // A listener is bound all along (unlike the hard restart): never a refused connect.
-    assert_eq!(r.class("connect_refused"), 0, "{}", r.dump());
-    // A caught reset fails the run; a FAIL without one can only be a latency budget
-    // on a loaded machine.
-    if failed > 0 {
-        assert_eq!(r.code, 1, "{}", r.dump());
-        assert!(!r.check("no_failed_requests"), "{}", r.dump());
-    } else if r.code == 1 {
-        assert!(
-            !r.check("p99_during") || !r.check("max_gap"),
-            "{}",
             r.dump()
         );
     }

@@ -1,5 +1,6 @@
 //! The real stacks (nginx, haproxy, gunicorn, uWSGI, flup, supervisord), one module per server family
-//! (netns: haproxy-pool across test hosts, network namespaces).
+//! (netns: haproxy-pool across test hosts, network namespaces; reuseport: the SO_REUSEPORT
+//! handover on a test host, with net.ipv4.tcp_migrate_req at 0 and 1).
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
@@ -8,5 +9,6 @@ mod haproxy;
 mod haproxy_reload;
 mod netns;
 mod nginx;
+mod reuseport;
 mod supervisor;
 mod uwsgi;

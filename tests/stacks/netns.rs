@@ -14,7 +14,7 @@ use crate::util::{
 };
 
 /// Root (namespaces need it): in CI its absence is a failure, elsewhere a skip.
-fn require_root() -> bool {
+pub(super) fn require_root() -> bool {
     // SAFETY: geteuid(2) has no failure mode.
     if unsafe { libc::geteuid() } == 0 {
         return true;
@@ -32,7 +32,7 @@ fn ready() -> bool {
 
 /// Names of namespaces and links that look like test hosts (`zdt<digits>h<digits>`),
 /// read with `ip` itself (not through the crate).
-fn test_host_names() -> Vec<String> {
+pub(super) fn test_host_names() -> Vec<String> {
     let ours = |n: &str| {
         n.strip_prefix("zdt")
             .and_then(|r| r.split_once('h'))
@@ -104,7 +104,7 @@ fn step<'a>(r: &'a RunResult, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {name:?}\n{}", r.dump()))
 }
 
-fn detail<'a>(r: &'a RunResult, name: &str) -> &'a str {
+pub(super) fn detail<'a>(r: &'a RunResult, name: &str) -> &'a str {
     step(r, name)["detail"].as_str().unwrap_or_default()
 }
 

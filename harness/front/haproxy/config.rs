@@ -32,6 +32,9 @@ pub(crate) struct PoolConfig {
     pub disable_on_404: bool,
     /// The health-check path (the app's status path).
     pub status_path: String,
+    /// The frontend's `maxconn`, if limited: at that many connections haproxy stops
+    /// accepting and new ones wait in its listener's kernel accept queue.
+    pub frontend_maxconn: Option<u32>,
 }
 
 impl PoolConfig {
@@ -92,9 +95,13 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
     } else {
         s.push_str("    no option redispatch\n");
     }
-    s.push_str(&format!(
-        "frontend fe\n    bind {listen}\n    default_backend {BACKEND}\n"
-    ));
+    s.push_str(&format!("frontend fe\n    bind {listen}\n"));
+    if let Some(n) = cfg.frontend_maxconn {
+        // haproxy's listen backlog defaults to the frontend's maxconn: the queue must
+        // hold what waits beyond it, not drop SYNs (a 1 s retransmission each).
+        s.push_str(&format!("    maxconn {n}\n    backlog 1024\n"));
+    }
+    s.push_str(&format!("    default_backend {BACKEND}\n"));
     s.push_str(&format!("backend {BACKEND}\n    balance roundrobin\n"));
     s.push_str(&format!(
         "    option httpchk GET {}\n",
@@ -137,6 +144,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_frontend_maxconn_comes_with_a_backlog_that_holds_the_wait() {
+        let mut cfg = PoolConfig {
+            servers: vec![Endpoint::Tcp("127.0.0.1:9001".parse().unwrap())],
+            inter: Duration::from_millis(100),
+            fall: 2,
+            rise: 2,
+            retries: 0,
+            redispatch: false,
+            disable_on_404: false,
+            status_path: "/_status".into(),
+            frontend_maxconn: None,
+        };
+        let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(!plain.contains("backlog"), "{plain}");
+        cfg.frontend_maxconn = Some(4);
+        let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(
+            out.contains("frontend fe\n    bind 127.0.0.1:1\n    maxconn 4\n    backlog 1024\n    default_backend be\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn renders_servers_checks_and_no_masking_by_default() {
         let cfg = PoolConfig {
             servers: vec![
@@ -150,6 +180,7 @@ mod tests {
             redispatch: false,
             disable_on_404: false,
             status_path: "/_status".into(),
+            frontend_maxconn: None,
         };
         let c = render(
             Path::new("/tmp/r/hap"),

@@ -229,7 +229,8 @@ impl Strategy for Reuseport {
         };
         let timeout = self.step_timeout.unwrap_or(ctx.app.config.ready_timeout.0);
         let ready = Self::wait_answers(ctx, &mut new, timeout).await;
-        ctx.steps.record(
+        // The new listener joins the group when it binds: it takes connections from then.
+        ctx.steps.record_serving(
             "new instance ready",
             t,
             format!("{} beside {} on one port", new.name, old.name),
@@ -261,7 +262,7 @@ impl Strategy for Reuseport {
         };
         let t = ctx.steps.now_ms();
         let how = ctx.app.stop(&mut old, StopHow::Drain).await;
-        ctx.steps.record(
+        ctx.steps.record_serving(
             "old instance stopped",
             t,
             format!("{}: {how}; {MIGRATE_REQ} = {migrate}", old.name),

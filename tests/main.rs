@@ -19,6 +19,7 @@ mod faults;
 mod init;
 mod load;
 mod mix;
+mod pid1_shell;
 mod repeat;
 mod report;
 mod report_html;

@@ -8,6 +8,7 @@ mod fast;
 
 mod stacks;
 
+mod action;
 mod baseline;
 mod builtin_scenarios;
 mod command;

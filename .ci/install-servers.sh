@@ -3,7 +3,8 @@
 #   Debian packages: nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 iproute2
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
-#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup and supervisor.
+#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup and supervisor;
+#   maturin (pinned) in ${ZDT_BUILD_VENV:-<repo>/.venv-build}, for the wheel test.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
 # a system nginx on port 80 (or haproxy): we install under a policy-rc.d that denies
@@ -118,6 +119,18 @@ if ! venv_ok; then
     log "venv: done in $((SECONDS - t0)) s"
 fi
 
+# ---- maturin, for the wheel test (tests/wheel.rs), in a venv of its own ------------
+BUILD_VENV="${ZDT_BUILD_VENV:-$REPO/.venv-build}"
+MATURIN_VERSION=1.16.0
+if ! [ "$("$BUILD_VENV/bin/maturin" --version 2>/dev/null)" = "maturin $MATURIN_VERSION" ]; then
+    t0=$SECONDS
+    [ -x "$BUILD_VENV/bin/python" ] || "$SYS_PYTHON" -m venv "$BUILD_VENV"
+    log "build venv: pip install maturin==$MATURIN_VERSION"
+    PIP_NO_INPUT=1 "$BUILD_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "maturin==$MATURIN_VERSION" </dev/null
+    log "build venv: done in $((SECONDS - t0)) s"
+fi
+
 # ---- one line per component -------------------------------------------------
 pkgver() { dpkg-query -W -f='${Version}' "$1"; }
 echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||') (deb $(pkgver nginx))"
@@ -128,6 +141,7 @@ echo "uwsgi $(uwsgi --version) (uwsgi-core $(pkgver uwsgi-core), uwsgi-plugin-py
 echo "python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())') (venv $VENV)"
 echo "gunicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("gunicorn"))')"
 echo "flup $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("flup"))')"
+echo "$("$BUILD_VENV/bin/maturin" --version) (venv $BUILD_VENV)"
 echo "supervisor $("$VENV/bin/supervisord" --version)"
 echo "chromium $(pkgver chromium)"
 echo "xmllint (libxml2-utils $(pkgver libxml2-utils))"

@@ -26,3 +26,4 @@ mod report;
 mod report_html;
 mod security;
 mod websockets;
+mod wheel;

@@ -32,6 +32,11 @@ pub struct Options {
     /// after (default 0s): connections queued on it meanwhile are reset when it
     /// closes, unless `net.ipv4.tcp_migrate_req` moves them to another listener.
     pub close_listener_after: Dur,
+    /// Close a keep-alive connection idle this long between two requests, without
+    /// reading what arrived (absent: never).
+    pub keep_alive_timeout: Option<Spanned<Dur>>,
+    /// When the keep-alive timeout closes: `timer` (default) or `with-next-request`.
+    pub idle_close: Spanned<String>,
 }
 
 impl Default for Options {
@@ -41,6 +46,8 @@ impl Default for Options {
             bind_early: false,
             reuse_port: false,
             close_listener_after: Dur::ms(0),
+            keep_alive_timeout: None,
+            idle_close: Spanned::new(0..0, "timer".into()),
         }
     }
 }
@@ -70,6 +77,16 @@ impl AppKind for Builtin {
             "`\"0s\"`",
             "on a drain, stop accepting at once but close the listener only this long after: connections queued on it meanwhile are reset when it closes, unless `net.ipv4.tcp_migrate_req` moves them to another SO_REUSEPORT listener",
         ),
+        OptionDoc::new(
+            "keep_alive_timeout",
+            "none (never)",
+            "close a keep-alive connection once it has been idle this long between two requests, as app servers do (gunicorn `--keep-alive`); the close does not read what arrived, so a request that meets it is reset, as on a real server (not for websockets: an open websocket idle this long is closed too)",
+        ),
+        OptionDoc::new(
+            "idle_close",
+            "`\"timer\"`",
+            "when `keep_alive_timeout` closes: `timer` (once idle for the timeout, as a server's timer does: a request crosses the close only by chance) or `with-next-request` (when the next request arrives on a connection idle for at least the timeout, left unread and reset: the timer and the request cross every time, the race's worst case made deterministic; a connection nobody reuses stays open)",
+        ),
     ];
     type Options = Options;
 
@@ -77,6 +94,27 @@ impl AppKind for Builtin {
 
     fn validate(o: &Options, app: &AppConfig<()>, at: &AppTable) -> Result<()> {
         at.one_of(&o.on_term, "app.on_term", &["drain", "exit"])?;
+        at.one_of(
+            &o.idle_close,
+            "app.idle_close",
+            &["timer", "with-next-request"],
+        )?;
+        if let Some(t) = &o.keep_alive_timeout {
+            let d = t.get_ref().0;
+            if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
+                return Err(at.error(
+                    t.span(),
+                    "app.keep_alive_timeout",
+                    "must be between 1ms and 1h",
+                ));
+            }
+        } else if o.idle_close.get_ref() != "timer" {
+            return Err(at.error(
+                o.idle_close.span(),
+                "app.idle_close",
+                "needs app.keep_alive_timeout",
+            ));
+        }
         if o.reuse_port && app.socket() != "tcp" {
             let msg = "needs app.socket = \"tcp\" (SO_REUSEPORT groups are TCP listeners)";
             return Err(match at.value_span("reuse_port") {
@@ -139,6 +177,14 @@ pub fn spawn(
         args.extend([
             "--close-listener-after".into(),
             format!("{}ms", o.close_listener_after.0.as_millis()),
+        ]);
+    }
+    if let Some(t) = &o.keep_alive_timeout {
+        args.extend([
+            "--keep-alive-timeout".into(),
+            format!("{}ms", t.get_ref().0.as_millis()),
+            "--idle-close".into(),
+            o.idle_close.get_ref().clone(),
         ]);
     }
     // The slot's out-of-rotation switch (haproxy-pool's take_out = "404").

@@ -646,7 +646,9 @@ mod tests {
                     "on_term",
                     "bind_early",
                     "reuse_port",
-                    "close_listener_after"
+                    "close_listener_after",
+                    "keep_alive_timeout",
+                    "idle_close"
                 ][..]
             )
         );

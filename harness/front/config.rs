@@ -40,6 +40,11 @@ pub struct FrontConfig {
     /// Idle connections to the app each nginx worker keeps for reuse (`keepalive N`
     /// in the upstream; 0, the default: a new upstream connection per request).
     pub upstream_keepalive: Spanned<u32>,
+    /// nginx's upstream `keepalive_timeout`: how long an idle upstream connection is
+    /// kept before nginx closes it (absent: nginx's default, 60s). Needs
+    /// `upstream_keepalive`. Shorter than the app's own keep-alive timeout, nginx
+    /// never reuses a connection the app is closing.
+    pub upstream_keepalive_timeout: Option<Spanned<Dur>>,
     /// `proxy_next_upstream`: `off` (the default here: nginx retries nothing, so the
     /// client sees every failure) or nginx's own tokens, e.g. `error timeout` (nginx's
     /// default), `error timeout non_idempotent`.
@@ -54,6 +59,7 @@ impl Default for FrontConfig {
             listen: None,
             worker_shutdown_timeout: None,
             upstream_keepalive: Spanned::new(0..0, 0),
+            upstream_keepalive_timeout: None,
             next_upstream: Spanned::new(0..0, "off".into()),
         }
     }
@@ -92,6 +98,20 @@ impl FrontConfig {
                 NEXT_UPSTREAM[1..].join(", ")
             ),
         ));
+        }
+        if let Some(t) = &self.upstream_keepalive_timeout {
+            let d = t.get_ref().0;
+            let field = Some("front.upstream_keepalive_timeout");
+            if *self.upstream_keepalive.get_ref() == 0 {
+                return Err(loc.error(
+                    t.span(),
+                    field,
+                    "needs front.upstream_keepalive (without it nginx keeps no idle upstream connection)",
+                ));
+            }
+            if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
+                return Err(loc.error(t.span(), field, "must be between 1ms and 1h"));
+            }
         }
         if let Some(t) = &self.worker_shutdown_timeout {
             let d = t.get_ref().0;

@@ -53,6 +53,9 @@ pub struct Tuning {
     /// `keepalive N` in the upstream block: idle connections to the app each worker
     /// keeps for reuse (0: none, a new connection per request).
     pub upstream_keepalive: u32,
+    /// `keepalive_timeout` in the upstream block: how long nginx keeps an idle
+    /// upstream connection (absent: not set, nginx's default 60s).
+    pub upstream_keepalive_timeout: Option<Duration>,
     /// `proxy_next_upstream` (and its FastCGI and uwsgi twins): `off`, or when nginx
     /// retries a request on another connection or server, e.g. `error timeout`.
     pub next_upstream: String,
@@ -64,6 +67,7 @@ impl Default for Tuning {
             worker_processes: 1,
             worker_shutdown_timeout: None,
             upstream_keepalive: 0,
+            upstream_keepalive_timeout: None,
             next_upstream: "off".into(),
         }
     }
@@ -76,6 +80,10 @@ impl Tuning {
             worker_processes: *fc.worker_processes.get_ref(),
             worker_shutdown_timeout: fc.worker_shutdown_timeout.as_ref().map(|d| d.get_ref().0),
             upstream_keepalive: *fc.upstream_keepalive.get_ref(),
+            upstream_keepalive_timeout: fc
+                .upstream_keepalive_timeout
+                .as_ref()
+                .map(|d| d.get_ref().0),
             next_upstream: fc.next_upstream.get_ref().clone(),
         }
     }
@@ -173,6 +181,12 @@ pub fn render(
             "\n        keepalive {};",
             tuning.upstream_keepalive
         ));
+        if let Some(t) = tuning.upstream_keepalive_timeout {
+            server.push_str(&format!(
+                "\n        keepalive_timeout {}ms;",
+                t.as_millis().max(1)
+            ));
+        }
     }
     let location = match upstream {
         Upstream::Http(_) => LOC_PROXY,
@@ -449,10 +463,30 @@ mod tests {
             conf.contains("proxy_next_upstream error timeout;"),
             "{conf}"
         );
+        assert!(!conf.contains("        keepalive_timeout"), "{conf}");
         let conf = at(Upstream::FastCgi(Endpoint::Unix("/r/a.sock".into())));
         assert!(conf.contains("fastcgi_keep_conn on;"), "{conf}");
         assert!(
             conf.contains("fastcgi_next_upstream error timeout;"),
+            "{conf}"
+        );
+    }
+
+    #[test]
+    fn sets_the_upstream_keepalive_timeout() {
+        let tuning = Tuning {
+            upstream_keepalive: 2,
+            upstream_keepalive_timeout: Some(Duration::from_millis(50)),
+            ..Tuning::default()
+        };
+        let conf = render(
+            std::path::Path::new("/r"),
+            "127.0.0.1:1".parse().unwrap(),
+            &tuning,
+            &Upstream::Http(Endpoint::Unix("/r/a.sock".into())),
+        );
+        assert!(
+            conf.contains("keepalive 2;\n        keepalive_timeout 50ms;"),
             "{conf}"
         );
     }

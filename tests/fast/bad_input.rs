@@ -267,10 +267,41 @@ fn front_retry_and_upstream_keepalive_are_checked() {
             "upstream_keepalive = 20000\n",
             "bad.toml:6:22: `front.upstream_keepalive`: must be between 0 (off) and 10000",
         ),
+        (
+            "upstream_keepalive_timeout = \"5s\"\n",
+            "bad.toml:6:30: `front.upstream_keepalive_timeout`: needs front.upstream_keepalive",
+        ),
+        (
+            "upstream_keepalive = 2\nupstream_keepalive_timeout = \"2h\"\n",
+            "bad.toml:7:30: `front.upstream_keepalive_timeout`: must be between 1ms and 1h",
+        ),
     ] {
         let (code, err) = run_text(&format!("{base}{front}"));
         assert_eq!(code, 2, "{front}: {err}");
         assert!(err.contains(want), "{front}\nwant: {want}\ngot: {err}");
+    }
+}
+
+#[test]
+fn builtin_keep_alive_timeout_is_checked() {
+    let base = "[reload]\nstrategy = \"symlink-swap\"\n[app]\nkind = \"builtin\"\n";
+    for (app, want) in [
+        (
+            "idle_close = \"sometimes\"\nkeep_alive_timeout = \"1s\"\n",
+            "bad.toml:5:14: `app.idle_close`: ",
+        ),
+        (
+            "idle_close = \"with-next-request\"\n",
+            "bad.toml:5:14: `app.idle_close`: needs app.keep_alive_timeout",
+        ),
+        (
+            "keep_alive_timeout = \"0s\"\n",
+            "bad.toml:5:22: `app.keep_alive_timeout`: must be between 1ms and 1h",
+        ),
+    ] {
+        let (code, err) = run_text(&format!("{base}{app}"));
+        assert_eq!(code, 2, "{app}: {err}");
+        assert!(err.contains(want), "{app}\nwant: {want}\ngot: {err}");
     }
 }
 

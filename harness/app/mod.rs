@@ -14,6 +14,7 @@ pub mod external;
 pub mod flup;
 pub mod gunicorn;
 pub mod python;
+pub mod uvicorn;
 pub mod uwsgi;
 
 use std::any::Any;
@@ -267,6 +268,7 @@ pub const KINDS: &[AppKindEntry] = &[
     entry::<gunicorn::Gunicorn>(),
     entry::<uwsgi::Uwsgi>(),
     entry::<flup::Flup>(),
+    entry::<uvicorn::Uvicorn>(),
     entry::<external::External>(),
 ];
 
@@ -720,14 +722,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("(it applies to: gunicorn, uwsgi, flup, external)"),
+            e.contains("(it applies to: gunicorn, uwsgi, flup, uvicorn, external)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nstartup_delay = \"1s\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup)"),
+            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup, uvicorn)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nnope = 1\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")

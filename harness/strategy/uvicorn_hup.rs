@@ -12,6 +12,12 @@
 //! exits, and nothing listens any more. The strategy records that and does not restart
 //! it (that would hide what a `kill -HUP` deploy does).
 //!
+//! Since 0.51 the supervisor gives each new worker `--timeout-worker-healthcheck` (5 s
+//! by default) to become ready; one that is not (an import slower than that) is killed,
+//! and the restart is abandoned: the old workers keep serving the old version, and
+//! uvicorn only logs it. The strategy reads that line from the log and fails the step
+//! (`reload_completed`) at once, rather than waiting out `step_timeout`.
+//!
 //! Knowing it is done: N workers that were not serving before the HUP have each sent
 //! their readiness datagram (asgi_app.py, at lifespan startup, after its import), and
 //! the old worker pids are gone.
@@ -68,6 +74,24 @@ enum Waited {
     Exited(String),
 }
 
+/// What uvicorn (0.51+) logs when it abandons a SIGHUP restart.
+const ABORTED: &str = "aborting the restart";
+
+/// The line of `log` after byte `from` that says uvicorn abandoned the restart, if any.
+fn aborted_since(log: &std::path::Path, from: u64) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let new = text.get(from as usize..)?;
+    String::from_utf8_lossy(new)
+        .lines()
+        .find(|l| l.contains(ABORTED))
+        .map(|l| l.trim().to_string())
+}
+
+/// The log's length now (where the lines of the next step begin).
+fn log_len(inst: &Instance) -> u64 {
+    std::fs::metadata(inst.child.log_path()).map_or(0, |m| m.len())
+}
+
 /// Waits until `n` workers not in `old` report ready (children of the uvicorn process,
 /// or the process itself when it has no supervisor), until the uvicorn process exits,
 /// or `timeout`. With `steps`, records a step per new worker as it reports, from the
@@ -86,6 +110,8 @@ async fn wait_new_workers(
     let mut seen: Vec<i32> = Vec::new();
     let mut from = since;
     let mut buf = [0u8; 128];
+    let log_from = log_len(inst);
+    let mut slices = 0u32;
     while seen.len() < n {
         if let Some(status) = inst.child.try_exited() {
             return Ok(Waited::Exited(status.to_string()));
@@ -102,8 +128,20 @@ async fn wait_new_workers(
             .ready_rx
             .as_ref()
             .ok_or_else(|| Error::Harness("uvicorn instance without a readiness socket".into()))?;
-        // Short slices: the process exiting is noticed within 50 ms.
+        // Short slices: the process exiting is noticed within 50 ms, an abandoned
+        // restart within 250 ms.
         let slice = tokio::time::timeout(Duration::from_millis(50), ready.recv(&mut buf)).await;
+        slices += 1;
+        if slices % 5 == 0 {
+            if let Some(line) = aborted_since(inst.child.log_path(), log_from) {
+                return Err(Error::Step(format!(
+                    "uvicorn abandoned the restart after {} of {n} new workers were ready: {line}\n\
+                     (a new worker has --timeout-worker-healthcheck, 5 s by default, to start and import \
+                     the app; the old workers keep serving the old version)",
+                    seen.len()
+                )));
+            }
+        }
         match slice {
             Err(_) => continue,
             Ok(Err(e)) => return Err(Error::Step(format!("reading the readiness socket: {e}"))),

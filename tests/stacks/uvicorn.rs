@@ -92,3 +92,24 @@ fn hup_with_one_worker_ends_the_server() {
     assert!(r.class("connect_refused") > 50, "{}", r.dump());
     assert!(!r.check("new_version_took_over"), "{}", r.dump());
 }
+
+#[test]
+fn hup_with_an_import_slower_than_the_healthcheck_is_abandoned() {
+    if !require_stack(&["uvicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/uvicorn-hup-slow-import.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    // uvicorn gave up on the first new worker after 5 s and kept the old ones: the
+    // strategy read its log line and failed the step ...
+    assert!(!r.check("reload_completed"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("aborting the restart"),
+        "uvicorn's own words in the report: {}",
+        r.dump()
+    );
+    // ... while v1 kept serving, nothing failed and nothing stalled.
+    assert!(!r.check("new_version_took_over"), "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("max_gap"), "{}", r.dump());
+}

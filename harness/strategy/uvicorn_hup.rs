@@ -134,6 +134,9 @@ async fn wait_new_workers(
         slices += 1;
         if slices % 5 == 0 {
             if let Some(line) = aborted_since(inst.child.log_path(), log_from) {
+                if let Some(steps) = steps.as_deref_mut() {
+                    steps.record("restart abandoned", from, line.clone());
+                }
                 return Err(Error::Step(format!(
                     "uvicorn abandoned the restart after {} of {n} new workers were ready: {line}\n\
                      (a new worker has --timeout-worker-healthcheck, 5 s by default, to start and import \

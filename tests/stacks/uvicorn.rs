@@ -103,6 +103,12 @@ fn hup_with_an_import_slower_than_the_healthcheck_is_abandoned() {
     // uvicorn gave up on the first new worker after 5 s and kept the old ones: the
     // strategy read its log line and failed the step ...
     assert!(!r.check("reload_completed"), "{}", r.dump());
+    assert_eq!(
+        step_names(&r),
+        ["SIGHUP", "restart abandoned"],
+        "{}",
+        r.dump()
+    );
     assert!(
         r.stdout.contains("aborting the restart"),
         "uvicorn's own words in the report: {}",

@@ -4,7 +4,7 @@
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup, supervisor and
-#   uvicorn (with h11 only: no uvloop/httptools extras), and one venv per other pinned
+#   uvicorn (with h11 and wsproto only: no uvloop/httptools extras), and one venv per other pinned
 #   uvicorn version at <venv>-uvicorn-<version> (app kind uvicorn, `server_version`).
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
@@ -20,6 +20,8 @@ FLUP_VERSION=1.0.3
 SUPERVISOR_VERSION=4.2.5
 UVICORN_VERSION=0.54.0
 H11_VERSION=0.16.0
+# uvicorn's websocket protocol (pure Python; the sample ASGI app serves websockets).
+WSPROTO_VERSION=1.3.2
 # Other uvicorn versions a scenario may pin (app.server_version), each in its own venv:
 # 0.50.0 is the last one whose SIGHUP restarts every worker at once.
 UVICORN_OTHER_VERSIONS=(0.50.0)
@@ -115,7 +117,7 @@ EOF
 
 venv_ok() {
     has_versions "$VENV/bin/python" "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" \
-        "supervisor==$SUPERVISOR_VERSION" "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" &&
+        "supervisor==$SUPERVISOR_VERSION" "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" &&
         [ -x "$VENV/bin/supervisord" ] && [ -x "$VENV/bin/supervisorctl" ] && [ -x "$VENV/bin/uvicorn" ]
 }
 
@@ -125,10 +127,10 @@ if ! venv_ok; then
         log "venv: creating $VENV"
         "$SYS_PYTHON" -m venv "$VENV"
     fi
-    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION"
+    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION wsproto==$WSPROTO_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
         "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" "supervisor==$SUPERVISOR_VERSION" \
-        "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" </dev/null
+        "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" </dev/null
     venv_ok || { log "venv: gunicorn/flup/supervisor/uvicorn not installed after pip"; exit 1; }
     log "venv: done in $((SECONDS - t0)) s"
 fi

@@ -193,13 +193,13 @@ pub fn require_stack(what: &[&str]) -> bool {
     let mut missing = Vec::new();
     for w in what {
         let ok = match *w {
-            "gunicorn" | "flup" | "supervisor" => venv().is_some_and(|v| match *w {
+            "gunicorn" | "flup" | "supervisor" | "wsproto" => venv().is_some_and(|v| match *w {
                 "gunicorn" => v.join("bin/gunicorn").exists(),
                 "supervisor" => {
                     v.join("bin/supervisord").exists() && v.join("bin/supervisorctl").exists()
                 }
                 _ => Command::new(v.join("bin/python"))
-                    .args(["-c", "import flup"])
+                    .args(["-c", &format!("import {w}")])
                     .output()
                     .is_ok_and(|o| o.status.success()),
             }),

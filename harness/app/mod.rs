@@ -54,6 +54,9 @@ pub trait AppKind: 'static {
     const NEEDS_FRONT: Option<&'static str> = None;
     /// What must be installed to run it.
     const TOOLS: &'static [Tool] = &[];
+    /// Whether its app serves websockets (`[websockets]` needs it): an echo that
+    /// greets with `version=<V>`.
+    const WEBSOCKETS: bool = false;
     /// Its own `[app]` keys: a serde struct with `deny_unknown_fields` and `default`
     /// (the common keys, see [`common_keys`], are taken out before it sees the table),
     /// `toml::Spanned` where an error must point at a value.
@@ -220,6 +223,8 @@ pub struct AppKindEntry {
     pub needs_front: Option<&'static str>,
     /// What must be installed to run it (`doctor` checks these).
     pub tools: &'static [Tool],
+    /// Whether its app serves websockets.
+    pub websockets: bool,
     /// One line: what it runs.
     pub summary: &'static str,
     /// The docs of its own `[app]` keys (exactly [`AppKindEntry::keys`]).
@@ -255,6 +260,7 @@ const fn entry<K: AppKind>() -> AppKindEntry {
         starts_instances: K::STARTS_INSTANCES,
         needs_front: K::NEEDS_FRONT,
         tools: K::TOOLS,
+        websockets: K::WEBSOCKETS,
         summary: K::SUMMARY,
         options: K::OPTIONS,
         keys: keys_of::<K::Options>,

@@ -66,6 +66,7 @@ impl AppKind for Uvicorn {
         OptionDoc::new("venv", "—", "a venv with uvicorn, also handed to commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Uvicorn];
+    const WEBSOCKETS: bool = true;
     type Options = Options;
 
     fn validate(o: &Options, _app: &AppConfig<()>, at: &AppTable) -> Result<()> {

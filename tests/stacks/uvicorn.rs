@@ -119,3 +119,24 @@ fn hup_with_an_import_slower_than_the_healthcheck_is_abandoned() {
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("max_gap"), "{}", r.dump());
 }
+
+#[test]
+fn websockets_across_hup_are_closed_cleanly_and_reopened_on_v2() {
+    if !require_stack(&["uvicorn", "wsproto"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/uvicorn-hup-websockets.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("websockets_dropped"), "{}", r.dump());
+    // The old workers closed theirs with a close frame (1012), and all 16 ended on v2.
+    // (One at a time: a websocket the first old worker closed may reopen on the second
+    // old one, still v1, and be closed again: `v1` counts 16 and more.)
+    assert!(
+        r.stdout.contains("closed by the server (1012"),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stdout.contains(", 16 held to the end"), "{}", r.dump());
+    assert!(r.stdout.contains(", v2 16\n"), "{}", r.dump());
+}

@@ -5,7 +5,8 @@
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup, supervisor and
 #   uvicorn (with h11 and wsproto only: no uvloop/httptools extras), and one venv per other pinned
-#   uvicorn version at <venv>-uvicorn-<version> (app kind uvicorn, `server_version`).
+#   uvicorn version at <venv>-uvicorn-<version> (app kind uvicorn, `server_version`);
+#   maturin (pinned) in ${ZDT_BUILD_VENV:-<repo>/.venv-build}, for the wheel test.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
 # a system nginx on port 80 (or haproxy): we install under a policy-rc.d that denies
@@ -149,6 +150,18 @@ for v in "${UVICORN_OTHER_VERSIONS[@]}"; do
     fi
 done
 
+# ---- maturin, for the wheel test (tests/wheel.rs), in a venv of its own ------------
+BUILD_VENV="${ZDT_BUILD_VENV:-$REPO/.venv-build}"
+MATURIN_VERSION=1.16.0
+if ! [ "$("$BUILD_VENV/bin/maturin" --version 2>/dev/null)" = "maturin $MATURIN_VERSION" ]; then
+    t0=$SECONDS
+    [ -x "$BUILD_VENV/bin/python" ] || "$SYS_PYTHON" -m venv "$BUILD_VENV"
+    log "build venv: pip install maturin==$MATURIN_VERSION"
+    PIP_NO_INPUT=1 "$BUILD_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "maturin==$MATURIN_VERSION" </dev/null
+    log "build venv: done in $((SECONDS - t0)) s"
+fi
+
 # ---- one line per component -------------------------------------------------
 pkgver() { dpkg-query -W -f='${Version}' "$1"; }
 echo "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||') (deb $(pkgver nginx))"
@@ -159,6 +172,7 @@ echo "uwsgi $(uwsgi --version) (uwsgi-core $(pkgver uwsgi-core), uwsgi-plugin-py
 echo "python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())') (venv $VENV)"
 echo "gunicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("gunicorn"))')"
 echo "flup $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("flup"))')"
+echo "$("$BUILD_VENV/bin/maturin" --version) (venv $BUILD_VENV)"
 echo "supervisor $("$VENV/bin/supervisord" --version)"
 echo "uvicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"), "(h11", version("h11") + ")")')"
 for v in "${UVICORN_OTHER_VERSIONS[@]}"; do

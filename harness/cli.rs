@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// Also write JUnit XML: one test case per scenario (for CI test reporting).
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary: per run the verdict, the accounting, the
+    /// failures by phase with their 95% bound and each failed check (for a CI job's
+    /// summary, e.g. `$GITHUB_STEP_SUMMARY`, or a pull request comment).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
     /// Also write one HdrHistogram percentile distribution per run and phase
     /// (`<scenario>.<phase>.hgrm`, milliseconds) into this directory.
     #[arg(long, value_name = "DIR")]
@@ -349,6 +354,7 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
         ("--json", &a.json),
         ("--html", &a.html),
         ("--junit", &a.junit),
+        ("--markdown", &a.markdown),
     ])?;
     if let Some(dir) = &a.hdr_dir {
         check_output_dir("--hdr-dir", dir)?;
@@ -386,6 +392,9 @@ async fn cmd_run(a: RunArgs, cancel: &Cancel) -> Result<u8> {
     }
     if let Some(path) = &a.junit {
         report::junit::write(path, &reports)?;
+    }
+    if let Some(path) = &a.markdown {
+        report::markdown::write(path, &reports)?;
     }
     if let Some(dir) = &a.hdr_dir {
         report::hgrm::write_dir(dir, &reports)?;

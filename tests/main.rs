@@ -8,6 +8,7 @@ mod fast;
 
 mod stacks;
 
+mod action;
 mod baseline;
 mod builtin_scenarios;
 mod command;
@@ -19,8 +20,10 @@ mod faults;
 mod init;
 mod load;
 mod mix;
+mod pid1_shell;
 mod repeat;
 mod report;
 mod report_html;
 mod security;
 mod websockets;
+mod wheel;

@@ -200,11 +200,9 @@ fn an_nginx_reload_resets_only_reused_connections() {
     for name in ["get", "post", "upload", "stream"] {
         assert_eq!(kind(&r, name)["failed"], 0, "{name}: {}", r.dump());
     }
-    let reused = kind(&r, "reused");
-    let resets = n(&reused["classes"]["reset_reused"]);
-    assert_eq!(n(&reused["failed"]), resets, "{}", r.dump());
-    // At most once per client connection per reload (128 connections).
-    assert!(resets <= 128, "{}", r.dump());
+    assert_eq!(kind(&r, "reused")["failed"], 0, "{}", r.dump());
+    // The old nginx workers closed idle client connections; the load saw them.
+    assert!(n(&r.report["stats"]["stale_closes"]) > 0, "{}", r.dump());
 }
 
 #[test]
@@ -218,13 +216,9 @@ fn gunicorn_hup_passes_for_every_kind() {
     for name in ["get", "post", "upload", "stream"] {
         assert_eq!(kind(&r, name)["failed"], 0, "{name}: {}", r.dump());
     }
-    let reused = kind(&r, "reused");
-    assert_eq!(
-        n(&reused["failed"]),
-        n(&reused["classes"]["reset_reused"]),
-        "{}",
-        r.dump()
-    );
+    assert_eq!(kind(&r, "reused")["failed"], 0, "{}", r.dump());
+    // The old workers closed their idle keep-alive connections; the load saw them.
+    assert!(n(&r.report["stats"]["stale_closes"]) > 0, "{}", r.dump());
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Reports: the JSON report's schema (real output matches it, checked on every
 //! scenario run in util::run_scenario; that a report which drifts from it is
 //! rejected is in fast::report_schema); JUnit XML against schema/junit.xsd; and
-//! `run --html --junit --hdr-dir` end to end on a short scenario.
+//! `run --html --junit --markdown --hdr-dir` end to end on a short scenario.
 
 /// Runs xmllint on `xml` against schema/junit.xsd: (valid, xmllint's messages).
 fn xmllint_junit(xml: &str) -> (bool, String) {
@@ -81,11 +81,12 @@ settle = "100ms"
 "#,
     )
     .unwrap();
-    let (html, junit, json, hdr) = (
+    let (html, junit, json, hdr, md) = (
         dir.path().join("r.html"),
         dir.path().join("junit.xml"),
         dir.path().join("r.json"),
         dir.path().join("hgrm"),
+        dir.path().join("summary.md"),
     );
     let out = crate::util::bin()
         .arg("run")
@@ -98,6 +99,8 @@ settle = "100ms"
         .arg(&json)
         .arg("--hdr-dir")
         .arg(&hdr)
+        .arg("--markdown")
+        .arg(&md)
         .output()
         .unwrap();
     crate::util::assert_no_leftovers(&out, &[]);
@@ -132,6 +135,19 @@ settle = "100ms"
     if crate::util::have("xmllint") {
         assert_valid_junit(&xml);
     }
+
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(summary.starts_with("## zdt-check: 1 PASS\n"), "{summary}");
+    assert!(summary.contains("### ✅ PASS reports <&> e2e"), "{summary}");
+    let scheduled = run["stats"]["scheduled"].as_u64().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "Requests: scheduled {scheduled} = ok {scheduled} "
+        )),
+        "{summary}"
+    );
+    assert!(summary.contains("| during | "), "{summary}");
+    assert!(summary.contains("No check failed"), "{summary}");
 
     let mut names: Vec<String> = std::fs::read_dir(&hdr)
         .unwrap()

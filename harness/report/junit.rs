@@ -378,46 +378,7 @@ mod tests {
     use quick_xml::Reader;
 
     use super::*;
-    use crate::verdict::{Check, Verdict};
-
-    fn run(name: &str, exit_code: u8, checks: &[(&str, bool, &str)]) -> RunReport {
-        RunReport {
-            scenario: format!("scenarios/{name}.toml"),
-            name: name.into(),
-            strategy: "symlink-swap".into(),
-            scenario_hash: String::new(),
-            baseline: None,
-            load: None,
-            steps: Vec::new(),
-            stats: None,
-            footprint: None,
-            websockets: None,
-            verdict: (!checks.is_empty()).then(|| Verdict {
-                passed: checks.iter().all(|c| c.1),
-                checks: checks
-                    .iter()
-                    .map(|(n, p, d)| Check {
-                        name: n.to_string(),
-                        passed: *p,
-                        not_checked: false,
-                        detail: d.to_string(),
-                    })
-                    .collect(),
-            }),
-            error: None,
-            interrupted: false,
-            interrupted_by: None,
-            run_dir: None,
-            leftovers: Vec::new(),
-            result: match exit_code {
-                0 => crate::report::RunResult::Pass,
-                1 => crate::report::RunResult::Fail,
-                _ => crate::report::RunResult::Error,
-            },
-            exit_code,
-            duration_s: 1.5,
-        }
-    }
+    use crate::report::sample::run;
 
     /// A parsed element: name, attributes, text.
     #[derive(Debug)]

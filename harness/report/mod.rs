@@ -1,5 +1,6 @@
 //! Reports: what one run measured and decided, as a terminal summary, JSON, a
-//! self-contained HTML page, JUnit XML, or HdrHistogram percentile files.
+//! self-contained HTML page, JUnit XML, a Markdown summary, or HdrHistogram
+//! percentile files.
 
 pub mod chart;
 pub mod footprint;
@@ -7,6 +8,7 @@ pub mod hgrm;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod terminal;
 
 use serde::Serialize;
@@ -153,6 +155,54 @@ impl RunReport {
         match &self.interrupted_by {
             Some(s) => format!("INTERRUPTED by {s}"),
             None => "INTERRUPTED".to_string(),
+        }
+    }
+}
+
+/// Reports built by hand for the renderers' unit tests.
+#[cfg(test)]
+pub mod sample {
+    use super::RunReport;
+    use crate::verdict::{Check, Verdict};
+
+    /// A run named `name` ending in `exit_code` with `checks` (name, passed, detail),
+    /// no load or stats: what the renderers' unit tests start from.
+    pub fn run(name: &str, exit_code: u8, checks: &[(&str, bool, &str)]) -> RunReport {
+        RunReport {
+            scenario: format!("scenarios/{name}.toml"),
+            name: name.into(),
+            strategy: "symlink-swap".into(),
+            scenario_hash: String::new(),
+            baseline: None,
+            load: None,
+            steps: Vec::new(),
+            stats: None,
+            footprint: None,
+            websockets: None,
+            verdict: (!checks.is_empty()).then(|| Verdict {
+                passed: checks.iter().all(|c| c.1),
+                checks: checks
+                    .iter()
+                    .map(|(n, p, d)| Check {
+                        name: n.to_string(),
+                        passed: *p,
+                        not_checked: false,
+                        detail: d.to_string(),
+                    })
+                    .collect(),
+            }),
+            error: None,
+            interrupted: false,
+            interrupted_by: None,
+            run_dir: None,
+            leftovers: Vec::new(),
+            result: match exit_code {
+                0 => crate::report::RunResult::Pass,
+                1 => crate::report::RunResult::Fail,
+                _ => crate::report::RunResult::Error,
+            },
+            exit_code,
+            duration_s: 1.5,
         }
     }
 }

@@ -67,23 +67,15 @@ fn nginx_reload_keepalive_only_resets_idle_connections() {
     }
     let r = run_scenario(&at("scenarios/nginx-reload-keepalive.toml"));
     assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(
-        other_failures(&r, &["reset_reused"]),
-        vec![],
-        "{}",
-        r.dump()
-    );
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     // The old workers close each idle client connection once; the load sees each
-    // close before reusing the connection and reopens it, as pooled clients do. What
-    // is left as reset_reused is the true race (a close crossing a request in flight).
+    // close before reusing the connection and reopens it, as pooled clients do.
     let stale = r.report["stats"]["stale_closes"].as_u64().unwrap_or(0);
     assert!(
         (1..=32).contains(&stale),
         "{stale} stale closes\n{}",
         r.dump()
     );
-    let resets = r.class("reset_reused");
-    assert!(resets <= 2, "{resets} reset_reused\n{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
 }
 

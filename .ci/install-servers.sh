@@ -3,7 +3,9 @@
 #   Debian packages: nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 iproute2
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
-#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup and supervisor;
+#   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup, supervisor and
+#   uvicorn (with h11 and wsproto only: no uvloop/httptools extras), and one venv per other pinned
+#   uvicorn version at <venv>-uvicorn-<version> (app kind uvicorn, `server_version`);
 #   maturin (pinned) in ${ZDT_BUILD_VENV:-<repo>/.venv-build}, for the wheel test.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
@@ -17,6 +19,13 @@ VENV="${ZDT_VENV:-$REPO/.venv}"
 GUNICORN_VERSION=27.0.1
 FLUP_VERSION=1.0.3
 SUPERVISOR_VERSION=4.2.5
+UVICORN_VERSION=0.54.0
+H11_VERSION=0.16.0
+# uvicorn's websocket protocol (pure Python; the sample ASGI app serves websockets).
+WSPROTO_VERSION=1.3.2
+# Other uvicorn versions a scenario may pin (app.server_version), each in its own venv:
+# 0.50.0 is the last one whose SIGHUP restarts every worker at once.
+UVICORN_OTHER_VERSIONS=(0.50.0)
 PKGS=(nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils iproute2)
 # Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
 # (not a pyenv/other python3 that happens to come first on PATH).
@@ -95,15 +104,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log "apt: done in $((SECONDS - t0)) s"
 fi
 
-# ---- Python venv with gunicorn + flup + supervisor ---------------------------------------
-venv_ok() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$GUNICORN_VERSION" "$FLUP_VERSION" "$SUPERVISOR_VERSION" <<'EOF' 2>/dev/null &&
+# ---- Python venv with gunicorn + flup + supervisor + uvicorn ----------------------------
+# has_versions PYTHON name==version...: every package installed at exactly that version.
+has_versions() {
+    local py="$1"
+    shift
+    [ -x "$py" ] && "$py" - "$@" <<'EOF' 2>/dev/null
 import sys
 from importlib.metadata import version
-want = tuple(sys.argv[1:])
-sys.exit(0 if (version("gunicorn"), version("flup"), version("supervisor")) == want else 1)
+sys.exit(0 if all(version(n) == v for n, v in (a.split("==") for a in sys.argv[1:])) else 1)
 EOF
-        [ -x "$VENV/bin/supervisord" ] && [ -x "$VENV/bin/supervisorctl" ]
+}
+
+venv_ok() {
+    has_versions "$VENV/bin/python" "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" \
+        "supervisor==$SUPERVISOR_VERSION" "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" &&
+        [ -x "$VENV/bin/supervisord" ] && [ -x "$VENV/bin/supervisorctl" ] && [ -x "$VENV/bin/uvicorn" ]
 }
 
 if ! venv_ok; then
@@ -112,12 +128,27 @@ if ! venv_ok; then
         log "venv: creating $VENV"
         "$SYS_PYTHON" -m venv "$VENV"
     fi
-    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION"
+    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION wsproto==$WSPROTO_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" "supervisor==$SUPERVISOR_VERSION" </dev/null
-    venv_ok || { log "venv: gunicorn/flup/supervisor not installed after pip"; exit 1; }
+        "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" "supervisor==$SUPERVISOR_VERSION" \
+        "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" </dev/null
+    venv_ok || { log "venv: gunicorn/flup/supervisor/uvicorn not installed after pip"; exit 1; }
     log "venv: done in $((SECONDS - t0)) s"
 fi
+
+# ---- one venv per other pinned uvicorn version: <venv>-uvicorn-<version> ----------------
+for v in "${UVICORN_OTHER_VERSIONS[@]}"; do
+    dir="$VENV-uvicorn-$v"
+    if ! { has_versions "$dir/bin/python" "uvicorn==$v" "h11==$H11_VERSION" && [ -x "$dir/bin/uvicorn" ]; }; then
+        t0=$SECONDS
+        [ -x "$dir/bin/python" ] || { log "venv: creating $dir"; "$SYS_PYTHON" -m venv "$dir"; }
+        log "venv $dir: pip install uvicorn==$v h11==$H11_VERSION"
+        PIP_NO_INPUT=1 "$dir/bin/python" -m pip install -q --disable-pip-version-check \
+            "uvicorn==$v" "h11==$H11_VERSION" </dev/null
+        has_versions "$dir/bin/python" "uvicorn==$v" || { log "venv $dir: uvicorn $v not installed after pip"; exit 1; }
+        log "venv $dir: done in $((SECONDS - t0)) s"
+    fi
+done
 
 # ---- maturin, for the wheel test (tests/wheel.rs), in a venv of its own ------------
 BUILD_VENV="${ZDT_BUILD_VENV:-$REPO/.venv-build}"
@@ -143,5 +174,9 @@ echo "gunicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; 
 echo "flup $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("flup"))')"
 echo "$("$BUILD_VENV/bin/maturin" --version) (venv $BUILD_VENV)"
 echo "supervisor $("$VENV/bin/supervisord" --version)"
+echo "uvicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"), "(h11", version("h11") + ")")')"
+for v in "${UVICORN_OTHER_VERSIONS[@]}"; do
+    echo "uvicorn $("$VENV-uvicorn-$v/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"))') (venv $VENV-uvicorn-$v)"
+done
 echo "chromium $(pkgver chromium)"
 echo "xmllint (libxml2-utils $(pkgver libxml2-utils))"

@@ -53,6 +53,7 @@ impl Default for Options {
 }
 
 impl AppKind for Builtin {
+    const WEBSOCKETS: bool = true;
     const NAME: &'static str = "builtin";
     const SUMMARY: &'static str =
         "the fixture server built into zdt-check (`zdt-check fixture`), needing nothing installed";

@@ -64,6 +64,7 @@ impl Default for Options {
 }
 
 impl AppKind for External {
+    const WEBSOCKETS: bool = true;
     const NAME: &'static str = "external";
     const SUMMARY: &'static str = "your own stack, brought up by `start` or already running, probed at `target` and taken down by `stop`: see [Gate your own deploy](guide/gate-your-own-deploy.md)";
     const OPTIONS: &'static [OptionDoc] = &[

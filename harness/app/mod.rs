@@ -14,6 +14,7 @@ pub mod external;
 pub mod flup;
 pub mod gunicorn;
 pub mod python;
+pub mod uvicorn;
 pub mod uwsgi;
 
 use std::any::Any;
@@ -53,6 +54,9 @@ pub trait AppKind: 'static {
     const NEEDS_FRONT: Option<&'static str> = None;
     /// What must be installed to run it.
     const TOOLS: &'static [Tool] = &[];
+    /// Whether its app serves websockets (`[websockets]` needs it): an echo that
+    /// greets with `version=<V>`.
+    const WEBSOCKETS: bool = false;
     /// Its own `[app]` keys: a serde struct with `deny_unknown_fields` and `default`
     /// (the common keys, see [`common_keys`], are taken out before it sees the table),
     /// `toml::Spanned` where an error must point at a value.
@@ -219,6 +223,8 @@ pub struct AppKindEntry {
     pub needs_front: Option<&'static str>,
     /// What must be installed to run it (`doctor` checks these).
     pub tools: &'static [Tool],
+    /// Whether its app serves websockets.
+    pub websockets: bool,
     /// One line: what it runs.
     pub summary: &'static str,
     /// The docs of its own `[app]` keys (exactly [`AppKindEntry::keys`]).
@@ -254,6 +260,7 @@ const fn entry<K: AppKind>() -> AppKindEntry {
         starts_instances: K::STARTS_INSTANCES,
         needs_front: K::NEEDS_FRONT,
         tools: K::TOOLS,
+        websockets: K::WEBSOCKETS,
         summary: K::SUMMARY,
         options: K::OPTIONS,
         keys: keys_of::<K::Options>,
@@ -267,6 +274,7 @@ pub const KINDS: &[AppKindEntry] = &[
     entry::<gunicorn::Gunicorn>(),
     entry::<uwsgi::Uwsgi>(),
     entry::<flup::Flup>(),
+    entry::<uvicorn::Uvicorn>(),
     entry::<external::External>(),
 ];
 
@@ -722,14 +730,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("(it applies to: gunicorn, uwsgi, flup, external)"),
+            e.contains("(it applies to: gunicorn, uwsgi, flup, uvicorn, external)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nstartup_delay = \"1s\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup)"),
+            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup, uvicorn)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nnope = 1\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")

@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 const FILES: &[(&str, &str)] = &[
     ("app.py", include_str!("../../fixtures/python/app.py")),
     (
+        "asgi_app.py",
+        include_str!("../../fixtures/python/asgi_app.py"),
+    ),
+    (
         "fcgi_runner.py",
         include_str!("../../fixtures/python/fcgi_runner.py"),
     ),

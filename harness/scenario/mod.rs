@@ -690,11 +690,12 @@ fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator
         return Err(loc.error(w.path.span(), Some("websockets.path"), why));
     }
     let kind = s.app.kind.get_ref();
-    if n > 0 && kind_known(s) && !["builtin", "external"].contains(&kind.as_str()) {
+    let serves = app::find_kind(kind).is_some_and(|e| e.websockets);
+    if n > 0 && kind_known(s) && !serves {
         return Err(loc.error(
             w.connections.span(),
             Some("websockets.connections"),
-            &format!("app kind {kind:?} serves no websockets: use the built-in fixture (app.kind = \"builtin\", path \"/ws\") or your own stack (\"external\")"),
+            &format!("app kind {kind:?} serves no websockets: use the built-in fixture (app.kind = \"builtin\", path \"/ws\"), uvicorn, or your own stack (\"external\")"),
         ));
     }
     Ok(())

@@ -19,6 +19,7 @@ pub mod nginx_reload;
 pub mod reuseport;
 pub mod rolling_kill;
 pub mod symlink_swap;
+pub mod uvicorn_hup;
 pub mod uwsgi_chain;
 pub mod uwsgi_fastrouter;
 
@@ -240,6 +241,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<gunicorn_usr2::GunicornUsr2>(),
     entry::<uwsgi_chain::UwsgiChain>(),
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
+    entry::<uvicorn_hup::UvicornHup>(),
     entry::<haproxy_pool::HaproxyPool>(),
     entry::<haproxy_reload::HaproxyReload>(),
     entry::<reuseport::Reuseport>(),

@@ -1,4 +1,4 @@
-//! Finding the real servers: nginx, uWSGI, and a Python venv with gunicorn and flup.
+//! Finding the real servers: nginx, uWSGI, and a Python venv with gunicorn, flup and uvicorn.
 //!
 //! The venv is taken from `app.venv` in the scenario, else `$ZDT_VENV`, else a
 //! `.venv` in the current directory or above the zdt-check binary (a checkout
@@ -54,7 +54,7 @@ pub fn require(name: &str) -> Result<PathBuf> {
 
 fn missing(name: &str) -> Error {
     Error::Harness(format!(
-        "{name} not found: run `bash .ci/install-servers.sh` (installs nginx, uWSGI and a venv with gunicorn and flup), \
+        "{name} not found: run `bash .ci/install-servers.sh` (installs nginx, uWSGI and a venv with gunicorn, flup and uvicorn), \
          or set ZDT_VENV / app.venv to a venv that has it"
     ))
 }
@@ -91,6 +91,8 @@ pub enum Tool {
     Gunicorn,
     /// flup (FastCGI), in the venv.
     Flup,
+    /// uvicorn (ASGI), in the venv (other pinned versions beside it).
+    Uvicorn,
 }
 
 impl Tool {
@@ -101,6 +103,7 @@ impl Tool {
         Tool::Uwsgi,
         Tool::Gunicorn,
         Tool::Flup,
+        Tool::Uvicorn,
     ];
 
     /// Its name, as `doctor` prints it.
@@ -111,6 +114,7 @@ impl Tool {
             Tool::Uwsgi => "uwsgi",
             Tool::Gunicorn => "gunicorn",
             Tool::Flup => "flup",
+            Tool::Uvicorn => "uvicorn",
         }
     }
 
@@ -122,6 +126,7 @@ impl Tool {
             Tool::Uwsgi => "apt-get install uwsgi-core uwsgi-plugin-python3",
             Tool::Gunicorn => "bash .ci/install-servers.sh (a venv with gunicorn), or set ZDT_VENV",
             Tool::Flup => "bash .ci/install-servers.sh (a venv with flup), or set ZDT_VENV",
+            Tool::Uvicorn => "bash .ci/install-servers.sh (a venv with uvicorn), or set ZDT_VENV",
         }
     }
 
@@ -148,8 +153,45 @@ impl Tool {
             }
             Tool::Gunicorn => python_module_version("gunicorn"),
             Tool::Flup => python_module_version("flup"),
+            Tool::Uvicorn => python_module_version("uvicorn").map(|v| {
+                let others = versioned_venvs("uvicorn");
+                if others.is_empty() {
+                    v
+                } else {
+                    format!("{v} (also {})", others.join(", "))
+                }
+            }),
         }
     }
+}
+
+/// The `<venv>-<package>-<version>` venvs beside the venv (pinned versions of a
+/// server a scenario may ask for), as "<version> in <dir>".
+fn versioned_venvs(package: &str) -> Vec<String> {
+    let Some(base) = venv(None) else {
+        return Vec::new();
+    };
+    let (Some(parent), Some(name)) = (base.parent(), base.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}-{package}-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let v = n.strip_prefix(&prefix)?.to_string();
+            e.path()
+                .join("bin")
+                .join(package)
+                .exists()
+                .then(|| format!("{v} in {}", e.path().display()))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// A Python package's version in the venv.

@@ -4,7 +4,8 @@
 #                    (+ python3 python3-venv for the venv, curl for manual checks,
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup, supervisor and
-#   uvicorn (with h11 and wsproto only: no uvloop/httptools extras), and one venv per other pinned
+#   uvicorn (with h11 and wsproto only: no uvloop/httptools extras) and uvicorn-worker (gunicorn's
+#   ASGI worker class), and one venv per other pinned
 #   uvicorn version at <venv>-uvicorn-<version> (app kind uvicorn, `server_version`);
 #   maturin (pinned) in ${ZDT_BUILD_VENV:-<repo>/.venv-build}, for the wheel test.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
@@ -23,6 +24,8 @@ UVICORN_VERSION=0.54.0
 H11_VERSION=0.16.0
 # uvicorn's websocket protocol (pure Python; the sample ASGI app serves websockets).
 WSPROTO_VERSION=1.3.2
+# gunicorn's ASGI worker class (app kind gunicorn, worker_class = "uvicorn").
+UVICORN_WORKER_VERSION=0.4.0
 # Other uvicorn versions a scenario may pin (app.server_version), each in its own venv:
 # 0.50.0 is the last one whose SIGHUP restarts every worker at once.
 UVICORN_OTHER_VERSIONS=(0.50.0)
@@ -118,7 +121,8 @@ EOF
 
 venv_ok() {
     has_versions "$VENV/bin/python" "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" \
-        "supervisor==$SUPERVISOR_VERSION" "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" &&
+        "supervisor==$SUPERVISOR_VERSION" "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" \
+        "uvicorn-worker==$UVICORN_WORKER_VERSION" &&
         [ -x "$VENV/bin/supervisord" ] && [ -x "$VENV/bin/supervisorctl" ] && [ -x "$VENV/bin/uvicorn" ]
 }
 
@@ -128,10 +132,11 @@ if ! venv_ok; then
         log "venv: creating $VENV"
         "$SYS_PYTHON" -m venv "$VENV"
     fi
-    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION wsproto==$WSPROTO_VERSION"
+    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION wsproto==$WSPROTO_VERSION uvicorn-worker==$UVICORN_WORKER_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
         "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" "supervisor==$SUPERVISOR_VERSION" \
-        "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" </dev/null
+        "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" \
+        "uvicorn-worker==$UVICORN_WORKER_VERSION" </dev/null
     venv_ok || { log "venv: gunicorn/flup/supervisor/uvicorn not installed after pip"; exit 1; }
     log "venv: done in $((SECONDS - t0)) s"
 fi

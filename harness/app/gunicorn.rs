@@ -1,6 +1,8 @@
 //! gunicorn as an app instance: the sample WSGI app with N workers, a pidfile, and
 //! a readiness datagram from each worker once it has loaded the app
-//! (`post_worker_init` in the embedded gunicorn_conf.py).
+//! (`post_worker_init` in the embedded gunicorn_conf.py). With `worker_class =
+//! "uvicorn"` the workers are uvicorn-worker's `UvicornWorker` serving the sample
+//! ASGI app, which sends the same datagram at lifespan startup.
 
 use crate::config::OptionDoc;
 use std::path::{Path, PathBuf};
@@ -22,13 +24,20 @@ use crate::sys::tools::Tool;
 /// The `gunicorn` app kind: the sample WSGI app under gunicorn.
 pub struct Gunicorn;
 
+/// `worker_class` values.
+pub const WORKER_CLASSES: &[&str] = &["sync", "gthread", "uvicorn"];
+
+/// uvicorn-worker's class, what `worker_class = "uvicorn"` runs.
+pub const UVICORN_WORKER: &str = "uvicorn_worker.UvicornWorker";
+
 /// `[app]` options of a gunicorn app (besides the common keys).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Options {
     /// Worker processes per instance, 1 to 64 (default 2).
     pub workers: Spanned<u32>,
-    /// `sync` (default) or `gthread`.
+    /// `sync` (default), `gthread`, or `uvicorn` (uvicorn-worker's `UvicornWorker`
+    /// with the sample ASGI app).
     pub worker_class: Spanned<String>,
     /// gthread: threads per worker (default 4).
     pub threads: u32,
@@ -63,7 +72,7 @@ impl AppKind for Gunicorn {
         "the sample WSGI app under gunicorn, N workers each reporting when it has loaded the app";
     const OPTIONS: &'static [OptionDoc] = &[
         OptionDoc::new("workers", "`2`", "worker processes per instance (1 to 64)"),
-        OptionDoc::new("worker_class", "`\"sync\"`", "`sync` or `gthread`"),
+        OptionDoc::new("worker_class", "`\"sync\"`", "`sync`, `gthread`, or `uvicorn` (uvicorn-worker's `UvicornWorker` serving the sample ASGI app, fixtures/python/asgi_app.py: FastAPI's usual production setup)"),
         OptionDoc::new("threads", "`4`", "gthread: threads per worker"),
         OptionDoc::new("preload", "`false`", "`--preload`: the app is imported once in the master, so reloads keep the old code (a negative control)"),
         OptionDoc::new("venv", "—", "a venv with gunicorn, also handed to commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
@@ -73,7 +82,7 @@ impl AppKind for Gunicorn {
     type Options = Options;
 
     fn validate(o: &Options, app: &AppConfig<()>, at: &AppTable) -> Result<()> {
-        at.one_of(&o.worker_class, "app.worker_class", &["sync", "gthread"])?;
+        at.one_of(&o.worker_class, "app.worker_class", WORKER_CLASSES)?;
         if let Some(g) = &o.graceful_timeout {
             check_graceful_timeout(g.get_ref().0, app.stop_timeout.0)
                 .map_err(|msg| at.error(g.span(), "app.graceful_timeout", &msg))?;
@@ -169,7 +178,10 @@ pub fn spawn(
         "--workers".into(),
         o.workers.get_ref().to_string(),
         "--worker-class".into(),
-        o.worker_class.get_ref().clone(),
+        match o.worker_class.get_ref().as_str() {
+            "uvicorn" => UVICORN_WORKER.into(),
+            other => other.into(),
+        },
         "--no-control-socket".into(),
         "--pid".into(),
         env.path(&format!("{slot}.pid")).display().to_string(),
@@ -182,7 +194,14 @@ pub fn spawn(
     if o.preload {
         args.push("--preload".into());
     }
-    args.push("app:application".into());
+    args.push(
+        if o.worker_class.get_ref() == "uvicorn" {
+            "asgi_app:application"
+        } else {
+            "app:application"
+        }
+        .into(),
+    );
     let mut envs = python::app_env(version_file, c.startup_delay());
     envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
     let child = Child::spawn(name, &gunicorn, &args, &envs, &env.run_dir, log)?;

@@ -117,6 +117,30 @@ fn usr2_then_term_passes() {
     );
 }
 
+#[test]
+fn hup_with_uvicorn_workers_passes_with_latency_of_one_import() {
+    if !require_stack(&["gunicorn", "uvicorn_worker"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-hup-uvicorn-worker.toml"));
+    assert_clean_pass(&r);
+    // ASGI workers change nothing about HUP: the old ones go at once and the new
+    // ones import for 2 s, so requests wait about that long.
+    assert!(max_gap_ms(&r) > 1000.0, "{}", r.dump());
+}
+
+#[test]
+fn usr2_with_uvicorn_workers_passes_without_a_stall() {
+    if !require_stack(&["gunicorn", "uvicorn_worker"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-usr2-uvicorn-worker.toml"));
+    assert_clean_pass(&r);
+    // The new workers import beside the old ones: no stall of one import.
+    assert!(r.check("max_gap"), "{}", r.dump());
+    assert!(max_gap_ms(&r) < 1000.0, "{}", r.dump());
+}
+
 /// A second USR2 is ignored by gunicorn until the new master was promoted; the
 /// strategy waits for that, and the promoted master (not the harness's own child)
 /// is stopped at the end without leaving anything behind.

@@ -6,7 +6,7 @@
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup, supervisor and
 #   uvicorn (with h11 and wsproto only: no uvloop/httptools extras) and uvicorn-worker (gunicorn's
 #   ASGI worker class), and one venv per other pinned
-#   uvicorn version at <venv>-uvicorn-<version> (app kind uvicorn, `server_version`);
+#   uvicorn and gunicorn version at <venv>-<package>-<version> (`app.server_version`);
 #   maturin (pinned) in ${ZDT_BUILD_VENV:-<repo>/.venv-build}, for the wheel test.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
 # apt runs only if a package is missing. The package's postinst must not leave
@@ -29,6 +29,9 @@ UVICORN_WORKER_VERSION=0.4.0
 # Other uvicorn versions a scenario may pin (app.server_version), each in its own venv:
 # 0.50.0 is the last one whose SIGHUP restarts every worker at once.
 UVICORN_OTHER_VERSIONS=(0.50.0)
+# Other gunicorn versions (app.server_version): 20.1.0, the release gunicorn issue 3394
+# reports HUP drops after.
+GUNICORN_OTHER_VERSIONS=(20.1.0)
 PKGS=(nginx haproxy wrk apache2-utils uwsgi-core uwsgi-plugin-python3 python3 python3-venv curl chromium libxml2-utils iproute2)
 # Debian's python3: uwsgi-plugin-python3 is built against it, so the venv must use it
 # (not a pyenv/other python3 that happens to come first on PATH).
@@ -141,19 +144,24 @@ if ! venv_ok; then
     log "venv: done in $((SECONDS - t0)) s"
 fi
 
-# ---- one venv per other pinned uvicorn version: <venv>-uvicorn-<version> ----------------
-for v in "${UVICORN_OTHER_VERSIONS[@]}"; do
-    dir="$VENV-uvicorn-$v"
-    if ! { has_versions "$dir/bin/python" "uvicorn==$v" "h11==$H11_VERSION" && [ -x "$dir/bin/uvicorn" ]; }; then
+# ---- one venv per other pinned server version: <venv>-<package>-<version> -------------
+# pinned_venv PACKAGE PROGRAM VERSION [MORE PINS...]
+pinned_venv() {
+    local package=$1 program=$2 v=$3
+    shift 3
+    local dir="$VENV-$package-$v"
+    if ! { has_versions "$dir/bin/python" "$package==$v" "$@" && [ -x "$dir/bin/$program" ]; }; then
         t0=$SECONDS
         [ -x "$dir/bin/python" ] || { log "venv: creating $dir"; "$SYS_PYTHON" -m venv "$dir"; }
-        log "venv $dir: pip install uvicorn==$v h11==$H11_VERSION"
+        log "venv $dir: pip install $package==$v $*"
         PIP_NO_INPUT=1 "$dir/bin/python" -m pip install -q --disable-pip-version-check \
-            "uvicorn==$v" "h11==$H11_VERSION" </dev/null
-        has_versions "$dir/bin/python" "uvicorn==$v" || { log "venv $dir: uvicorn $v not installed after pip"; exit 1; }
+            "$package==$v" "$@" </dev/null
+        has_versions "$dir/bin/python" "$package==$v" || { log "venv $dir: $package $v not installed after pip"; exit 1; }
         log "venv $dir: done in $((SECONDS - t0)) s"
     fi
-done
+}
+for v in "${UVICORN_OTHER_VERSIONS[@]}"; do pinned_venv uvicorn uvicorn "$v" "h11==$H11_VERSION"; done
+for v in "${GUNICORN_OTHER_VERSIONS[@]}"; do pinned_venv gunicorn gunicorn "$v"; done
 
 # ---- maturin, for the wheel test (tests/wheel.rs), in a venv of its own ------------
 BUILD_VENV="${ZDT_BUILD_VENV:-$REPO/.venv-build}"
@@ -182,6 +190,9 @@ echo "supervisor $("$VENV/bin/supervisord" --version)"
 echo "uvicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"), "(h11", version("h11") + ")")')"
 for v in "${UVICORN_OTHER_VERSIONS[@]}"; do
     echo "uvicorn $("$VENV-uvicorn-$v/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"))') (venv $VENV-uvicorn-$v)"
+done
+for v in "${GUNICORN_OTHER_VERSIONS[@]}"; do
+    echo "gunicorn $("$VENV-gunicorn-$v/bin/python" -c 'from importlib.metadata import version; print(version("gunicorn"))') (venv $VENV-gunicorn-$v)"
 done
 echo "chromium $(pkgver chromium)"
 echo "xmllint (libxml2-utils $(pkgver libxml2-utils))"

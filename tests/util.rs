@@ -204,6 +204,12 @@ pub fn require_stack(what: &[&str]) -> bool {
                         .output()
                         .is_ok_and(|o| o.status.success()),
                 }),
+            // gunicorn-<version>: the pinned one in its own venv.
+            g if g.starts_with("gunicorn-") => venv().is_some_and(|v| {
+                let mut name = v.file_name().unwrap_or_default().to_os_string();
+                name.push(format!("-{g}"));
+                v.with_file_name(name).join("bin/gunicorn").exists()
+            }),
             // uvicorn: the venv's; uvicorn-<version>: the pinned one in its own venv.
             u if u.starts_with("uvicorn") => venv().is_some_and(|v| {
                 let dir = match u.strip_prefix("uvicorn-") {

@@ -13,12 +13,11 @@ use tokio::net::UnixDatagram;
 use toml::Spanned;
 
 use super::AppConfig;
-use super::{python, AppEnv, AppKind, Launch, Spawned};
+use super::{python, server_version, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, Dur};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
 use crate::sys::child::Child;
-use crate::sys::tools;
 use crate::sys::tools::Tool;
 
 /// The `gunicorn` app kind: the sample WSGI app under gunicorn.
@@ -51,6 +50,9 @@ pub struct Options {
     /// requests they hold before it kills them; whole seconds, 1 s to
     /// `app.stop_timeout` (default: `app.stop_timeout`, rounded down, at least 1 s).
     pub graceful_timeout: Option<Spanned<Dur>>,
+    /// A pinned gunicorn version from its own venv `<venv>-gunicorn-<version>`
+    /// (default: the venv's gunicorn).
+    pub server_version: Option<Spanned<String>>,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             preload: false,
             venv: None,
             graceful_timeout: None,
+            server_version: None,
         }
     }
 }
@@ -76,6 +79,7 @@ impl AppKind for Gunicorn {
         OptionDoc::new("threads", "`4`", "gthread: threads per worker"),
         OptionDoc::new("preload", "`false`", "`--preload`: the app is imported once in the master, so reloads keep the old code (a negative control)"),
         OptionDoc::new("venv", "—", "a venv with gunicorn, also handed to commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
+        OptionDoc::new("server_version", "the venv's", "a pinned gunicorn version, e.g. `\"20.1.0\"`, taken from its own venv `<venv>-gunicorn-<version>` beside the venv (`bash .ci/install-servers.sh` installs 20.1.0 there); a scenario run on two versions gates a server upgrade"),
         OptionDoc::new("graceful_timeout", "`stop_timeout`", "`--graceful-timeout`: how long a stopping master (TERM: USR2's old master, a drained instance) lets its workers finish what they hold before killing them; whole seconds, 1 s to `stop_timeout`"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Gunicorn];
@@ -83,6 +87,9 @@ impl AppKind for Gunicorn {
 
     fn validate(o: &Options, app: &AppConfig<()>, at: &AppTable) -> Result<()> {
         at.one_of(&o.worker_class, "app.worker_class", WORKER_CLASSES)?;
+        if let Some(v) = &o.server_version {
+            server_version::validate(v, o.venv.as_deref(), "gunicorn", "gunicorn", at)?;
+        }
         if let Some(g) = &o.graceful_timeout {
             check_graceful_timeout(g.get_ref().0, app.stop_timeout.0)
                 .map_err(|msg| at.error(g.span(), "app.graceful_timeout", &msg))?;
@@ -163,7 +170,12 @@ pub fn spawn(
     log: &Path,
 ) -> Result<(Child, UnixDatagram)> {
     let c = &env.config;
-    let gunicorn = tools::require_venv_program(o.venv.as_deref(), "gunicorn")?;
+    let gunicorn = server_version::program(
+        o.server_version.as_ref(),
+        o.venv.as_deref(),
+        "gunicorn",
+        "gunicorn",
+    )?;
     let py = python::write_app_dir(&env.run_dir)?;
     let ready_path = env.path(&format!("{slot}.ready"));
     let _ = std::fs::remove_file(&ready_path);
@@ -182,12 +194,15 @@ pub fn spawn(
             "uvicorn" => UVICORN_WORKER.into(),
             other => other.into(),
         },
-        "--no-control-socket".into(),
         "--pid".into(),
         env.path(&format!("{slot}.pid")).display().to_string(),
         "--graceful-timeout".into(),
         o.graceful_timeout_secs(c.stop_timeout.0).to_string(),
     ];
+    if server_version::at_least(o.server_version.as_ref(), "25.1.0") {
+        // No control socket in $HOME (gunicorn 25.1.0 added it; older ones reject the flag).
+        args.push("--no-control-socket".into());
+    }
     if o.worker_class.get_ref() == "gthread" {
         args.extend(["--threads".into(), o.threads.to_string()]);
     }

@@ -14,6 +14,7 @@ pub mod external;
 pub mod flup;
 pub mod gunicorn;
 pub mod python;
+pub mod server_version;
 pub mod uvicorn;
 pub mod uwsgi;
 

@@ -13,12 +13,12 @@ use serde::Deserialize;
 use tokio::net::UnixDatagram;
 use toml::Spanned;
 
-use super::{python, AppConfig, AppEnv, AppKind, Launch, Spawned};
+use super::{python, server_version, AppConfig, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, OptionDoc};
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
 use crate::sys::child::Child;
-use crate::sys::tools::{self, Tool};
+use crate::sys::tools::Tool;
 
 /// The `uvicorn` app kind: the sample ASGI app under uvicorn.
 pub struct Uvicorn;
@@ -80,15 +80,7 @@ impl AppKind for Uvicorn {
             ));
         }
         if let Some(v) = &o.server_version {
-            if !is_version(v.get_ref()) {
-                return Err(at.error(
-                    v.span(),
-                    "app.server_version",
-                    &format!("{:?} is not a version like \"0.50.0\"", v.get_ref()),
-                ));
-            }
-            versioned_venv(o.venv.as_deref(), v.get_ref())
-                .map_err(|msg| at.error(v.span(), "app.server_version", &msg))?;
+            server_version::validate(v, o.venv.as_deref(), "uvicorn", "uvicorn", at)?;
         }
         Ok(())
     }
@@ -133,70 +125,14 @@ fn is_module_ref(s: &str) -> bool {
     matches!(s.split_once(':'), Some((m, a)) if ident(m) && ident(a))
 }
 
-/// Digits and dots, as pip pins them ("0.50.0").
-fn is_version(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// The venv holding uvicorn `version`: `<venv>-uvicorn-<version>` beside the venv
-/// (`configured`, else the one found), with that exact version installed; else what to
-/// do about it.
-pub fn versioned_venv(
-    configured: Option<&Path>,
-    version: &str,
-) -> std::result::Result<PathBuf, String> {
-    let Some(base) = tools::venv(configured) else {
-        return Err(format!(
-            "uvicorn {version} is looked for in `<venv>-uvicorn-{version}` beside the venv, and no venv was found \
-             (app.venv, $ZDT_VENV, or a .venv near the binary or the current directory): run `bash .ci/install-servers.sh`"
-        ));
-    };
-    let mut name = base.file_name().unwrap_or_default().to_os_string();
-    name.push(format!("-uvicorn-{version}"));
-    let dir = base.with_file_name(name);
-    let how = format!(
-        "run `bash .ci/install-servers.sh` (it installs the pinned versions), or \
-         `python3 -m venv {d} && {d}/bin/pip install uvicorn=={version}`",
-        d = dir.display()
-    );
-    if !dir.join("bin/uvicorn").exists() {
-        return Err(format!(
-            "uvicorn {version} not found: no {} ({how})",
-            dir.join("bin/uvicorn").display()
-        ));
-    }
-    if !has_dist_info(&dir, "uvicorn", version) {
-        return Err(format!(
-            "{} has no uvicorn {version} installed ({how})",
-            dir.display()
-        ));
-    }
-    Ok(dir)
-}
-
-/// Whether `venv` has `package==version` installed (its `.dist-info` directory).
-fn has_dist_info(venv: &Path, package: &str, version: &str) -> bool {
-    let Ok(libs) = std::fs::read_dir(venv.join("lib")) else {
-        return false;
-    };
-    libs.flatten().any(|py| {
-        py.path()
-            .join("site-packages")
-            .join(format!("{package}-{version}.dist-info"))
-            .is_dir()
-    })
-}
-
 /// The uvicorn program an instance runs: the pinned version's venv, or the venv's.
 fn program(o: &Options) -> Result<PathBuf> {
-    match &o.server_version {
-        Some(v) => versioned_venv(o.venv.as_deref(), v.get_ref())
-            .map(|d| d.join("bin/uvicorn"))
-            .map_err(|msg| Error::Harness(format!("app.server_version: {msg}"))),
-        None => tools::require_venv_program(o.venv.as_deref(), "uvicorn"),
-    }
+    server_version::program(
+        o.server_version.as_ref(),
+        o.venv.as_deref(),
+        "uvicorn",
+        "uvicorn",
+    )
 }
 
 /// The listening arguments: `--host/--port` or `--uds`.
@@ -263,10 +199,6 @@ mod tests {
         for bad in ["asgi_app", ":app", "a:", "a b:c", "1a:b", "a:b:c"] {
             assert!(!is_module_ref(bad), "{bad}");
         }
-        assert!(is_version("0.50.0"));
-        for bad in ["", "0.50.", "v0.50", "0.50.0rc1", "../x"] {
-            assert!(!is_version(bad), "{bad}");
-        }
     }
 
     #[test]
@@ -306,16 +238,5 @@ mod tests {
         );
         assert!(e.contains("venv-uvicorn-0.1.0/bin/uvicorn"), "{e}");
         assert!(e.contains("install-servers.sh"), "{e}");
-        // Present but another version installed: said so.
-        let other = dir.path().join("venv-uvicorn-0.1.0");
-        std::fs::create_dir_all(other.join("bin")).unwrap();
-        std::fs::write(other.join("bin/uvicorn"), "").unwrap();
-        std::fs::create_dir_all(other.join("lib/python3.11/site-packages/uvicorn-0.2.0.dist-info"))
-            .unwrap();
-        let e = versioned_venv(Some(&venv), "0.1.0").unwrap_err();
-        assert!(e.contains("has no uvicorn 0.1.0 installed"), "{e}");
-        std::fs::create_dir_all(other.join("lib/python3.11/site-packages/uvicorn-0.1.0.dist-info"))
-            .unwrap();
-        assert_eq!(versioned_venv(Some(&venv), "0.1.0").unwrap(), other);
     }
 }

@@ -151,17 +151,21 @@ impl Tool {
                         }
                     })
             }
-            Tool::Gunicorn => python_module_version("gunicorn"),
+            Tool::Gunicorn => python_module_version("gunicorn").map(|v| with_pinned(v, "gunicorn")),
             Tool::Flup => python_module_version("flup"),
-            Tool::Uvicorn => python_module_version("uvicorn").map(|v| {
-                let others = versioned_venvs("uvicorn");
-                if others.is_empty() {
-                    v
-                } else {
-                    format!("{v} (also {})", others.join(", "))
-                }
-            }),
+            Tool::Uvicorn => python_module_version("uvicorn").map(|v| with_pinned(v, "uvicorn")),
         }
+    }
+}
+
+/// `version`, and the pinned versions of `package` beside the venv: "27.0.1 (also
+/// 20.1.0 in ...)".
+fn with_pinned(version: String, package: &str) -> String {
+    let others = versioned_venvs(package);
+    if others.is_empty() {
+        version
+    } else {
+        format!("{version} (also {})", others.join(", "))
     }
 }
 

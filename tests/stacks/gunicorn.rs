@@ -141,6 +141,33 @@ fn usr2_with_uvicorn_workers_passes_without_a_stall() {
     assert!(max_gap_ms(&r) < 1000.0, "{}", r.dump());
 }
 
+#[test]
+fn hup_with_gthread_keepalive_passes_on_27() {
+    if !require_stack(&["gunicorn"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/gunicorn-hup-gthread-keepalive.toml"));
+    assert_clean_pass(&r);
+}
+
+/// The same scenario pinned to gunicorn 20.1.0 (`app.server_version`): its old
+/// workers' close crosses requests on kept-alive connections.
+#[test]
+fn hup_with_gthread_keepalive_on_20_1_resets_reused_connections() {
+    if !require_stack(&["gunicorn", "gunicorn-20.1.0"]) {
+        return;
+    }
+    let r = run_scenario(&at(
+        "scenarios/negative/gunicorn-20.1-hup-gthread-keepalive.toml",
+    ));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    let failed = r.report["stats"]["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{}", r.dump());
+    assert_eq!(r.class("reset_reused"), failed, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+}
+
 /// A second USR2 is ignored by gunicorn until the new master was promoted; the
 /// strategy waits for that, and the promoted master (not the harness's own child)
 /// is stopped at the end without leaving anything behind.

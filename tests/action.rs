@@ -115,6 +115,7 @@ fn a_negative_control_sets_exit_code_1_and_lists_its_failed_check() {
 
 #[test]
 fn bad_input_is_an_error_in_the_summary() {
+    let _guard = serial();
     let work = tempfile::tempdir().unwrap();
     let out = step(
         "run.sh",

@@ -28,6 +28,9 @@ fn maturin() -> Option<PathBuf> {
 #[test]
 fn the_wheel_installs_into_a_fresh_venv_and_runs_the_first_readme_command() {
     let Some(maturin) = maturin() else { return };
+    // Serial throughout: maturin, pip and the runs are children of this test process,
+    // which the other tests' leftover checks would take for a harness's leak.
+    let _guard = crate::util::serial();
     let work = tempfile::tempdir().unwrap();
     let wheels = work.path().join("wheels");
     let build = Command::new(&maturin)
@@ -72,7 +75,6 @@ fn the_wheel_installs_into_a_fresh_venv_and_runs_the_first_readme_command() {
     assert!(exe.exists(), "no {}", exe.display());
 
     // The README's first command, with the installed binary instead of `cargo run`.
-    let _guard = crate::util::serial();
     let out = Command::new(&exe)
         .args(["run", "scenarios/symlink.toml", "--no-progress"])
         .current_dir(repo())

@@ -18,6 +18,7 @@ pub mod naive_restart;
 pub mod nginx_reload;
 pub mod reuseport;
 pub mod rolling_kill;
+pub mod signal_respawn;
 pub mod symlink_swap;
 pub mod uvicorn_hup;
 pub mod uwsgi_chain;

@@ -19,6 +19,10 @@ const FILES: &[(&str, &str)] = &[
         "gunicorn_conf.py",
         include_str!("../../fixtures/python/gunicorn_conf.py"),
     ),
+    (
+        "wsgi_ready.py",
+        include_str!("../../fixtures/python/wsgi_ready.py"),
+    ),
 ];
 
 /// Writes the sample app files into `run_dir/py` (once) and returns that directory.

@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod config;
+pub mod granian_hup;
 pub mod gunicorn_hup;
 pub mod gunicorn_usr2;
 pub mod haproxy_pool;
@@ -243,6 +244,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<uwsgi_chain::UwsgiChain>(),
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
     entry::<uvicorn_hup::UvicornHup>(),
+    entry::<granian_hup::GranianHup>(),
     entry::<haproxy_pool::HaproxyPool>(),
     entry::<haproxy_reload::HaproxyReload>(),
     entry::<reuseport::Reuseport>(),

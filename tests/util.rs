@@ -193,16 +193,18 @@ pub fn require_stack(what: &[&str]) -> bool {
     let mut missing = Vec::new();
     for w in what {
         let ok = match *w {
-            "gunicorn" | "flup" | "supervisor" | "wsproto" => venv().is_some_and(|v| match *w {
-                "gunicorn" => v.join("bin/gunicorn").exists(),
-                "supervisor" => {
-                    v.join("bin/supervisord").exists() && v.join("bin/supervisorctl").exists()
-                }
-                _ => Command::new(v.join("bin/python"))
-                    .args(["-c", &format!("import {w}")])
-                    .output()
-                    .is_ok_and(|o| o.status.success()),
-            }),
+            "gunicorn" | "granian" | "flup" | "supervisor" | "wsproto" => {
+                venv().is_some_and(|v| match *w {
+                    "gunicorn" | "granian" => v.join("bin").join(w).exists(),
+                    "supervisor" => {
+                        v.join("bin/supervisord").exists() && v.join("bin/supervisorctl").exists()
+                    }
+                    _ => Command::new(v.join("bin/python"))
+                        .args(["-c", &format!("import {w}")])
+                        .output()
+                        .is_ok_and(|o| o.status.success()),
+                })
+            }
             // uvicorn: the venv's; uvicorn-<version>: the pinned one in its own venv.
             u if u.starts_with("uvicorn") => venv().is_some_and(|v| {
                 let dir = match u.strip_prefix("uvicorn-") {

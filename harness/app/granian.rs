@@ -21,7 +21,6 @@ use toml::Spanned;
 use super::{python, AppConfig, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, Dur, OptionDoc};
 use crate::error::{Error, Result};
-use crate::load::Endpoint;
 use crate::sys::child::Child;
 use crate::sys::tools::{self, Tool};
 
@@ -146,19 +145,6 @@ impl AppConfig {
     }
 }
 
-/// The listening arguments: `--host/--port` or `--uds`.
-fn bind_args(endpoint: &Endpoint) -> Vec<String> {
-    match endpoint {
-        Endpoint::Tcp(a) => vec![
-            "--host".into(),
-            a.ip().to_string(),
-            "--port".into(),
-            a.port().to_string(),
-        ],
-        Endpoint::Unix(p) => vec!["--uds".into(), p.display().to_string()],
-    }
-}
-
 /// The command-line arguments of one instance (without the bind arguments).
 fn args(o: &Options, py: &Path) -> Vec<String> {
     let mut args = vec![
@@ -195,7 +181,7 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
     let _ = std::fs::remove_file(&ready_path);
     let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
     let mut args = args(o, &py);
-    args.extend(bind_args(l.endpoint));
+    args.extend(python::bind_args(l.endpoint));
     args.push(o.interface.target().into());
     let mut envs = python::app_env(l.version_file, c.startup_delay());
     envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));

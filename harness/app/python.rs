@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::load::Endpoint;
 
 const FILES: &[(&str, &str)] = &[
     ("app.py", include_str!("../../fixtures/python/app.py")),
@@ -60,4 +61,18 @@ pub fn app_env(version_file: &Path, startup_delay: std::time::Duration) -> Vec<(
         ("PYTHONUNBUFFERED".into(), "1".into()),
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
     ]
+}
+
+/// The listening arguments of the Python servers that take them the same way (uvicorn,
+/// granian): `--host/--port` or `--uds`.
+pub fn bind_args(endpoint: &Endpoint) -> Vec<String> {
+    match endpoint {
+        Endpoint::Tcp(a) => vec![
+            "--host".into(),
+            a.ip().to_string(),
+            "--port".into(),
+            a.port().to_string(),
+        ],
+        Endpoint::Unix(p) => vec!["--uds".into(), p.display().to_string()],
+    }
 }

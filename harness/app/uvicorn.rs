@@ -16,7 +16,6 @@ use toml::Spanned;
 use super::{python, AppConfig, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, OptionDoc};
 use crate::error::{Error, Result};
-use crate::load::Endpoint;
 use crate::sys::child::Child;
 use crate::sys::tools::{self, Tool};
 
@@ -199,19 +198,6 @@ fn program(o: &Options) -> Result<PathBuf> {
     }
 }
 
-/// The listening arguments: `--host/--port` or `--uds`.
-fn bind_args(endpoint: &Endpoint) -> Vec<String> {
-    match endpoint {
-        Endpoint::Tcp(a) => vec![
-            "--host".into(),
-            a.ip().to_string(),
-            "--port".into(),
-            a.port().to_string(),
-        ],
-        Endpoint::Unix(p) => vec!["--uds".into(), p.display().to_string()],
-    }
-}
-
 /// Spawns uvicorn for `l.slot`; returns its process (the supervisor, or the one server
 /// with `workers = 1`) and the bound readiness socket.
 pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagram)> {
@@ -238,7 +224,7 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
         "--timeout-graceful-shutdown".into(),
         c.stop_timeout.0.as_secs().max(1).to_string(),
     ];
-    args.extend(bind_args(l.endpoint));
+    args.extend(python::bind_args(l.endpoint));
     let mut envs = python::app_env(l.version_file, c.startup_delay());
     envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
     let child = Child::spawn(l.name, &uvicorn, &args, &envs, &env.run_dir, l.log)?;

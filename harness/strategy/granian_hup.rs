@@ -14,16 +14,13 @@
 //! are gone ([`super::signal_respawn`], shared with uvicorn-hup). An old worker granian
 //! had to kill (it logs "Killing old worker-N") is recorded as a step of its own.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::signal_respawn::{self, Respawned, Server};
+use super::signal_respawn::{Respawned, Respawner, Server};
 use super::{Build, Ctx, Spec, Strategy};
-use crate::app::{Instance, StopHow};
 use crate::config::OptionDoc;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::load::Target;
 
 /// `[reload]` options of granian-hup: none of its own. `step_timeout`: the longest the
@@ -41,30 +38,20 @@ impl Spec for GranianHup {
     type Options = Options;
 
     fn build(_: &Options, b: &Build) -> Box<dyn Strategy> {
-        Box::new(GranianHup {
-            step_timeout: b.step_timeout,
-            inst: None,
-            workers: Vec::new(),
-        })
+        Box::new(GranianHup(Respawner::new(&GRANIAN, b.step_timeout)))
     }
 }
 
 /// The granian-hup strategy.
-pub struct GranianHup {
-    step_timeout: Option<Duration>,
-    inst: Option<Instance>,
-    /// The serving workers' pids.
-    workers: Vec<i32>,
-}
+pub struct GranianHup(Respawner);
 
-/// granian, as the signal-respawn mechanics see it: it never abandons a respawn.
+/// granian, as the signal-respawn mechanics see it: it never abandons a respawn, and
+/// logs an old worker it had to kill (one that outlived `--workers-kill-timeout`).
 const GRANIAN: Server = Server {
     name: "granian",
     abandoned: None,
+    notable: &[("Killing old worker", "old worker killed")],
 };
-
-/// What granian logs when an old worker outlives `--workers-kill-timeout`.
-const KILLED: &str = "Killing old worker";
 
 #[async_trait]
 impl Strategy for GranianHup {
@@ -74,42 +61,21 @@ impl Strategy for GranianHup {
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
         let n = *ctx.app.config.granian()?.workers.get_ref() as usize;
-        let (inst, workers) = signal_respawn::start(&GRANIAN, ctx, n, version).await?;
-        let endpoint = inst.endpoint.clone();
-        self.inst = Some(inst);
-        self.workers = workers;
-        super::expose(ctx, &endpoint).await
+        self.0.start(ctx, n, version).await
     }
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
-        let timeout = self.step_timeout.unwrap_or(ctx.app.config.ready_timeout.0);
         let n = *ctx.app.config.granian()?.workers.get_ref() as usize;
-        let Some(inst) = self.inst.as_mut() else {
-            return Err(Error::Harness("granian-hup: reload before start".into()));
-        };
-        let log_from = signal_respawn::log_len(inst);
-        let t = ctx.steps.now_ms();
         let sig = (libc::SIGHUP, "SIGHUP");
-        let old = self.workers.clone();
-        let done =
-            signal_respawn::respawn(&GRANIAN, ctx, inst, &old, n, sig, version, timeout).await;
-        for line in signal_respawn::lines_since(inst.child.log_path(), log_from, KILLED) {
-            ctx.steps.record_serving("old worker killed", t, line);
-        }
-        match done? {
-            Respawned::Workers(new) => {
-                self.workers = new;
-                Ok(())
-            }
-            Respawned::Exited { status, .. } => Err(inst.child.error(format!(
+        match self.0.respawn(ctx, n, sig, version).await? {
+            Respawned::Workers(_) => Ok(()),
+            Respawned::Exited { status, .. } => Err(self.0.instance()?.child.error(format!(
                 "the granian main process exited ({status}) during the respawn"
             ))),
         }
     }
 
     async fn shutdown(&mut self, ctx: &mut Ctx) {
-        if let Some(mut inst) = self.inst.take() {
-            ctx.app.stop(&mut inst, StopHow::Drain).await;
-        }
+        self.0.shutdown(ctx).await
     }
 }

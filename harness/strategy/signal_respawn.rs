@@ -14,8 +14,9 @@ use std::time::Duration;
 use super::gunicorn_hup::wait_gone;
 use super::Ctx;
 use crate::app::gunicorn::{drain_ready, parse_ready_from};
-use crate::app::{python, Instance};
+use crate::app::{python, Instance, StopHow};
 use crate::error::{Error, Result};
+use crate::load::Target;
 use crate::steps::StepLog;
 
 /// The server a strategy drives, as this module needs to know it.
@@ -24,6 +25,9 @@ pub struct Server {
     pub name: &'static str,
     /// What it logs when it abandons a respawn, if it can.
     pub abandoned: Option<Abandoned>,
+    /// Log lines worth a step of their own after a respawn: (a fragment of the line,
+    /// the step's name); each such line is recorded, changing who serves.
+    pub notable: &'static [(&'static str, &'static str)],
 }
 
 /// A server's log line that says it abandoned a respawn.
@@ -166,35 +170,110 @@ pub fn alive(server: &Server, inst: &mut Instance) -> Result<()> {
     }
 }
 
-/// Starts the first instance (slot `app`) and waits until its `n` workers have
-/// reported ready and it answers; returns it and its workers.
-pub async fn start(
-    server: &Server,
-    ctx: &mut Ctx,
-    n: usize,
-    version: &str,
-) -> Result<(Instance, Vec<i32>)> {
-    let endpoint = ctx.app.endpoint_for("app")?;
-    let mut inst = ctx.app.start("app", endpoint, version)?;
-    let timeout = ctx.app.config.ready_timeout.0;
-    let workers = match wait_new_workers(server, None, 0.0, &mut inst, n, &[], timeout).await {
-        Ok(Waited::Ready(w)) => w,
-        Ok(Waited::Exited(s)) => {
-            return Err(inst
-                .child
-                .error(format!("exited ({s}) before it was ready")))
-        }
-        Err(e) => return Err(inst.child.error(format!("not ready: {e}"))),
-    };
-    ctx.app.wait_ready(&mut inst).await?;
-    Ok((inst, workers))
+/// A signal-respawn strategy's state: the one instance and its serving workers.
+pub struct Respawner {
+    server: &'static Server,
+    step_timeout: Option<Duration>,
+    inst: Option<Instance>,
+    /// The serving workers' pids.
+    workers: Vec<i32>,
 }
 
-/// Writes `version`, sends `signal` (called `signal_name` in the steps) to the server,
-/// waits until `n` new workers have reported ready and the `old` ones are gone (each
-/// within `timeout`), and marks the instance as serving `version`.
+impl Respawner {
+    /// Nothing started yet; `step_timeout` bounds each respawn's waits (default
+    /// `app.ready_timeout`).
+    pub fn new(server: &'static Server, step_timeout: Option<Duration>) -> Self {
+        Respawner {
+            server,
+            step_timeout,
+            inst: None,
+            workers: Vec::new(),
+        }
+    }
+
+    /// Starts the first instance (slot `app`), waits until its `n` workers have
+    /// reported ready and it answers, and exposes it.
+    pub async fn start(&mut self, ctx: &mut Ctx, n: usize, version: &str) -> Result<Target> {
+        let server = self.server;
+        let endpoint = ctx.app.endpoint_for("app")?;
+        let mut inst = ctx.app.start("app", endpoint, version)?;
+        let timeout = ctx.app.config.ready_timeout.0;
+        let workers = match wait_new_workers(server, None, 0.0, &mut inst, n, &[], timeout).await {
+            Ok(Waited::Ready(w)) => w,
+            Ok(Waited::Exited(s)) => {
+                return Err(inst
+                    .child
+                    .error(format!("exited ({s}) before it was ready")))
+            }
+            Err(e) => return Err(inst.child.error(format!("not ready: {e}"))),
+        };
+        ctx.app.wait_ready(&mut inst).await?;
+        let endpoint = inst.endpoint.clone();
+        self.inst = Some(inst);
+        self.workers = workers;
+        super::expose(ctx, &endpoint).await
+    }
+
+    /// The running instance.
+    pub fn instance(&mut self) -> Result<&mut Instance> {
+        self.inst
+            .as_mut()
+            .ok_or_else(|| Error::Harness(format!("{}: reload before start", self.server.name)))
+    }
+
+    /// Writes `version`, sends `signal` (called `signal_name` in the steps) to the
+    /// server, waits until `n` new workers have reported ready and the old ones are
+    /// gone, and marks the instance as serving `version`; then records the server's
+    /// notable log lines of the respawn.
+    pub async fn respawn(
+        &mut self,
+        ctx: &mut Ctx,
+        n: usize,
+        (signal, signal_name): (i32, &str),
+        version: &str,
+    ) -> Result<Respawned> {
+        let server = self.server;
+        let timeout = self.step_timeout.unwrap_or(ctx.app.config.ready_timeout.0);
+        let old = self.workers.clone();
+        let inst = self.instance()?;
+        let log_from = log_len(inst);
+        let t = ctx.steps.now_ms();
+        let done = respawn(
+            server,
+            ctx,
+            inst,
+            &old,
+            n,
+            (signal, signal_name),
+            version,
+            timeout,
+        )
+        .await;
+        for (fragment, step) in server.notable {
+            for line in lines_since(inst.child.log_path(), log_from, fragment) {
+                ctx.steps.record_serving(step, t, line);
+            }
+        }
+        let done = done?;
+        if let Respawned::Workers(new) = &done {
+            self.workers = new.clone();
+        }
+        Ok(done)
+    }
+
+    /// Stops the instance, draining it.
+    pub async fn shutdown(&mut self, ctx: &mut Ctx) {
+        if let Some(mut inst) = self.inst.take() {
+            ctx.app.stop(&mut inst, StopHow::Drain).await;
+        }
+    }
+}
+
+/// Writes `version`, sends `signal` to the server, waits until `n` new workers have
+/// reported ready and the `old` ones are gone (each within `timeout`), and marks the
+/// instance as serving `version`.
 #[allow(clippy::too_many_arguments)]
-pub async fn respawn(
+async fn respawn(
     server: &Server,
     ctx: &mut Ctx,
     inst: &mut Instance,

@@ -23,16 +23,13 @@
 //! the old worker pids are gone (the mechanics shared with granian-hup, in
 //! [`super::signal_respawn`]).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::signal_respawn::{self, Abandoned, Respawned, Server};
+use super::signal_respawn::{Abandoned, Respawned, Respawner, Server};
 use super::{Build, Ctx, Spec, Strategy};
-use crate::app::{Instance, StopHow};
 use crate::config::OptionDoc;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::load::Target;
 
 /// `[reload]` options of uvicorn-hup: none of its own. `step_timeout`: the longest the new
@@ -49,21 +46,12 @@ impl Spec for UvicornHup {
     type Options = Options;
 
     fn build(_: &Options, b: &Build) -> Box<dyn Strategy> {
-        Box::new(UvicornHup {
-            step_timeout: b.step_timeout,
-            inst: None,
-            workers: Vec::new(),
-        })
+        Box::new(UvicornHup(Respawner::new(&UVICORN, b.step_timeout)))
     }
 }
 
 /// The uvicorn-hup strategy.
-pub struct UvicornHup {
-    step_timeout: Option<Duration>,
-    inst: Option<Instance>,
-    /// The serving workers' pids (the server's own with `workers = 1`).
-    workers: Vec<i32>,
-}
+pub struct UvicornHup(Respawner);
 
 /// uvicorn, as the signal-respawn mechanics see it: 0.51+ logs "aborting the restart"
 /// when it abandons one.
@@ -74,6 +62,7 @@ const UVICORN: Server = Server {
         why: "a new worker has --timeout-worker-healthcheck, 5 s by default, to start and import \
               the app; the old workers keep serving the old version",
     }),
+    notable: &[],
 };
 
 #[async_trait]
@@ -84,42 +73,28 @@ impl Strategy for UvicornHup {
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
         let n = *ctx.app.config.uvicorn()?.workers.get_ref() as usize;
-        let (inst, workers) = signal_respawn::start(&UVICORN, ctx, n, version).await?;
-        let endpoint = inst.endpoint.clone();
-        self.inst = Some(inst);
-        self.workers = workers;
-        super::expose(ctx, &endpoint).await
+        self.0.start(ctx, n, version).await
     }
 
     async fn reload(&mut self, ctx: &mut Ctx, version: &str) -> Result<()> {
-        let timeout = self.step_timeout.unwrap_or(ctx.app.config.ready_timeout.0);
         let n = *ctx.app.config.uvicorn()?.workers.get_ref() as usize;
-        let Some(inst) = self.inst.as_mut() else {
-            return Err(Error::Harness("uvicorn-hup: reload before start".into()));
-        };
-        let pid = inst.child.pid();
+        let pid = self.0.instance()?.child.pid();
         let sig = (libc::SIGHUP, "SIGHUP");
-        let old = self.workers.clone();
-        match signal_respawn::respawn(&UVICORN, ctx, inst, &old, n, sig, version, timeout).await? {
-            Respawned::Workers(new) => self.workers = new,
-            Respawned::Exited { status, at } => {
-                // workers = 1: no supervisor, and SIGHUP's default action ends the server.
-                ctx.steps.record_serving(
-                    "uvicorn exited",
-                    at,
-                    format!(
-                        "uvicorn {pid} exited ({status}) on SIGHUP: with {n} worker(s) it runs no supervisor \
-                         and does not handle SIGHUP; nothing serves now"
-                    ),
-                );
-            }
+        if let Respawned::Exited { status, at } = self.0.respawn(ctx, n, sig, version).await? {
+            // workers = 1: no supervisor, and SIGHUP's default action ends the server.
+            ctx.steps.record_serving(
+                "uvicorn exited",
+                at,
+                format!(
+                    "uvicorn {pid} exited ({status}) on SIGHUP: with {n} worker(s) it runs no supervisor \
+                     and does not handle SIGHUP; nothing serves now"
+                ),
+            );
         }
         Ok(())
     }
 
     async fn shutdown(&mut self, ctx: &mut Ctx) {
-        if let Some(mut inst) = self.inst.take() {
-            ctx.app.stop(&mut inst, StopHow::Drain).await;
-        }
+        self.0.shutdown(ctx).await
     }
 }

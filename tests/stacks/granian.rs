@@ -1,8 +1,8 @@
-//! granian: its own SIGHUP respawn on the real server (2.8.7), ASGI and WSGI, with new
-//! and keep-alive connections; and the two ways it fails here, each control failing
-//! for its own reason: an import slower than the respawn timer (nothing listens:
-//! `connect_refused`) and a workers kill timeout shorter than the requests (requests
-//! cut: `reset_fresh`).
+//! granian: its own SIGHUP respawn on the real server (2.8.7), ASGI and WSGI; and the
+//! ways it fails here, each control failing for its own reason: keep-alive clients that
+//! reuse blindly (`reset_reused`), an import slower than the respawn timer (nothing
+//! listens: `connect_refused`) and a workers kill timeout shorter than the requests
+//! (requests cut: `reset_fresh`).
 
 use serde_json::Value;
 
@@ -52,22 +52,20 @@ fn hup_on_wsgi_reports_workers_ready_once_imported_and_passes() {
 }
 
 #[test]
-fn hup_with_keep_alive_closes_idle_connections_a_pooled_client_reopens() {
+fn hup_with_blind_keep_alive_reuse_is_reset() {
     if !require_stack(&["granian"]) {
         return;
     }
-    let r = run_scenario(&at("scenarios/granian-hup-keep-alive.toml"));
-    assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
-    assert_eq!(r.class("reset_reused"), 0, "{}", r.dump());
-    // The old workers did close idle keep-alive connections: the client found them
-    // closed before reuse (the control is real, not an absent event).
-    assert!(
-        r.stdout
-            .contains("idle connections the server had closed were found closed"),
-        "{}",
-        r.dump()
-    );
+    let r = run_scenario(&at(
+        "scenarios/negative/granian-hup-keep-alive-naive-client.toml",
+    ));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    // Each old worker closed its idle keep-alive connections; the client sent on them.
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(r.class("reset_reused") > 10, "{}", r.dump());
+    assert_eq!(r.class("connect_refused"), 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
 }
 
 #[test]

@@ -52,6 +52,19 @@ fn hup_on_wsgi_reports_workers_ready_once_imported_and_passes() {
 }
 
 #[test]
+fn hup_under_long_requests_lets_the_old_workers_finish_them() {
+    if !require_stack(&["granian"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/granian-hup-long-requests.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    // No kill timeout: granian waited for each old worker, and killed none.
+    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
+}
+
+#[test]
 fn hup_with_blind_keep_alive_reuse_is_reset() {
     if !require_stack(&["granian"]) {
         return;

@@ -20,7 +20,7 @@ use toml::Spanned;
 
 use super::{python, AppConfig, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, Dur, OptionDoc};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sys::child::Child;
 use crate::sys::tools::{self, Tool};
 
@@ -177,14 +177,12 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
     let c = &env.config;
     let granian = tools::require_venv_program(o.venv.as_deref(), "granian")?;
     let py = python::write_app_dir(&env.run_dir)?;
-    let ready_path = env.path(&format!("{}.ready", l.slot));
-    let _ = std::fs::remove_file(&ready_path);
-    let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
+    let (ready, ready_var) = python::ready_socket(env, l.slot)?;
     let mut args = args(o, &py);
     args.extend(python::bind_args(l.endpoint));
     args.push(o.interface.target().into());
     let mut envs = python::app_env(l.version_file, c.startup_delay());
-    envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
+    envs.push(ready_var);
     let child = Child::spawn(l.name, &granian, &args, &envs, &env.run_dir, l.log)?;
     Ok((child, ready))
 }

@@ -156,9 +156,7 @@ pub fn spawn(
     let c = &env.config;
     let gunicorn = tools::require_venv_program(o.venv.as_deref(), "gunicorn")?;
     let py = python::write_app_dir(&env.run_dir)?;
-    let ready_path = env.path(&format!("{slot}.ready"));
-    let _ = std::fs::remove_file(&ready_path);
-    let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
+    let (ready, ready_var) = python::ready_socket(env, slot)?;
     let mut args = vec![
         "-c".to_string(),
         py.join("gunicorn_conf.py").display().to_string(),
@@ -184,7 +182,7 @@ pub fn spawn(
     }
     args.push("app:application".into());
     let mut envs = python::app_env(version_file, c.startup_delay());
-    envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
+    envs.push(ready_var);
     let child = Child::spawn(name, &gunicorn, &args, &envs, &env.run_dir, log)?;
     Ok((child, ready))
 }

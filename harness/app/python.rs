@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use tokio::net::UnixDatagram;
+
+use super::AppEnv;
 use crate::error::{Error, Result};
 use crate::load::Endpoint;
 
@@ -75,4 +78,16 @@ pub fn bind_args(endpoint: &Endpoint) -> Vec<String> {
         ],
         Endpoint::Unix(p) => vec!["--uds".into(), p.display().to_string()],
     }
+}
+
+/// Binds a new readiness socket for `slot` in the run dir; returns it and the
+/// `ZDT_READY_SOCKET` variable that names it to the app's workers.
+pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, String))> {
+    let path = env.path(&format!("{slot}.ready"));
+    let _ = std::fs::remove_file(&path);
+    let ready = UnixDatagram::bind(&path).map_err(|e| Error::io(&path, e))?;
+    Ok((
+        ready,
+        ("ZDT_READY_SOCKET".into(), path.display().to_string()),
+    ))
 }

@@ -204,9 +204,7 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
     let c = &env.config;
     let uvicorn = program(o)?;
     let py = python::write_app_dir(&env.run_dir)?;
-    let ready_path = env.path(&format!("{}.ready", l.slot));
-    let _ = std::fs::remove_file(&ready_path);
-    let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
+    let (ready, ready_var) = python::ready_socket(env, l.slot)?;
     let mut args = vec![
         o.module.get_ref().clone(),
         "--app-dir".into(),
@@ -226,7 +224,7 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
     ];
     args.extend(python::bind_args(l.endpoint));
     let mut envs = python::app_env(l.version_file, c.startup_delay());
-    envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
+    envs.push(ready_var);
     let child = Child::spawn(l.name, &uvicorn, &args, &envs, &env.run_dir, l.log)?;
     Ok((child, ready))
 }

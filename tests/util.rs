@@ -193,9 +193,9 @@ pub fn require_stack(what: &[&str]) -> bool {
     let mut missing = Vec::new();
     for w in what {
         let ok = match *w {
-            "gunicorn" | "flup" | "supervisor" | "wsproto" | "uvicorn_worker" => venv()
+            "gunicorn" | "granian" | "flup" | "supervisor" | "wsproto" | "uvicorn_worker" => venv()
                 .is_some_and(|v| match *w {
-                    "gunicorn" => v.join("bin/gunicorn").exists(),
+                    "gunicorn" | "granian" => v.join("bin").join(w).exists(),
                     "supervisor" => {
                         v.join("bin/supervisord").exists() && v.join("bin/supervisorctl").exists()
                     }

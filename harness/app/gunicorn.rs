@@ -177,9 +177,7 @@ pub fn spawn(
         "gunicorn",
     )?;
     let py = python::write_app_dir(&env.run_dir)?;
-    let ready_path = env.path(&format!("{slot}.ready"));
-    let _ = std::fs::remove_file(&ready_path);
-    let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
+    let (ready, ready_var) = python::ready_socket(env, slot)?;
     let mut args = vec![
         "-c".to_string(),
         py.join("gunicorn_conf.py").display().to_string(),
@@ -218,7 +216,7 @@ pub fn spawn(
         .into(),
     );
     let mut envs = python::app_env(version_file, c.startup_delay());
-    envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
+    envs.push(ready_var);
     let child = Child::spawn(name, &gunicorn, &args, &envs, &env.run_dir, log)?;
     Ok((child, ready))
 }

@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod config;
 pub mod external;
 pub mod flup;
+pub mod granian;
 pub mod gunicorn;
 pub mod python;
 pub mod server_version;
@@ -276,6 +277,7 @@ pub const KINDS: &[AppKindEntry] = &[
     entry::<uwsgi::Uwsgi>(),
     entry::<flup::Flup>(),
     entry::<uvicorn::Uvicorn>(),
+    entry::<granian::Granian>(),
     entry::<external::External>(),
 ];
 
@@ -731,14 +733,14 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("(it applies to: gunicorn, uwsgi, flup, uvicorn, external)"),
+            e.contains("(it applies to: gunicorn, uwsgi, flup, uvicorn, granian, external)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nstartup_delay = \"1s\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup, uvicorn)"),
+            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup, uvicorn, granian)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nnope = 1\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")

@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use tokio::net::UnixDatagram;
+
+use super::AppEnv;
 use crate::error::{Error, Result};
+use crate::load::Endpoint;
 
 const FILES: &[(&str, &str)] = &[
     ("app.py", include_str!("../../fixtures/python/app.py")),
@@ -18,6 +22,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "gunicorn_conf.py",
         include_str!("../../fixtures/python/gunicorn_conf.py"),
+    ),
+    (
+        "wsgi_ready.py",
+        include_str!("../../fixtures/python/wsgi_ready.py"),
     ),
 ];
 
@@ -56,4 +64,30 @@ pub fn app_env(version_file: &Path, startup_delay: std::time::Duration) -> Vec<(
         ("PYTHONUNBUFFERED".into(), "1".into()),
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
     ]
+}
+
+/// The listening arguments of the Python servers that take them the same way (uvicorn,
+/// granian): `--host/--port` or `--uds`.
+pub fn bind_args(endpoint: &Endpoint) -> Vec<String> {
+    match endpoint {
+        Endpoint::Tcp(a) => vec![
+            "--host".into(),
+            a.ip().to_string(),
+            "--port".into(),
+            a.port().to_string(),
+        ],
+        Endpoint::Unix(p) => vec!["--uds".into(), p.display().to_string()],
+    }
+}
+
+/// Binds a new readiness socket for `slot` in the run dir; returns it and the
+/// `ZDT_READY_SOCKET` variable that names it to the app's workers.
+pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, String))> {
+    let path = env.path(&format!("{slot}.ready"));
+    let _ = std::fs::remove_file(&path);
+    let ready = UnixDatagram::bind(&path).map_err(|e| Error::io(&path, e))?;
+    Ok((
+        ready,
+        ("ZDT_READY_SOCKET".into(), path.display().to_string()),
+    ))
 }

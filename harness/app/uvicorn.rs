@@ -15,8 +15,7 @@ use toml::Spanned;
 
 use super::{python, server_version, AppConfig, AppEnv, AppKind, Launch, Spawned};
 use crate::config::{AppTable, OptionDoc};
-use crate::error::{Error, Result};
-use crate::load::Endpoint;
+use crate::error::Result;
 use crate::sys::child::Child;
 use crate::sys::tools::Tool;
 
@@ -135,28 +134,13 @@ fn program(o: &Options) -> Result<PathBuf> {
     )
 }
 
-/// The listening arguments: `--host/--port` or `--uds`.
-fn bind_args(endpoint: &Endpoint) -> Vec<String> {
-    match endpoint {
-        Endpoint::Tcp(a) => vec![
-            "--host".into(),
-            a.ip().to_string(),
-            "--port".into(),
-            a.port().to_string(),
-        ],
-        Endpoint::Unix(p) => vec!["--uds".into(), p.display().to_string()],
-    }
-}
-
 /// Spawns uvicorn for `l.slot`; returns its process (the supervisor, or the one server
 /// with `workers = 1`) and the bound readiness socket.
 pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagram)> {
     let c = &env.config;
     let uvicorn = program(o)?;
     let py = python::write_app_dir(&env.run_dir)?;
-    let ready_path = env.path(&format!("{}.ready", l.slot));
-    let _ = std::fs::remove_file(&ready_path);
-    let ready = UnixDatagram::bind(&ready_path).map_err(|e| Error::io(&ready_path, e))?;
+    let (ready, ready_var) = python::ready_socket(env, l.slot)?;
     let mut args = vec![
         o.module.get_ref().clone(),
         "--app-dir".into(),
@@ -174,9 +158,9 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
         "--timeout-graceful-shutdown".into(),
         c.stop_timeout.0.as_secs().max(1).to_string(),
     ];
-    args.extend(bind_args(l.endpoint));
+    args.extend(python::bind_args(l.endpoint));
     let mut envs = python::app_env(l.version_file, c.startup_delay());
-    envs.push(("ZDT_READY_SOCKET".into(), ready_path.display().to_string()));
+    envs.push(ready_var);
     let child = Child::spawn(l.name, &uvicorn, &args, &envs, &env.run_dir, l.log)?;
     Ok((child, ready))
 }

@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod config;
+pub mod granian_hup;
 pub mod gunicorn_hup;
 pub mod gunicorn_usr2;
 pub mod haproxy_pool;
@@ -18,6 +19,7 @@ pub mod naive_restart;
 pub mod nginx_reload;
 pub mod reuseport;
 pub mod rolling_kill;
+pub mod signal_respawn;
 pub mod symlink_swap;
 pub mod uvicorn_hup;
 pub mod uwsgi_chain;
@@ -242,6 +244,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<uwsgi_chain::UwsgiChain>(),
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
     entry::<uvicorn_hup::UvicornHup>(),
+    entry::<granian_hup::GranianHup>(),
     entry::<haproxy_pool::HaproxyPool>(),
     entry::<haproxy_reload::HaproxyReload>(),
     entry::<reuseport::Reuseport>(),

@@ -1,4 +1,4 @@
-//! Finding the real servers: nginx, uWSGI, and a Python venv with gunicorn, flup and uvicorn.
+//! Finding the real servers: nginx, uWSGI, and a Python venv with gunicorn, flup, uvicorn and granian.
 //!
 //! The venv is taken from `app.venv` in the scenario, else `$ZDT_VENV`, else a
 //! `.venv` in the current directory or above the zdt-check binary (a checkout
@@ -54,7 +54,7 @@ pub fn require(name: &str) -> Result<PathBuf> {
 
 fn missing(name: &str) -> Error {
     Error::Harness(format!(
-        "{name} not found: run `bash .ci/install-servers.sh` (installs nginx, uWSGI and a venv with gunicorn, flup and uvicorn), \
+        "{name} not found: run `bash .ci/install-servers.sh` (installs nginx, uWSGI and a venv with gunicorn, flup, uvicorn and granian), \
          or set ZDT_VENV / app.venv to a venv that has it"
     ))
 }
@@ -93,6 +93,8 @@ pub enum Tool {
     Flup,
     /// uvicorn (ASGI), in the venv (other pinned versions beside it).
     Uvicorn,
+    /// granian (ASGI/WSGI), in the venv.
+    Granian,
 }
 
 impl Tool {
@@ -104,6 +106,7 @@ impl Tool {
         Tool::Gunicorn,
         Tool::Flup,
         Tool::Uvicorn,
+        Tool::Granian,
     ];
 
     /// Its name, as `doctor` prints it.
@@ -115,6 +118,7 @@ impl Tool {
             Tool::Gunicorn => "gunicorn",
             Tool::Flup => "flup",
             Tool::Uvicorn => "uvicorn",
+            Tool::Granian => "granian",
         }
     }
 
@@ -127,6 +131,7 @@ impl Tool {
             Tool::Gunicorn => "bash .ci/install-servers.sh (a venv with gunicorn), or set ZDT_VENV",
             Tool::Flup => "bash .ci/install-servers.sh (a venv with flup), or set ZDT_VENV",
             Tool::Uvicorn => "bash .ci/install-servers.sh (a venv with uvicorn), or set ZDT_VENV",
+            Tool::Granian => "bash .ci/install-servers.sh (a venv with granian), or set ZDT_VENV",
         }
     }
 
@@ -154,6 +159,7 @@ impl Tool {
             Tool::Gunicorn => python_module_version("gunicorn").map(|v| with_pinned(v, "gunicorn")),
             Tool::Flup => python_module_version("flup"),
             Tool::Uvicorn => python_module_version("uvicorn").map(|v| with_pinned(v, "uvicorn")),
+            Tool::Granian => python_module_version("granian"),
         }
     }
 }

@@ -3,8 +3,6 @@
 //! deploy passes with known and with discovered versions, the one that switches
 //! before the new instance is ready fails with connect_missing.
 
-use serde_json::Value;
-
 use crate::util::{at, require_stack, run_scenario, RunResult};
 
 fn versions(r: &RunResult) -> Vec<String> {
@@ -13,18 +11,6 @@ fn versions(r: &RunResult) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|v| v["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// The output of each deploy step (the report also has a "stack stopped" step).
-fn outputs(r: &RunResult) -> Vec<String> {
-    r.report["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|s: &&Value| s["name"] == "deploy command")
-        .map(|s| s["output"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
@@ -40,7 +26,7 @@ fn assert_clean_pass(r: &RunResult) {
     ] {
         assert!(r.check(c), "{c}: {}", r.dump());
     }
-    assert_eq!(outputs(r).len(), 2, "two deploys: {}", r.dump());
+    assert_eq!(r.deploy_outputs().len(), 2, "two deploys: {}", r.dump());
 }
 
 #[test]
@@ -51,7 +37,7 @@ fn python_deploy_with_known_versions_passes() {
     let r = run_scenario(&at("scenarios/python-deploy.toml"));
     assert_clean_pass(&r);
     assert_eq!(versions(&r), ["v1", "v2", "v3"], "{}", r.dump());
-    let out = outputs(&r);
+    let out = r.deploy_outputs();
     assert!(out[0].contains("deployed v2 on slot b"), "{}", r.dump());
     assert!(out[1].contains("deployed v3 on slot a"), "{}", r.dump());
 }
@@ -73,7 +59,7 @@ fn python_deploy_with_discovered_versions_passes() {
     }
     assert!(v[0] != v[1] && v[1] != v[2] && v[0] != v[2], "{v:?}");
     // Each deploy reported the id it made up, and that id is what served next.
-    let out = outputs(&r);
+    let out = r.deploy_outputs();
     assert!(
         out[0].contains(&format!("deployed {}", v[1])),
         "{}",

@@ -4,21 +4,7 @@
 //! with a shell that does not exec, the SIGTERM is lost and the SIGKILL cuts the
 //! requests in flight on the kept-alive connections.
 
-use serde_json::Value;
-
-use crate::util::{at, require_stack, run_scenario, RunResult};
-
-/// The output of the deploy step.
-fn deploy_output(r: &RunResult) -> String {
-    r.report["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|s: &&Value| s["name"] == "deploy command")
-        .map(|s| s["output"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
+use crate::util::{at, require_stack, run_scenario};
 
 #[test]
 fn exec_entrypoint_gets_sigterm_and_drains() {
@@ -29,7 +15,7 @@ fn exec_entrypoint_gets_sigterm_and_drains() {
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    let out = deploy_output(&r);
+    let out = r.deploy_outputs().concat();
     assert!(out.contains("exited on SIGTERM"), "{out}\n{}", r.dump());
     assert!(!out.contains("SIGKILL"), "{out}\n{}", r.dump());
 }
@@ -44,7 +30,7 @@ fn shell_entrypoint_loses_sigterm_and_sigkill_cuts_requests() {
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     // Its own reason: the grace period ran out and the SIGKILL cut requests already
     // sent on kept-alive connections; nothing else failed.
-    let out = deploy_output(&r);
+    let out = r.deploy_outputs().concat();
     assert!(
         out.contains("still running 3s after SIGTERM: SIGKILL"),
         "{out}\n{}",

@@ -51,6 +51,17 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// The output of each `deploy command` step (the `command` strategy), in order.
+    pub fn deploy_outputs(&self) -> Vec<String> {
+        self.report["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["name"] == "deploy command")
+            .map(|s| s["output"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Count of an outcome class (e.g. `connect_missing`, `http_5xx`) over the whole run.
     pub fn class(&self, name: &str) -> u64 {
         self.report["stats"]["classes"][name].as_u64().unwrap_or(0)

@@ -107,12 +107,7 @@ impl AppKind for Gunicorn {
     }
 
     fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
-        let (child, ready) = spawn(o, env, l.slot, l.name, l.endpoint, l.version_file, l.log)?;
-        Ok(Spawned {
-            child,
-            ready_rx: Some(ready),
-            uwsgi: None,
-        })
+        spawn(o, env, l.slot, l.name, l.endpoint, l.version_file, l.log).map(Spawned::with_ready)
     }
 }
 

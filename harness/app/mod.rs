@@ -119,10 +119,21 @@ pub struct Launch<'a> {
 pub struct Spawned {
     /// Its process group.
     pub child: Child,
-    /// gunicorn: the workers' readiness datagrams.
+    /// gunicorn, uvicorn, granian: the workers' readiness datagrams.
     pub ready_rx: Option<tokio::net::UnixDatagram>,
     /// uWSGI: the master FIFO and touch-reload file.
     pub uwsgi: Option<uwsgi::Control>,
+}
+
+impl Spawned {
+    /// A process whose workers report on `ready` (the Python servers' kinds).
+    pub fn with_ready((child, ready): (Child, tokio::net::UnixDatagram)) -> Self {
+        Spawned {
+            child,
+            ready_rx: Some(ready),
+            uwsgi: None,
+        }
+    }
 }
 
 impl From<Child> for Spawned {

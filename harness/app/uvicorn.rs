@@ -94,12 +94,7 @@ impl AppKind for Uvicorn {
     }
 
     fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<Spawned> {
-        let (child, ready) = spawn(o, env, l)?;
-        Ok(Spawned {
-            child,
-            ready_rx: Some(ready),
-            uwsgi: None,
-        })
+        spawn(o, env, l).map(Spawned::with_ready)
     }
 }
 

@@ -90,15 +90,7 @@ fn run(o: &mut String, r: &RunReport) {
         );
     }
     if let Some(st) = &r.stats {
-        let mut parts = vec![format!("ok {}", st.ok)];
-        for (k, n) in &st.outcomes {
-            if k != "ok" {
-                parts.push(format!("{k} {n}"));
-            }
-        }
-        if st.interrupted > 0 {
-            parts.push(format!("interrupted {}", st.interrupted));
-        }
+        let parts = super::accounting_terms(st);
         let holds = if st.identity_holds {
             "holds"
         } else {

@@ -92,6 +92,21 @@ pub struct RunReport {
     pub duration_s: f64,
 }
 
+/// The right-hand side of the accounting identity, term by term: `ok N`, each
+/// failure class with its count, `interrupted N` when a signal cut requests.
+pub fn accounting_terms(st: &RunStats) -> Vec<String> {
+    let mut parts = vec![format!("ok {}", st.ok)];
+    for (k, n) in &st.outcomes {
+        if k != "ok" {
+            parts.push(format!("{k} {n}"));
+        }
+    }
+    if st.interrupted > 0 {
+        parts.push(format!("interrupted {}", st.interrupted));
+    }
+    parts
+}
+
 /// What a run came to, in one word: the terminal's `verdict:` line, the JSON's
 /// `result`, the JUnit case's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -76,15 +76,7 @@ pub fn render(r: &RunReport) -> String {
     }
     if let Some(st) = &r.stats {
         let _ = writeln!(o, "\nrequests:");
-        let mut parts = vec![format!("ok {}", st.ok)];
-        for (k, n) in &st.outcomes {
-            if k != "ok" {
-                parts.push(format!("{k} {n}"));
-            }
-        }
-        if st.interrupted > 0 {
-            parts.push(format!("interrupted {}", st.interrupted));
-        }
+        let parts = super::accounting_terms(st);
         let mark = if st.identity_holds {
             "holds"
         } else {

@@ -721,27 +721,8 @@ impl Strategy for HaproxyPool {
             ctx.app.stop(&mut inst, StopHow::Drain).await;
         }
         // Their processes are gone: now the namespaces can go too.
-        if let Some(mut hosts) = self.hosts.take() {
-            let t = ctx.steps.now_ms();
-            let names: Vec<&str> = hosts.hosts().iter().map(|h| h.name.as_str()).collect();
-            let names = names.join(" ");
-            let removed = tokio::task::spawn_blocking(move || hosts.remove()).await;
-            let failed = match removed {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(format!("test hosts not removed: {names}: {e}")),
-            };
-            let detail = match &failed {
-                None => format!("{names}: no namespace or link left"),
-                Some(e) => format!("{names}: {e}"),
-            };
-            ctx.steps.record("test hosts removed", t, detail);
-            // Not only a step's detail: a run that leaves test hosts does not pass.
-            if let Some(e) = failed {
-                ctx.not_cleaned_up.push(format!(
-                    "{e} (remove each with `ip link del NAME; ip netns del NAME`)"
-                ));
-            }
+        if let Some(hosts) = self.hosts.take() {
+            super::remove_test_hosts(ctx, hosts).await;
         }
     }
 }

@@ -43,6 +43,7 @@ pub use config::ReloadConfig;
 use crate::config::{keys_of, Common, OptionDoc, Programs, ReloadTable, Without};
 use crate::front::FrontConfig;
 use crate::steps::StepLog;
+use crate::sys::netns::TestHosts;
 use crate::sys::tools::Tool;
 
 /// What a strategy works with.
@@ -94,6 +95,31 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
         host,
         path: "/".into(),
     })
+}
+
+/// Removes the run's test hosts (network namespaces and their links) once their
+/// processes are gone, as the step "test hosts removed"; one that cannot be removed
+/// goes to `ctx.not_cleaned_up`, so the run does not pass.
+pub async fn remove_test_hosts(ctx: &mut Ctx, mut hosts: TestHosts) {
+    let t = ctx.steps.now_ms();
+    let names: Vec<&str> = hosts.hosts().iter().map(|h| h.name.as_str()).collect();
+    let names = names.join(" ");
+    let removed = tokio::task::spawn_blocking(move || hosts.remove()).await;
+    let failed = match removed {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(format!("test hosts not removed: {names}: {e}")),
+    };
+    let detail = match &failed {
+        None => format!("{names}: no namespace or link left"),
+        Some(e) => format!("{names}: {e}"),
+    };
+    ctx.steps.record("test hosts removed", t, detail);
+    if let Some(e) = failed {
+        ctx.not_cleaned_up.push(format!(
+            "{e} (remove each with `ip link del NAME; ip netns del NAME`)"
+        ));
+    }
 }
 
 /// A reload strategy.

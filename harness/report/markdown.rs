@@ -54,6 +54,15 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// `s` as an inline code span: the fence is one backtick longer than the longest run
+/// of backticks inside, so a path or name holding backticks cannot end it early.
+fn code(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if longest > 0 { " " } else { "" };
+    format!("{fence}{pad}{}{pad}{fence}", s.replace('\n', " "))
+}
+
 fn percent(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{:.2}%", v * 100.0))
 }
@@ -61,12 +70,12 @@ fn percent(x: Option<f64>) -> String {
 fn run(o: &mut String, r: &RunReport) {
     let _ = writeln!(
         o,
-        "### {} {} (`{}`)\n",
+        "### {} {} ({})\n",
         badge(r.result),
         cell(&r.name),
-        r.scenario
+        code(&r.scenario)
     );
-    let mut head = vec![format!("strategy `{}`", r.strategy)];
+    let mut head = vec![format!("strategy {}", code(&r.strategy))];
     if let Some(l) = &r.load {
         let rate = l
             .rate
@@ -147,9 +156,9 @@ fn run(o: &mut String, r: &RunReport) {
         if s.changes_serving && s.exposure.is_some_and(|e| e.crossed == 0) {
             let _ = writeln!(
                 o,
-                "> **Warning:** step {} `{}` changes who serves and was crossed by no request: the run says nothing about it.\n",
+                "> **Warning:** step {} {} changes who serves and was crossed by no request: the run says nothing about it.\n",
                 i + 1,
-                cell(&s.name)
+                code(&s.name)
             );
         }
     }
@@ -166,7 +175,7 @@ fn run(o: &mut String, r: &RunReport) {
         } else {
             let _ = writeln!(o, "Failed checks:\n");
             for c in failed {
-                let _ = writeln!(o, "- `{}`: {}", c.name, cell(&c.detail));
+                let _ = writeln!(o, "- {}: {}", code(&c.name), cell(&c.detail));
             }
             o.push('\n');
         }
@@ -174,8 +183,9 @@ fn run(o: &mut String, r: &RunReport) {
     if let Some(b) = &r.baseline {
         let _ = writeln!(
             o,
-            "Against the baseline `{}` (median of {} runs):\n",
-            b.file, b.runs
+            "Against the baseline {} (median of {} runs):\n",
+            code(&b.file),
+            b.runs
         );
         let _ = writeln!(o, "| figure | baseline | this run | most allowed | |");
         let _ = writeln!(o, "|---|---:|---:|---:|---|");
@@ -227,6 +237,13 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("- `accounting`"), "{md}");
+    }
+
+    #[test]
+    fn a_name_holding_backticks_cannot_end_its_code_span() {
+        assert_eq!(code("plain.toml"), "`plain.toml`");
+        assert_eq!(code("a`b.toml"), "`` a`b.toml ``");
+        assert_eq!(code("x``y"), "``` x``y ```");
     }
 
     #[test]

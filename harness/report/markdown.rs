@@ -244,6 +244,8 @@ mod tests {
         assert_eq!(code("plain.toml"), "`plain.toml`");
         assert_eq!(code("a`b.toml"), "`` a`b.toml ``");
         assert_eq!(code("x``y"), "``` x``y ```");
+        let md = render(&[run("a`b", 0, &[("accounting", true, "ok")])]);
+        assert!(md.contains("(`` scenarios/a`b.toml ``)"), "{md}");
     }
 
     #[test]

@@ -371,7 +371,11 @@ impl ExternalStack {
                     }
                 }
             }
-            match readiness::probe_once(&self.target.endpoint, &c.status_path).await {
+            let tls = match &self.target.tls {
+                Some(t) => Some(crate::load::tls::TlsClient::new(t).map_err(Error::Usage)?),
+                None => None,
+            };
+            match readiness::probe_once(&self.target.endpoint, tls.as_ref(), &c.status_path).await {
                 Ok((status, _)) if status == want => return Ok(()),
                 Ok((status, _)) => last = format!("status {status}, expected {want}"),
                 Err(why) => last = why,

@@ -267,6 +267,7 @@ impl Nginx {
         let endpoint = ngx.endpoint();
         crate::sys::readiness::wait_ready(
             &endpoint,
+            None,
             env.status_path,
             env.ready_timeout,
             Some(&mut ngx.child),

@@ -76,6 +76,7 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
             endpoint: upstream.clone(),
             host,
             path: "/".into(),
+            tls: None,
         });
     };
     let up = ctx.app.upstream(upstream.clone());
@@ -94,6 +95,7 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
         endpoint,
         host,
         path: "/".into(),
+        tls: None,
     })
 }
 

@@ -184,6 +184,7 @@ pub fn is_cert_rejection(e: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn server_names_and_ca_files_are_checked() {
@@ -208,6 +209,166 @@ mod tests {
             ..TlsSettings::for_host("localhost")
         };
         assert!(TlsClient::new(&insecure).is_ok());
+    }
+
+    /// A CA, and a server certificate it signed for `localhost`, as PEM: (ca, cert, key).
+    fn pki() -> (String, String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (ca_pem, cert.pem(), key.serialize_pem())
+    }
+
+    /// An https server on loopback answering every request with `200` and keeping the
+    /// connection, until the test ends; `close_after` requests, it closes it instead.
+    async fn server(cert: &str, key: &str, close_after: usize) -> std::net::SocketAddr {
+        use rustls::pki_types::PrivateKeyDer;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = l.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut s) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = Vec::new();
+                    for _ in 0..close_after {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        buf.clear();
+                        let reply =
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-App-Version: v1\r\n\r\nok";
+                        s.write_all(reply).await.unwrap();
+                        s.flush().await.unwrap();
+                    }
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn https_fresh_and_kept_connections_resumption_and_rejection() {
+        use crate::load::client::{Conn, Idle, ReadSpec};
+        use crate::load::Endpoint;
+        use crate::stats::outcome::Outcome;
+        let (ca, cert, key) = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca).unwrap();
+        let ep = Endpoint::Tcp(server(&cert, &key, 2).await);
+        let trust = TlsSettings {
+            ca_file: Some(ca_file.clone()),
+            ..TlsSettings::for_host("localhost")
+        };
+        let client = TlsClient::new(&trust).unwrap();
+        let t = Duration::from_secs(5);
+        let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let spec = ReadSpec::default();
+        let mut buf = Vec::new();
+
+        // A kept connection carries two requests, then the server closes it (close_notify).
+        let mut conn = Conn::connect(&ep, Some(&client), t).await.unwrap();
+        assert_eq!(
+            conn.resumed(),
+            Some(false),
+            "the first handshake is a full one"
+        );
+        for reused in [false, true] {
+            assert_eq!(conn.is_reused(), reused);
+            let r = conn.exchange(req, &mut buf, &spec).await.unwrap();
+            assert_eq!((r.status, r.reusable), (200, true));
+        }
+        let mut idle = Idle::Open;
+        for _ in 0..200 {
+            idle = conn.idle_state();
+            if idle != Idle::Open {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            idle,
+            Idle::Closed,
+            "a close while idle is seen before reuse"
+        );
+
+        // A fresh connection resumes with the ticket the first one received.
+        let mut fresh = Conn::connect(&ep, Some(&client), t).await.unwrap();
+        assert_eq!(fresh.resumed(), Some(true));
+        assert_eq!(
+            fresh.exchange(req, &mut buf, &spec).await.unwrap().status,
+            200
+        );
+
+        // The wrong name, or another CA: the certificate is rejected.
+        let wrong_name = TlsClient::new(&TlsSettings {
+            server_name: "example.com".into(),
+            ..trust.clone()
+        })
+        .unwrap();
+        let (other_ca, _, _) = pki();
+        std::fs::write(&ca_file, other_ca).unwrap();
+        let other = TlsClient::new(&trust).unwrap();
+        for c in [&wrong_name, &other] {
+            assert_eq!(
+                Conn::connect(&ep, Some(c), t).await.err(),
+                Some(Outcome::TlsCertRejected)
+            );
+        }
+
+        // A server that does not speak TLS: the handshake fails.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain = Endpoint::Tcp(l.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let (mut s, _) = l.accept().await.unwrap();
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        });
+        assert_eq!(
+            Conn::connect(&plain, Some(&client), t).await.err(),
+            Some(Outcome::TlsHandshake)
+        );
+        // One that accepts and never answers: the connect timeout ends the handshake.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = Endpoint::Tcp(l.local_addr().unwrap());
+        let _held = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(s);
+        });
+        assert_eq!(
+            Conn::connect(&silent, Some(&client), Duration::from_millis(200))
+                .await
+                .err(),
+            Some(Outcome::TlsHandshake)
+        );
     }
 
     #[test]

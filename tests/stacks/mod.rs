@@ -10,6 +10,7 @@ mod haproxy;
 mod haproxy_reload;
 mod netns;
 mod nginx;
+mod nginx_tls;
 mod reuseport;
 mod supervisor;
 mod uvicorn;

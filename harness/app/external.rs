@@ -194,6 +194,11 @@ pub fn check_target(raw: &str) -> std::result::Result<(), String> {
                 .into(),
         );
     }
+    if raw.starts_with("https://") {
+        return Err(format!(
+            "{raw:?}: an external app's https target is not supported yet; give its plain http:// or unix: listener (zdt-check's own nginx serves https with `front.tls`)"
+        ));
+    }
     if let Some(rest) = raw.strip_prefix("http://") {
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         if !path.is_empty() {

@@ -120,12 +120,12 @@ pub struct LoadConfig {
     /// on each connection).
     pub seed: u64,
     /// https: PEM file of the CAs the load trusts, relative to the scenario file
-    /// (default: the CA made for a TLS front; an external https target: the system bundle).
+    /// (default: the CA made for the run's TLS front).
     pub ca_file: Option<Spanned<String>>,
     /// https: accept any certificate (not with `ca_file`).
     pub insecure_skip_verify: Spanned<bool>,
     /// https: the name the certificate must be valid for, sent as SNI (default:
-    /// `localhost` for a TLS front, the target's host for an external one).
+    /// `localhost`, what the run's certificate is made for).
     pub server_name: Option<Spanned<String>>,
     /// `ca_file` resolved against the scenario file's directory (set once it is read).
     #[serde(skip)]
@@ -659,13 +659,13 @@ fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
 /// TLS front, or an external app, whose target may be).
 fn validate_load_tls(s: &Scenario<(), ()>, loc: &Locator, problems: &mut Vec<Error>) {
     let load = &s.load;
-    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls) || s.app.is_external();
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls);
     if !https {
         for (key, span) in load.tls_keys() {
             problems.push(loc.error(
                 span,
                 Some(key),
-                "only for an https target: add `tls = true` to [front] (or point an external app at an https:// target)",
+                "only for an https target: add `tls = true` to [front]",
             ));
         }
         return;

@@ -43,6 +43,19 @@ fn tls_keys_need_an_https_target() {
 }
 
 #[test]
+fn an_external_https_target_is_refused() {
+    let (code, err) = run_text(
+        "[app]\nkind = \"external\"\ntarget = \"https://127.0.0.1:8443/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:3:10: `app.target`")
+            && err.contains("https target is not supported yet"),
+        "{err}"
+    );
+}
+
+#[test]
 fn tls_keys_are_checked() {
     let (code, err) = run_text(&format!("{TLS_FRONT}[load]\nca_file = \"missing.pem\"\n"));
     assert_eq!(code, 2, "{err}");

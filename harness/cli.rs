@@ -201,7 +201,7 @@ pub struct ExplainArgs {
 /// `zdt-check wait-ready`.
 #[derive(Debug, Args)]
 pub struct WaitReadyArgs {
-    /// `unix:/PATH.sock` or `http://HOST:PORT`.
+    /// `unix:/PATH.sock`, `http://HOST:PORT` or `https://HOST:PORT` (trusting the system CAs).
     pub target: String,
     /// Path to probe; a 2xx answer means ready.
     #[arg(long, default_value = "/_status")]
@@ -214,7 +214,7 @@ pub struct WaitReadyArgs {
 /// `zdt-check load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// `http://HOST:PORT/PATH` or `unix:/PATH.sock`.
+    /// `http://HOST:PORT/PATH`, `https://HOST:PORT/PATH` or `unix:/PATH.sock`.
     pub target: String,
     /// Open loop at this many requests/s (latency measured from the scheduled time), more
     /// than 0 and at most 1000000; a warning if it exceeds 1000 per connection. Without

@@ -80,6 +80,15 @@ pub fn bind_args(endpoint: &Endpoint) -> Vec<String> {
     }
 }
 
+/// The `--bind` value of the Python servers that take an address that way (gunicorn,
+/// hypercorn): `HOST:PORT` or `unix:PATH`.
+pub fn bind_address(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Tcp(a) => a.to_string(),
+        Endpoint::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
 /// Binds a new readiness socket for `slot` in the run dir; returns it and the
 /// `ZDT_READY_SOCKET` variable that names it to the app's workers.
 pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, String))> {

@@ -160,7 +160,7 @@ impl Spec for HaproxyPool {
         OptionDoc::new("link_down_for", "`\"1s\"`", "how long `link_down` keeps the link down after haproxy marked the server DOWN (at most `\"5m\"`)"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
+    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn", "hypercorn"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {

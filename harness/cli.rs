@@ -201,7 +201,7 @@ pub struct ExplainArgs {
 /// `zdt-check wait-ready`.
 #[derive(Debug, Args)]
 pub struct WaitReadyArgs {
-    /// `unix:/PATH.sock` or `http://HOST:PORT`.
+    /// `unix:/PATH.sock`, `http://HOST:PORT` or `https://HOST:PORT` (trusting the system CAs).
     pub target: String,
     /// Path to probe; a 2xx answer means ready.
     #[arg(long, default_value = "/_status")]
@@ -214,7 +214,7 @@ pub struct WaitReadyArgs {
 /// `zdt-check load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// `http://HOST:PORT/PATH` or `unix:/PATH.sock`.
+    /// `http://HOST:PORT/PATH`, `https://HOST:PORT/PATH` or `unix:/PATH.sock`.
     pub target: String,
     /// Open loop at this many requests/s (latency measured from the scheduled time), more
     /// than 0 and at most 1000000; a warning if it exceeds 1000 per connection. Without
@@ -254,6 +254,16 @@ pub struct LoadArgs {
     /// Response header that names the serving version.
     #[arg(long, default_value = "X-App-Version")]
     pub version_header: String,
+    /// https: PEM file of the CAs to trust (default: the system bundle).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// https: accept any certificate (the handshake is still done; not with --ca-file).
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+    /// https: the name the certificate must be valid for, sent as SNI (default: the
+    /// target's host).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
     /// Write the report as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -280,23 +290,7 @@ pub async fn run(cli: Cli, cancel: Cancel) -> ExitCode {
         Command::Run(a) => cmd_run(a, &cancel).await,
         Command::Load(a) => cmd_load(a, &cancel).await,
         Command::Compare(a) => cmd_compare(a, &cancel).await,
-        Command::WaitReady(a) => {
-            let target = Target::parse(&a.target, Some(&a.path)).map_err(Error::Usage);
-            match target {
-                Err(e) => Err(e),
-                Ok(t) => {
-                    match crate::sys::readiness::wait_ready(&t.endpoint, &t.path, a.timeout, None)
-                        .await
-                    {
-                        Ok(_) => Ok(0),
-                        Err(e) => {
-                            eprintln!("zdt-check: {e}");
-                            Ok(1)
-                        }
-                    }
-                }
-            }
-        }
+        Command::WaitReady(a) => cmd_wait_ready(a).await,
         Command::Check(a) => Ok(crate::check::run(&a.scenarios)),
         Command::Init(a) => cmd_init(a),
         Command::Doctor(a) => {
@@ -673,10 +667,67 @@ fn writable(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// `zdt-check wait-ready`: 0 once the target answers 2xx, 1 if it did not in time.
+async fn cmd_wait_ready(a: WaitReadyArgs) -> Result<u8> {
+    let t = Target::parse(&a.target, Some(&a.path)).map_err(Error::Usage)?;
+    let tls = match &t.tls {
+        Some(s) => Some(crate::load::tls::TlsClient::new(s).map_err(Error::Usage)?),
+        None => None,
+    };
+    match crate::sys::readiness::wait_ready(&t.endpoint, tls.as_ref(), &t.path, a.timeout, None)
+        .await
+    {
+        Ok(_) => Ok(0),
+        Err(e) => {
+            eprintln!("zdt-check: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// `--ca-file`, `--insecure-skip-verify` and `--server-name` onto an https target
+/// (each checked: a bad one is a usage error naming the flag).
+fn apply_tls_flags(a: &LoadArgs, target: &mut Target) -> Result<()> {
+    use crate::load::tls;
+    let given = [
+        ("--ca-file", a.ca_file.is_some()),
+        ("--insecure-skip-verify", a.insecure_skip_verify),
+        ("--server-name", a.server_name.is_some()),
+    ];
+    let Some(settings) = target.tls.as_mut() else {
+        return match given.iter().find(|(_, g)| *g) {
+            Some((flag, _)) => Err(Error::Usage(format!(
+                "{flag}: only for an https:// target, and `{}` is not one",
+                a.target
+            ))),
+            None => Ok(()),
+        };
+    };
+    if a.ca_file.is_some() && a.insecure_skip_verify {
+        return Err(Error::Usage(
+            "--ca-file and --insecure-skip-verify: give one (a CA to trust, or no verification)"
+                .into(),
+        ));
+    }
+    if let Some(name) = &a.server_name {
+        if let Some(why) = tls::server_name_problem(name) {
+            return Err(Error::Usage(format!("--server-name: {why}")));
+        }
+        settings.server_name = name.clone();
+    }
+    if let Some(ca) = &a.ca_file {
+        tls::read_ca_file(ca).map_err(|why| Error::Usage(format!("--ca-file: {why}")))?;
+        settings.ca_file = Some(ca.clone());
+    }
+    settings.insecure_skip_verify = a.insecure_skip_verify;
+    Ok(())
+}
+
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
-    let target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
+    let mut target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
     crate::load::remote::check_allowed(&target, a.allow_remote, "--allow-remote")
         .map_err(|why| Error::Usage(format!("target `{}`: {why}", a.target)))?;
+    apply_tls_flags(&a, &mut target)?;
     check_load_flags(a.rate, Some(a.connections))?;
     check_outputs(&[("--json", &a.json)])?;
     if let Some(w) = a.rate.and_then(|r| limits::rate_warning(r, a.connections)) {

@@ -379,6 +379,7 @@ fn ws_spec(w: &WebsocketsConfig, target: &Target) -> WsSpec {
 pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
     let l = &sc.load;
     target.path = l.path.get_ref().clone();
+    l.apply_tls(&mut target)?;
     let body_regex = match &l.version_regex {
         Some(re) => {
             Some(regex::bytes::Regex::new(re.get_ref()).map_err(|e| Error::Usage(e.to_string()))?)

@@ -201,6 +201,11 @@ pub fn check_target(raw: &str, allow_remote: bool) -> std::result::Result<(), St
                 .into(),
         );
     }
+    if raw.starts_with("https://") {
+        return Err(format!(
+            "{raw:?}: an external app's https target is not supported yet; give its plain http:// or unix: listener (zdt-check's own nginx serves https with `front.tls`)"
+        ));
+    }
     if let Some(rest) = raw.strip_prefix("http://") {
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         if !path.is_empty() {
@@ -387,7 +392,11 @@ impl ExternalStack {
                     }
                 }
             }
-            match readiness::probe_once(&self.target.endpoint, &c.status_path).await {
+            let tls = match &self.target.tls {
+                Some(t) => Some(crate::load::tls::TlsClient::new(t).map_err(Error::Usage)?),
+                None => None,
+            };
+            match readiness::probe_once(&self.target.endpoint, tls.as_ref(), &c.status_path).await {
                 Ok((status, _)) if status == want => return Ok(()),
                 Ok((status, _)) => last = format!("status {status}, expected {want}"),
                 Err(why) => last = why,

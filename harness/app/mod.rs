@@ -531,6 +531,7 @@ impl AppEnv {
         }
         let seen = readiness::wait_ready(
             &inst.endpoint,
+            None,
             &self.config.status_path,
             self.config.ready_timeout.0,
             Some(&mut inst.child),

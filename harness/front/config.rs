@@ -49,7 +49,13 @@ pub struct FrontConfig {
     /// client sees every failure) or nginx's own tokens, e.g. `error timeout` (nginx's
     /// default), `error timeout non_idempotent`.
     pub next_upstream: Spanned<String>,
+    /// Serve https: a CA and a server certificate made for the run, and the load
+    /// trusting that CA (unless `load.ca_file` says otherwise).
+    pub tls: Spanned<bool>,
 }
+
+/// The front server kinds that can serve https.
+pub const TLS_KINDS: &[&str] = &["nginx"];
 
 impl Default for FrontConfig {
     fn default() -> Self {
@@ -61,14 +67,31 @@ impl Default for FrontConfig {
             upstream_keepalive: Spanned::new(0..0, 0),
             upstream_keepalive_timeout: None,
             next_upstream: Spanned::new(0..0, "off".into()),
+            tls: Spanned::new(0..0, false),
         }
     }
 }
 
 impl FrontConfig {
+    /// Whether the front serves https.
+    pub fn is_tls(&self) -> bool {
+        *self.tls.get_ref()
+    }
+
     /// Checks what serde cannot: allowed values and ranges, located by `loc`.
     pub fn validate(&self, loc: &Locator) -> Result<()> {
         one_of(loc, &self.kind, "front.kind", &["nginx"])?;
+        if *self.tls.get_ref() && !TLS_KINDS.contains(&self.kind.get_ref().as_str()) {
+            return Err(loc.error(
+                self.tls.span(),
+                Some("front.tls"),
+                &format!(
+                    "front kind {:?} cannot serve TLS here (only {})",
+                    self.kind.get_ref(),
+                    TLS_KINDS.join(", ")
+                ),
+            ));
+        }
         if !(1..=64).contains(self.worker_processes.get_ref()) {
             return Err(loc.error(
                 self.worker_processes.span(),

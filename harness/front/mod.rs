@@ -4,6 +4,7 @@
 pub mod config;
 pub mod haproxy;
 pub mod nginx;
+pub mod tls;
 
 pub use config::{front_listen, FrontConfig};
 

@@ -59,6 +59,8 @@ pub struct Tuning {
     /// `proxy_next_upstream` (and its FastCGI and uwsgi twins): `off`, or when nginx
     /// retries a request on another connection or server, e.g. `error timeout`.
     pub next_upstream: String,
+    /// Serve https with these certificate files (None: plain HTTP).
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 impl Default for Tuning {
@@ -69,6 +71,7 @@ impl Default for Tuning {
             upstream_keepalive: 0,
             upstream_keepalive_timeout: None,
             next_upstream: "off".into(),
+            tls: None,
         }
     }
 }
@@ -85,6 +88,7 @@ impl Tuning {
                 .as_ref()
                 .map(|d| d.get_ref().0),
             next_upstream: fc.next_upstream.get_ref().clone(),
+            tls: None,
         }
     }
 
@@ -150,6 +154,30 @@ fn base_args(prefix: &std::path::Path, foreground: bool) -> Vec<String> {
     a
 }
 
+/// Fails unless the nginx binary was built with the SSL module (`nginx -V` lists
+/// `--with-http_ssl_module`): a front without TLS support cannot serve `front.tls`.
+async fn require_ssl_module(bin: &std::path::Path) -> Result<()> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(bin)
+            .arg("-V")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| Error::Harness("nginx -V did not return within 10s".into()))?
+    .map_err(|e| Error::Harness(format!("nginx -V: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+    if text.contains("--with-http_ssl_module") {
+        Ok(())
+    } else {
+        Err(Error::Harness(format!(
+            "front.tls: {} was built without the SSL module (`nginx -V` lists no --with-http_ssl_module): install an nginx with it (Debian's has it)",
+            bin.display()
+        )))
+    }
+}
+
 /// Writes the config atomically, so a reload never reads half a file.
 fn write_conf(path: &std::path::Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("conf.tmp");
@@ -193,6 +221,14 @@ pub fn render(
         Upstream::FastCgi(_) => LOC_FASTCGI,
         Upstream::Uwsgi(_) => LOC_UWSGI,
     };
+    let ssl = match &tuning.tls {
+        Some(f) => format!(
+            "        ssl_certificate \"{}\";\n        ssl_certificate_key \"{}\";\n",
+            quoted_inner(&f.cert.display().to_string()),
+            quoted_inner(&f.key.display().to_string())
+        ),
+        None => String::new(),
+    };
     let mut conf = CONF_TMPL.to_string();
     match user_directive() {
         Some((u, g)) => {
@@ -204,6 +240,11 @@ pub fn render(
     }
     conf.replace("{{prefix}}", &quoted_inner(&prefix.display().to_string()))
         .replace("{{listen}}", &listen.to_string())
+        .replace(
+            "{{listen_ssl}}",
+            if tuning.tls.is_some() { " ssl" } else { "" },
+        )
+        .replace("{{ssl}}\n", &ssl)
         .replace("{{worker_processes}}", &tuning.worker_processes.to_string())
         .replace(
             "{{worker_shutdown_timeout}}\n",
@@ -240,6 +281,18 @@ impl Nginx {
                 tools::require("nginx")
             }
         })?;
+        let probe_tls = match &tuning.tls {
+            Some(files) => {
+                require_ssl_module(&bin).await?;
+                let trust = crate::load::tls::TlsSettings {
+                    server_name: super::tls::SERVER_NAME.into(),
+                    ca_file: Some(files.ca.clone()),
+                    insecure_skip_verify: false,
+                };
+                Some(crate::load::tls::TlsClient::new(&trust).map_err(Error::Harness)?)
+            }
+            None => None,
+        };
         let prefix = env.run_dir.join("nginx");
         std::fs::create_dir_all(&prefix).map_err(|e| Error::io(&prefix, e))?;
         let listen = match listen {
@@ -267,6 +320,7 @@ impl Nginx {
         let endpoint = ngx.endpoint();
         crate::sys::readiness::wait_ready(
             &endpoint,
+            probe_tls.as_ref(),
             env.status_path,
             env.ready_timeout,
             Some(&mut ngx.child),

@@ -14,6 +14,7 @@ use tokio::net::{TcpStream, UnixStream};
 use super::response::{head_end, parse_head, BodyDecoder, HeadError, MAX_HEAD};
 pub use super::response::{ReadSpec, Reply};
 use super::target::Endpoint;
+use super::tls::{is_cert_rejection, TlsClient};
 use crate::stats::outcome::{Cut, Outcome, Stage};
 
 /// Pieces a slow upload is written in.
@@ -26,11 +27,14 @@ pub struct Conn {
     stream: Stream,
     /// Completed exchanges on this connection; a failure on a reused one is `reset_reused`.
     served: u64,
+    /// Over TLS: whether the handshake resumed an earlier session (None: plain).
+    resumed: Option<bool>,
 }
 
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -38,6 +42,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read_buf(buf).await,
             Stream::Unix(s) => s.read_buf(buf).await,
+            Stream::Tls(s) => s.read_buf(buf).await,
         }
     }
 
@@ -45,20 +50,41 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(bytes).await,
             Stream::Unix(s) => s.write_all(bytes).await,
+            // Records rustls still buffers go out on the flush.
+            Stream::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
         }
     }
 
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// A read that does not wait: `WouldBlock` if nothing (no plaintext, over TLS) is there.
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use futures_util::FutureExt;
         match self {
             Stream::Tcp(s) => s.try_read(buf),
             Stream::Unix(s) => s.try_read(buf),
+            // One poll: rustls reads what the socket holds and decrypts it; a record
+            // without plaintext (a session ticket) leaves the connection open.
+            Stream::Tls(s) => s
+                .read(buf)
+                .now_or_never()
+                .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into())),
         }
     }
 }
 
 impl Conn {
-    /// Connects within `timeout`; a failure is already classified.
-    pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Conn, Outcome> {
+    /// Connects within `timeout`, over TLS with `tls` (a TCP endpoint only); a failure
+    /// is already classified. The TLS handshake shares the connect's time limit: a
+    /// handshake that fails, is cut or takes too long is `tls_handshake`, a certificate
+    /// the client does not accept `tls_cert_rejected`.
+    pub async fn connect(
+        endpoint: &Endpoint,
+        tls: Option<&TlsClient>,
+        timeout: Duration,
+    ) -> Result<Conn, Outcome> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let connect = async {
             match endpoint {
                 Endpoint::Tcp(addr) => {
@@ -69,11 +95,40 @@ impl Conn {
                 Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             }
         };
-        match tokio::time::timeout(timeout, connect).await {
-            Ok(Ok(stream)) => Ok(Conn { stream, served: 0 }),
-            Ok(Err(e)) => Err(Outcome::from_connect_error(&e)),
-            Err(_) => Err(Outcome::ConnectTimeout),
+        let stream = match tokio::time::timeout_at(deadline, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(Outcome::from_connect_error(&e)),
+            Err(_) => return Err(Outcome::ConnectTimeout),
+        };
+        let (tls, tcp) = match (tls, stream) {
+            (Some(tls), Stream::Tcp(tcp)) => (tls, tcp),
+            (_, stream) => {
+                return Ok(Conn {
+                    stream,
+                    served: 0,
+                    resumed: None,
+                })
+            }
+        };
+        let (connector, name) = tls.parts();
+        match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
+            Ok(Ok(s)) => {
+                let resumed =
+                    s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                Ok(Conn {
+                    stream: Stream::Tls(Box::new(s)),
+                    served: 0,
+                    resumed: Some(resumed),
+                })
+            }
+            Ok(Err(e)) if is_cert_rejection(&e) => Err(Outcome::TlsCertRejected),
+            Ok(Err(_)) | Err(_) => Err(Outcome::TlsHandshake),
         }
+    }
+
+    /// Over TLS, whether the handshake resumed an earlier session (None: plain).
+    pub fn resumed(&self) -> Option<bool> {
+        self.resumed
     }
 
     /// True if a previous exchange completed on this connection.
@@ -184,7 +239,7 @@ impl Conn {
 
     /// What became of this idle connection since its last response, looked at without
     /// waiting (a non-blocking read, as pooled clients check before reuse).
-    pub fn idle_state(&self) -> Idle {
+    pub fn idle_state(&mut self) -> Idle {
         let mut probe = [0u8; 64];
         match self.stream.try_read(&mut probe) {
             Ok(0) => Idle::Closed,
@@ -288,7 +343,9 @@ mod tests {
                 s.flush().await.unwrap();
             }
         });
-        let mut conn = Conn::connect(&ep, Duration::from_secs(2)).await.unwrap();
+        let mut conn = Conn::connect(&ep, None, Duration::from_secs(2))
+            .await
+            .unwrap();
         let mut buf = Vec::new();
         let r = tokio::time::timeout(
             Duration::from_secs(2),
@@ -377,7 +434,7 @@ mod tests {
             ..ReadSpec::default()
         };
         // Everything is written and the server has closed: the next request would go out now.
-        let (r, conn, buf) = serve(reply, splits, pause_us, &spec).await;
+        let (r, mut conn, buf) = serve(reply, splits, pause_us, &spec).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
         match r {
             Ok(reply) if reply.reusable && (reply.trailing || conn.idle_state() == Idle::Stray) => {

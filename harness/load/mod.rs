@@ -15,6 +15,7 @@ pub mod pacer;
 pub mod remote;
 pub mod response;
 pub mod target;
+pub mod tls;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -136,6 +137,10 @@ struct WorkerCounters {
     sent_at_ns: AtomicU64,
     /// Idle connections found closed by the server before reuse, and reopened.
     stale_closes: AtomicU64,
+    /// TLS handshakes completed (https targets).
+    tls_handshakes: AtomicU64,
+    /// Of those, the ones that resumed an earlier session.
+    tls_resumed: AtomicU64,
     /// Requests begun, per kind (only kept with a mix).
     drawn: Box<[AtomicU64]>,
 }
@@ -197,6 +202,8 @@ pub struct LoadRun {
     target_rate: f64,
     schedule_end_ns: Option<u64>,
     span: Arc<LiveSpan>,
+    /// The target is https (the TLS counts are reported).
+    tls: bool,
 }
 
 impl LoadRun {
@@ -232,6 +239,10 @@ impl LoadRun {
                 }
                 c
             })?;
+        let tls = match &spec.target.tls {
+            Some(t) => Some(tls::TlsClient::new(t).map_err(std::io::Error::other)?),
+            None => None,
+        };
         let spec = Arc::new(spec);
         let conns = spec.connections.max(1);
         let cores = std::thread::available_parallelism()
@@ -280,6 +291,7 @@ impl LoadRun {
                     head_request: false,
                 },
                 buf: Vec::with_capacity(16 * 1024),
+                tls: tls.clone(),
                 conn: None,
                 conn_meta: (NO_CONN, 0),
                 used: (NO_CONN, 0),
@@ -355,6 +367,7 @@ impl LoadRun {
             target_rate,
             schedule_end_ns: None,
             span,
+            tls: tls.is_some(),
         })
     }
 
@@ -470,6 +483,10 @@ impl LoadRun {
             sent: sum(|c| &c.sent),
             in_flight_at_end: sum(|c| &c.in_flight),
             stale_closes: sum(|c| &c.stale_closes),
+            tls: self.tls.then(|| crate::stats::TlsCounts {
+                handshakes: sum(|c| &c.tls_handshakes),
+                resumed: sum(|c| &c.tls_resumed),
+            }),
             queued_at_end: queued,
             interrupted: ending == Ending::Interrupted,
             target_rate: self.target_rate,
@@ -546,6 +563,8 @@ struct Worker {
     rng: mix::Rng,
     read: ReadSpec,
     buf: Vec<u8>,
+    /// The TLS client of an https target, shared by the run's connections.
+    tls: Option<tls::TlsClient>,
     conn: Option<Conn>,
     /// `conn`'s id and when it was opened (load clock), for exposure.
     conn_meta: (u32, u64),
@@ -653,7 +672,7 @@ impl Worker {
     /// server while it sat idle drops it too, with [`Reuse::Pooled`] (counted in
     /// `stale_closes`): the next request opens a new one. Then records the held sample.
     fn settle(&mut self) {
-        let idle = self.conn.as_ref().map(Conn::idle_state);
+        let idle = self.conn.as_mut().map(Conn::idle_state);
         match idle {
             Some(client::Idle::Stray) => {
                 if let Some(s) = self.held.as_mut() {
@@ -693,8 +712,20 @@ impl Worker {
             }
             None => {
                 let opened_ns = self.clock.now_ns();
-                match Conn::connect(&spec.target.endpoint, spec.connect_timeout).await {
+                match Conn::connect(
+                    &spec.target.endpoint,
+                    self.tls.as_ref(),
+                    spec.connect_timeout,
+                )
+                .await
+                {
                     Ok(c) => {
+                        if let Some(resumed) = c.resumed() {
+                            self.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                            if resumed {
+                                self.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         self.used = (next_conn_id(), opened_ns);
                         if kind.keep_alive {
                             self.conn_meta = self.used;

@@ -1,7 +1,10 @@
-//! Load targets: `http://host:port/path` over TCP, or `unix:/path.sock` (HTTP/1.1 over a unix socket).
+//! Load targets: `http://host:port/path` or `https://host:port/path` over TCP, or
+//! `unix:/path.sock` (HTTP/1.1 over a unix socket).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+
+use super::tls::TlsSettings;
 
 /// Where requests go and what they ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +15,8 @@ pub struct Target {
     pub host: String,
     /// The request path with query, e.g. `/slow?ms=20`.
     pub path: String,
+    /// For an https target, how its TLS is checked (None: plain HTTP).
+    pub tls: Option<TlsSettings>,
 }
 
 /// The socket a request connects to.
@@ -24,7 +29,9 @@ pub enum Endpoint {
 }
 
 impl Target {
-    /// Parses `http://host:port/path` or `unix:/path.sock`; `path` overrides the request path.
+    /// Parses `http://host:port/path`, `https://host:port/path` (the host is the TLS
+    /// server name; trusted: the system bundle) or `unix:/path.sock`; `path` overrides
+    /// the request path.
     pub fn parse(s: &str, path: Option<&str>) -> Result<Target, String> {
         let mut target = if let Some(rest) = s.strip_prefix("unix:") {
             if rest.is_empty() {
@@ -36,8 +43,13 @@ impl Target {
                 endpoint: Endpoint::Unix(PathBuf::from(rest)),
                 host: "localhost".into(),
                 path: "/".into(),
+                tls: None,
             }
-        } else if let Some(rest) = s.strip_prefix("http://") {
+        } else if let Some((rest, https)) = s
+            .strip_prefix("http://")
+            .map(|r| (r, false))
+            .or_else(|| s.strip_prefix("https://").map(|r| (r, true)))
+        {
             let (authority, p) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, "/"),
@@ -47,12 +59,18 @@ impl Target {
                     "target `{s}`: missing host, e.g. http://127.0.0.1:8080/"
                 ));
             }
-            let with_port = match port_of(authority) {
+            let (with_port, name) = match port_of(authority) {
                 Some(port) => {
                     check_port(port).map_err(|why| format!("target `{s}`: {why}"))?;
-                    authority.to_string()
+                    (
+                        authority.to_string(),
+                        &authority[..authority.len() - port.len() - 1],
+                    )
                 }
-                None => format!("{authority}:80"),
+                None => (
+                    format!("{authority}:{}", if https { 443 } else { 80 }),
+                    authority,
+                ),
             };
             let addr = with_port
                 .to_socket_addrs()
@@ -63,12 +81,11 @@ impl Target {
                 endpoint: Endpoint::Tcp(addr),
                 host: authority.to_string(),
                 path: p.to_string(),
+                tls: https.then(|| TlsSettings::for_host(name)),
             }
-        } else if s.starts_with("https://") {
-            return Err(format!("target `{s}`: https is not supported; test the app or front server over http or a unix socket"));
         } else {
             return Err(format!(
-                "target `{s}`: expected http://HOST:PORT/PATH or unix:/PATH.sock"
+                "target `{s}`: expected http://HOST:PORT/PATH, https://HOST:PORT/PATH or unix:/PATH.sock"
             ));
         };
         if let Some(p) = path {
@@ -114,6 +131,7 @@ pub fn check_port(port: &str) -> Result<u16, String> {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.endpoint {
+            Endpoint::Tcp(a) if self.tls.is_some() => write!(f, "https://{a}{}", self.path),
             Endpoint::Tcp(a) => write!(f, "http://{a}{}", self.path),
             Endpoint::Unix(p) => write!(f, "unix:{} {}", p.display(), self.path),
         }
@@ -135,9 +153,25 @@ mod tests {
         assert_eq!(t.path, "/slow?ms=5");
         assert!(Target::parse("ftp://x", None).is_err());
         assert!(Target::parse("unix:", None).is_err());
-        assert!(Target::parse("https://127.0.0.1/", None)
-            .unwrap_err()
-            .contains("https"));
+        let t = Target::parse("https://localhost:8443/x", None).unwrap();
+        assert_eq!(t.tls.as_ref().unwrap().server_name, "localhost");
+        assert_eq!(t.host, "localhost:8443");
+        assert_eq!(
+            t.to_string(),
+            format!(
+                "https://{}/x",
+                match t.endpoint {
+                    Endpoint::Tcp(a) => a.to_string(),
+                    Endpoint::Unix(_) => unreachable!(),
+                }
+            )
+        );
+        let t = Target::parse("https://127.0.0.1/", None).unwrap();
+        assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:443".parse().unwrap()));
+        assert_eq!(t.tls.unwrap().server_name, "127.0.0.1");
+        let t = Target::parse("https://[::1]:8443/", None).unwrap();
+        assert_eq!(t.tls.unwrap().server_name, "::1");
+        assert_eq!(Target::parse("http://127.0.0.1/", None).unwrap().tls, None);
         assert!(Target::parse("unix:/a", Some("nope")).is_err());
         let t = Target::parse("http://[::1]:8080/", None).unwrap();
         assert_eq!(t.endpoint, Endpoint::Tcp("[::1]:8080".parse().unwrap()));

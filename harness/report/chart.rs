@@ -43,6 +43,8 @@ pub fn outcome_colour(key: &str) -> &'static str {
         "connect_again" => "#c9a100",
         "connect_timeout" => "#9c755f",
         "connect_other" => "#7b4f2c",
+        "tls_handshake" => "#2f6b8f",
+        "tls_cert_rejected" => "#1b3a5c",
         "reset_fresh" => "#b6257a",
         "reset_reused" => "#ff9da7",
         "truncated" => "#d37295",

@@ -120,6 +120,13 @@ pub fn render(r: &RunReport) -> String {
                 st.stale_closes
             );
         }
+        if let Some(tls) = st.tls {
+            let _ = writeln!(
+                o,
+                "  tls: {} handshakes, {} of them resumed a session",
+                tls.handshakes, tls.resumed
+            );
+        }
         if st.target_rate > 0.0 {
             let _ = writeln!(
                 o,

@@ -119,6 +119,17 @@ pub struct LoadConfig {
     /// Seed of the generator that draws each request's kind (same seed, same draws
     /// on each connection).
     pub seed: u64,
+    /// https: PEM file of the CAs the load trusts, relative to the scenario file
+    /// (default: the CA made for the run's TLS front).
+    pub ca_file: Option<Spanned<String>>,
+    /// https: accept any certificate (not with `ca_file`).
+    pub insecure_skip_verify: Spanned<bool>,
+    /// https: the name the certificate must be valid for, sent as SNI (default:
+    /// `localhost`, what the run's certificate is made for).
+    pub server_name: Option<Spanned<String>>,
+    /// `ca_file` resolved against the scenario file's directory (set once it is read).
+    #[serde(skip)]
+    pub ca_path: Option<PathBuf>,
 }
 
 impl Default for LoadConfig {
@@ -140,6 +151,10 @@ impl Default for LoadConfig {
             version_regex: None,
             mix: Vec::new(),
             seed: 1,
+            ca_file: None,
+            insecure_skip_verify: Spanned::new(0..0, false),
+            server_name: None,
+            ca_path: None,
         }
     }
 }
@@ -149,6 +164,47 @@ impl Default for LoadConfig {
 pub const GRACE_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LoadConfig {
+    /// The TLS keys given (`load.ca_file`, ...), with where each is.
+    pub fn tls_keys(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        let mut keys = Vec::new();
+        if let Some(c) = &self.ca_file {
+            keys.push(("load.ca_file", c.span()));
+        }
+        if *self.insecure_skip_verify.get_ref() {
+            keys.push((
+                "load.insecure_skip_verify",
+                self.insecure_skip_verify.span(),
+            ));
+        }
+        if let Some(n) = &self.server_name {
+            keys.push(("load.server_name", n.span()));
+        }
+        keys
+    }
+
+    /// The TLS keys onto an https target's settings; given for a plain target, an error.
+    pub fn apply_tls(&self, target: &mut crate::load::Target) -> Result<()> {
+        let Some(t) = target.tls.as_mut() else {
+            return match self.tls_keys().first() {
+                Some((key, _)) => Err(Error::Usage(format!(
+                    "{key}: the target {target} is not https"
+                ))),
+                None => Ok(()),
+            };
+        };
+        if let Some(ca) = &self.ca_path {
+            t.ca_file = Some(ca.clone());
+        }
+        if *self.insecure_skip_verify.get_ref() {
+            t.insecure_skip_verify = true;
+            t.ca_file = None;
+        }
+        if let Some(n) = &self.server_name {
+            t.server_name = n.get_ref().clone();
+        }
+        Ok(())
+    }
+
     /// How long requests in flight when scheduling stops may take before they count as
     /// hung: `grace` if set, else the request timeout plus [`GRACE_SLACK`] (every kind of a
     /// mix shares that timeout, so the slowest request allowed still ends in its class).
@@ -374,6 +430,12 @@ pub fn parse_all(path: &Path, src: &str) -> (Option<Scenario>, Vec<Error>) {
     };
     let mut problems = Vec::new();
     let app_options = validate(&s, &loc, &mut problems);
+    let mut s = s;
+    s.load.ca_path = s
+        .load
+        .ca_file
+        .as_ref()
+        .map(|c| dir_of(path).join(c.get_ref()));
     let options = validate_reload(&s, &loc, &mut problems);
     let (Some(app_options), Some(options)) = (app_options, options) else {
         return (None, problems);
@@ -517,6 +579,7 @@ fn validate(
     ];
     problems.extend(sections.into_iter().filter_map(Result::err));
     validate_load(&s.load, loc, problems);
+    validate_load_tls(s, loc, problems);
     problems.extend(s.assert.validate(loc).err());
     problems.extend(validate_sweep(s, loc).err());
     app_options
@@ -588,6 +651,41 @@ fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
                 Some("load.version_regex"),
                 &format!("invalid regex: {e}"),
             ));
+        }
+    }
+}
+
+/// The `[load]` TLS keys: each well formed, and only where the target is https (a
+/// TLS front, or an external app, whose target may be).
+fn validate_load_tls(s: &Scenario<(), ()>, loc: &Locator, problems: &mut Vec<Error>) {
+    let load = &s.load;
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls);
+    if !https {
+        for (key, span) in load.tls_keys() {
+            problems.push(loc.error(
+                span,
+                Some(key),
+                "only for an https target: add `tls = true` to [front]",
+            ));
+        }
+        return;
+    }
+    if let Some(ca) = &load.ca_file {
+        let path = dir_of(loc.path).join(ca.get_ref());
+        if let Err(why) = crate::load::tls::read_ca_file(&path) {
+            problems.push(loc.error(ca.span(), Some("load.ca_file"), &why));
+        }
+        if *load.insecure_skip_verify.get_ref() {
+            problems.push(loc.error(
+                load.insecure_skip_verify.span(),
+                Some("load.insecure_skip_verify"),
+                "give `ca_file` or `insecure_skip_verify`, not both (a CA to trust, or no verification)",
+            ));
+        }
+    }
+    if let Some(n) = &load.server_name {
+        if let Some(why) = crate::load::tls::server_name_problem(n.get_ref()) {
+            problems.push(loc.error(n.span(), Some("load.server_name"), &why));
         }
     }
 }
@@ -688,6 +786,13 @@ fn validate_websockets(s: &Scenario<(), ()>, w: &WebsocketsConfig, loc: &Locator
     }
     if let Some(why) = request_path_problem(w.path.get_ref()) {
         return Err(loc.error(w.path.span(), Some("websockets.path"), why));
+    }
+    if n > 0 && s.front.as_ref().is_some_and(FrontConfig::is_tls) {
+        return Err(loc.error(
+            w.connections.span(),
+            Some("websockets.connections"),
+            "websockets over TLS are not supported: drop [websockets] or `front.tls`",
+        ));
     }
     let kind = s.app.kind.get_ref();
     let serves = app::find_kind(kind).is_some_and(|e| e.websockets);

@@ -23,6 +23,12 @@ pub enum Outcome {
     ConnectTimeout,
     /// Any other connect error (EACCES, a reset during connect, ...).
     ConnectOther,
+    /// The TLS handshake of an https connection failed: an alert, a reset or a close
+    /// during it, or not done within the connect timeout.
+    TlsHandshake,
+    /// The server's certificate was not accepted: not signed by a trusted CA, not valid
+    /// for the server name, expired.
+    TlsCertRejected,
     /// Reset or closed before any response byte, on a new connection.
     ResetFresh,
     /// Reset or closed before any response byte, on a reused keep-alive connection.
@@ -99,6 +105,8 @@ pub const CLASS_NAMES: &[&str] = &[
     "connect_again",
     "connect_timeout",
     "connect_other",
+    "tls_handshake",
+    "tls_cert_rejected",
     "reset_fresh",
     "reset_reused",
     "truncated",
@@ -121,6 +129,8 @@ impl Outcome {
             Outcome::ConnectAgain => "connect_again",
             Outcome::ConnectTimeout => "connect_timeout",
             Outcome::ConnectOther => "connect_other",
+            Outcome::TlsHandshake => "tls_handshake",
+            Outcome::TlsCertRejected => "tls_cert_rejected",
             Outcome::ResetFresh => "reset_fresh",
             Outcome::ResetReused => "reset_reused",
             Outcome::Truncated => "truncated",
@@ -266,6 +276,10 @@ mod tests {
     #[test]
     fn names() {
         assert!(is_valid_name("reset_reused"));
+        assert!(is_valid_name("tls_handshake"));
+        assert!(is_valid_name("tls_cert_rejected"));
+        assert_eq!(Outcome::TlsCertRejected.class(), "tls_cert_rejected");
+        assert!(Outcome::TlsHandshake.is_failure());
         assert!(is_valid_name("http_502"));
         assert!(!is_valid_name("http_200"));
         assert!(!is_valid_name("nope"));

@@ -32,6 +32,8 @@ pub struct LoadCounters {
     pub queued_at_end: u64,
     /// Idle keep-alive connections found closed by the server before reuse, and reopened.
     pub stale_closes: u64,
+    /// TLS handshakes of an https target (None: plain HTTP).
+    pub tls: Option<TlsCounts>,
     /// The load was cut short by an interruption (a signal): what was still open at
     /// the end (in flight or queued) counts as `interrupted`, not as `hung`.
     pub interrupted: bool,
@@ -45,6 +47,16 @@ pub struct LoadCounters {
     pub oldest_in_flight_ns: u64,
     /// The grace the requests in flight were given after scheduling stopped, ns.
     pub grace_ns: u64,
+}
+
+/// The TLS handshakes of an https run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TlsCounts {
+    /// Handshakes completed (one per connection opened).
+    pub handshakes: u64,
+    /// Of those, the ones that resumed an earlier session (a ticket from the server),
+    /// skipping the certificate exchange.
+    pub resumed: u64,
 }
 
 /// The summary of one load run, as reported.
@@ -74,6 +86,9 @@ pub struct RunStats {
     /// closed and reopened (`load.reuse = "pooled"`): not failures, what a pooled client
     /// sees as a normal close. A close that crossed a request in flight is `reset_reused`.
     pub stale_closes: u64,
+    /// TLS handshakes of an https target, and how many resumed a session (absent: plain HTTP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsCounts>,
     /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
     /// `failed / (ok + failed)`, hung included, interrupted left out (none: no request ended).

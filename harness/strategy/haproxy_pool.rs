@@ -676,6 +676,7 @@ impl Strategy for HaproxyPool {
             endpoint,
             host,
             path: "/".into(),
+            tls: None,
         })
     }
 

@@ -483,6 +483,7 @@ impl Strategy for HaproxyReload {
             endpoint: Endpoint::Tcp(listen),
             host: listen.to_string(),
             path: "/".into(),
+            tls: None,
         })
     }
 

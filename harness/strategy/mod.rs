@@ -77,6 +77,7 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
             endpoint: upstream.clone(),
             host,
             path: "/".into(),
+            tls: None,
         });
     };
     let up = ctx.app.upstream(upstream.clone());
@@ -84,7 +85,18 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
         .listen
         .as_ref()
         .and_then(|l| crate::front::front_listen(l).ok());
-    let ngx = Nginx::start(&ctx.app.site(), &up, Tuning::of(&fc), listen).await?;
+    let mut tuning = Tuning::of(&fc);
+    let mut tls = None;
+    if fc.is_tls() {
+        let files = crate::front::tls::generate(&ctx.app.site().run_dir.join("tls"))?;
+        tls = Some(crate::load::tls::TlsSettings {
+            server_name: crate::front::tls::SERVER_NAME.into(),
+            ca_file: Some(files.ca.clone()),
+            insecure_skip_verify: false,
+        });
+        tuning.tls = Some(files);
+    }
+    let ngx = Nginx::start(&ctx.app.site(), &up, tuning, listen).await?;
     let endpoint = ngx.endpoint();
     ctx.front = Some(ngx);
     let host = match &endpoint {
@@ -95,6 +107,7 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
         endpoint,
         host,
         path: "/".into(),
+        tls,
     })
 }
 

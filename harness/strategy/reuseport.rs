@@ -140,7 +140,7 @@ impl Reuseport {
                     .child
                     .error(format!("exited ({status}) before it was ready")));
             }
-            match readiness::probe_once(&inst.endpoint, &ctx.app.config.status_path).await {
+            match readiness::probe_once(&inst.endpoint, None, &ctx.app.config.status_path).await {
                 Ok((200..=299, Some(v))) if v == inst.version => return Ok(()),
                 Ok((code, v)) => last = format!("status {code}, version {v:?}"),
                 Err(e) => last = e,

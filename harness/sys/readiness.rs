@@ -5,14 +5,17 @@ use std::time::Duration;
 use super::child::Child;
 use crate::error::{Error, Result};
 use crate::load::client::{Conn, ReadSpec};
+use crate::load::tls::TlsClient;
 use crate::load::Endpoint;
 
 /// Polling interval of the probes.
 pub const PROBE_EVERY: Duration = Duration::from_millis(20);
 
-/// One `GET path` to `endpoint`: its status and the `X-App-Version` it named, or why it failed.
+/// One `GET path` to `endpoint` (over TLS with `tls`): its status and the
+/// `X-App-Version` it named, or why it failed.
 pub async fn probe_once(
     endpoint: &Endpoint,
+    tls: Option<&TlsClient>,
     path: &str,
 ) -> std::result::Result<(u16, Option<String>), String> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: zdt-check-probe\r\nConnection: close\r\n\r\n").into_bytes();
@@ -24,7 +27,7 @@ pub async fn probe_once(
     };
     let mut buf = Vec::with_capacity(4096);
     let attempt = async {
-        let mut conn = Conn::connect(endpoint, Duration::from_secs(1))
+        let mut conn = Conn::connect(endpoint, tls, Duration::from_secs(1))
             .await
             .map_err(|o| o.to_string())?;
         conn.exchange(&request, &mut buf, &spec)
@@ -43,11 +46,12 @@ pub async fn probe_once(
     }
 }
 
-/// Sends `GET path` to `endpoint` until a 2xx arrives, up to `timeout`.
+/// Sends `GET path` to `endpoint` (over TLS with `tls`) until a 2xx arrives, up to `timeout`.
 /// Fails early, with the tail of its log, if `child` exits first.
 /// Returns the `X-App-Version` the probe saw, if any.
 pub async fn wait_ready(
     endpoint: &Endpoint,
+    tls: Option<&TlsClient>,
     path: &str,
     timeout: Duration,
     mut child: Option<&mut Child>,
@@ -60,7 +64,7 @@ pub async fn wait_ready(
                 return Err(c.error(format!("exited ({status}) before it was ready")));
             }
         }
-        match probe_once(endpoint, path).await {
+        match probe_once(endpoint, tls, path).await {
             Ok((200..=299, version)) => return Ok(version),
             Ok((status, _)) => last = format!("status {status}"),
             Err(why) => last = why,
@@ -90,7 +94,7 @@ pub async fn wait_accepting(
         if let Some(status) = child.try_exited() {
             return Err(child.error(format!("exited ({status}) before it was ready")));
         }
-        if Conn::connect(endpoint, Duration::from_secs(1))
+        if Conn::connect(endpoint, None, Duration::from_secs(1))
             .await
             .is_ok()
         {

@@ -19,3 +19,4 @@ pub mod init;
 mod layers;
 mod reference;
 mod report_schema;
+mod tls_input;

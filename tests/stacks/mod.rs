@@ -13,6 +13,7 @@ mod haproxy_reload;
 mod hypercorn;
 mod netns;
 mod nginx;
+mod nginx_tls;
 mod remote;
 mod reuseport;
 mod supervisor;

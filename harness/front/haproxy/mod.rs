@@ -316,6 +316,7 @@ impl Haproxy {
         let waited = match waited {
             Ok(()) => crate::sys::readiness::wait_ready(
                 &hap.endpoint(),
+                None,
                 env.status_path,
                 limit,
                 Some(&mut hap.child),

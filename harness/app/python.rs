@@ -80,6 +80,23 @@ pub fn bind_args(endpoint: &Endpoint) -> Vec<String> {
     }
 }
 
+/// Removes a socket file left at `endpoint` by a killed predecessor in the same slot
+/// (strategies reuse a slot only once its previous instance is stopped): SIGKILL gives
+/// uvicorn and granian no chance to unlink it, and both refuse to bind over it.
+/// Anything but a socket is left alone (the server then says what is in the way).
+pub fn remove_stale_socket(endpoint: &Endpoint) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Endpoint::Unix(path) = endpoint else {
+        return Ok(());
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Binds a new readiness socket for `slot` in the run dir; returns it and the
 /// `ZDT_READY_SOCKET` variable that names it to the app's workers.
 pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, String))> {

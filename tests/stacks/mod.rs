@@ -1,6 +1,7 @@
 //! The real stacks (nginx, haproxy, gunicorn, uWSGI, flup, supervisord, uvicorn, granian), one module per server family
 //! (netns: haproxy-pool across test hosts, network namespaces; reuseport: the SO_REUSEPORT
 //! handover on a test host, with net.ipv4.tcp_migrate_req at 0 and 1).
+//! python_kinds: uvicorn and granian under symlink-swap, nginx-reload and haproxy-pool.
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
@@ -10,6 +11,7 @@ mod haproxy;
 mod haproxy_reload;
 mod netns;
 mod nginx;
+mod python_kinds;
 mod reuseport;
 mod supervisor;
 mod uvicorn;

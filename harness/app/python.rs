@@ -108,3 +108,25 @@ pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, 
         ("ZDT_READY_SOCKET".into(), path.display().to_string()),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_socket_is_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s1.sock");
+        // A socket nobody listens on any more: what a killed server leaves.
+        drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+        assert!(sock.exists());
+        remove_stale_socket(&Endpoint::Unix(sock.clone())).unwrap();
+        assert!(!sock.exists());
+        // Absent: nothing to do. A regular file: left for the server to complain about.
+        remove_stale_socket(&Endpoint::Unix(sock.clone())).unwrap();
+        std::fs::write(&sock, "not a socket").unwrap();
+        remove_stale_socket(&Endpoint::Unix(sock.clone())).unwrap();
+        assert!(sock.exists());
+        remove_stale_socket(&Endpoint::Tcp(([127, 0, 0, 1], 9).into())).unwrap();
+    }
+}

@@ -5,7 +5,7 @@
 #                     chromium and libxml2-utils for the HTML and JUnit report tests)
 #   a Python venv at ${ZDT_VENV:-<repo>/.venv} with pinned gunicorn, flup, supervisor and
 #   uvicorn (with h11 and wsproto only: no uvloop/httptools extras), uvicorn-worker (gunicorn's
-#   ASGI worker class) and granian (no extras), and one venv per other pinned
+#   ASGI worker class), granian (no extras) and hypercorn, and one venv per other pinned
 #   uvicorn and gunicorn version at <venv>-<package>-<version> (`app.server_version`);
 #   maturin (pinned) in ${ZDT_BUILD_VENV:-<repo>/.venv-build}, for the wheel test.
 # Runs as root on Debian 12 with no stdin; does nothing slow when all is there.
@@ -28,6 +28,8 @@ WSPROTO_VERSION=1.3.2
 UVICORN_WORKER_VERSION=0.4.0
 # granian (Rust HTTP server for ASGI/WSGI; app kind granian): 2.8.7 is the version issue 19 measured.
 GRANIAN_VERSION=2.8.7
+# hypercorn (ASGI; app kind hypercorn): 0.18.0 is the version issue 19 measured.
+HYPERCORN_VERSION=0.18.0
 # Other uvicorn versions a scenario may pin (app.server_version), each in its own venv:
 # 0.50.0 is the last one whose SIGHUP restarts every worker at once.
 UVICORN_OTHER_VERSIONS=(0.50.0)
@@ -112,7 +114,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log "apt: done in $((SECONDS - t0)) s"
 fi
 
-# ---- Python venv with gunicorn + flup + supervisor + uvicorn + granian -------------------
+# ---- Python venv with gunicorn + flup + supervisor + uvicorn + granian + hypercorn -------------------
 # has_versions PYTHON name==version...: every package installed at exactly that version.
 has_versions() {
     local py="$1"
@@ -127,9 +129,9 @@ EOF
 venv_ok() {
     has_versions "$VENV/bin/python" "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" \
         "supervisor==$SUPERVISOR_VERSION" "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" \
-        "uvicorn-worker==$UVICORN_WORKER_VERSION" "granian==$GRANIAN_VERSION" &&
+        "uvicorn-worker==$UVICORN_WORKER_VERSION" "granian==$GRANIAN_VERSION" "hypercorn==$HYPERCORN_VERSION" &&
         [ -x "$VENV/bin/supervisord" ] && [ -x "$VENV/bin/supervisorctl" ] && [ -x "$VENV/bin/uvicorn" ] &&
-        [ -x "$VENV/bin/granian" ]
+        [ -x "$VENV/bin/granian" ] && [ -x "$VENV/bin/hypercorn" ]
 }
 
 if ! venv_ok; then
@@ -138,12 +140,12 @@ if ! venv_ok; then
         log "venv: creating $VENV"
         "$SYS_PYTHON" -m venv "$VENV"
     fi
-    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION wsproto==$WSPROTO_VERSION uvicorn-worker==$UVICORN_WORKER_VERSION granian==$GRANIAN_VERSION"
+    log "venv: pip install gunicorn==$GUNICORN_VERSION flup==$FLUP_VERSION supervisor==$SUPERVISOR_VERSION uvicorn==$UVICORN_VERSION h11==$H11_VERSION wsproto==$WSPROTO_VERSION uvicorn-worker==$UVICORN_WORKER_VERSION granian==$GRANIAN_VERSION hypercorn==$HYPERCORN_VERSION"
     PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
         "gunicorn==$GUNICORN_VERSION" "flup==$FLUP_VERSION" "supervisor==$SUPERVISOR_VERSION" \
         "uvicorn==$UVICORN_VERSION" "h11==$H11_VERSION" "wsproto==$WSPROTO_VERSION" \
-        "uvicorn-worker==$UVICORN_WORKER_VERSION" "granian==$GRANIAN_VERSION" </dev/null
-    venv_ok || { log "venv: gunicorn/flup/supervisor/uvicorn/uvicorn-worker/granian not installed after pip"; exit 1; }
+        "uvicorn-worker==$UVICORN_WORKER_VERSION" "granian==$GRANIAN_VERSION" "hypercorn==$HYPERCORN_VERSION" </dev/null
+    venv_ok || { log "venv: gunicorn/flup/supervisor/uvicorn/uvicorn-worker/granian/hypercorn not installed after pip"; exit 1; }
     log "venv: done in $((SECONDS - t0)) s"
 fi
 
@@ -192,6 +194,7 @@ echo "$("$BUILD_VENV/bin/maturin" --version) (venv $BUILD_VENV)"
 echo "supervisor $("$VENV/bin/supervisord" --version)"
 echo "uvicorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"), "(h11", version("h11") + ")")')"
 echo "granian $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("granian"))')"
+echo "hypercorn $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("hypercorn"))')"
 for v in "${UVICORN_OTHER_VERSIONS[@]}"; do
     echo "uvicorn $("$VENV-uvicorn-$v/bin/python" -c 'from importlib.metadata import version; print(version("uvicorn"))') (venv $VENV-uvicorn-$v)"
 done

@@ -257,6 +257,11 @@ pub struct LoadArgs {
     /// Write the report as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Allow a target off this machine (not loopback, not a unix socket). Without it
+    /// such a target is refused (exit 2) before anything is sent. A host name is
+    /// resolved once; every connection goes to that address, which the report names.
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 /// A duration flag: at most 24 h (`config::duration::parse`).
@@ -670,6 +675,8 @@ fn writable(path: &std::path::Path) -> std::io::Result<()> {
 
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
+    crate::load::remote::check_allowed(&target, a.allow_remote, "--allow-remote")
+        .map_err(|why| Error::Usage(format!("target `{}`: {why}", a.target)))?;
     check_load_flags(a.rate, Some(a.connections))?;
     check_outputs(&[("--json", &a.json)])?;
     if let Some(w) = a.rate.and_then(|r| limits::rate_warning(r, a.connections)) {
@@ -728,7 +735,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
             rate: a.rate,
             connections: a.connections,
             keep_alive,
-            target: target.to_string(),
+            target: crate::load::remote::describe(&target),
         }),
         steps: Vec::new(),
         stats: Some(stats),

@@ -206,7 +206,7 @@ async fn run_inner(
         rate: matches!(spec.mode, Mode::Open { .. }).then_some(*sc.load.rate.get_ref()),
         connections: spec.connections,
         keep_alive: spec.keep_alive,
-        target: spec.target.to_string(),
+        target: crate::load::remote::describe(&spec.target),
     });
     let table = VersionTable::default();
     // The verifier's own CPU from load start to load finish (the app's children excluded).

@@ -62,6 +62,16 @@ impl RunResult {
             .collect()
     }
 
+    /// The names of the recorded reload steps, in order.
+    pub fn step_names(&self) -> Vec<String> {
+        self.report["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str().map(String::from))
+            .collect()
+    }
+
     /// Count of an outcome class (e.g. `connect_missing`, `http_5xx`) over the whole run.
     pub fn class(&self, name: &str) -> u64 {
         self.report["stats"]["classes"][name].as_u64().unwrap_or(0)
@@ -204,17 +214,17 @@ pub fn require_stack(what: &[&str]) -> bool {
     let mut missing = Vec::new();
     for w in what {
         let ok = match *w {
-            "gunicorn" | "granian" | "flup" | "supervisor" | "wsproto" | "uvicorn_worker" => venv()
-                .is_some_and(|v| match *w {
-                    "gunicorn" | "granian" => v.join("bin").join(w).exists(),
-                    "supervisor" => {
-                        v.join("bin/supervisord").exists() && v.join("bin/supervisorctl").exists()
-                    }
-                    _ => Command::new(v.join("bin/python"))
-                        .args(["-c", &format!("import {w}")])
-                        .output()
-                        .is_ok_and(|o| o.status.success()),
-                }),
+            "gunicorn" | "granian" | "hypercorn" | "flup" | "supervisor" | "wsproto"
+            | "uvicorn_worker" => venv().is_some_and(|v| match *w {
+                "gunicorn" | "granian" | "hypercorn" => v.join("bin").join(w).exists(),
+                "supervisor" => {
+                    v.join("bin/supervisord").exists() && v.join("bin/supervisorctl").exists()
+                }
+                _ => Command::new(v.join("bin/python"))
+                    .args(["-c", &format!("import {w}")])
+                    .output()
+                    .is_ok_and(|o| o.status.success()),
+            }),
             // gunicorn-<version>: the pinned one in its own venv.
             g if g.starts_with("gunicorn-") => venv().is_some_and(|v| {
                 let mut name = v.file_name().unwrap_or_default().to_os_string();

@@ -48,6 +48,9 @@ pub struct Options {
     /// A venv handed to the commands as `$ZDT_VENV` (default: $ZDT_VENV, or a
     /// `.venv` near the binary or the current directory).
     pub venv: Option<PathBuf>,
+    /// Allow a `target` off this machine (a host name or an address that is not
+    /// loopback): without it, such a target is bad input.
+    pub allow_remote: bool,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             ready_status: Spanned::new(0..0, 200),
             env: None,
             venv: None,
+            allow_remote: false,
         }
     }
 }
@@ -70,7 +74,8 @@ impl AppKind for External {
     const OPTIONS: &'static [OptionDoc] = &[
         OptionDoc::new("start", "—", "the command that brings up version 1 (argument list, no shell); absent: already running"),
         OptionDoc::new("stop", "—", "the command that takes the stack down at the end (before its process group is killed)"),
-        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` (loopback only) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded, and `${ZDT_PORT}` (`${ZDT_PORT_2}` to `_4`) to a free loopback port picked for the run, also in the commands' environment"),
+        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` (loopback, unless `allow_remote`) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded, and `${ZDT_PORT}` (`${ZDT_PORT_2}` to `_4`) to a free loopback port picked for the run, also in the commands' environment"),
+        OptionDoc::new("allow_remote", "`false`", "allow a `target` off this machine: a host name (resolved once per run; the report names the address) or an address that is not loopback. Only for hosts you own"),
         OptionDoc::new("ready_status", "`200`", "the status `status_path` must answer"),
         OptionDoc::new("env", "—", "extra environment for the start, stop and deploy commands (names may not start with `ZDT_`)"),
         OptionDoc::new("venv", "—", "a venv handed to the commands as `$ZDT_VENV` (default: `$ZDT_VENV`, or a `.venv` near the binary or the current directory)"),
@@ -87,7 +92,8 @@ impl AppKind for External {
         };
         // The run's ports are picked at run time; any port stands in for them here.
         let placeholder = expand_target(target.get_ref(), Path::new("/run"), &[1; RUN_PORTS]);
-        check_target(&placeholder).map_err(|why| at.error(target.span(), "app.target", &why))?;
+        check_target(&placeholder, o.allow_remote)
+            .map_err(|why| at.error(target.span(), "app.target", &why))?;
         argv_ok(at, &o.start, "app.start")?;
         argv_ok(at, &o.stop, "app.stop")?;
         if !(100..=599).contains(o.ready_status.get_ref()) {
@@ -185,9 +191,10 @@ pub fn expand_target(s: &str, run_dir: &Path, ports: &[u16]) -> String {
     out
 }
 
-/// Checks an external app's target: `http://` on a loopback IP, or `unix:`, with no path
-/// (the request path is `load.path`).
-pub fn check_target(raw: &str) -> std::result::Result<(), String> {
+/// Checks an external app's target: `http://` on a loopback IP (any host with
+/// `allow_remote`, resolved later, once per run), or `unix:`, with no path (the request
+/// path is `load.path`).
+pub fn check_target(raw: &str, allow_remote: bool) -> std::result::Result<(), String> {
     if raw.trim().is_empty() {
         return Err(
             "is empty; write e.g. \"http://127.0.0.1:8000/\" or \"unix:${ZDT_RUN_DIR}/app.sock\""
@@ -204,12 +211,21 @@ pub fn check_target(raw: &str) -> std::result::Result<(), String> {
         if let Some(port) = crate::load::target::port_of(authority) {
             crate::load::target::check_port(port)?;
         }
+        if allow_remote {
+            let host = crate::load::target::port_of(authority)
+                .and_then(|port| authority.strip_suffix(port)?.strip_suffix(':'))
+                .unwrap_or(authority);
+            if host.is_empty() {
+                return Err("has no host (e.g. \"http://staging.example:8000/\")".into());
+            }
+            return Ok(());
+        }
         let addr: std::net::SocketAddr = authority.parse().map_err(|_| {
-            format!("{authority:?} is not an IP address with a port (e.g. \"http://127.0.0.1:8000/\"; host names are not resolved)")
+            format!("{authority:?} is not an IP address with a port (e.g. \"http://127.0.0.1:8000/\"; host names are resolved only for a remote target: `app.allow_remote = true`)")
         })?;
         if !addr.ip().is_loopback() {
             return Err(format!(
-                "{} is not a loopback address: zdt-check sends load only to loopback or unix sockets",
+                "{} is not a loopback address: zdt-check sends load off this machine only with `app.allow_remote = true` (and only to hosts you own)",
                 addr.ip()
             ));
         }

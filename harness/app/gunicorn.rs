@@ -146,14 +146,6 @@ impl Options {
     }
 }
 
-/// The `--bind` argument.
-fn bind_arg(endpoint: &Endpoint) -> String {
-    match endpoint {
-        Endpoint::Tcp(a) => a.to_string(),
-        Endpoint::Unix(p) => format!("unix:{}", p.display()),
-    }
-}
-
 /// Spawns gunicorn for `slot`; returns the master and the bound readiness socket.
 pub fn spawn(
     o: &Options,
@@ -179,7 +171,7 @@ pub fn spawn(
         "--chdir".into(),
         py.display().to_string(),
         "--bind".into(),
-        bind_arg(endpoint),
+        python::bind_address(endpoint),
         "--workers".into(),
         o.workers.get_ref().to_string(),
         "--worker-class".into(),

@@ -14,6 +14,7 @@ pub mod external;
 pub mod flup;
 pub mod granian;
 pub mod gunicorn;
+pub mod hypercorn;
 pub mod python;
 pub mod server_version;
 pub mod uvicorn;
@@ -119,7 +120,7 @@ pub struct Launch<'a> {
 pub struct Spawned {
     /// Its process group.
     pub child: Child,
-    /// gunicorn, uvicorn, granian: the workers' readiness datagrams.
+    /// gunicorn, uvicorn, granian, hypercorn: the workers' readiness datagrams.
     pub ready_rx: Option<tokio::net::UnixDatagram>,
     /// uWSGI: the master FIFO and touch-reload file.
     pub uwsgi: Option<uwsgi::Control>,
@@ -289,6 +290,7 @@ pub const KINDS: &[AppKindEntry] = &[
     entry::<flup::Flup>(),
     entry::<uvicorn::Uvicorn>(),
     entry::<granian::Granian>(),
+    entry::<hypercorn::Hypercorn>(),
     entry::<external::External>(),
 ];
 
@@ -744,14 +746,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("(it applies to: gunicorn, uwsgi, flup, uvicorn, granian, external)"),
+            e.contains(
+                "(it applies to: gunicorn, uwsgi, flup, uvicorn, granian, hypercorn, external)"
+            ),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nstartup_delay = \"1s\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup, uvicorn, granian)"),
+            e.starts_with("s.toml:4:17: `app.startup_delay`: not an option of app kind \"external\" (it applies to: builtin, gunicorn, uwsgi, flup, uvicorn, granian, hypercorn)"),
             "{e}"
         );
         let e = parse_str("[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:9/\"\nnope = 1\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n")

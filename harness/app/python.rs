@@ -80,6 +80,15 @@ pub fn bind_args(endpoint: &Endpoint) -> Vec<String> {
     }
 }
 
+/// The `--bind` value of the Python servers that take an address that way (gunicorn,
+/// hypercorn): `HOST:PORT` or `unix:PATH`.
+pub fn bind_address(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Tcp(a) => a.to_string(),
+        Endpoint::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
 /// Removes a socket file left at `endpoint` by a killed predecessor in the same slot
 /// (strategies reuse a slot only once its previous instance is stopped): SIGKILL gives
 /// uvicorn and granian no chance to unlink it, and both refuse to bind over it.

@@ -89,7 +89,7 @@ pub fn split_words(s: &str) -> std::result::Result<Vec<String>, String> {
 /// The target must be one the external app kind accepts (the scenario parser's own
 /// rule: a loopback `http://IP:PORT/` or a `unix:` path), so the file parses as written.
 fn check_target(t: &str) -> std::result::Result<(), String> {
-    crate::app::external::check_target(t).map_err(|why| format!("--target `{t}`: {why}"))
+    crate::app::external::check_target(t, false).map_err(|why| format!("--target `{t}`: {why}"))
 }
 
 fn command_array(flag: &str, cmd: &str) -> Result<String> {

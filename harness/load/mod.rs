@@ -12,6 +12,7 @@ pub mod limits;
 pub mod mix;
 
 pub mod pacer;
+pub mod remote;
 pub mod response;
 pub mod target;
 

@@ -51,6 +51,7 @@ const GRANIAN: Server = Server {
     name: "granian",
     abandoned: None,
     notable: &[("Killing old worker", "old worker killed")],
+    old_first: false,
 };
 
 #[async_trait]

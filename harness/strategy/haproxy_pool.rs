@@ -160,7 +160,8 @@ impl Spec for HaproxyPool {
         OptionDoc::new("link_down_for", "`\"1s\"`", "how long `link_down` keeps the link down after haproxy marked the server DOWN (at most `\"5m\"`)"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn", "uvicorn", "granian"];
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "gunicorn", "uvicorn", "granian", "hypercorn"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {

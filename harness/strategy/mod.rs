@@ -15,6 +15,7 @@ pub mod gunicorn_hup;
 pub mod gunicorn_usr2;
 pub mod haproxy_pool;
 pub mod haproxy_reload;
+pub mod hypercorn_hup;
 pub mod naive_restart;
 pub mod nginx_reload;
 pub mod reuseport;
@@ -271,6 +272,7 @@ pub const REGISTRY: &[Entry] = &[
     entry::<uwsgi_fastrouter::UwsgiFastrouter>(),
     entry::<uvicorn_hup::UvicornHup>(),
     entry::<granian_hup::GranianHup>(),
+    entry::<hypercorn_hup::HypercornHup>(),
     entry::<haproxy_pool::HaproxyPool>(),
     entry::<haproxy_reload::HaproxyReload>(),
     entry::<reuseport::Reuseport>(),

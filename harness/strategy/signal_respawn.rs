@@ -1,4 +1,5 @@
-//! The part the signal-respawn strategies share (uvicorn-hup, granian-hup): one server
+//! The part the signal-respawn strategies share (uvicorn-hup, granian-hup,
+//! hypercorn-hup): one server
 //! process whose workers each send a readiness datagram once they have imported the
 //! app (`ready <worker pid> <parent pid>`), and which replaces its workers when it gets
 //! a signal. Each strategy keeps its own file for its options, docs and what it makes
@@ -6,7 +7,11 @@
 //!
 //! Knowing a respawn is done: N workers that were not serving before the signal have
 //! each sent their readiness datagram (one step each, so a one-at-a-time respawn shows
-//! as steps one import apart), and the old worker pids are gone.
+//! as steps one import apart), and the old worker pids are gone. A server that starts
+//! new workers before it stops the old ones (uvicorn 0.51+, granian) is waited for in
+//! that order; one that stops every old worker first (hypercorn, [`Server::old_first`])
+//! in its own: old pids gone, then the new workers ready, so each step is recorded
+//! when it happened.
 
 use std::path::Path;
 use std::time::Duration;
@@ -28,6 +33,10 @@ pub struct Server {
     /// Log lines worth a step of their own after a respawn: (a fragment of the line,
     /// the step's name); each such line is recorded, changing who serves.
     pub notable: &'static [(&'static str, &'static str)],
+    /// Whether it stops every old worker before it starts a new one (hypercorn):
+    /// then the old pids are waited for first, and no worker serves from their exit
+    /// until the first new one is ready.
+    pub old_first: bool,
 }
 
 /// A server's log line that says it abandoned a respawn.
@@ -298,15 +307,30 @@ async fn respawn(
         t,
         format!("{signal_name} to {} {pid}", server.name),
     );
-    let new = match wait_new_workers(server, Some(&mut ctx.steps), t, inst, n, old, timeout).await?
-    {
-        Waited::Ready(new) => new,
-        Waited::Exited(status) => return Ok(Respawned::Exited { status, at: t }),
-    };
-    let t = ctx.steps.now_ms();
-    wait_gone(pid, old, timeout).await?;
-    ctx.steps
-        .record_serving("old workers exited", t, format!("old workers {old:?} gone"));
+    let mut since = t;
+    if server.old_first {
+        wait_gone(pid, old, timeout).await?;
+        ctx.steps.record_serving(
+            "old workers exited",
+            t,
+            format!(
+                "old workers {old:?} gone before any new one started: no {} worker serves",
+                server.name
+            ),
+        );
+        since = ctx.steps.now_ms();
+    }
+    let new =
+        match wait_new_workers(server, Some(&mut ctx.steps), since, inst, n, old, timeout).await? {
+            Waited::Ready(new) => new,
+            Waited::Exited(status) => return Ok(Respawned::Exited { status, at: t }),
+        };
+    if !server.old_first {
+        let t = ctx.steps.now_ms();
+        wait_gone(pid, old, timeout).await?;
+        ctx.steps
+            .record_serving("old workers exited", t, format!("old workers {old:?} gone"));
+    }
     alive(server, inst)?;
     inst.set_version(version);
     Ok(Respawned::Workers(new))

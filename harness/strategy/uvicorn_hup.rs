@@ -63,6 +63,7 @@ const UVICORN: Server = Server {
               the app; the old workers keep serving the old version",
     }),
     notable: &[],
+    old_first: false,
 };
 
 #[async_trait]

@@ -1,4 +1,4 @@
-//! Finding the real servers: nginx, uWSGI, and a Python venv with gunicorn, flup, uvicorn and granian.
+//! Finding the real servers: nginx, uWSGI, and a Python venv with gunicorn, flup, uvicorn, granian and hypercorn.
 //!
 //! The venv is taken from `app.venv` in the scenario, else `$ZDT_VENV`, else a
 //! `.venv` in the current directory or above the zdt-check binary (a checkout
@@ -54,7 +54,7 @@ pub fn require(name: &str) -> Result<PathBuf> {
 
 fn missing(name: &str) -> Error {
     Error::Harness(format!(
-        "{name} not found: run `bash .ci/install-servers.sh` (installs nginx, uWSGI and a venv with gunicorn, flup, uvicorn and granian), \
+        "{name} not found: run `bash .ci/install-servers.sh` (installs nginx, uWSGI and a venv with gunicorn, flup, uvicorn, granian and hypercorn), \
          or set ZDT_VENV / app.venv to a venv that has it"
     ))
 }
@@ -95,6 +95,8 @@ pub enum Tool {
     Uvicorn,
     /// granian (ASGI/WSGI), in the venv.
     Granian,
+    /// hypercorn (ASGI), in the venv.
+    Hypercorn,
 }
 
 impl Tool {
@@ -107,6 +109,7 @@ impl Tool {
         Tool::Flup,
         Tool::Uvicorn,
         Tool::Granian,
+        Tool::Hypercorn,
     ];
 
     /// Its name, as `doctor` prints it.
@@ -119,6 +122,7 @@ impl Tool {
             Tool::Flup => "flup",
             Tool::Uvicorn => "uvicorn",
             Tool::Granian => "granian",
+            Tool::Hypercorn => "hypercorn",
         }
     }
 
@@ -132,6 +136,9 @@ impl Tool {
             Tool::Flup => "bash .ci/install-servers.sh (a venv with flup), or set ZDT_VENV",
             Tool::Uvicorn => "bash .ci/install-servers.sh (a venv with uvicorn), or set ZDT_VENV",
             Tool::Granian => "bash .ci/install-servers.sh (a venv with granian), or set ZDT_VENV",
+            Tool::Hypercorn => {
+                "bash .ci/install-servers.sh (a venv with hypercorn), or set ZDT_VENV"
+            }
         }
     }
 
@@ -160,6 +167,7 @@ impl Tool {
             Tool::Flup => python_module_version("flup"),
             Tool::Uvicorn => python_module_version("uvicorn").map(|v| with_pinned(v, "uvicorn")),
             Tool::Granian => python_module_version("granian"),
+            Tool::Hypercorn => python_module_version("hypercorn"),
         }
     }
 }

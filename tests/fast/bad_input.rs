@@ -113,9 +113,22 @@ fn external_app_keys_are_checked() {
     let (code, e) = run_text(&format!("{base}target = \"http://10.1.2.3:80/\"\n"));
     assert_eq!(code, 2);
     assert!(
-        e.contains("bad.toml:6:10: `app.target`: 10.1.2.3 is not a loopback address"),
+        e.contains("bad.toml:6:10: `app.target`: 10.1.2.3 is not a loopback address")
+            && e.contains("`app.allow_remote = true`"),
         "{e}"
     );
+    let (code, e) = run_text(&format!("{base}target = \"http://staging.example:80/\"\n"));
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("bad.toml:6:10: `app.target`: \"staging.example:80\" is not an IP address")
+            && e.contains("`app.allow_remote = true`"),
+        "{e}"
+    );
+    let (code, e) = run_text(&format!(
+        "{base}target = \"http://:80/\"\nallow_remote = true\n"
+    ));
+    assert_eq!(code, 2);
+    assert!(e.contains("`app.target`: has no host"), "{e}");
     let (_, e) = run_text(&format!(
         "{base}target = \"http://127.0.0.1:8000/health\"\n"
     ));

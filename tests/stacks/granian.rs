@@ -4,19 +4,7 @@
 //! listens: `connect_refused`) and a workers kill timeout shorter than the requests
 //! (requests cut: `reset_fresh`).
 
-use serde_json::Value;
-
-use crate::util::{at, require_stack, run_scenario, RunResult};
-
-fn step_names(r: &RunResult) -> Vec<String> {
-    r.report["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s: &Value| s["name"].as_str().unwrap().to_string())
-        .collect()
-}
+use crate::util::{at, require_stack, run_scenario};
 
 /// A clean respawn of 2 workers: one step per new worker, then the old ones gone.
 const RESPAWN: [&str; 4] = [
@@ -36,7 +24,7 @@ fn hup_on_asgi_respawns_workers_one_after_the_other_without_a_failure() {
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
     assert!(r.check("max_gap"), "{}", r.dump());
-    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
+    assert_eq!(r.step_names(), RESPAWN, "{}", r.dump());
 }
 
 #[test]
@@ -48,7 +36,7 @@ fn hup_on_wsgi_reports_workers_ready_once_imported_and_passes() {
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
+    assert_eq!(r.step_names(), RESPAWN, "{}", r.dump());
 }
 
 #[test]
@@ -61,7 +49,7 @@ fn hup_under_long_requests_lets_the_old_workers_finish_them() {
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
     // No kill timeout: granian waited for each old worker, and killed none.
-    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
+    assert_eq!(r.step_names(), RESPAWN, "{}", r.dump());
 }
 
 #[test]
@@ -78,7 +66,7 @@ fn hup_with_blind_keep_alive_reuse_is_reset() {
     assert!(r.class("reset_reused") > 10, "{}", r.dump());
     assert_eq!(r.class("connect_refused"), 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
+    assert_eq!(r.step_names(), RESPAWN, "{}", r.dump());
 }
 
 #[test]
@@ -96,7 +84,7 @@ fn hup_with_an_import_slower_than_the_respawn_leaves_nothing_listening() {
     // ... while the respawn itself completed and v2 took over.
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    assert_eq!(step_names(&r), RESPAWN, "{}", r.dump());
+    assert_eq!(r.step_names(), RESPAWN, "{}", r.dump());
 }
 
 #[test]
@@ -110,7 +98,7 @@ fn hup_with_a_kill_timeout_shorter_than_the_requests_cuts_them() {
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.class("reset_fresh") > 0, "{}", r.dump());
     assert_eq!(r.class("connect_refused"), 0, "{}", r.dump());
-    let names = step_names(&r);
+    let names = r.step_names();
     assert!(
         names.iter().filter(|n| *n == "old worker killed").count() == 2,
         "{}",

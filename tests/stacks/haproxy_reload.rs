@@ -4,18 +4,6 @@
 
 use crate::util::{at, require_stack, run_scenario, RunResult};
 
-/// The names of the recorded steps, in order.
-fn steps(r: &RunResult) -> Vec<String> {
-    r.report["steps"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The detail of every step called `name`.
 fn details(r: &RunResult, name: &str) -> Vec<String> {
     r.report["steps"]
@@ -51,7 +39,7 @@ fn haproxy_reload_through_the_master_cli_passes_with_a_new_worker_each_time() {
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    let names = steps(&r);
+    let names = r.step_names();
     let first: Vec<&str> = names.iter().take(9).map(String::as_str).collect();
     assert_eq!(
         first,

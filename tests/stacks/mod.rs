@@ -1,5 +1,7 @@
-//! The real stacks (nginx, haproxy, gunicorn, uWSGI, flup, supervisord, uvicorn, granian), one module per server family
-//! (netns: haproxy-pool across test hosts, network namespaces; reuseport: the SO_REUSEPORT
+//! The real stacks (nginx, haproxy, gunicorn, uWSGI, flup, supervisord, uvicorn, granian,
+//! hypercorn), one module per server family (netns: haproxy-pool across test hosts,
+//! network namespaces; remote: targets off this machine, on a test host; reuseport: the
+//! SO_REUSEPORT
 //! handover on a test host, with net.ipv4.tcp_migrate_req at 0 and 1).
 //! python_kinds: uvicorn and granian under symlink-swap, nginx-reload and haproxy-pool.
 //! In CI a missing server fails the test; elsewhere the test says what to install.
@@ -9,9 +11,11 @@ mod granian;
 mod gunicorn;
 mod haproxy;
 mod haproxy_reload;
+mod hypercorn;
 mod netns;
 mod nginx;
 mod python_kinds;
+mod remote;
 mod reuseport;
 mod supervisor;
 mod uvicorn;

@@ -3,19 +3,7 @@
 //! failed and v2 serving after, through the strategy's own steps; and the nginx
 //! reload that stops the old granian at once fails with 502s and nothing else.
 
-use serde_json::Value;
-
 use crate::util::{at, require_stack, run_scenario, RunResult};
-
-fn step_names(r: &RunResult) -> Vec<String> {
-    r.report["steps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s: &Value| s["name"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
 
 /// Failure classes with a count, other than `allowed`.
 fn other_failures(r: &RunResult, allowed: &[&str]) -> Vec<(String, u64)> {
@@ -42,7 +30,7 @@ fn assert_passes(scenario: &str, tools: &[&str], steps: &[&str]) {
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
-    assert_eq!(step_names(&r), steps, "{}", r.dump());
+    assert_eq!(r.step_names(), steps, "{}", r.dump());
 }
 
 const SYMLINK_STEPS: [&str; 5] = [
@@ -159,7 +147,7 @@ fn nginx_reload_stopping_the_old_granian_at_once_fails_with_502() {
     assert_eq!(other_failures(&r, &["http_5xx"]), vec![], "{}", r.dump());
     // Without the wait for the old nginx workers there is no such step.
     assert_eq!(
-        step_names(&r),
+        r.step_names(),
         ["new app ready", "nginx reloaded", "old app stopped"],
         "{}",
         r.dump()

@@ -14,13 +14,6 @@ fn max_gap_ms(r: &RunResult) -> f64 {
     r.report["stats"]["max_gap_ms"].as_f64().unwrap()
 }
 
-fn step_names(r: &RunResult) -> Vec<String> {
-    steps(r)
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// uvicorn's residual race, a fresh connection reset as a worker exits (its
 /// maintainers report drops of ~0.02%, PR 3023): measured here 0 in 20 runs of
 /// uvicorn-hup (20 600 requests during the reloads) on a quiet machine, and 1 in 5
@@ -53,7 +46,7 @@ fn hup_on_054_replaces_workers_one_at_a_time_without_a_stall() {
     assert!(r.check("max_gap"), "{}", r.dump());
     // One step per new worker, each one import (2 s) after the previous: one at a time.
     assert_eq!(
-        step_names(&r),
+        r.step_names(),
         [
             "SIGHUP",
             "new worker ready",
@@ -106,7 +99,7 @@ fn hup_with_one_worker_ends_the_server() {
     let r = run_scenario(&at("scenarios/negative/uvicorn-single-worker.toml"));
     assert_eq!(r.code, 1, "{}", r.dump());
     // No supervisor: SIGHUP's default action ends the server, and nothing listens.
-    assert_eq!(step_names(&r), ["SIGHUP", "uvicorn exited"], "{}", r.dump());
+    assert_eq!(r.step_names(), ["SIGHUP", "uvicorn exited"], "{}", r.dump());
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.class("connect_refused") > 50, "{}", r.dump());
     assert!(!r.check("new_version_took_over"), "{}", r.dump());
@@ -123,7 +116,7 @@ fn hup_with_an_import_slower_than_the_healthcheck_is_abandoned() {
     // strategy read its log line and failed the step ...
     assert!(!r.check("reload_completed"), "{}", r.dump());
     assert_eq!(
-        step_names(&r),
+        r.step_names(),
         ["SIGHUP", "restart abandoned"],
         "{}",
         r.dump()

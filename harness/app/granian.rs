@@ -173,6 +173,7 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
     let granian = tools::require_venv_program(o.venv.as_deref(), "granian")?;
     let py = python::write_app_dir(&env.run_dir)?;
     let (ready, ready_var) = python::ready_socket(env, l.slot)?;
+    python::remove_stale_socket(l.endpoint)?;
     let mut args = args(o, &py);
     args.extend(python::bind_args(l.endpoint));
     args.push(o.interface.target().into());

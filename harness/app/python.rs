@@ -89,6 +89,23 @@ pub fn bind_address(endpoint: &Endpoint) -> String {
     }
 }
 
+/// Removes a socket file left at `endpoint` by a killed predecessor in the same slot
+/// (strategies reuse a slot only once its previous instance is stopped): SIGKILL gives
+/// uvicorn and granian no chance to unlink it, and both refuse to bind over it.
+/// Anything but a socket is left alone (the server then says what is in the way).
+pub fn remove_stale_socket(endpoint: &Endpoint) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Endpoint::Unix(path) = endpoint else {
+        return Ok(());
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Binds a new readiness socket for `slot` in the run dir; returns it and the
 /// `ZDT_READY_SOCKET` variable that names it to the app's workers.
 pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, String))> {
@@ -99,4 +116,26 @@ pub fn ready_socket(env: &AppEnv, slot: &str) -> Result<(UnixDatagram, (String, 
         ready,
         ("ZDT_READY_SOCKET".into(), path.display().to_string()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_socket_is_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s1.sock");
+        // A socket nobody listens on any more: what a killed server leaves.
+        drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+        assert!(sock.exists());
+        remove_stale_socket(&Endpoint::Unix(sock.clone())).unwrap();
+        assert!(!sock.exists());
+        // Absent: nothing to do. A regular file: left for the server to complain about.
+        remove_stale_socket(&Endpoint::Unix(sock.clone())).unwrap();
+        std::fs::write(&sock, "not a socket").unwrap();
+        remove_stale_socket(&Endpoint::Unix(sock.clone())).unwrap();
+        assert!(sock.exists());
+        remove_stale_socket(&Endpoint::Tcp(([127, 0, 0, 1], 9).into())).unwrap();
+    }
 }

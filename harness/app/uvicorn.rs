@@ -136,6 +136,7 @@ pub fn spawn(o: &Options, env: &AppEnv, l: &Launch) -> Result<(Child, UnixDatagr
     let uvicorn = program(o)?;
     let py = python::write_app_dir(&env.run_dir)?;
     let (ready, ready_var) = python::ready_socket(env, l.slot)?;
+    python::remove_stale_socket(l.endpoint)?;
     let mut args = vec![
         o.module.get_ref().clone(),
         "--app-dir".into(),

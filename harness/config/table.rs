@@ -22,6 +22,9 @@ pub struct Table<'a> {
     pub(crate) name: &'static str,
     /// The key naming the entry (`reload.strategy`, `app.kind`).
     pub(crate) head: &'a Spanned<String>,
+    /// `app.kind` as the scenario gives it (its default filled in), for an option
+    /// that only some app kinds support.
+    pub(crate) app_kind: &'a str,
 }
 
 /// The `[reload]` table, for a strategy's options pass.
@@ -54,6 +57,11 @@ impl Table<'_> {
     /// An error about a missing `field`, shown at the line naming the entry.
     pub fn missing(&self, field: &str, msg: &str) -> Error {
         self.loc.error(self.head.span(), Some(field), msg)
+    }
+
+    /// The scenario's `app.kind` (for a strategy option only some kinds support).
+    pub fn app_kind(&self) -> &str {
+        self.app_kind
     }
 
     /// Fails unless `v` is one of `allowed`.

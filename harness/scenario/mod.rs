@@ -557,6 +557,7 @@ fn validate_app(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOption
             loc,
             name: "app",
             head: &a.kind,
+            app_kind: a.kind.get_ref(),
         },
     )
 }
@@ -842,6 +843,7 @@ fn validate_reload(
             loc,
             name: "reload",
             head: &r.strategy,
+            app_kind: kind,
         })
         .map_err(|e| problems.push(e))
         .ok()

@@ -160,11 +160,23 @@ impl Spec for HaproxyPool {
         OptionDoc::new("link_down_for", "`\"1s\"`", "how long `link_down` keeps the link down after haproxy marked the server DOWN (at most `\"5m\"`)"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn", "hypercorn"];
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "gunicorn", "uvicorn", "granian", "hypercorn"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
         at.one_of(&o.take_out, "reload.take_out", TAKE_OUT)?;
+        let kind = at.app_kind();
+        if o.take_out.get_ref() == "404"
+            && kind != "builtin"
+            && crate::app::find_kind(kind).is_some()
+        {
+            return Err(at.error(
+                o.take_out.span(),
+                "reload.take_out",
+                &format!("\"404\" needs app.kind = \"builtin\" (only its status page has the 404 switch), not {kind:?}: use \"drain\" or \"maint\""),
+            ));
+        }
         at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)?;
         if *o.servers.get_ref() < 2 {
             return Err(at.error(o.servers.span(), "reload.servers", "must be at least 2"));
@@ -611,11 +623,6 @@ impl Strategy for HaproxyPool {
                 "haproxy-pool runs haproxy as its own front server: drop [front]".into(),
             ));
         }
-        if self.opts.take_out == "404" && ctx.app.config.kind.get_ref() != "builtin" {
-            return Err(Error::Harness(
-                "haproxy-pool: take_out = \"404\" needs app.kind = \"builtin\" (its status page has the 404 switch)".into(),
-            ));
-        }
         let n = self.opts.servers as usize;
         if self.opts.netns {
             if ctx
@@ -757,6 +764,16 @@ mod tests {
     #[test]
     fn options_are_checked_where_they_are_written() {
         parse("servers = 4\ntake_out = \"404\"\nretries = 2\nredispatch = true\nmax_hidden_retries = 0\n").unwrap();
+        let e = crate::scenario::parse(
+            std::path::Path::new("s.toml"),
+            "[app]\nkind = \"granian\"\n[reload]\nstrategy = \"haproxy-pool\"\ntake_out = \"404\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("s.toml:5:12: `reload.take_out`: \"404\" needs app.kind = \"builtin\""),
+            "{e}"
+        );
         let e = parse("servers = 1\n").unwrap_err().to_string();
         assert!(
             e.starts_with("s.toml:5:11: `reload.servers`: must be at least 2"),

@@ -74,7 +74,8 @@ impl Spec for NginxReload {
         OptionDoc::new("wait_old_workers", "`true`", "wait until the old nginx workers have exited before stopping the old app (`false` is broken: `nginx -s reload` returns at once)"),
         OptionDoc::new("stop_old", "`\"drain\"`", "how the old app is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
     ];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "flup", "gunicorn", "uwsgi", "uvicorn", "granian"];
     const NEEDS_FRONT: Option<&'static str> =
         Some("nginx-reload needs a front server: add [front] kind = \"nginx\"");
     type Options = Options;

@@ -65,7 +65,8 @@ impl Spec for SymlinkSwap {
         OptionDoc::new("settle", "`\"500ms\"`", "time between the switch and stopping the old instance, so the connections it already queued are served"),
         OptionDoc::new("stop_old", "`\"drain\"`", "how the old instance is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
     ];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "flup", "gunicorn", "uwsgi"];
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "flup", "gunicorn", "uwsgi", "uvicorn", "granian"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {

@@ -505,3 +505,30 @@ fn run_reports_every_validation_problem() {
         "{err}"
     );
 }
+
+/// haproxy-pool's `take_out = "404"` uses the built-in app's 404 switch: with another
+/// app kind it is bad input at the key, before anything starts (no harness error later).
+#[test]
+fn haproxy_pool_take_out_404_needs_the_builtin_app() {
+    for kind in ["gunicorn", "uvicorn", "granian"] {
+        let (code, err) = run_text(&format!(
+            "[app]\nkind = \"{kind}\"\n\n[reload]\nstrategy = \"haproxy-pool\"\ntake_out = \"404\"\n"
+        ));
+        assert_eq!(code, 2, "{kind}: {err}");
+        assert!(
+            err.contains(&format!("bad.toml:6:12: `reload.take_out`: \"404\" needs app.kind = \"builtin\" (only its status page has the 404 switch), not \"{kind}\"")),
+            "{kind}: {err}"
+        );
+    }
+    // The built-in app takes it, and the other ways out take any kind.
+    let ok = |text: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ok.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = bin().arg("check").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("take_out"), "{}", dump(&out));
+    };
+    ok("[app]\nkind = \"builtin\"\n[reload]\nstrategy = \"haproxy-pool\"\ntake_out = \"404\"\n");
+    ok("[app]\nkind = \"uvicorn\"\n[reload]\nstrategy = \"haproxy-pool\"\ntake_out = \"maint\"\n");
+}

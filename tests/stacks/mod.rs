@@ -3,6 +3,7 @@
 //! network namespaces; remote: targets off this machine, on a test host; reuseport: the
 //! SO_REUSEPORT
 //! handover on a test host, with net.ipv4.tcp_migrate_req at 0 and 1).
+//! python_kinds: uvicorn and granian under symlink-swap, nginx-reload and haproxy-pool.
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
 mod flup;
@@ -14,6 +15,7 @@ mod hypercorn;
 mod netns;
 mod nginx;
 mod nginx_tls;
+mod python_kinds;
 mod remote;
 mod reuseport;
 mod supervisor;

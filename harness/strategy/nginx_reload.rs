@@ -25,6 +25,16 @@
 //! `worker_shutdown_timeout` (`[front]`) ends the wait by closing those connections,
 //! without a websocket close frame: the clients see them dropped. See
 //! scenarios/negative/websockets-nginx-*.toml for the figures.
+//!
+//! With `[front] tls = true`, `rotate_cert` rotates the server certificate in the
+//! same reload: a new certificate signed by the run's CA replaces the files nginx
+//! reads ([`crate::front::tls::rotate`]) just before `nginx -s reload`, and the
+//! verdict checks `new_cert_served`. `atomic` is the right way; `key-mismatch` (the
+//! new certificate with the old key) and `torn` (the new key written in place, the
+//! reload before the new certificate) are wrong: nginx 1.22 refuses the new config
+//! (`SSL_CTX_use_PrivateKey ... key values mismatch` in error.log), starts no new
+//! worker and keeps serving the old certificate, so the reload fails waiting for the
+//! old workers and `new_cert_served` fails naming the old certificate.
 
 use crate::config::OptionDoc;
 use std::time::Duration;
@@ -37,7 +47,9 @@ use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
 use crate::config::ReloadTable;
 use crate::error::{Error, Result};
+use crate::front::tls::Rotation;
 use crate::load::{Endpoint, Target};
+use crate::verdict::cert::CertRotation;
 
 /// Default limit for the old nginx workers to exit.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +66,9 @@ pub struct Options {
     pub wait_old_workers: bool,
     /// How the old app is stopped: `drain` (graceful, the default) or `kill` (SIGKILL at once).
     pub stop_old: Spanned<String>,
+    /// Rotate the server certificate in the reload: `none` (the default), `atomic`,
+    /// or done wrong, `key-mismatch` or `torn` (needs `front.tls`).
+    pub rotate_cert: Spanned<String>,
 }
 
 impl Default for Options {
@@ -62,6 +77,7 @@ impl Default for Options {
             wait_ready: true,
             wait_old_workers: true,
             stop_old: Spanned::new(0..0, "drain".into()),
+            rotate_cert: Spanned::new(0..0, "none".into()),
         }
     }
 }
@@ -73,6 +89,7 @@ impl Spec for NginxReload {
         OptionDoc::new("wait_ready", "`true`", "wait until the new app answers before pointing nginx at it (`false` is broken)"),
         OptionDoc::new("wait_old_workers", "`true`", "wait until the old nginx workers have exited before stopping the old app (`false` is broken: `nginx -s reload` returns at once)"),
         OptionDoc::new("stop_old", "`\"drain\"`", "how the old app is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
+        OptionDoc::new("rotate_cert", "`\"none\"`", "with `front.tls`, rotate the server certificate in the reload (a new one signed by the run's CA) and check `new_cert_served`: `atomic` (new files renamed over the old, key first), or done wrong: `key-mismatch` (the new certificate with the old key) or `torn` (the new key written in place, the reload before the new certificate); nginx refuses both and keeps the old certificate"),
     ];
     const APP_KINDS: &'static [&'static str] =
         &["builtin", "flup", "gunicorn", "uwsgi", "uvicorn", "granian"];
@@ -81,7 +98,8 @@ impl Spec for NginxReload {
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
-        at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)
+        at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)?;
+        at.one_of(&o.rotate_cert, "reload.rotate_cert", Rotation::NAMES)
     }
 
     fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
@@ -89,6 +107,7 @@ impl Spec for NginxReload {
             wait_ready: o.wait_ready,
             wait_old_workers: o.wait_old_workers,
             stop_old: super::stop_how(&o.stop_old),
+            rotate_cert: Rotation::of(o.rotate_cert.get_ref()),
             step_timeout: b.step_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT),
         }))
     }
@@ -103,6 +122,8 @@ pub struct Config {
     pub wait_old_workers: bool,
     /// How the old app is stopped.
     pub stop_old: StopHow,
+    /// Rotate the server certificate in the reload, so (None: no rotation).
+    pub rotate_cert: Option<Rotation>,
     /// Longest the old nginx workers may take to exit.
     pub step_timeout: Duration,
 }
@@ -113,6 +134,7 @@ impl Default for Config {
             wait_ready: true,
             wait_old_workers: true,
             stop_old: StopHow::Drain,
+            rotate_cert: None,
             step_timeout: DEFAULT_STEP_TIMEOUT,
         }
     }
@@ -167,6 +189,12 @@ impl Strategy for NginxReload {
                 "nginx-reload needs a front server: add [front] kind = \"nginx\"".into(),
             ));
         }
+        if self.opts.rotate_cert.is_some() && !ctx.front_config.as_ref().is_some_and(|f| f.is_tls())
+        {
+            return Err(Error::Harness(
+                "reload.rotate_cert needs a TLS front: add tls = true to [front]".into(),
+            ));
+        }
         let slot = self.next_slot();
         let endpoint = ctx.app.endpoint_for(&slot)?;
         let mut inst = ctx.app.start(&slot, endpoint.clone(), version)?;
@@ -196,11 +224,33 @@ impl Strategy for NginxReload {
         if let Some(old) = old {
             self.stray.push(old);
         }
-        let t = ctx.steps.now_ms();
         let upstream = ctx.app.upstream(endpoint);
         let Some(ngx) = ctx.front.as_mut() else {
             return Err(Error::Step("nginx-reload: no front server running".into()));
         };
+        if let Some(how) = self.opts.rotate_cert {
+            let Some(files) = ngx.tls_files() else {
+                return Err(Error::Step("rotate_cert: nginx serves no TLS".into()));
+            };
+            let at_ms = ctx.steps.now_ms();
+            let new_cert = crate::front::tls::rotate(files, how)?;
+            let name = Rotation::NAMES
+                .iter()
+                .find(|n| Rotation::of(n) == Some(how))
+                .copied()
+                .unwrap_or_default();
+            ctx.steps.record(
+                "certificate rotated",
+                at_ms,
+                format!("{name}: new certificate {new_cert} signed by the run CA"),
+            );
+            ctx.cert_rotation = Some(CertRotation {
+                new_cert,
+                how: name.to_string(),
+                at_ms,
+            });
+        }
+        let t = ctx.steps.now_ms();
         let old_workers = ngx.reload(&upstream).await?;
         ctx.steps.record_serving(
             "nginx reloaded",

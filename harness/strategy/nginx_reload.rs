@@ -31,10 +31,14 @@
 //! reads ([`crate::front::tls::rotate`]) just before `nginx -s reload`, and the
 //! verdict checks `new_cert_served`. `atomic` is the right way; `key-mismatch` (the
 //! new certificate with the old key) and `torn` (the new key written in place, the
-//! reload before the new certificate) are wrong: nginx 1.22 refuses the new config
-//! (`SSL_CTX_use_PrivateKey ... key values mismatch` in error.log), starts no new
-//! worker and keeps serving the old certificate, so the reload fails waiting for the
-//! old workers and `new_cert_served` fails naming the old certificate.
+//! reload before the new certificate) are wrong. Measured on nginx 1.22.1:
+//! `nginx -s reload` loads the certificates itself before it signals the master, so
+//! it exits 1 (`SSL_CTX_use_PrivateKey(...) failed (... key values mismatch)`), the
+//! master is never told, and the old workers keep serving the old certificate (and
+//! the old upstream): nothing fails, the reload fails, `new_cert_served` fails.
+//! Were the files changed between that check and the master's own load, the master
+//! would refuse the config and start no worker: the wait for the old workers then
+//! ends in an error quoting error.log's last `[emerg]` line.
 
 use crate::config::OptionDoc;
 use std::time::Duration;
@@ -89,7 +93,7 @@ impl Spec for NginxReload {
         OptionDoc::new("wait_ready", "`true`", "wait until the new app answers before pointing nginx at it (`false` is broken)"),
         OptionDoc::new("wait_old_workers", "`true`", "wait until the old nginx workers have exited before stopping the old app (`false` is broken: `nginx -s reload` returns at once)"),
         OptionDoc::new("stop_old", "`\"drain\"`", "how the old app is stopped: `drain` (graceful) or `kill` (SIGKILL at once: broken)"),
-        OptionDoc::new("rotate_cert", "`\"none\"`", "with `front.tls`, rotate the server certificate in the reload (a new one signed by the run's CA) and check `new_cert_served`: `atomic` (new files renamed over the old, key first), or done wrong: `key-mismatch` (the new certificate with the old key) or `torn` (the new key written in place, the reload before the new certificate); nginx refuses both and keeps the old certificate"),
+        OptionDoc::new("rotate_cert", "`\"none\"`", "with `front.tls`, rotate the server certificate in the reload (a new one signed by the run's CA) and check `new_cert_served`: `atomic` (new files renamed over the old, key first), or done wrong: `key-mismatch` (the new certificate with the old key) or `torn` (the new key written in place, the reload before the new certificate); `nginx -s reload` refuses both (exit 1) and nginx keeps serving the old certificate"),
     ];
     const APP_KINDS: &'static [&'static str] =
         &["builtin", "flup", "gunicorn", "uwsgi", "uvicorn", "granian"];

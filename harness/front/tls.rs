@@ -90,6 +90,17 @@ fn server_cert(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
+/// A rotation a reload did: what it rotated to, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertRotation {
+    /// The new certificate's id (as in `stats.tls.certs`).
+    pub new_cert: String,
+    /// How it was done (`atomic`, `key-mismatch`, `torn`).
+    pub how: String,
+    /// When the files were replaced, ms since load start.
+    pub at_ms: f64,
+}
+
 /// How [`rotate`] replaces the server certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {

@@ -65,7 +65,7 @@ pub struct Ctx {
     pub not_cleaned_up: Vec<String>,
     /// The server certificate a reload rotated to, if one did (the verdict then checks
     /// `new_cert_served`).
-    pub cert_rotation: Option<crate::verdict::cert::CertRotation>,
+    pub cert_rotation: Option<crate::front::tls::CertRotation>,
 }
 
 /// Makes `upstream` reachable by the load: through a front server if the scenario has

@@ -51,9 +51,9 @@ use super::{Build, Ctx, Spec, Strategy};
 use crate::app::{Instance, StopHow};
 use crate::config::ReloadTable;
 use crate::error::{Error, Result};
+use crate::front::tls::CertRotation;
 use crate::front::tls::Rotation;
 use crate::load::{Endpoint, Target};
-use crate::verdict::cert::CertRotation;
 
 /// Default limit for the old nginx workers to exit.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,21 +4,9 @@
 //! The evidence is what the load's full handshakes saw (`stats.tls.certs`): a resumed
 //! handshake carries no certificate, so it proves nothing either way.
 
-use serde::Serialize;
-
 use super::{check, Check};
+use crate::front::tls::CertRotation;
 use crate::stats::CertSeen;
-
-/// A rotation a reload did: what it rotated to, and how.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CertRotation {
-    /// The new certificate's id (as in `stats.tls.certs`).
-    pub new_cert: String,
-    /// How it was done (`atomic`, `key-mismatch`, `torn`).
-    pub how: String,
-    /// When the files were replaced, ms since load start.
-    pub at_ms: f64,
-}
 
 /// Passes when a full handshake saw `rotation.new_cert` and none saw another
 /// certificate after `after_ms` (the end of the reload).

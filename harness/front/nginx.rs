@@ -457,6 +457,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_config_is_named_by_the_last_emerg_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("error.log");
+        assert_eq!(last_emerg(&log), None);
+        std::fs::write(
+            &log,
+            "2026/12/06 [emerg] 1#1: old\n2026/12/06 [emerg] 7#7: SSL_CTX_use_PrivateKey(\"k\") failed (key values mismatch)\n2026/12/06 [notice] 7#7: signal process started\n",
+        )
+        .unwrap();
+        assert_eq!(
+            last_emerg(&log).as_deref(),
+            Some("[emerg] 7#7: SSL_CTX_use_PrivateKey(\"k\") failed (key values mismatch)")
+        );
+    }
+
+    #[test]
     fn renders_every_placeholder() {
         let conf = render(
             std::path::Path::new("/tmp/run dir/nginx"),

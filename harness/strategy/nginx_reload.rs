@@ -103,7 +103,15 @@ impl Spec for NginxReload {
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
         at.one_of(&o.stop_old, "reload.stop_old", super::STOP_OLD)?;
-        at.one_of(&o.rotate_cert, "reload.rotate_cert", Rotation::NAMES)
+        at.one_of(&o.rotate_cert, "reload.rotate_cert", Rotation::NAMES)?;
+        if Rotation::of(o.rotate_cert.get_ref()).is_some() && !at.front_tls() {
+            return Err(at.error(
+                o.rotate_cert.span(),
+                "reload.rotate_cert",
+                "a certificate rotation needs nginx serving https: add `tls = true` to [front]",
+            ));
+        }
+        Ok(())
     }
 
     fn build(o: &Options, b: &Build) -> Box<dyn Strategy> {
@@ -302,5 +310,33 @@ impl Strategy for NginxReload {
         for mut inst in self.stray.drain(..).chain(self.active.take()) {
             ctx.app.stop(&mut inst, StopHow::Drain).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn parse(front: &str, rotate: &str) -> crate::error::Result<crate::scenario::Scenario> {
+        let src = format!(
+            "[app]\nkind = \"builtin\"\n[front]\nkind = \"nginx\"\n{front}[reload]\nstrategy = \"nginx-reload\"\nrotate_cert = \"{rotate}\"\n"
+        );
+        crate::scenario::parse(Path::new("s.toml"), &src)
+    }
+
+    #[test]
+    fn rotate_cert_is_a_rotation_and_needs_a_tls_front() {
+        assert!(parse("tls = true\n", "atomic").is_ok());
+        assert!(parse("", "none").is_ok());
+        let e = parse("", "key-mismatch").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:7:15: `reload.rotate_cert`: a certificate rotation needs nginx serving https"),
+            "{e}"
+        );
+        let e = parse("tls = true\n", "sideways").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.toml:8:15: `reload.rotate_cert`:") && e.contains("torn"),
+            "{e}"
+        );
     }
 }

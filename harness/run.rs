@@ -85,6 +85,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
         steps: StepLog::default(),
         deploys: sc.scenario.deploys().len(),
         not_cleaned_up: Vec::new(),
+        cert_rotation: None,
     };
     let mut strat = strategy::build(&sc.scenario.reload, &sc.dir);
     let zombies = orphans::ZombieReaper::start();
@@ -331,6 +332,11 @@ async fn run_inner(
     );
     if let (Some(w), Some(cfg)) = (&ws_report, &sc.websockets) {
         v.push(verdict::websockets_dropped(w, cfg.max_dropped));
+    }
+    if let Some(rotation) = &ctx.cert_rotation {
+        let certs = stats.tls.as_ref().map_or(&[][..], |t| &t.certs[..]);
+        let after_ms = reloads.last().map_or(0.0, |r| r.1);
+        v.push(verdict::cert::new_cert_served(certs, rotation, after_ms));
     }
     if let Some(b) = &baseline {
         // Checked before the run, so the scenario is in it.

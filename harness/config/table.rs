@@ -25,6 +25,8 @@ pub struct Table<'a> {
     /// `app.kind` as the scenario gives it (its default filled in), for an option
     /// that only some app kinds support.
     pub(crate) app_kind: &'a str,
+    /// The scenario's front serves https (`[front] tls = true`).
+    pub(crate) front_tls: bool,
 }
 
 /// The `[reload]` table, for a strategy's options pass.
@@ -62,6 +64,11 @@ impl Table<'_> {
     /// The scenario's `app.kind` (for a strategy option only some kinds support).
     pub fn app_kind(&self) -> &str {
         self.app_kind
+    }
+
+    /// Whether the scenario's front serves https (`[front] tls = true`).
+    pub fn front_tls(&self) -> bool {
+        self.front_tls
     }
 
     /// Fails unless `v` is one of `allowed`.

@@ -370,6 +370,11 @@ impl Nginx {
         &self.prefix
     }
 
+    /// The certificate files nginx serves https with (None: plain HTTP).
+    pub fn tls_files(&self) -> Option<&super::tls::TlsFiles> {
+        self.tuning.tls.as_ref()
+    }
+
     /// The current worker pids.
     pub fn worker_pids(&self) -> Vec<i32> {
         proc_children(self.child.pid())
@@ -417,6 +422,14 @@ impl Nginx {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
+                if !new_up {
+                    // The master started no new worker: it refused the new config.
+                    let refused = last_emerg(&self.prefix.join("error.log"));
+                    return Err(Error::Step(format!(
+                        "no new nginx worker after {timeout:?}, old workers {pids:?} still serving: the master refused the new config ({})",
+                        refused.as_deref().unwrap_or("no [emerg] line in error.log")
+                    )));
+                }
                 return Err(Error::Step(format!(
                     "old nginx workers {pids:?} still running after {timeout:?} (an old worker waits for its open connections, websockets included, unless worker_shutdown_timeout is set)"
                 )));
@@ -431,9 +444,33 @@ impl Nginx {
     }
 }
 
+/// The last `[emerg]` line of an nginx error log, from `[emerg]` on.
+fn last_emerg(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.find("[emerg]").map(|i| l[i..].to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_config_is_named_by_the_last_emerg_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("error.log");
+        assert_eq!(last_emerg(&log), None);
+        std::fs::write(
+            &log,
+            "2026/12/06 [emerg] 1#1: old\n2026/12/06 [emerg] 7#7: SSL_CTX_use_PrivateKey(\"k\") failed (key values mismatch)\n2026/12/06 [notice] 7#7: signal process started\n",
+        )
+        .unwrap();
+        assert_eq!(
+            last_emerg(&log).as_deref(),
+            Some("[emerg] 7#7: SSL_CTX_use_PrivateKey(\"k\") failed (key values mismatch)")
+        );
+    }
 
     #[test]
     fn renders_every_placeholder() {

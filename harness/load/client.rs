@@ -29,6 +29,8 @@ pub struct Conn {
     served: u64,
     /// Over TLS: whether the handshake resumed an earlier session (None: plain).
     resumed: Option<bool>,
+    /// Over TLS after a full handshake: the server certificate's fingerprint.
+    cert: Option<super::tls::CertId>,
 }
 
 enum Stream {
@@ -107,18 +109,29 @@ impl Conn {
                     stream,
                     served: 0,
                     resumed: None,
+                    cert: None,
                 })
             }
         };
         let (connector, name) = tls.parts();
         match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
             Ok(Ok(s)) => {
-                let resumed =
-                    s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                let tls = s.get_ref().1;
+                let resumed = tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                // A full handshake carries the server's certificate: its fingerprint,
+                // once a connection (a resumed one shows none).
+                let cert = match resumed {
+                    true => None,
+                    false => tls
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|leaf| super::tls::fingerprint(leaf)),
+                };
                 Ok(Conn {
                     stream: Stream::Tls(Box::new(s)),
                     served: 0,
                     resumed: Some(resumed),
+                    cert,
                 })
             }
             Ok(Err(e)) if is_cert_rejection(&e) => Err(Outcome::TlsCertRejected),
@@ -129,6 +142,12 @@ impl Conn {
     /// Over TLS, whether the handshake resumed an earlier session (None: plain).
     pub fn resumed(&self) -> Option<bool> {
         self.resumed
+    }
+
+    /// After a full TLS handshake, the server certificate's fingerprint
+    /// ([`fingerprint`](super::tls::fingerprint)); None when resumed or plain.
+    pub fn cert(&self) -> Option<super::tls::CertId> {
+        self.cert
     }
 
     /// True if a previous exchange completed on this connection.

@@ -35,6 +35,7 @@ use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
 pub use mix::{Mix, RequestKind};
 pub use target::{Endpoint, Target};
+use tls::CertId;
 
 /// A send that begins more than this after its schedule counts as late.
 pub const LATE_NS: u64 = 1_000_000;
@@ -141,6 +142,9 @@ struct WorkerCounters {
     tls_handshakes: AtomicU64,
     /// Of those, the ones that resumed an earlier session.
     tls_resumed: AtomicU64,
+    /// The server certificates full handshakes saw: (id, first ns, last ns, count).
+    /// Locked once per full handshake only.
+    certs: Mutex<Vec<(CertId, u64, u64, u64)>>,
     /// Requests begun, per kind (only kept with a mix).
     drawn: Box<[AtomicU64]>,
 }
@@ -486,6 +490,7 @@ impl LoadRun {
             tls: self.tls.then(|| crate::stats::TlsCounts {
                 handshakes: sum(|c| &c.tls_handshakes),
                 resumed: sum(|c| &c.tls_resumed),
+                certs: certs_seen(&self.counters),
             }),
             queued_at_end: queued,
             interrupted: ending == Ending::Interrupted,
@@ -497,6 +502,41 @@ impl LoadRun {
         };
         Ok((collector, counters))
     }
+}
+
+/// Counts a full handshake that saw certificate `id` at `at_ns`.
+fn note_cert(certs: &Mutex<Vec<(CertId, u64, u64, u64)>>, id: CertId, at_ns: u64) {
+    let mut certs = certs.lock().unwrap_or_else(|p| p.into_inner());
+    match certs.iter_mut().find(|c| c.0 == id) {
+        Some(c) => {
+            c.1 = c.1.min(at_ns);
+            c.2 = c.2.max(at_ns);
+            c.3 += 1;
+        }
+        None => certs.push((id, at_ns, at_ns, 1)),
+    }
+}
+
+/// Every worker's certificates merged, first seen first.
+fn certs_seen(counters: &[Arc<WorkerCounters>]) -> Vec<crate::stats::CertSeen> {
+    let mut all: Vec<(CertId, u64, u64, u64)> = Vec::new();
+    for c in counters {
+        for &(id, first, last, n) in c.certs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            match all.iter_mut().find(|e| e.0 == id) {
+                Some(e) => *e = (id, e.1.min(first), e.2.max(last), e.3 + n),
+                None => all.push((id, first, last, n)),
+            }
+        }
+    }
+    all.sort_by_key(|c| c.1);
+    all.into_iter()
+        .map(|(id, first, last, n)| crate::stats::CertSeen {
+            id: tls::cert_id_hex(&id),
+            first_ms: first as f64 / 1e6,
+            last_ms: last as f64 / 1e6,
+            handshakes: n,
+        })
+        .collect()
 }
 
 /// A new connection's id for exposure (never [`NO_CONN`]; one atomic add a connect).
@@ -724,6 +764,9 @@ impl Worker {
                             self.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
                             if resumed {
                                 self.counters.tls_resumed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if let Some(id) = c.cert() {
+                                note_cert(&self.counters.certs, id, opened_ns);
                             }
                         }
                         self.used = (next_conn_id(), opened_ns);

@@ -169,6 +169,22 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// A server certificate's identity: the first 8 bytes of the SHA-256 of its DER.
+pub type CertId = [u8; 8];
+
+/// The [`CertId`] of a certificate (one SHA-256, done on full handshakes only).
+pub fn fingerprint(der: &[u8]) -> CertId {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest.as_ref()[..8]);
+    id
+}
+
+/// A [`CertId`] as reported: 16 lowercase hex digits.
+pub fn cert_id_hex(id: &CertId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether a failed handshake's error says the certificate was rejected
 /// (`tls_cert_rejected`) rather than the handshake failing (`tls_handshake`).
 pub fn is_cert_rejection(e: &std::io::Error) -> bool {

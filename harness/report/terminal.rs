@@ -120,12 +120,19 @@ pub fn render(r: &RunReport) -> String {
                 st.stale_closes
             );
         }
-        if let Some(tls) = st.tls {
+        if let Some(tls) = &st.tls {
             let _ = writeln!(
                 o,
                 "  tls: {} handshakes, {} of them resumed a session",
                 tls.handshakes, tls.resumed
             );
+            for c in &tls.certs {
+                let _ = writeln!(
+                    o,
+                    "  tls: certificate {} in {} full handshakes, from {:.0} ms to {:.0} ms",
+                    c.id, c.handshakes, c.first_ms, c.last_ms
+                );
+            }
         }
         if st.target_rate > 0.0 {
             let _ = writeln!(

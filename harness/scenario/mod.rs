@@ -558,6 +558,7 @@ fn validate_app(s: &Scenario<(), ()>, loc: &Locator) -> Result<Arc<dyn AppOption
             name: "app",
             head: &a.kind,
             app_kind: a.kind.get_ref(),
+            front_tls: s.front.as_ref().is_some_and(FrontConfig::is_tls),
         },
     )
 }
@@ -844,6 +845,7 @@ fn validate_reload(
             name: "reload",
             head: &r.strategy,
             app_kind: kind,
+            front_tls: s.front.as_ref().is_some_and(FrontConfig::is_tls),
         })
         .map_err(|e| problems.push(e))
         .ok()

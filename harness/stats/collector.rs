@@ -548,7 +548,7 @@ impl Collector {
                 .then(|| counters.oldest_in_flight_ns as f64 / 1e6),
             grace_ms: counters.grace_ns as f64 / 1e6,
             stale_closes: counters.stale_closes,
-            tls: counters.tls,
+            tls: counters.tls.clone(),
             identity_holds: counters.scheduled == recorded + hung + interrupted,
             failure_rate: run_bound.rate(),
             failure_rate_upper95: run_bound.upper95(),

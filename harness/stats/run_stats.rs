@@ -50,13 +50,28 @@ pub struct LoadCounters {
 }
 
 /// The TLS handshakes of an https run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TlsCounts {
     /// Handshakes completed (one per connection opened).
     pub handshakes: u64,
     /// Of those, the ones that resumed an earlier session (a ticket from the server),
     /// skipping the certificate exchange.
     pub resumed: u64,
+    /// The server certificates the full handshakes saw, first seen first.
+    pub certs: Vec<CertSeen>,
+}
+
+/// One server certificate as the full handshakes saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CertSeen {
+    /// The leaf certificate's short SHA-256 fingerprint (hex, the first 8 bytes).
+    pub id: String,
+    /// When a full handshake first saw it, ms since load start.
+    pub first_ms: f64,
+    /// When a full handshake last saw it, ms since load start.
+    pub last_ms: f64,
+    /// Full handshakes that saw it.
+    pub handshakes: u64,
 }
 
 /// The summary of one load run, as reported.

@@ -63,6 +63,9 @@ pub struct Ctx {
     /// What shutdown could not clean up (test hosts it could not remove), each said
     /// in full: the run then ends in a harness error (exit 2), whatever its verdict.
     pub not_cleaned_up: Vec<String>,
+    /// The server certificate a reload rotated to, if one did (the verdict then checks
+    /// `new_cert_served`).
+    pub cert_rotation: Option<crate::front::tls::CertRotation>,
 }
 
 /// Makes `upstream` reachable by the load: through a front server if the scenario has

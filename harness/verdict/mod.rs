@@ -4,6 +4,7 @@
 //! so a red CI run explains itself.
 
 pub mod baseline;
+pub mod cert;
 pub mod config;
 
 pub use config::AssertConfig;

@@ -1,6 +1,9 @@
 //! nginx serving https in front (`front.tls`): its reload passes with fresh and kept
 //! TLS connections, and a load that trusts another CA fails every request as
-//! `tls_cert_rejected`, nothing else.
+//! `tls_cert_rejected`, nothing else. A certificate rotated atomically in the reload
+//! is served afterwards with nothing failed; one done wrong (the new certificate with
+//! the old key, or the new key before the new certificate) is refused by
+//! `nginx -s reload` and caught by `new_cert_served`, with nothing failed either.
 
 use crate::util::{at, require_stack};
 
@@ -37,6 +40,88 @@ fn tls_with_the_wrong_ca_fails_with_tls_cert_rejected() {
     assert_eq!(r.class("tls_cert_rejected"), scheduled, "{}", r.dump());
     assert_eq!(r.class("tls_handshake"), 0, "{}", r.dump());
     assert_eq!(r.report["stats"]["tls"]["handshakes"], 0, "{}", r.dump());
+}
+
+/// The detail of the named check.
+fn detail(r: &crate::util::RunResult, name: &str) -> String {
+    r.report["verdict"]["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .and_then(|c| c["detail"].as_str())
+        .unwrap_or_else(|| panic!("no check {name}: {}", r.dump()))
+        .to_string()
+}
+
+/// The ids of the certificates the full handshakes saw, first seen first.
+fn certs_seen(r: &crate::util::RunResult) -> Vec<String> {
+    r.report["stats"]["tls"]["certs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no stats.tls.certs: {}", r.dump()))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn certificate_rotation_by_reload_serves_the_new_certificate() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = crate::util::run_scenario(&at("scenarios/nginx-cert-rotation.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(r.check("new_cert_served"), "{}", r.dump());
+    // The run's first certificate, then the new one, which is served last.
+    let seen = certs_seen(&r);
+    assert_eq!(seen.len(), 2, "{}", r.dump());
+    let certs = &r.report["stats"]["tls"]["certs"];
+    let old_last = certs[0]["last_ms"].as_f64().unwrap();
+    let new_last = certs[1]["last_ms"].as_f64().unwrap();
+    assert!(new_last > old_last, "{}", r.dump());
+    assert!(
+        detail(&r, "new_cert_served").starts_with(&format!("new certificate {} served", seen[1])),
+        "{}",
+        r.dump()
+    );
+}
+
+/// A rotation done wrong: `nginx -s reload` refuses the config (the key does not
+/// match the certificate), nginx keeps serving the old certificate, nothing fails.
+fn rotation_done_wrong_is_caught(scenario: &str, how: &str) {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = crate::util::run_scenario(&at(scenario));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert!(!r.check("new_cert_served"), "{}", r.dump());
+    let d = detail(&r, "new_cert_served");
+    assert!(
+        d.contains(&format!("({how} rotation at")) && d.contains("never served"),
+        "{}",
+        r.dump()
+    );
+    // Only the run's first certificate was ever seen.
+    assert_eq!(certs_seen(&r).len(), 1, "{}", r.dump());
+    assert!(!r.check("reload_completed"), "{}", r.dump());
+    assert!(
+        detail(&r, "reload_completed").contains("key values mismatch"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn certificate_rotation_with_the_old_key_fails_on_new_cert_served() {
+    rotation_done_wrong_is_caught(
+        "scenarios/negative/nginx-cert-rotation-key-mismatch.toml",
+        "key-mismatch",
+    );
+}
+
+#[test]
+fn certificate_rotation_torn_fails_on_new_cert_served() {
+    rotation_done_wrong_is_caught("scenarios/negative/nginx-cert-rotation-torn.toml", "torn");
 }
 
 /// nginx serving https from a config of the test's own (`return 200`), with a CA and

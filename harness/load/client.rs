@@ -120,13 +120,11 @@ impl Conn {
                 let resumed = tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
                 // A full handshake carries the server's certificate: its fingerprint,
                 // once a connection (a resumed one shows none).
-                let cert = match resumed {
-                    true => None,
-                    false => tls
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .map(|leaf| super::tls::fingerprint(leaf)),
-                };
+                let cert = tls
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .filter(|_| !resumed)
+                    .map(|leaf| super::tls::fingerprint(leaf));
                 Ok(Conn {
                     stream: Stream::Tls(Box::new(s)),
                     served: 0,

@@ -507,13 +507,16 @@ impl LoadRun {
 /// Counts a full handshake that saw certificate `id` at `at_ns`.
 fn note_cert(certs: &Mutex<Vec<(CertId, u64, u64, u64)>>, id: CertId, at_ns: u64) {
     let mut certs = certs.lock().unwrap_or_else(|p| p.into_inner());
+    merge_cert(&mut certs, (id, at_ns, at_ns, 1));
+}
+
+/// Adds `(id, first ns, last ns, count)` to `certs`: widens its span and count if
+/// `id` is there, else appends it.
+fn merge_cert(certs: &mut Vec<(CertId, u64, u64, u64)>, seen: (CertId, u64, u64, u64)) {
+    let (id, first, last, n) = seen;
     match certs.iter_mut().find(|c| c.0 == id) {
-        Some(c) => {
-            c.1 = c.1.min(at_ns);
-            c.2 = c.2.max(at_ns);
-            c.3 += 1;
-        }
-        None => certs.push((id, at_ns, at_ns, 1)),
+        Some(c) => *c = (id, c.1.min(first), c.2.max(last), c.3 + n),
+        None => certs.push(seen),
     }
 }
 
@@ -521,11 +524,8 @@ fn note_cert(certs: &Mutex<Vec<(CertId, u64, u64, u64)>>, id: CertId, at_ns: u64
 fn certs_seen(counters: &[Arc<WorkerCounters>]) -> Vec<crate::stats::CertSeen> {
     let mut all: Vec<(CertId, u64, u64, u64)> = Vec::new();
     for c in counters {
-        for &(id, first, last, n) in c.certs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            match all.iter_mut().find(|e| e.0 == id) {
-                Some(e) => *e = (id, e.1.min(first), e.2.max(last), e.3 + n),
-                None => all.push((id, first, last, n)),
-            }
+        for &seen in c.certs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            merge_cert(&mut all, seen);
         }
     }
     all.sort_by_key(|c| c.1);
@@ -821,5 +821,20 @@ impl Worker {
                 (outcome, version, Cut::NONE)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_merge_by_id_widening_the_span_and_adding_the_counts() {
+        let (a, b) = ([1u8; 8], [2u8; 8]);
+        let mut certs = Vec::new();
+        merge_cert(&mut certs, (a, 50, 70, 2));
+        merge_cert(&mut certs, (b, 60, 60, 1));
+        merge_cert(&mut certs, (a, 10, 40, 3));
+        assert_eq!(certs, vec![(a, 10, 70, 5), (b, 60, 60, 1)]);
     }
 }

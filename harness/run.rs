@@ -77,7 +77,11 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
             run_dir: dir.path().to_path_buf(),
             config: sc.scenario.app.clone(),
             exe: opts.exe.clone(),
-            has_front: sc.scenario.front.is_some(),
+            has_front: sc
+                .scenario
+                .front
+                .as_ref()
+                .is_some_and(|f| f.kind() == "nginx"),
             ports: crate::app::external::pick_ports().unwrap_or_default(),
         },
         front: None,

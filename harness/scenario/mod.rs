@@ -836,6 +836,18 @@ fn validate_reload(
         ));
     } else if let (Some(why), None) = (entry.needs_front, &s.front) {
         problems.push(loc.error(r.strategy.span(), Some("reload.strategy"), why));
+    } else if let Some(f) = s.front.as_ref().filter(|f| f.kind() != entry.front_kind) {
+        let span = if f.kind.span().is_empty() {
+            loc.table_at("front")
+        } else {
+            f.kind.span()
+        };
+        let why = if entry.front_kind == "haproxy" {
+            format!("strategy {strategy:?} runs haproxy as its own front server: drop [front], or write `kind = \"haproxy\"` in it (for `tls`)")
+        } else {
+            format!("a haproxy front is run only by the haproxy strategies; strategy {strategy:?} puts nginx in front: write `kind = \"nginx\"`")
+        };
+        problems.push(loc.error(span, Some("front.kind"), &why));
     } else if let (Some(why), None) = (app::find_kind(kind).and_then(|k| k.needs_front), &s.front) {
         problems.push(loc.error(s.app.kind.span(), Some("app.kind"), why));
     }

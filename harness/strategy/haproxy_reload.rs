@@ -124,6 +124,7 @@ impl Spec for HaproxyReload {
         OptionDoc::new("frontend_maxconn", "—", "the frontend's `maxconn` (1 to 100000): at that many connections haproxy stops accepting and new ones wait in its listener's kernel queue (a saturated haproxy); absent: only the global limit"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
+    const FRONT_KIND: &'static str = "haproxy";
     const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
     type Options = Options;
 
@@ -163,6 +164,7 @@ impl Spec for HaproxyReload {
             instances: Vec::new(),
             generation: 0,
             listen: None,
+            tls: None,
         })
     }
 }
@@ -181,6 +183,8 @@ pub struct HaproxyReload {
     generation: u32,
     /// haproxy's listening address (kept across restarts).
     listen: Option<std::net::SocketAddr>,
+    /// The frontend's TLS (`[front] kind = "haproxy"`, `tls = true`), kept across reloads.
+    tls: Option<crate::front::haproxy::TlsBind>,
 }
 
 impl HaproxyReload {
@@ -209,6 +213,7 @@ impl HaproxyReload {
             disable_on_404: false,
             status_path: ctx.app.config.status_path.clone(),
             frontend_maxconn: self.frontend_maxconn,
+            tls: self.tls.clone(),
         }
     }
 
@@ -466,11 +471,8 @@ impl Strategy for HaproxyReload {
     }
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
-        if ctx.front_config.is_some() {
-            return Err(Error::Harness(
-                "haproxy-reload runs haproxy as its own front server: drop [front]".into(),
-            ));
-        }
+        let tls = super::haproxy_front_tls(ctx)?;
+        self.tls = tls.as_ref().map(|(bind, _)| bind.clone());
         let (instances, ready) = self.start_instances(ctx, version).await;
         self.instances = instances;
         ready?;
@@ -483,7 +485,7 @@ impl Strategy for HaproxyReload {
             endpoint: Endpoint::Tcp(listen),
             host: listen.to_string(),
             path: "/".into(),
-            tls: None,
+            tls: tls.map(|(_, trust)| trust),
         })
     }
 

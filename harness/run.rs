@@ -83,6 +83,7 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
                 .as_ref()
                 .is_some_and(|f| f.kind() == "nginx"),
             ports: crate::app::external::pick_ports().unwrap_or_default(),
+            target_trust: sc.scenario.load.trust(),
         },
         front: None,
         front_config: sc.scenario.front.clone(),

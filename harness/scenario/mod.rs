@@ -182,6 +182,15 @@ impl LoadConfig {
         keys
     }
 
+    /// The TLS keys, as what an https target's client trusts.
+    pub fn trust(&self) -> crate::app::external::TargetTrust {
+        crate::app::external::TargetTrust {
+            ca_file: self.ca_path.clone(),
+            insecure_skip_verify: *self.insecure_skip_verify.get_ref(),
+            server_name: self.server_name.as_ref().map(|n| n.get_ref().clone()),
+        }
+    }
+
     /// The TLS keys onto an https target's settings; given for a plain target, an error.
     pub fn apply_tls(&self, target: &mut crate::load::Target) -> Result<()> {
         let Some(t) = target.tls.as_mut() else {
@@ -192,16 +201,7 @@ impl LoadConfig {
                 None => Ok(()),
             };
         };
-        if let Some(ca) = &self.ca_path {
-            t.ca_file = Some(ca.clone());
-        }
-        if *self.insecure_skip_verify.get_ref() {
-            t.insecure_skip_verify = true;
-            t.ca_file = None;
-        }
-        if let Some(n) = &self.server_name {
-            t.server_name = n.get_ref().clone();
-        }
+        self.trust().apply(t);
         Ok(())
     }
 
@@ -581,7 +581,7 @@ fn validate(
     ];
     problems.extend(sections.into_iter().filter_map(Result::err));
     validate_load(&s.load, loc, problems);
-    validate_load_tls(s, loc, problems);
+    validate_load_tls(s, app_options.as_ref(), loc, problems);
     problems.extend(s.assert.validate(loc).err());
     problems.extend(validate_sweep(s, loc).err());
     app_options
@@ -658,17 +658,29 @@ fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
 }
 
 /// The `[load]` TLS keys: each well formed, and only where the target is https (a
-/// TLS front, or an external app, whose target may be).
-fn validate_load_tls(s: &Scenario<(), ()>, loc: &Locator, problems: &mut Vec<Error>) {
+/// TLS front, or an external app's `https://` target).
+fn validate_load_tls(
+    s: &Scenario<(), ()>,
+    app_options: Option<&Arc<dyn AppOptions>>,
+    loc: &Locator,
+    problems: &mut Vec<Error>,
+) {
     let load = &s.load;
-    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls);
+    let external = app_options.and_then(|o| o.as_any().downcast_ref::<app::external::Options>());
+    if s.app.is_external() && external.is_none() {
+        // Its options did not parse: that is the problem to report.
+        return;
+    }
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls)
+        || external.is_some_and(app::external::Options::is_https);
     if !https {
+        let how = if s.app.is_external() {
+            "only for an https target: give `app.target` as https://"
+        } else {
+            "only for an https target: add `tls = true` to [front]"
+        };
         for (key, span) in load.tls_keys() {
-            problems.push(loc.error(
-                span,
-                Some(key),
-                "only for an https target: add `tls = true` to [front]",
-            ));
+            problems.push(loc.error(span, Some(key), how));
         }
         return;
     }

@@ -241,3 +241,39 @@ fn wait_ready_takes_the_https_flags() {
         dump(&out)
     );
 }
+
+/// `[front] kind = "haproxy"` only with a haproxy strategy, which takes no nginx front
+/// and no nginx key in its own: each a located error.
+#[test]
+fn a_haproxy_front_goes_with_the_haproxy_strategies_only() {
+    let (code, err) = run_text(
+        "[front]\nkind = \"haproxy\"\ntls = true\n[reload]\nstrategy = \"nginx-reload\"\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:2:8: `front.kind`: a haproxy front is run only by the haproxy strategies"),
+        "{err}"
+    );
+    let (code, err) = run_text("[front]\ntls = true\n[reload]\nstrategy = \"haproxy-reload\"\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:1:1: `front.kind`: strategy \"haproxy-reload\" runs haproxy as its own front server"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        "[front]\nkind = \"haproxy\"\ntls = true\nworker_processes = 2\n[reload]\nstrategy = \"haproxy-pool\"\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:4:20: `front.worker_processes`: an nginx key: a haproxy front takes only `kind` and `tls`"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        "[front]\nkind = \"haproxy\"\n[reload]\nstrategy = \"haproxy-pool\"\n[load]\nca_file = \"x.pem\"\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:6:11: `load.ca_file`: only for an https target"),
+        "{err}"
+    );
+}

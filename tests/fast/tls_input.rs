@@ -251,7 +251,9 @@ fn a_haproxy_front_goes_with_the_haproxy_strategies_only() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("bad.toml:2:8: `front.kind`: a haproxy front is run only by the haproxy strategies"),
+        err.contains(
+            "bad.toml:2:8: `front.kind`: a haproxy front is run only by the haproxy strategies"
+        ),
         "{err}"
     );
     let (code, err) = run_text("[front]\ntls = true\n[reload]\nstrategy = \"haproxy-reload\"\n");

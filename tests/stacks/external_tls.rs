@@ -45,13 +45,22 @@ d="$ZDT_RUN_DIR/ngx"
 exec nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" -g "daemon off;"
 "#;
 
-/// `deploy.sh`: the new version's config, `nginx -s reload`, then `zdt-check
-/// wait-ready` over https, trusting the stack's CA.
+/// `deploy.sh`: the new version's config, `nginx -s reload`, the old workers gone
+/// (at most 10 s), then `zdt-check wait-ready` over https, trusting the stack's CA.
 const DEPLOY: &str = r#"#!/bin/sh
 set -e
 ./conf.sh "$ZDT_NEW_VERSION"
 d="$ZDT_RUN_DIR/ngx"
+old=$(pgrep -P "$(cat "$d/nginx.pid")" | tr '\n' ' ')
 nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" -s reload
+# Done when the old workers have left (each finishes its requests first).
+i=0
+for pid in $old; do
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1)); [ "$i" -lt 200 ] || { echo "old worker $pid still there" >&2; exit 1; }
+        sleep 0.05
+    done
+done
 "$ZDT_BIN" wait-ready "https://127.0.0.1:$ZDT_PORT" --ca-file "$TLS_DIR/ca.pem" \
     --server-name localhost --timeout 10s
 "#;
@@ -123,7 +132,7 @@ fn an_external_https_stack_with_an_unknown_ca_is_never_ready() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("did not answer GET /_status"), "{text}");
     assert!(
-        text.to_lowercase().contains("certificate"),
+        text.contains("(last probe: tls_cert_rejected)"),
         "the probe says why: {text}"
     );
 }

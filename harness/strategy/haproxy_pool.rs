@@ -666,6 +666,7 @@ impl Strategy for HaproxyPool {
             disable_on_404: self.opts.take_out == "404",
             status_path: ctx.app.config.status_path.clone(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
             tls: tls.as_ref().map(|(bind, _)| bind.clone()),
         };
         let hap = Haproxy::start(&ctx.app.site(), &cfg, None).await?;

@@ -35,6 +35,9 @@ pub(crate) struct PoolConfig {
     /// The frontend's `maxconn`, if limited: at that many connections haproxy stops
     /// accepting and new ones wait in its listener's kernel accept queue.
     pub frontend_maxconn: Option<u32>,
+    /// `option idle-close-on-response`: on a soft stop, idle keep-alive connections are
+    /// kept until their next request, answered with `Connection: close`.
+    pub idle_close_on_response: bool,
     /// Serve https on the frontend (`bind ... ssl crt ...`), or plain HTTP.
     pub tls: Option<TlsBind>,
 }
@@ -127,6 +130,9 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
         // hold what waits beyond it, not drop SYNs (a 1 s retransmission each).
         s.push_str(&format!("    maxconn {n}\n    backlog 1024\n"));
     }
+    if cfg.idle_close_on_response {
+        s.push_str("    option idle-close-on-response\n");
+    }
     s.push_str(&format!("    default_backend {BACKEND}\n"));
     s.push_str(&format!("backend {BACKEND}\n    balance roundrobin\n"));
     s.push_str(&format!(
@@ -181,6 +187,7 @@ mod tests {
             disable_on_404: false,
             status_path: "/_status".into(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
             tls: None,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
@@ -208,6 +215,7 @@ mod tests {
             disable_on_404: false,
             status_path: "/_status".into(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
             tls: None,
         };
         let c = render(
@@ -251,6 +259,7 @@ mod tests {
             disable_on_404: false,
             status_path: "/_status".into(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
             tls: None,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
@@ -260,7 +269,12 @@ mod tests {
             ca: "/run/tls/ca.pem".into(),
             alpn: vec!["h2", "http/1.1"],
         });
+        cfg.idle_close_on_response = true;
         let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(
+            out.contains("    option idle-close-on-response\n    default_backend be\n"),
+            "{out}"
+        );
         assert!(
             out.contains(
                 "    bind 127.0.0.1:1 ssl crt \"/run/tls/haproxy.pem\" alpn h2,http/1.1\n"

@@ -1,7 +1,9 @@
 //! haproxy serving https in front (`[front] kind = "haproxy"`, `tls = true`): its
-//! master-CLI reload and a pool roll pass with fresh and kept TLS connections, and the
-//! legacy `-sf` reload of a saturated haproxy fails with the handshakes of its old
-//! listener's queue reset: `tls_handshake`, nothing else.
+//! master-CLI reload (with `option idle-close-on-response`) and a pool roll pass with
+//! fresh and kept TLS connections; the same reload without that option fails with kept
+//! TLS connections reset (`reset_reused`, nothing else), and the legacy `-sf` reload
+//! of a saturated haproxy with the handshakes of its old listener's queue reset
+//! (`tls_handshake`, nothing else).
 
 use crate::util::{at, require_stack, run_scenario, RunResult};
 
@@ -61,4 +63,18 @@ fn haproxy_legacy_sf_reload_with_tls_fails_with_tls_handshake() {
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.class("tls_handshake") > 0, "{}", r.dump());
     assert_eq!(failed_classes(&r), ["tls_handshake"], "{}", r.dump());
+}
+
+#[test]
+fn haproxy_reload_with_tls_closing_idle_connections_at_once_fails_with_reset_reused() {
+    if !require_stack(&["haproxy"]) {
+        return;
+    }
+    let r = run_scenario(&at("scenarios/negative/haproxy-reload-tls-idle-close.toml"));
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(!r.check("no_failed_requests"), "{}", r.dump());
+    assert!(r.check("reload_completed"), "{}", r.dump());
+    assert!(r.check("new_version_took_over"), "{}", r.dump());
+    assert!(r.class("reset_reused") > 0, "{}", r.dump());
+    assert_eq!(failed_classes(&r), ["reset_reused"], "{}", r.dump());
 }

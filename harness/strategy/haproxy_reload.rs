@@ -124,7 +124,8 @@ impl Spec for HaproxyReload {
         OptionDoc::new("frontend_maxconn", "—", "the frontend's `maxconn` (1 to 100000): at that many connections haproxy stops accepting and new ones wait in its listener's kernel queue (a saturated haproxy); absent: only the global limit"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "gunicorn", "uvicorn", "granian", "hypercorn"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {

@@ -132,7 +132,8 @@ impl Spec for HaproxyReload {
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
     const FRONT_KIND: &'static str = "haproxy";
-    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "gunicorn", "uvicorn", "granian", "hypercorn"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {

@@ -70,11 +70,21 @@ fn haproxy_reload_with_tls_closing_idle_connections_at_once_fails_with_reset_reu
     if !require_stack(&["haproxy"]) {
         return;
     }
-    let r = run_scenario(&at("scenarios/negative/haproxy-reload-tls-idle-close.toml"));
-    assert_eq!(r.code, 1, "{}", r.dump());
-    assert!(!r.check("no_failed_requests"), "{}", r.dump());
-    assert!(r.check("reload_completed"), "{}", r.dump());
-    assert!(r.check("new_version_took_over"), "{}", r.dump());
-    assert!(r.class("reset_reused") > 0, "{}", r.dump());
-    assert_eq!(failed_classes(&r), ["reset_reused"], "{}", r.dump());
+    // A race (1-5 requests a run, 0/5 runs passed when measured): up to 3 runs, each
+    // of which must fail for this reason alone or not at all; one must fail.
+    for _ in 0..3 {
+        let r = run_scenario(&at("scenarios/negative/haproxy-reload-tls-idle-close.toml"));
+        assert!(r.check("reload_completed"), "{}", r.dump());
+        assert!(r.check("new_version_took_over"), "{}", r.dump());
+        if r.code == 0 {
+            assert!(failed_classes(&r).is_empty(), "{}", r.dump());
+            continue;
+        }
+        assert_eq!(r.code, 1, "{}", r.dump());
+        assert!(!r.check("no_failed_requests"), "{}", r.dump());
+        assert!(r.class("reset_reused") > 0, "{}", r.dump());
+        assert_eq!(failed_classes(&r), ["reset_reused"], "{}", r.dump());
+        return;
+    }
+    panic!("3 runs in a row lost no kept TLS connection to haproxy's idle close");
 }

@@ -665,6 +665,8 @@ pub(crate) mod tests {
                 rate: Some(1000.0),
                 connections: 32,
                 keep_alive: false,
+                protocol: "h1".into(),
+                streams: 1,
                 target: "unix:/tmp/app.sock".into(),
             }),
             steps: vec![

@@ -94,6 +94,12 @@ pub struct LoadConfig {
     /// Before reusing a kept connection: `pooled` (look whether the server closed it, and
     /// reopen it if so, as pooled clients do) or `naive` (reuse it blindly).
     pub reuse: Spanned<String>,
+    /// `h1` (HTTP/1.1), `h2` (HTTP/2 by ALPN, an https target) or `h2c` (HTTP/2 with
+    /// prior knowledge, a plain target): the load's, and each mix kind's default.
+    pub protocol: Spanned<String>,
+    /// HTTP/2: concurrent streams per connection (1 to 1000); with h2 kinds the load
+    /// runs `connections` x `streams` workers, one request in flight each.
+    pub streams: Spanned<usize>,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
     /// Per-request time limit (more than 0).
@@ -140,6 +146,8 @@ impl Default for LoadConfig {
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
             reuse: Spanned::new(0..0, "pooled".into()),
+            protocol: Spanned::new(0..0, "h1".into()),
+            streams: Spanned::new(0..0, 1),
             path: Spanned::new(0..0, "/".into()),
             timeout: Spanned::new(0..0, Dur::ms(5000)),
             connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
@@ -582,6 +590,7 @@ fn validate(
     problems.extend(sections.into_iter().filter_map(Result::err));
     validate_load(&s.load, loc, problems);
     validate_load_tls(s, loc, problems);
+    validate_protocols(s, loc, problems);
     problems.extend(s.assert.validate(loc).err());
     problems.extend(validate_sweep(s, loc).err());
     app_options
@@ -652,6 +661,56 @@ fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
                 re.span(),
                 Some("load.version_regex"),
                 &format!("invalid regex: {e}"),
+            ));
+        }
+    }
+}
+
+/// Most HTTP/2 streams per connection `load.streams` takes.
+pub const MAX_STREAMS: usize = 1000;
+
+/// `load.protocol`, `load.streams` and each mix kind's `protocol`: known names, and
+/// each protocol one the target speaks (h2 over https, h2c over plain TCP).
+fn validate_protocols(s: &Scenario<(), ()>, loc: &Locator, problems: &mut Vec<Error>) {
+    use crate::load::Protocol;
+    let load = &s.load;
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls);
+    let mut check = |p: &Spanned<String>, key: &str| {
+        if let Err(e) = one_of(loc, p, key, Protocol::NAMES) {
+            problems.push(e);
+        } else if let Some(why) = Protocol::named(p.get_ref()).target_problem(https) {
+            problems.push(loc.error(p.span(), Some(key), why));
+        }
+    };
+    check(&load.protocol, "load.protocol");
+    for (i, k) in load.mix.iter().enumerate() {
+        if let Some(p) = &k.protocol {
+            check(p, &format!("load.mix[{i}].protocol"));
+        }
+    }
+    if !(1..=MAX_STREAMS).contains(load.streams.get_ref()) {
+        problems.push(loc.error(
+            load.streams.span(),
+            Some("load.streams"),
+            &format!("must be 1 to {MAX_STREAMS} (concurrent HTTP/2 streams per connection)"),
+        ));
+    }
+    for (i, k) in load.mix.iter().enumerate() {
+        if !k.protocol(load).is_h2() {
+            continue;
+        }
+        if let Some(u) = &k.upload {
+            problems.push(loc.error(
+                u.span(),
+                Some(&format!("load.mix[{i}].upload")),
+                "a slow upload is HTTP/1.1 only (this kind speaks HTTP/2)",
+            ));
+        }
+        if k.keep_alive == Some(false) {
+            problems.push(loc.error(
+                k.name.span(),
+                Some(&format!("load.mix[{i}].keep_alive")),
+                "an HTTP/2 kind's streams share their connection: keep_alive = false is HTTP/1.1 only",
             ));
         }
     }

@@ -380,6 +380,39 @@ impl Group {
     }
 }
 
+/// One `GET path` in HTTP/2 with prior knowledge (h2c) to `endpoint`: its status and
+/// the `X-App-Version` it named, or why it failed. The readiness probe of a front that
+/// speaks only h2c on its port.
+pub async fn probe_h2c(
+    endpoint: &super::Endpoint,
+    path: &str,
+) -> Result<(u16, Option<String>), String> {
+    let conn = Conn::connect(endpoint, None, std::time::Duration::from_secs(1))
+        .await
+        .map_err(|o| o.to_string())?;
+    let (send, connection) = ::h2::client::handshake(conn.into_io())
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    let exchange = async {
+        let mut send = send.ready().await?;
+        let req = http::Request::get(format!("http://localhost{path}"))
+            .header("user-agent", "zdt-check-probe")
+            .body(())
+            .expect("a GET with a valid path");
+        let (response, _) = send.send_request(req, true)?;
+        let response = response.await?;
+        let version = response
+            .headers()
+            .get("x-app-version")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        Ok::<_, ::h2::Error>((response.status().as_u16(), version))
+    };
+    let r = exchange.await.map_err(|e| e.to_string());
+    driver.abort();
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -675,14 +675,33 @@ fn validate_protocols(s: &Scenario<(), ()>, loc: &Locator, problems: &mut Vec<Er
     use crate::load::Protocol;
     let load = &s.load;
     let https = s.front.as_ref().is_some_and(FrontConfig::is_tls);
+    let front_h2 = s.front.as_ref().is_some_and(FrontConfig::is_http2);
+    let external = s.app.kind.get_ref() == "external";
     let mut check = |p: &Spanned<String>, key: &str| {
         if let Err(e) = one_of(loc, p, key, Protocol::NAMES) {
             problems.push(e);
-        } else if let Some(why) = Protocol::named(p.get_ref()).target_problem(https) {
+            return;
+        }
+        let protocol = Protocol::named(p.get_ref());
+        let why = protocol.target_problem(https).or(match (&s.front, protocol) {
+            (Some(_), Protocol::H1) if front_h2 && !https => Some(
+                "the front's plain `listen ... http2` port speaks h2c only: give protocol = \"h2c\"",
+            ),
+            (Some(_), p) if p.is_h2() && !front_h2 => {
+                Some("the front speaks HTTP/1.1 only: add `http2 = true` to [front]")
+            }
+            (None, p) if p.is_h2() && !external => {
+                Some("HTTP/2 goes through a front: add [front] with `http2 = true`")
+            }
+            _ => None,
+        });
+        if let Some(why) = why {
             problems.push(loc.error(p.span(), Some(key), why));
         }
     };
-    check(&load.protocol, "load.protocol");
+    if load.mix.iter().any(|k| k.protocol.is_none()) || load.mix.is_empty() {
+        check(&load.protocol, "load.protocol");
+    }
     for (i, k) in load.mix.iter().enumerate() {
         if let Some(p) = &k.protocol {
             check(p, &format!("load.mix[{i}].protocol"));

@@ -124,16 +124,21 @@ struct Link {
 }
 
 impl Link {
-    fn usable(&self) -> bool {
-        !self.closed.load(Ordering::Relaxed) && !self.goaway.load(Ordering::Relaxed)
+    /// Whether a new stream goes on it: not once it is closed, nor, for a pooled
+    /// client, once the server sent GOAWAY (a naive client ignores the GOAWAY and
+    /// keeps opening streams on it until the server closes it).
+    fn usable(&self, reuse: Reuse) -> bool {
+        !self.closed.load(Ordering::Relaxed)
+            && (reuse == Reuse::Naive || !self.goaway.load(Ordering::Relaxed))
     }
 
-    /// After `e` on one of its streams: notes a GOAWAY; a connection error ends the link.
+    /// After `e` on one of its streams: notes a GOAWAY; an I/O error or a GOAWAY the
+    /// client itself sent (a protocol error it found) ends the link.
     fn failed(&self, e: &::h2::Error, stats: &H2Stats) {
         if e.is_go_away() && e.is_remote() {
             note_goaway(&self.goaway, stats);
         }
-        if e.is_io() || e.is_go_away() {
+        if e.is_io() || (e.is_go_away() && !e.is_remote()) {
             self.closed.store(true, Ordering::Relaxed);
         }
     }
@@ -217,7 +222,7 @@ impl Group {
         counters: &WorkerCounters,
     ) -> Result<Arc<Link>, Outcome> {
         let mut slot = self.slot.lock().await;
-        if let Some(l) = slot.as_ref().filter(|l| l.usable()) {
+        if let Some(l) = slot.as_ref().filter(|l| l.usable(spec.reuse)) {
             return Ok(l.clone());
         }
         *slot = None;

@@ -661,6 +661,7 @@ mod tests {
             upload_ms: None,
             keep_alive: false,
             echo: false,
+            protocol: "h1".into(),
         }
     }
 

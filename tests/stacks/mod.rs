@@ -14,6 +14,7 @@ mod haproxy_reload;
 mod hypercorn;
 mod netns;
 mod nginx;
+mod nginx_h2;
 mod nginx_tls;
 mod python_kinds;
 mod remote;

@@ -735,9 +735,16 @@ fn apply_tls_flags(a: &LoadArgs, target: &mut Target) -> Result<()> {
 }
 
 /// `--protocol` against the target's scheme, `--streams` in range.
-fn check_protocol_flags(protocol: crate::load::Protocol, streams: usize, target: &Target) -> Result<()> {
+fn check_protocol_flags(
+    protocol: crate::load::Protocol,
+    streams: usize,
+    target: &Target,
+) -> Result<()> {
     if let Some(why) = protocol.target_problem(target.tls.is_some()) {
-        return Err(Error::Usage(format!("--protocol {}: {why}", protocol.name())));
+        return Err(Error::Usage(format!(
+            "--protocol {}: {why}",
+            protocol.name()
+        )));
     }
     let max = crate::scenario::MAX_STREAMS;
     if !(1..=max).contains(&streams) {

@@ -246,12 +246,11 @@ impl Group {
             .initial_connection_window_size(CONN_WINDOW)
             .enable_push(false)
             .handshake::<_, Bytes>(conn.into_io());
-        let (send, connection) =
-            match tokio::time::timeout(spec.connect_timeout, handshake).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Err(classify(&e, false, false)),
-                Err(_) => return Err(Outcome::ConnectTimeout),
-            };
+        let (send, connection) = match tokio::time::timeout(spec.connect_timeout, handshake).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(classify(&e, false, false)),
+            Err(_) => return Err(Outcome::ConnectTimeout),
+        };
         let link = Arc::new(Link {
             send,
             meta: (next_conn_id(), opened_ns),
@@ -427,7 +426,16 @@ mod tests {
         let t = crate::load::Target::parse("http://127.0.0.1:1/", None).unwrap();
         let headers = [("X-Trace".to_string(), "1".to_string())];
         let k = RequestKind::new(
-            "up", 1, "POST", "/echo?x=1", &headers, 5, None, true, false, &t,
+            "up",
+            1,
+            "POST",
+            "/echo?x=1",
+            &headers,
+            5,
+            None,
+            true,
+            false,
+            &t,
         );
         let r = H2Request::of(&k, "http", "localhost").unwrap();
         assert_eq!(r.method, http::Method::POST);

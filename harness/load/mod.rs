@@ -256,12 +256,11 @@ impl LoadRun {
         };
         let spec = Arc::new(spec);
         // With HTTP/2 kinds: `streams` workers per connection, a group on one thread.
-        let h2 = spec.mix.has_h2().then(|| Arc::new(http2::H2Stats::default()));
-        let streams = if h2.is_some() {
-            spec.streams.max(1)
-        } else {
-            1
-        };
+        let h2 = spec
+            .mix
+            .has_h2()
+            .then(|| Arc::new(http2::H2Stats::default()));
+        let streams = if h2.is_some() { spec.streams.max(1) } else { 1 };
         let groups = spec.connections.max(1);
         let conns = groups * streams;
         let h2_requests = Arc::new(h2_requests(&spec).map_err(std::io::Error::other)?);
@@ -302,7 +301,9 @@ impl LoadRun {
         let mut group = None;
         for (i, c) in counters.iter().enumerate() {
             if i % streams == 0 {
-                group = h2.as_ref().map(|st| Arc::new(http2::Group::new(st.clone())));
+                group = h2
+                    .as_ref()
+                    .map(|st| Arc::new(http2::Group::new(st.clone())));
             }
             workers[thread_of(i)].push(Worker {
                 counters: c.clone(),
@@ -713,8 +714,8 @@ impl Worker {
         self.counters.sent_at_ns.store(sent_ns, Ordering::Relaxed);
         let kind = self.spec.mix.draw(&mut self.rng);
         // An HTTP/2 stream shares its group's connection: nothing to hold or settle.
-        let keep_alive = self.spec.mix.kinds[kind].keep_alive
-            && !self.spec.mix.kinds[kind].protocol.is_h2();
+        let keep_alive =
+            self.spec.mix.kinds[kind].keep_alive && !self.spec.mix.kinds[kind].protocol.is_h2();
         if keep_alive {
             self.settle();
         }
@@ -811,7 +812,15 @@ impl Worker {
                 Err((outcome, cut)) => (outcome, NO_VERSION, cut),
                 Ok(r) => {
                     let version = r.version.as_deref();
-                    judge(spec, kind, &mut self.versions, r.status, version, &r.body, r.echo)
+                    judge(
+                        spec,
+                        kind,
+                        &mut self.versions,
+                        r.status,
+                        version,
+                        &r.body,
+                        r.echo,
+                    )
                 }
             };
         }

@@ -22,8 +22,7 @@ pub use histogram::{CurvePoint, Percentiles};
 pub use request_kinds::{RequestKindInfo, RequestKindPhase, RequestKindStats};
 pub use run_stats::{
     CertSeen, H2Counts, LoadCounters, PhaseStats, RunStats, Spread, TlsCounts, Truncations,
-    VersionSeen,
-    WindowRow,
+    VersionSeen, WindowRow,
 };
 
 use crate::stats::outcome::{Cut, Outcome};

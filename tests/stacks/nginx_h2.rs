@@ -61,15 +61,14 @@ fn a_naive_h2_client_fails_with_h2_refused() {
     if !require_stack(&["nginx", "gunicorn"]) {
         return;
     }
-    let r = crate::util::run_scenario(&at(
-        "scenarios/negative/nginx-reload-h2-naive-client.toml",
-    ));
+    let r = crate::util::run_scenario(&at("scenarios/negative/nginx-reload-h2-naive-client.toml"));
     assert_eq!(r.code, 1, "{}", r.dump());
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.class("h2_refused") > 0, "{}", r.dump());
     assert_eq!(r.other_failures(&["h2_refused"]), vec![], "{}", r.dump());
     assert_eq!(
-        r.report["stats"]["h2"]["unsent_reconnects"], 0,
+        r.report["stats"]["h2"]["unsent_reconnects"],
+        0,
         "a naive client moves nothing to a new connection: {}",
         r.dump()
     );
@@ -132,7 +131,10 @@ fn zdt_check_load_speaks_h2_and_h2c_to_nginx() {
     let ngx = TlsNginx::listening("ssl http2");
     let ca = ngx.ca.display().to_string();
     let url = format!("https://127.0.0.1:{}/", ngx.port);
-    let (code, s) = load(&url, &["--h2", "-c", "2", "--streams", "4", "--ca-file", &ca]);
+    let (code, s) = load(
+        &url,
+        &["--h2", "-c", "2", "--streams", "4", "--ca-file", &ca],
+    );
     let scheduled = s["scheduled"].as_u64().unwrap();
     assert!(scheduled > 50, "{s}");
     // nginx sends GOAWAY after keepalive_requests (1000) streams on a connection:

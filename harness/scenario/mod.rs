@@ -1161,6 +1161,43 @@ mod tests {
     }
 
     #[test]
+    fn protocols_are_checked_against_the_target_and_the_front() {
+        let nr = "[reload]\nstrategy = \"naive-restart\"\n";
+        let e = err(&format!("[load]\nstreams = 0\n{nr}"));
+        assert!(
+            e.starts_with("s.toml:2:11: `load.streams`: must be 1 to 1000"),
+            "{e}"
+        );
+        let e = err(&format!("[load]\nprotocol = \"h3\"\n{nr}"));
+        assert!(e.contains("`load.protocol`: unknown value \"h3\""), "{e}");
+        let e = err(&format!(
+            "[front]\nhttp2 = true\n[load]\nprotocol = \"h2\"\n{nr}"
+        ));
+        assert!(
+            e.starts_with("s.toml:4:12: `load.protocol`: h2 is negotiated by ALPN over TLS"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[front]\ntls = true\n[load]\nprotocol = \"h2\"\n{nr}"
+        ));
+        assert!(e.contains("add `http2 = true` to [front]"), "{e}");
+        let e = err(&format!("[front]\nhttp2 = true\n{nr}"));
+        assert!(
+            e.contains(
+                "`load.protocol`: the front's plain `listen ... http2` port speaks h2c only"
+            ),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[front]\ntls = true\nhttp2 = true\n[[load.mix]]\nname = \"a\"\nprotocol = \"h2\"\nupload = \"1s\"\nbody = 10\n{nr}"
+        ));
+        assert!(
+            e.contains("`load.mix[0].upload`: a slow upload is HTTP/1.1 only"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn allow_names_are_checked() {
         let e = err("[reload]\nstrategy = \"naive-restart\"\n[assert]\nallow = [\"resett\"]\n");
         assert!(

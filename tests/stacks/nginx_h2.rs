@@ -91,7 +91,14 @@ fn a_shutdown_timeout_shorter_than_the_streams_cuts_them() {
     let cut = r.class("reset_reused") + r.class("reset_fresh") + r.class("h2_reset");
     assert!(cut > 0, "{}", r.dump());
     assert_eq!(
-        r.other_failures(&["reset_reused", "reset_fresh", "h2_reset", "truncated"]),
+        // (and, seldom, a short stream sent as the GOAWAY crossed it: measured once in 5)
+        r.other_failures(&[
+            "reset_reused",
+            "reset_fresh",
+            "h2_reset",
+            "truncated",
+            "h2_refused"
+        ]),
         vec![],
         "{}",
         r.dump()

@@ -36,6 +36,20 @@ fn nginx_reload_under_h2_clients_passes() {
 }
 
 #[test]
+fn nginx_reload_under_h2c_clients_passes() {
+    if !require_stack(&["nginx", "gunicorn"]) {
+        return;
+    }
+    let r = crate::util::run_scenario(&at("scenarios/nginx-reload-h2c.toml"));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    assert_eq!(r.report["load"]["protocol"], "h2c", "{}", r.dump());
+    assert!(r.report["stats"]["tls"].is_null(), "{}", r.dump());
+    let goaways = r.report["stats"]["h2"]["goaways"].as_u64().unwrap_or(0);
+    assert!(goaways > 0, "{}", r.dump());
+}
+
+#[test]
 fn nginx_reload_with_h1_and_h2_side_by_side_passes() {
     if !require_stack(&["nginx", "gunicorn"]) {
         return;

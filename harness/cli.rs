@@ -259,6 +259,17 @@ pub struct LoadArgs {
     /// a close fails the next request as reset_reused.
     #[arg(long, default_value = "pooled", value_parser = clap::builder::PossibleValuesParser::new(["pooled", "naive"]))]
     pub reuse: String,
+    /// `h1` (HTTP/1.1), `h2` (HTTP/2 negotiated by ALPN: an https:// target) or `h2c`
+    /// (HTTP/2 with prior knowledge: an http:// or unix: target).
+    #[arg(long, default_value = "h1", value_parser = clap::builder::PossibleValuesParser::new(["h1", "h2", "h2c"]))]
+    pub protocol: String,
+    /// Same as `--protocol h2`.
+    #[arg(long, conflicts_with = "protocol")]
+    pub h2: bool,
+    /// HTTP/2: concurrent streams per connection (1 to 1000); `-c` connections each
+    /// carry up to this many requests at once.
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
     /// Per-request time limit (more than 0, at most 24h).
     #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -735,6 +746,32 @@ fn apply_tls_flags(a: &TlsArgs, raw: &str, target: &mut Target) -> Result<()> {
     Ok(())
 }
 
+/// `--protocol` against the target's scheme, `--streams` in range.
+fn check_protocol_flags(
+    protocol: crate::load::Protocol,
+    streams: usize,
+    target: &Target,
+) -> Result<()> {
+    if let Some(why) = protocol.target_problem(target.tls.is_some()) {
+        return Err(Error::Usage(format!(
+            "--protocol {}: {why}",
+            protocol.name()
+        )));
+    }
+    let max = crate::scenario::MAX_STREAMS;
+    if !(1..=max).contains(&streams) {
+        return Err(Error::Usage(format!(
+            "--streams: must be 1 to {max} (concurrent HTTP/2 streams per connection)"
+        )));
+    }
+    if streams > 1 && !protocol.is_h2() {
+        return Err(Error::Usage(
+            "--streams: HTTP/2 only (give --protocol h2 or h2c)".into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let mut target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
     crate::load::remote::check_allowed(&target, a.allow_remote, "--allow-remote")
@@ -746,13 +783,16 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         eprintln!("zdt-check: warning: --rate: {w}");
     }
     let keep_alive = !a.no_keep_alive;
+    let protocol = crate::load::Protocol::named(if a.h2 { "h2" } else { &a.protocol });
+    check_protocol_flags(protocol, a.streams, &target)?;
     let spec = LoadSpec {
         target: target.clone(),
         mode: a.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
         connections: a.connections,
+        streams: a.streams,
         keep_alive,
         reuse: crate::load::Reuse::named(&a.reuse),
-        mix: crate::load::Mix::plain(&target, keep_alive),
+        mix: crate::load::Mix::plain(&target, keep_alive).speaking(protocol),
         timeout: a.timeout,
         connect_timeout: a.timeout.min(Duration::from_secs(2)),
         version: VersionSpec {
@@ -798,6 +838,8 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
             rate: a.rate,
             connections: a.connections,
             keep_alive,
+            protocol: protocol.name().into(),
+            streams: a.streams,
             target: crate::load::remote::describe(&target),
         }),
         steps: Vec::new(),

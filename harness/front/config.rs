@@ -53,6 +53,9 @@ pub struct FrontConfig {
     /// Serve https: a CA and a server certificate made for the run, and the load
     /// trusting that CA (unless `load.ca_file` says otherwise).
     pub tls: Spanned<bool>,
+    /// Serve HTTP/2 (`listen ... http2`): negotiated by ALPN with `tls`, else h2c with
+    /// prior knowledge only (nginx then speaks no HTTP/1.1 on that port).
+    pub http2: Spanned<bool>,
 }
 
 /// The front server kinds that can serve https.
@@ -72,6 +75,7 @@ impl Default for FrontConfig {
             upstream_keepalive_timeout: None,
             next_upstream: Spanned::new(0..0, "off".into()),
             tls: Spanned::new(0..0, false),
+            http2: Spanned::new(0..0, false),
         }
     }
 }
@@ -80,6 +84,11 @@ impl FrontConfig {
     /// Whether the front serves https.
     pub fn is_tls(&self) -> bool {
         *self.tls.get_ref()
+    }
+
+    /// Whether the front serves HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        *self.http2.get_ref()
     }
 
     /// The front server kind (`nginx` or `haproxy`).
@@ -94,6 +103,7 @@ impl FrontConfig {
             ("front.worker_processes", self.worker_processes.span()),
             ("front.upstream_keepalive", self.upstream_keepalive.span()),
             ("front.next_upstream", self.next_upstream.span()),
+            ("front.http2", self.http2.span()),
         ];
         keys.extend(self.listen.as_ref().map(|l| ("front.listen", l.span())));
         keys.extend(
@@ -128,6 +138,17 @@ impl FrontConfig {
                 Some("front.tls"),
                 &format!(
                     "front kind {:?} cannot serve TLS here (only {})",
+                    self.kind.get_ref(),
+                    TLS_KINDS.join(", ")
+                ),
+            ));
+        }
+        if *self.http2.get_ref() && !TLS_KINDS.contains(&self.kind.get_ref().as_str()) {
+            return Err(loc.error(
+                self.http2.span(),
+                Some("front.http2"),
+                &format!(
+                    "front kind {:?} cannot serve HTTP/2 here (only {})",
                     self.kind.get_ref(),
                     TLS_KINDS.join(", ")
                 ),

@@ -67,12 +67,16 @@ pub fn read_ca_file(path: &Path) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
+/// The ALPN protocol id of HTTP/2 over TLS.
+pub const ALPN_H2: &[u8] = b"h2";
+
 /// A rustls client for one target, shared by every connection of a run (so the
 /// session tickets one connection receives let the next one resume).
 #[derive(Clone)]
 pub struct TlsClient {
     connector: tokio_rustls::TlsConnector,
     name: ServerName<'static>,
+    config: Arc<ClientConfig>,
 }
 
 impl std::fmt::Debug for TlsClient {
@@ -107,10 +111,25 @@ impl TlsClient {
                 .with_root_certificates(read_ca_file(&path)?)
                 .with_no_client_auth()
         };
+        let config = Arc::new(config);
         Ok(TlsClient {
-            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            connector: tokio_rustls::TlsConnector::from(config.clone()),
             name,
+            config,
         })
+    }
+
+    /// The same client offering only `h2` by ALPN (HTTP/2 over TLS). Its session
+    /// store is the same one, so an h2 connection may resume an h1 connection's session.
+    pub fn offering_h2(&self) -> TlsClient {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        let config = Arc::new(config);
+        TlsClient {
+            connector: tokio_rustls::TlsConnector::from(config.clone()),
+            name: self.name.clone(),
+            config,
+        }
     }
 
     /// The connector and the server name a handshake uses.

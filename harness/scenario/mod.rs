@@ -94,6 +94,12 @@ pub struct LoadConfig {
     /// Before reusing a kept connection: `pooled` (look whether the server closed it, and
     /// reopen it if so, as pooled clients do) or `naive` (reuse it blindly).
     pub reuse: Spanned<String>,
+    /// `h1` (HTTP/1.1), `h2` (HTTP/2 by ALPN, an https target) or `h2c` (HTTP/2 with
+    /// prior knowledge, a plain target): the load's, and each mix kind's default.
+    pub protocol: Spanned<String>,
+    /// HTTP/2: concurrent streams per connection (1 to 1000); with h2 kinds the load
+    /// runs `connections` x `streams` workers, one request in flight each.
+    pub streams: Spanned<usize>,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
     /// Per-request time limit (more than 0).
@@ -140,6 +146,8 @@ impl Default for LoadConfig {
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
             reuse: Spanned::new(0..0, "pooled".into()),
+            protocol: Spanned::new(0..0, "h1".into()),
+            streams: Spanned::new(0..0, 1),
             path: Spanned::new(0..0, "/".into()),
             timeout: Spanned::new(0..0, Dur::ms(5000)),
             connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
@@ -582,6 +590,7 @@ fn validate(
     problems.extend(sections.into_iter().filter_map(Result::err));
     validate_load(&s.load, loc, problems);
     validate_load_tls(s, app_options.as_ref(), loc, problems);
+    validate_protocols(s, app_options.as_ref(), loc, problems);
     problems.extend(s.assert.validate(loc).err());
     problems.extend(validate_sweep(s, loc).err());
     app_options
@@ -652,6 +661,86 @@ fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
                 re.span(),
                 Some("load.version_regex"),
                 &format!("invalid regex: {e}"),
+            ));
+        }
+    }
+}
+
+/// Most HTTP/2 streams per connection `load.streams` takes.
+pub const MAX_STREAMS: usize = 1000;
+
+/// `load.protocol`, `load.streams` and each mix kind's `protocol`: known names, and
+/// each protocol one the target speaks (h2 over https, h2c over plain TCP).
+fn validate_protocols(
+    s: &Scenario<(), ()>,
+    app_options: Option<&Arc<dyn AppOptions>>,
+    loc: &Locator,
+    problems: &mut Vec<Error>,
+) {
+    use crate::load::Protocol;
+    let load = &s.load;
+    let own = app_options.and_then(|o| o.as_any().downcast_ref::<app::external::Options>());
+    let external = s.app.is_external();
+    if external && own.is_none() {
+        // Its options did not parse: that is the problem to report.
+        return;
+    }
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls)
+        || own.is_some_and(app::external::Options::is_https);
+    let front_h2 = s.front.as_ref().is_some_and(FrontConfig::is_http2);
+    let mut check = |p: &Spanned<String>, key: &str| {
+        if let Err(e) = one_of(loc, p, key, Protocol::NAMES) {
+            problems.push(e);
+            return;
+        }
+        let protocol = Protocol::named(p.get_ref());
+        let why = protocol.target_problem(https).or(match (&s.front, protocol) {
+            (Some(_), Protocol::H1) if front_h2 && !https => Some(
+                "the front's plain `listen ... http2` port speaks h2c only: give protocol = \"h2c\"",
+            ),
+            (Some(_), p) if p.is_h2() && !front_h2 => {
+                Some("the front speaks HTTP/1.1 only: add `http2 = true` to [front]")
+            }
+            (None, p) if p.is_h2() && !external => {
+                Some("HTTP/2 goes through a front: add [front] with `http2 = true`")
+            }
+            _ => None,
+        });
+        if let Some(why) = why {
+            problems.push(loc.error(p.span(), Some(key), why));
+        }
+    };
+    if load.mix.iter().any(|k| k.protocol.is_none()) || load.mix.is_empty() {
+        check(&load.protocol, "load.protocol");
+    }
+    for (i, k) in load.mix.iter().enumerate() {
+        if let Some(p) = &k.protocol {
+            check(p, &format!("load.mix[{i}].protocol"));
+        }
+    }
+    if !(1..=MAX_STREAMS).contains(load.streams.get_ref()) {
+        problems.push(loc.error(
+            load.streams.span(),
+            Some("load.streams"),
+            &format!("must be 1 to {MAX_STREAMS} (concurrent HTTP/2 streams per connection)"),
+        ));
+    }
+    for (i, k) in load.mix.iter().enumerate() {
+        if !k.protocol(load).is_h2() {
+            continue;
+        }
+        if let Some(u) = &k.upload {
+            problems.push(loc.error(
+                u.span(),
+                Some(&format!("load.mix[{i}].upload")),
+                "a slow upload is HTTP/1.1 only (this kind speaks HTTP/2)",
+            ));
+        }
+        if k.keep_alive == Some(false) {
+            problems.push(loc.error(
+                k.name.span(),
+                Some(&format!("load.mix[{i}].keep_alive")),
+                "an HTTP/2 kind's streams share their connection: keep_alive = false is HTTP/1.1 only",
             ));
         }
     }
@@ -1102,6 +1191,43 @@ mod tests {
             e.starts_with(
                 "s.toml:4:27: `front.worker_shutdown_timeout`: must be between 1ms and 1h"
             ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn protocols_are_checked_against_the_target_and_the_front() {
+        let nr = "[reload]\nstrategy = \"naive-restart\"\n";
+        let e = err(&format!("[load]\nstreams = 0\n{nr}"));
+        assert!(
+            e.starts_with("s.toml:2:11: `load.streams`: must be 1 to 1000"),
+            "{e}"
+        );
+        let e = err(&format!("[load]\nprotocol = \"h3\"\n{nr}"));
+        assert!(e.contains("`load.protocol`: unknown value \"h3\""), "{e}");
+        let e = err(&format!(
+            "[front]\nhttp2 = true\n[load]\nprotocol = \"h2\"\n{nr}"
+        ));
+        assert!(
+            e.starts_with("s.toml:4:12: `load.protocol`: h2 is negotiated by ALPN over TLS"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[front]\ntls = true\n[load]\nprotocol = \"h2\"\n{nr}"
+        ));
+        assert!(e.contains("add `http2 = true` to [front]"), "{e}");
+        let e = err(&format!("[front]\nhttp2 = true\n{nr}"));
+        assert!(
+            e.contains(
+                "`load.protocol`: the front's plain `listen ... http2` port speaks h2c only"
+            ),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[front]\ntls = true\nhttp2 = true\n[[load.mix]]\nname = \"a\"\nprotocol = \"h2\"\nupload = \"1s\"\nbody = 10\n{nr}"
+        ));
+        assert!(
+            e.contains("`load.mix[0].upload`: a slow upload is HTTP/1.1 only"),
             "{e}"
         );
     }

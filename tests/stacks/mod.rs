@@ -17,6 +17,7 @@ mod haproxy_tls;
 mod hypercorn;
 mod netns;
 mod nginx;
+mod nginx_h2;
 mod nginx_tls;
 mod python_kinds;
 mod remote;

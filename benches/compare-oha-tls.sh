@@ -13,7 +13,8 @@
 #   h1-keepalive   https, HTTP/1.1, kept connections
 #   h1-fresh       https, HTTP/1.1, a new connection (a handshake) per request
 #   h1-rate-2000   https, HTTP/1.1, kept connections, open loop at 2000 req/s
-#   h2             https, ALPN h2, one connection per `CONNECTIONS`, streams as each tool does
+#   h2             https, ALPN h2, CONNECTIONS / 4 connections with 4 streams each
+#                  (zdt-check --streams 4, oha -p 4): as many requests in flight as h1
 #   h2-rate-2000   the same, open loop at 2000 req/s
 # The h2 cases run only if `zdt-check load --help` lists `--protocol`.
 #
@@ -58,7 +59,6 @@ http {
   client_body_temp_path "$WORK/nginx/cb"; proxy_temp_path "$WORK/nginx/p";
   fastcgi_temp_path "$WORK/nginx/f"; uwsgi_temp_path "$WORK/nginx/u"; scgi_temp_path "$WORK/nginx/s";
   keepalive_requests 1000000;
-  http2_max_requests 1000000;
   ssl_certificate "$WORK/srv.pem";
   ssl_certificate_key "$WORK/srv.key";
   server { listen 127.0.0.1:$P1 ssl; location / { return 200 "ok\n"; } }
@@ -89,13 +89,13 @@ case_args() {
         h1-keepalive) ZURL=$H1; ZA=(); OA=() ;;
         h1-fresh) ZURL=$H1; ZA=(--no-keep-alive); OA=(--disable-keepalive) ;;
         h1-rate-2000) ZURL=$H1; ZA=(--rate 2000); OA=(-q 2000 --latency-correction) ;;
-        h2) ZURL=$H2; ZA=(--protocol h2); OA=(--http2) ;;
-        h2-rate-2000) ZURL=$H2; ZA=(--protocol h2 --rate 2000); OA=(--http2 -q 2000 --latency-correction) ;;
+        h2) ZURL=$H2; ZA=(--protocol h2 --streams 4); OA=(--http2 -p 4) ;;
+        h2-rate-2000) ZURL=$H2; ZA=(--protocol h2 --streams 4 --rate 2000); OA=(--http2 -p 4 -q 2000 --latency-correction) ;;
     esac
 }
 zdt_run() { # -> "cpu_s requests failed"
     /usr/bin/time -f '%U %S' -o "$WORK/t" "$BIN" load "$ZURL" "${ZA[@]}" --ca-file "$WORK/ca.pem" \
-        -c "$C" -d "$D" --json "$WORK/z.json" >/dev/null 2>&1 || true
+        -c "$CC" -d "$D" --json "$WORK/z.json" >/dev/null 2>&1 || true
     python3 - "$WORK/z.json" "$(cpu_of "$WORK/t")" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["runs"][0]["stats"]
@@ -105,7 +105,7 @@ print(sys.argv[2], sent, sent - s["ok"])
 PY
 }
 oha_run() { # -> "cpu_s requests failed"
-    /usr/bin/time -f '%U %S' -o "$WORK/t" oha -z "$D" -c "$C" "${OA[@]}" "${OHA_TRUST[@]}" --no-tui \
+    /usr/bin/time -f '%U %S' -o "$WORK/t" oha -z "$D" -c "$CC" "${OA[@]}" "${OHA_TRUST[@]}" --no-tui \
         --output-format json "$ZURL" > "$WORK/o.json" 2>/dev/null || true
     python3 - "$WORK/o.json" "$(cpu_of "$WORK/t")" <<'PY'
 import json, sys
@@ -124,6 +124,7 @@ CASES=(h1-keepalive h1-fresh h1-rate-2000)
 [ "$HAVE_H2" = 1 ] && CASES+=(h2 h2-rate-2000)
 for cs in "${CASES[@]}"; do
     case_args "$cs"
+    CC=$C; case "$cs" in h2*) CC=$(( (C + 3) / 4 )) ;; esac
     for f in zr zu zf or ou of; do : > "$WORK/$f"; done
     for _ in $(seq "$ROUNDS"); do
         read -r zc zn zf < <(zdt_run)

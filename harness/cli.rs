@@ -240,6 +240,10 @@ pub struct LoadArgs {
     /// a close fails the next request as reset_reused.
     #[arg(long, default_value = "pooled", value_parser = clap::builder::PossibleValuesParser::new(["pooled", "naive"]))]
     pub reuse: String,
+    /// Open-loop engine: `epoll` (the default) or `io_uring` (a measured prototype,
+    /// see docs/benchmarks.md; falls back to epoll, with a note, where it cannot run).
+    #[arg(long, default_value = "epoll", value_parser = clap::builder::PossibleValuesParser::new(["epoll", "io_uring"]))]
+    pub engine: String,
     /// Per-request time limit (more than 0, at most 24h).
     #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -740,6 +744,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         connections: a.connections,
         keep_alive,
         reuse: crate::load::Reuse::named(&a.reuse),
+        engine: crate::load::Engine::named(&a.engine),
         mix: crate::load::Mix::plain(&target, keep_alive),
         timeout: a.timeout,
         connect_timeout: a.timeout.min(Duration::from_secs(2)),
@@ -754,6 +759,9 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let cpu = report::footprint::CpuMark::now();
     let mut load = LoadRun::start(spec, table.clone())
         .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
+    if let (_, Some(note)) = load.engine() {
+        eprintln!("zdt-check: note: {note}");
+    }
     // The duration counts on the load's clock, which started inside `LoadRun::start`
     // (on a busy machine, starting the load threads can take a noticeable while).
     let end = tokio::time::Instant::from_std(load.clock().0 + a.duration);

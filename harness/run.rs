@@ -427,6 +427,7 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
         connections: *l.connections.get_ref(),
         keep_alive: l.keep_alive,
         reuse: crate::load::Reuse::named(l.reuse.get_ref()),
+        engine: crate::load::Engine::named(l.engine.get_ref()),
         timeout: l.timeout.get_ref().0,
         connect_timeout: l.connect_timeout.get_ref().0,
         version: VersionSpec {

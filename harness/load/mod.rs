@@ -16,6 +16,7 @@ pub mod remote;
 pub mod response;
 pub mod target;
 pub mod tls;
+pub mod uring;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -73,6 +74,39 @@ impl Reuse {
     }
 }
 
+/// What runs an open-loop load: the epoll engine (tokio, the default) or the
+/// io_uring prototype ([`uring`]), which falls back to epoll where it cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// One current-thread tokio runtime per core, paced by a timerfd.
+    #[default]
+    Epoll,
+    /// One io_uring per core, one `io_uring_enter` per wake-up.
+    IoUring,
+}
+
+impl Engine {
+    /// The names `load.engine` and `--engine` take.
+    pub const NAMES: &'static [&'static str] = &["epoll", "io_uring"];
+
+    /// From its name (validated before).
+    pub fn named(name: &str) -> Engine {
+        if name == "io_uring" {
+            Engine::IoUring
+        } else {
+            Engine::Epoll
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Epoll => "epoll",
+            Engine::IoUring => "io_uring",
+        }
+    }
+}
+
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -110,6 +144,8 @@ pub struct LoadSpec {
     pub version: VersionSpec,
     /// Width of a timeline window.
     pub window: Duration,
+    /// The engine asked for (the run says which one ran: [`LoadRun::engine`]).
+    pub engine: Engine,
 }
 
 /// How to read the serving version from a response, and which versions are acceptable.
@@ -208,6 +244,8 @@ pub struct LoadRun {
     span: Arc<LiveSpan>,
     /// The target is https (the TLS counts are reported).
     tls: bool,
+    /// The engine that runs, and why it is not the one asked for.
+    engine: (Engine, Option<String>),
 }
 
 impl LoadRun {
@@ -265,6 +303,7 @@ impl LoadRun {
             Mode::Closed => None,
         };
         let stop = Arc::new(pacer::Stop::default());
+        let (engine, mut rings) = choose_engine(&spec, cores, conns);
         let mut workers: Vec<Vec<Worker>> = (0..cores).map(|_| Vec::new()).collect();
         // One batch per load thread, shared by its connections (never contended: they
         // all run on that thread).
@@ -302,9 +341,46 @@ impl LoadRun {
                 held: None,
             });
         }
-        drop(tx);
         let abort = crate::cancel::Cancel::new();
         let mut threads = Vec::with_capacity(cores);
+        if let (Some(rings), Some(pool)) = (rings.take(), &pool) {
+            for (i, (ring, mine)) in rings.into_iter().zip(workers).enumerate() {
+                let conns: Vec<_> = mine
+                    .iter()
+                    .map(|w| (w.counters.clone(), w.rng.clone()))
+                    .collect();
+                let (spec, pool, stop, abort) =
+                    (spec.clone(), pool.clone(), stop.clone(), abort.clone());
+                let versions = VersionCache::new(versions.clone());
+                let batch = Batch::new(tx.clone());
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("zdt-load-{i}"))
+                        .spawn(move || {
+                            uring::run_thread(
+                                ring, spec, clock, i, pool, stop, abort, conns, versions, batch,
+                            )
+                        })?,
+                );
+            }
+            drop(tx);
+            return Ok(LoadRun {
+                clock,
+                shared,
+                threads,
+                abort,
+                counters,
+                pool: Some(pool.clone()),
+                stop,
+                collector,
+                target_rate,
+                schedule_end_ns: None,
+                span,
+                tls: tls.is_some(),
+                engine,
+            });
+        }
+        drop(tx);
         for (i, (mine, batch)) in workers.into_iter().zip(batches).enumerate() {
             let abort = abort.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -372,7 +448,14 @@ impl LoadRun {
             schedule_end_ns: None,
             span,
             tls: tls.is_some(),
+            engine,
         })
+    }
+
+    /// The engine that runs this load, and why it is not the one asked for (io_uring
+    /// refused by the kernel, or a load it does not support): one line for the report.
+    pub fn engine(&self) -> (Engine, Option<&str>) {
+        (self.engine.0, self.engine.1.as_deref())
     }
 
     /// The clock all of this run's timestamps are on.
@@ -501,6 +584,41 @@ impl LoadRun {
             grace_ns: grace.as_nanos() as u64,
         };
         Ok((collector, counters))
+    }
+}
+
+/// The engine for `spec` (and, for io_uring, one ring per load thread), or epoll
+/// and the reason io_uring was asked for and cannot run.
+#[allow(clippy::type_complexity)]
+fn choose_engine(
+    spec: &LoadSpec,
+    cores: usize,
+    conns: usize,
+) -> ((Engine, Option<String>), Option<Vec<io_uring::IoUring>>) {
+    if spec.engine != Engine::IoUring {
+        return ((Engine::Epoll, None), None);
+    }
+    if let Some(why) = uring::unsupported(spec) {
+        return (
+            (
+                Engine::Epoll,
+                Some(format!("io_uring engine not used: {why}; epoll runs")),
+            ),
+            None,
+        );
+    }
+    let rings: std::io::Result<Vec<_>> = (0..cores)
+        .map(|t| uring::ring((conns - t).div_ceil(cores)))
+        .collect();
+    match rings {
+        Ok(rings) => ((Engine::IoUring, None), Some(rings)),
+        Err(e) => (
+            (
+                Engine::Epoll,
+                Some(format!("io_uring unavailable here ({e}): epoll runs")),
+            ),
+            None,
+        ),
     }
 }
 
@@ -798,30 +916,41 @@ impl Worker {
                     *slot = None;
                     return (Outcome::ProtocolError, NO_VERSION, Cut::NONE);
                 }
-                let outcome = Outcome::from_status(reply.status);
-                let name: Option<&[u8]> = reply.version(&self.buf).or_else(|| {
-                    let re = spec.version.body_regex.as_ref()?;
-                    let caps = re.captures(&reply.body)?;
-                    let m = caps.get(1).or_else(|| caps.get(0))?;
-                    Some(m.as_bytes())
-                });
-                let version = name.map_or(NO_VERSION, |n| self.versions.id_bytes(n));
-                if outcome == Outcome::Ok && !spec.version.expected.is_empty() {
-                    let known = name
-                        .is_some_and(|n| spec.version.expected.iter().any(|e| e.as_bytes() == n));
-                    if !known {
-                        return (Outcome::BadBody, version, Cut::NONE);
-                    }
-                }
-                if let (Outcome::Ok, Some(want)) = (outcome, kind.echo) {
-                    if reply.echo != (Some(want.len), Some(want.crc)) {
-                        return (Outcome::BadBody, version, Cut::NONE);
-                    }
-                }
-                (outcome, version, Cut::NONE)
+                judge(spec, kind, &reply, &self.buf, &mut self.versions)
             }
         }
     }
+}
+
+/// A complete response's outcome and serving version's id: its status, then the
+/// expected versions and the body echo of `kind` (both engines judge with this).
+fn judge(
+    spec: &LoadSpec,
+    kind: &RequestKind,
+    reply: &client::Reply,
+    buf: &[u8],
+    versions: &mut VersionCache,
+) -> (Outcome, u16, Cut) {
+    let outcome = Outcome::from_status(reply.status);
+    let name: Option<&[u8]> = reply.version(buf).or_else(|| {
+        let re = spec.version.body_regex.as_ref()?;
+        let caps = re.captures(&reply.body)?;
+        let m = caps.get(1).or_else(|| caps.get(0))?;
+        Some(m.as_bytes())
+    });
+    let version = name.map_or(NO_VERSION, |n| versions.id_bytes(n));
+    if outcome == Outcome::Ok && !spec.version.expected.is_empty() {
+        let known = name.is_some_and(|n| spec.version.expected.iter().any(|e| e.as_bytes() == n));
+        if !known {
+            return (Outcome::BadBody, version, Cut::NONE);
+        }
+    }
+    if let (Outcome::Ok, Some(want)) = (outcome, kind.echo) {
+        if reply.echo != (Some(want.len), Some(want.crc)) {
+            return (Outcome::BadBody, version, Cut::NONE);
+        }
+    }
+    (outcome, version, Cut::NONE)
 }
 
 #[cfg(test)]

@@ -94,6 +94,9 @@ pub struct LoadConfig {
     /// Before reusing a kept connection: `pooled` (look whether the server closed it, and
     /// reopen it if so, as pooled clients do) or `naive` (reuse it blindly).
     pub reuse: Spanned<String>,
+    /// Open-loop engine: `epoll` (the default) or `io_uring` (a measured prototype,
+    /// see docs/benchmarks.md; falls back to epoll, with a note, where it cannot run).
+    pub engine: Spanned<String>,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
     /// Per-request time limit (more than 0).
@@ -140,6 +143,7 @@ impl Default for LoadConfig {
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
             reuse: Spanned::new(0..0, "pooled".into()),
+            engine: Spanned::new(0..0, "epoll".into()),
             path: Spanned::new(0..0, "/".into()),
             timeout: Spanned::new(0..0, Dur::ms(5000)),
             connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
@@ -616,6 +620,7 @@ fn validate_version_list(s: &Scenario<(), ()>, loc: &Locator) -> Result<()> {
 fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
     problems.extend(one_of(loc, &load.mode, "load.mode", &["open", "closed"]).err());
     problems.extend(one_of(loc, &load.reuse, "load.reuse", crate::load::Reuse::NAMES).err());
+    problems.extend(one_of(loc, &load.engine, "load.engine", crate::load::Engine::NAMES).err());
     if let Some(why) = limits::rate_problem(*load.rate.get_ref()) {
         problems.push(loc.error(load.rate.span(), Some("load.rate"), &why));
     }

@@ -78,7 +78,19 @@ pub fn ring(connections: usize) -> std::io::Result<IoUring> {
         return Err(std::io::Error::from_raw_os_error(errno));
     }
     let entries = (4 * connections + 16).next_power_of_two().max(64) as u32;
-    IoUring::new(entries)
+    // Completions are processed only when the thread waits for them (no interrupts
+    // while it works); the ring starts disabled so that the load thread, not this
+    // one, becomes its single issuer. A kernel older than 6.1 gets a plain ring.
+    match IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_r_disabled()
+        .build(entries)
+    {
+        Ok(ring) => Ok(ring),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(entries),
+        Err(e) => Err(e),
+    }
 }
 
 /// One socket and the memory its operations point at (kept until the last of its
@@ -183,6 +195,9 @@ pub(super) fn run_thread(
         want_echo: false,
         head_request: false,
     };
+    // A ring set up disabled (single issuer) is enabled by the thread that uses it; a
+    // plain ring says EINVAL or EBADFD here, and is already enabled.
+    let _ = ring.submitter().register_enable_rings();
     let mut e = LoadThread {
         ring,
         spec,
@@ -281,12 +296,6 @@ impl LoadThread {
                 }
             }
             let wait = wake.saturating_sub(self.clock.now_ns());
-            if wait == 0 && self.ring.completion().is_empty() {
-                if self.ring.submit().is_err() {
-                    return;
-                }
-                continue;
-            }
             let ts = types::Timespec::new()
                 .sec(wait / 1_000_000_000)
                 .nsec((wait % 1_000_000_000) as u32);

@@ -219,6 +219,9 @@ async fn run_inner(
             return;
         }
     };
+    if let (_, Some(note)) = load.engine() {
+        eprintln!("zdt-check: {}: note: {note}", report.name);
+    }
     ctx.steps.set_clock(load.clock());
     let ws = ws_spec.map(|w| WsRun::start(w, load.clock()));
     let status = crate::progress::Status::default();

@@ -36,6 +36,9 @@ const MAX_WAIT_NS: u64 = 20_000_000;
 /// Test hook: when set (to `EPERM`, `ENOSYS` or anything), ring setup fails as a
 /// kernel or seccomp policy without io_uring makes it fail.
 pub const FORCE_FAIL_ENV: &str = "ZDT_IO_URING_FORCE_FAIL";
+/// Benchmark knob: the ring's setup, `deferred` (the default: single issuer, task
+/// work deferred to the wait), `coop` (cooperative task work) or `plain`.
+pub const SETUP_ENV: &str = "ZDT_IO_URING_SETUP";
 
 const OP_CONNECT: u64 = 1;
 const OP_SEND: u64 = 2;
@@ -81,12 +84,18 @@ pub fn ring(connections: usize) -> std::io::Result<IoUring> {
     // Completions are processed only when the thread waits for them (no interrupts
     // while it works); the ring starts disabled so that the load thread, not this
     // one, becomes its single issuer. A kernel older than 6.1 gets a plain ring.
-    match IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_r_disabled()
-        .build(entries)
-    {
+    // SETUP_ENV=plain or coop: the variants measured against it (docs/benchmarks.md).
+    let mut b = IoUring::builder();
+    match std::env::var(SETUP_ENV).as_deref() {
+        Ok("plain") => {}
+        Ok("coop") => {
+            b.setup_coop_taskrun().setup_taskrun_flag();
+        }
+        _ => {
+            b.setup_single_issuer().setup_defer_taskrun().setup_r_disabled();
+        }
+    }
+    match b.build(entries) {
         Ok(ring) => Ok(ring),
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(entries),
         Err(e) => Err(e),

@@ -92,7 +92,9 @@ pub fn ring(connections: usize) -> std::io::Result<IoUring> {
             b.setup_coop_taskrun().setup_taskrun_flag();
         }
         _ => {
-            b.setup_single_issuer().setup_defer_taskrun().setup_r_disabled();
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_r_disabled();
         }
     }
     match b.build(entries) {
@@ -178,7 +180,7 @@ struct LoadThread {
     batch: Batch,
     conns: Vec<Conn>,
     /// Sockets dropped with operations still in flight.
-    graveyard: Vec<Box<Sock>>,
+    graveyard: Vec<Sock>,
     spare: Vec<Box<[u8]>>,
     next_gen: u64,
 }
@@ -446,8 +448,7 @@ impl LoadThread {
             used: (NO_CONN, 0),
         };
         // A fresh kind never uses the kept connection (nor drops it).
-        if keep_alive && c.sock.is_some() {
-            let s = c.sock.as_mut().expect("checked");
+        if let (true, Some(s)) = (keep_alive, c.sock.as_mut()) {
             x.reused = s.served > 0;
             x.used = s.meta;
             c.kept = true;
@@ -526,10 +527,11 @@ impl LoadThread {
         let Some(s) = self.conns[i].sock.take() else {
             return;
         };
-        self.bury(s);
+        self.bury(*s);
     }
 
-    fn bury(&mut self, s: Box<Sock>) {
+    /// Closes `s` (through the ring) once none of its operations is in flight.
+    fn bury(&mut self, s: Sock) {
         if s.pending == 0 {
             let e = opcode::Close::new(types::Fd(s.fd))
                 .build()

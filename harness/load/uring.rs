@@ -902,3 +902,32 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     };
     (storage, len as libc::socklen_t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses_convert_with_port_and_address_in_network_order() {
+        let (s, len) = sockaddr(&"127.0.0.2:8080".parse().unwrap());
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in>());
+        // SAFETY: `sockaddr` wrote a sockaddr_in at the start of the storage.
+        let sin: libc::sockaddr_in =
+            unsafe { std::ptr::read((&s as *const libc::sockaddr_storage).cast()) };
+        assert_eq!(sin.sin_family as i32, libc::AF_INET);
+        assert_eq!(u16::from_be(sin.sin_port), 8080);
+        assert_eq!(sin.sin_addr.s_addr.to_ne_bytes(), [127, 0, 0, 2]);
+        let (s, len) = sockaddr(&"[::1]:443".parse().unwrap());
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in6>());
+        assert_eq!(s.ss_family as i32, libc::AF_INET6);
+    }
+
+    #[test]
+    fn a_forced_setup_failure_is_the_errno_a_kernel_without_io_uring_gives() {
+        // The env var is read by `ring` only; set and removed here (no other test sets it).
+        std::env::set_var(FORCE_FAIL_ENV, "ENOSYS");
+        let e = ring(4).map(|_| ()).unwrap_err();
+        std::env::remove_var(FORCE_FAIL_ENV);
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSYS));
+    }
+}

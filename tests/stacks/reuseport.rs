@@ -4,7 +4,7 @@
 //! harness's own namespace's value, and the host is removed.
 
 use super::netns::{detail, require_root, test_host_names};
-use crate::util::{at, require_stack, run_scenario, run_scenario_text, RunResult};
+use crate::util::{at, engines, require_stack, run_scenario, run_scenario_text, RunResult};
 
 const MIGRATE_REQ: &str = "/proc/sys/net/ipv4/tcp_migrate_req";
 
@@ -49,6 +49,9 @@ fn reuseport_with_tcp_migrate_req_passes() {
 
 #[test]
 fn reuseport_with_tcp_migrate_req_passes_on_the_io_uring_engine() {
+    if !engines().contains(&"io_uring") {
+        return;
+    }
     passes(|| run_on_io_uring("scenarios/reuseport-migrate.toml"));
 }
 
@@ -59,6 +62,9 @@ fn reuseport_without_tcp_migrate_req_is_caught_as_resets_of_the_old_queue() {
 
 #[test]
 fn reuseport_without_tcp_migrate_req_is_caught_on_the_io_uring_engine() {
+    if !engines().contains(&"io_uring") {
+        return;
+    }
     caught(|| run_on_io_uring("scenarios/negative/reuseport-no-migrate.toml"));
 }
 

@@ -47,6 +47,7 @@ fn record_sample(c: &mut Criterion) {
                             upload_ms: None,
                             keep_alive: true,
                             echo: false,
+                            protocol: "h1".into(),
                         })
                         .collect(),
                 );

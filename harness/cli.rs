@@ -198,10 +198,26 @@ pub struct ExplainArgs {
     pub name: String,
 }
 
+/// The https flags of `load` and `wait-ready`.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// https: PEM file of the CAs to trust (default: the system bundle).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// https: accept any certificate (the handshake is still done; not with --ca-file).
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+    /// https: the name the certificate must be valid for, sent as SNI (default: the
+    /// target's host).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+}
+
 /// `zdt-check wait-ready`.
 #[derive(Debug, Args)]
 pub struct WaitReadyArgs {
-    /// `unix:/PATH.sock`, `http://HOST:PORT` or `https://HOST:PORT` (trusting the system CAs).
+    /// `unix:/PATH.sock`, `http://HOST:PORT` or `https://HOST:PORT` (trusting the system
+    /// CAs, or what the https flags say).
     pub target: String,
     /// Path to probe; a 2xx answer means ready.
     #[arg(long, default_value = "/_status")]
@@ -209,6 +225,9 @@ pub struct WaitReadyArgs {
     /// Give up after this long (more than 0, at most 24h).
     #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
+    /// What an https target is trusted with.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// `zdt-check load`.
@@ -244,6 +263,17 @@ pub struct LoadArgs {
     /// see docs/benchmarks.md; falls back to epoll, with a note, where it cannot run).
     #[arg(long, default_value = "epoll", value_parser = clap::builder::PossibleValuesParser::new(["epoll", "io_uring"]))]
     pub engine: String,
+    /// `h1` (HTTP/1.1), `h2` (HTTP/2 negotiated by ALPN: an https:// target) or `h2c`
+    /// (HTTP/2 with prior knowledge: an http:// or unix: target).
+    #[arg(long, default_value = "h1", value_parser = clap::builder::PossibleValuesParser::new(["h1", "h2", "h2c"]))]
+    pub protocol: String,
+    /// Same as `--protocol h2`.
+    #[arg(long, conflicts_with = "protocol")]
+    pub h2: bool,
+    /// HTTP/2: concurrent streams per connection (1 to 1000); `-c` connections each
+    /// carry up to this many requests at once.
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
     /// Per-request time limit (more than 0, at most 24h).
     #[arg(long, default_value = "5s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -258,16 +288,9 @@ pub struct LoadArgs {
     /// Response header that names the serving version.
     #[arg(long, default_value = "X-App-Version")]
     pub version_header: String,
-    /// https: PEM file of the CAs to trust (default: the system bundle).
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<PathBuf>,
-    /// https: accept any certificate (the handshake is still done; not with --ca-file).
-    #[arg(long)]
-    pub insecure_skip_verify: bool,
-    /// https: the name the certificate must be valid for, sent as SNI (default: the
-    /// target's host).
-    #[arg(long, value_name = "NAME")]
-    pub server_name: Option<String>,
+    /// What an https target is trusted with.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Write the report as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -673,7 +696,8 @@ fn writable(path: &std::path::Path) -> std::io::Result<()> {
 
 /// `zdt-check wait-ready`: 0 once the target answers 2xx, 1 if it did not in time.
 async fn cmd_wait_ready(a: WaitReadyArgs) -> Result<u8> {
-    let t = Target::parse(&a.target, Some(&a.path)).map_err(Error::Usage)?;
+    let mut t = Target::parse(&a.target, Some(&a.path)).map_err(Error::Usage)?;
+    apply_tls_flags(&a.tls, &a.target, &mut t)?;
     let tls = match &t.tls {
         Some(s) => Some(crate::load::tls::TlsClient::new(s).map_err(Error::Usage)?),
         None => None,
@@ -691,7 +715,7 @@ async fn cmd_wait_ready(a: WaitReadyArgs) -> Result<u8> {
 
 /// `--ca-file`, `--insecure-skip-verify` and `--server-name` onto an https target
 /// (each checked: a bad one is a usage error naming the flag).
-fn apply_tls_flags(a: &LoadArgs, target: &mut Target) -> Result<()> {
+fn apply_tls_flags(a: &TlsArgs, raw: &str, target: &mut Target) -> Result<()> {
     use crate::load::tls;
     let given = [
         ("--ca-file", a.ca_file.is_some()),
@@ -701,8 +725,7 @@ fn apply_tls_flags(a: &LoadArgs, target: &mut Target) -> Result<()> {
     let Some(settings) = target.tls.as_mut() else {
         return match given.iter().find(|(_, g)| *g) {
             Some((flag, _)) => Err(Error::Usage(format!(
-                "{flag}: only for an https:// target, and `{}` is not one",
-                a.target
+                "{flag}: only for an https:// target, and `{raw}` is not one"
             ))),
             None => Ok(()),
         };
@@ -727,25 +750,54 @@ fn apply_tls_flags(a: &LoadArgs, target: &mut Target) -> Result<()> {
     Ok(())
 }
 
+/// `--protocol` against the target's scheme, `--streams` in range.
+fn check_protocol_flags(
+    protocol: crate::load::Protocol,
+    streams: usize,
+    target: &Target,
+) -> Result<()> {
+    if let Some(why) = protocol.target_problem(target.tls.is_some()) {
+        return Err(Error::Usage(format!(
+            "--protocol {}: {why}",
+            protocol.name()
+        )));
+    }
+    let max = crate::scenario::MAX_STREAMS;
+    if !(1..=max).contains(&streams) {
+        return Err(Error::Usage(format!(
+            "--streams: must be 1 to {max} (concurrent HTTP/2 streams per connection)"
+        )));
+    }
+    if streams > 1 && !protocol.is_h2() {
+        return Err(Error::Usage(
+            "--streams: HTTP/2 only (give --protocol h2 or h2c)".into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let mut target = Target::parse(&a.target, a.path.as_deref()).map_err(Error::Usage)?;
     crate::load::remote::check_allowed(&target, a.allow_remote, "--allow-remote")
         .map_err(|why| Error::Usage(format!("target `{}`: {why}", a.target)))?;
-    apply_tls_flags(&a, &mut target)?;
+    apply_tls_flags(&a.tls, &a.target, &mut target)?;
     check_load_flags(a.rate, Some(a.connections))?;
     check_outputs(&[("--json", &a.json)])?;
     if let Some(w) = a.rate.and_then(|r| limits::rate_warning(r, a.connections)) {
         eprintln!("zdt-check: warning: --rate: {w}");
     }
     let keep_alive = !a.no_keep_alive;
+    let protocol = crate::load::Protocol::named(if a.h2 { "h2" } else { &a.protocol });
+    check_protocol_flags(protocol, a.streams, &target)?;
     let spec = LoadSpec {
         target: target.clone(),
         mode: a.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
         connections: a.connections,
+        streams: a.streams,
         keep_alive,
         reuse: crate::load::Reuse::named(&a.reuse),
         engine: crate::load::Engine::named(&a.engine),
-        mix: crate::load::Mix::plain(&target, keep_alive),
+        mix: crate::load::Mix::plain(&target, keep_alive).speaking(protocol),
         timeout: a.timeout,
         connect_timeout: a.timeout.min(Duration::from_secs(2)),
         version: VersionSpec {
@@ -794,6 +846,8 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
             rate: a.rate,
             connections: a.connections,
             keep_alive,
+            protocol: protocol.name().into(),
+            streams: a.streams,
             target: crate::load::remote::describe(&target),
         }),
         steps: Vec::new(),

@@ -77,8 +77,13 @@ pub async fn run(sc: &Loaded, opts: &RunOptions, cancel: &Cancel) -> RunReport {
             run_dir: dir.path().to_path_buf(),
             config: sc.scenario.app.clone(),
             exe: opts.exe.clone(),
-            has_front: sc.scenario.front.is_some(),
+            has_front: sc
+                .scenario
+                .front
+                .as_ref()
+                .is_some_and(|f| f.kind() == "nginx"),
             ports: crate::app::external::pick_ports().unwrap_or_default(),
+            target_trust: sc.scenario.load.trust(),
         },
         front: None,
         front_config: sc.scenario.front.clone(),
@@ -207,6 +212,8 @@ async fn run_inner(
         rate: matches!(spec.mode, Mode::Open { .. }).then_some(*sc.load.rate.get_ref()),
         connections: spec.connections,
         keep_alive: spec.keep_alive,
+        protocol: spec.mix.protocols(),
+        streams: spec.streams,
         target: crate::load::remote::describe(&spec.target),
     });
     let table = VersionTable::default();
@@ -397,12 +404,13 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
     };
     let mix = if l.mix.is_empty() {
         Mix::plain(&target, l.keep_alive)
+            .speaking(crate::load::Protocol::named(l.protocol.get_ref()))
     } else {
         let kinds = l
             .mix
             .iter()
             .map(|k| {
-                RequestKind::new(
+                let mut kind = RequestKind::new(
                     k.name.get_ref(),
                     *k.weight.get_ref(),
                     k.method.get_ref(),
@@ -413,7 +421,9 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
                     k.keep_alive(l),
                     k.echo,
                     &target,
-                )
+                );
+                kind.set_protocol(k.protocol(l));
+                kind
             })
             .collect();
         Mix::new(kinds, l.seed)
@@ -428,6 +438,7 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
             },
         },
         connections: *l.connections.get_ref(),
+        streams: *l.streams.get_ref(),
         keep_alive: l.keep_alive,
         reuse: crate::load::Reuse::named(l.reuse.get_ref()),
         engine: crate::load::Engine::named(l.engine.get_ref()),

@@ -74,6 +74,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             rate: Some(1000.0),
             connections: 32,
             keep_alive: false,
+            protocol: "h1".into(),
+            streams: 1,
             target: "unix:/tmp/app.sock /slow?ms=2".into(),
         }),
         steps: vec![

@@ -36,8 +36,9 @@ pub struct Options {
     /// The command that takes the stack down at the end (before its process group
     /// is killed).
     pub stop: Option<Spanned<Vec<String>>>,
-    /// Where the load connects (required): `http://127.0.0.1:PORT/` or
-    /// `unix:/path.sock` (`${ZDT_RUN_DIR}` is replaced by the run directory, `${ZDT_PORT}`
+    /// Where the load connects (required): `http://127.0.0.1:PORT/`,
+    /// `https://127.0.0.1:PORT/` (trusting what `load.ca_file`, `insecure_skip_verify`
+    /// and `server_name` say) or `unix:/path.sock` (`${ZDT_RUN_DIR}` is replaced by the run directory, `${ZDT_PORT}`
     /// by a free port picked for the run).
     pub target: Option<Spanned<String>>,
     /// The status the readiness probe must answer (default 200).
@@ -67,6 +68,15 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Whether the target is `https://`.
+    pub fn is_https(&self) -> bool {
+        self.target
+            .as_ref()
+            .is_some_and(|t| t.get_ref().trim_start().starts_with("https://"))
+    }
+}
+
 impl AppKind for External {
     const WEBSOCKETS: bool = true;
     const NAME: &'static str = "external";
@@ -74,7 +84,7 @@ impl AppKind for External {
     const OPTIONS: &'static [OptionDoc] = &[
         OptionDoc::new("start", "—", "the command that brings up version 1 (argument list, no shell); absent: already running"),
         OptionDoc::new("stop", "—", "the command that takes the stack down at the end (before its process group is killed)"),
-        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` (loopback, unless `allow_remote`) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded, and `${ZDT_PORT}` (`${ZDT_PORT_2}` to `_4`) to a free loopback port picked for the run, also in the commands' environment"),
+        OptionDoc::new("target", "required", "`http://127.0.0.1:PORT/` or `https://127.0.0.1:PORT/` (loopback, unless `allow_remote`; https trusts the system bundle, or what `load.ca_file`, `load.insecure_skip_verify` and `load.server_name` say, in the readiness probe too) or `unix:/path.sock`; `${ZDT_RUN_DIR}` is expanded, and `${ZDT_PORT}` (`${ZDT_PORT_2}` to `_4`) to a free loopback port picked for the run, also in the commands' environment"),
         OptionDoc::new("allow_remote", "`false`", "allow a `target` off this machine: a host name (resolved once per run; the report names the address) or an address that is not loopback. Only for hosts you own"),
         OptionDoc::new("ready_status", "`200`", "the status `status_path` must answer"),
         OptionDoc::new("env", "—", "extra environment for the start, stop and deploy commands (names may not start with `ZDT_`)"),
@@ -191,7 +201,7 @@ pub fn expand_target(s: &str, run_dir: &Path, ports: &[u16]) -> String {
     out
 }
 
-/// Checks an external app's target: `http://` on a loopback IP (any host with
+/// Checks an external app's target: `http://` or `https://` on a loopback IP (any host with
 /// `allow_remote`, resolved later, once per run), or `unix:`, with no path (the request
 /// path is `load.path`).
 pub fn check_target(raw: &str, allow_remote: bool) -> std::result::Result<(), String> {
@@ -201,12 +211,10 @@ pub fn check_target(raw: &str, allow_remote: bool) -> std::result::Result<(), St
                 .into(),
         );
     }
-    if raw.starts_with("https://") {
-        return Err(format!(
-            "{raw:?}: an external app's https target is not supported yet; give its plain http:// or unix: listener (zdt-check's own nginx serves https with `front.tls`)"
-        ));
-    }
-    if let Some(rest) = raw.strip_prefix("http://") {
+    if let Some(rest) = raw
+        .strip_prefix("http://")
+        .or_else(|| raw.strip_prefix("https://"))
+    {
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         if !path.is_empty() {
             return Err(format!(
@@ -320,6 +328,39 @@ fn target_of(opts: &Options, run_dir: &Path, ports: &[u16]) -> Result<Target> {
     Target::parse(&expand_target(raw, run_dir, ports), None).map_err(Error::Usage)
 }
 
+/// What the load trusts on an https target (`load.ca_file`, `load.insecure_skip_verify`,
+/// `load.server_name`): the readiness probe of an external https stack trusts the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetTrust {
+    /// PEM file of the CAs trusted instead of the default (resolved already).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate.
+    pub insecure_skip_verify: bool,
+    /// The name the certificate must be valid for, instead of the default.
+    pub server_name: Option<String>,
+}
+
+impl TargetTrust {
+    /// Whether any key is given.
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.insecure_skip_verify || self.server_name.is_some()
+    }
+
+    /// These settings over an https target's defaults.
+    pub fn apply(&self, t: &mut crate::load::tls::TlsSettings) {
+        if let Some(ca) = &self.ca_file {
+            t.ca_file = Some(ca.clone());
+        }
+        if self.insecure_skip_verify {
+            t.insecure_skip_verify = true;
+            t.ca_file = None;
+        }
+        if let Some(n) = &self.server_name {
+            t.server_name = n.clone();
+        }
+    }
+}
+
 /// Runs `argv` to completion (at most `timeout`, then its group is killed); returns
 /// whether it exited 0 and a description with its output tail.
 pub async fn run_to_end(
@@ -356,7 +397,10 @@ impl ExternalStack {
     pub async fn start(env: &AppEnv, cwd: &Path, first_version: &str) -> Result<ExternalStack> {
         let c = &env.config;
         let o = c.external()?;
-        let target = target_of(o, &env.run_dir, &env.ports)?;
+        let mut target = target_of(o, &env.run_dir, &env.ports)?;
+        if let Some(t) = target.tls.as_mut() {
+            env.target_trust.apply(t);
+        }
         let mut stack = ExternalStack {
             target,
             start: None,
@@ -382,6 +426,10 @@ impl ExternalStack {
         let timeout = c.ready_timeout.0;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last;
+        let tls = match &self.target.tls {
+            Some(t) => Some(crate::load::tls::TlsClient::new(t).map_err(Error::Usage)?),
+            None => None,
+        };
         loop {
             if let Some(child) = self.start.as_mut() {
                 if let Some(status) = child.try_exited() {
@@ -392,10 +440,6 @@ impl ExternalStack {
                     }
                 }
             }
-            let tls = match &self.target.tls {
-                Some(t) => Some(crate::load::tls::TlsClient::new(t).map_err(Error::Usage)?),
-                None => None,
-            };
             match readiness::probe_once(&self.target.endpoint, tls.as_ref(), &c.status_path).await {
                 Ok((status, _)) if status == want => return Ok(()),
                 Ok((status, _)) => last = format!("status {status}, expected {want}"),

@@ -404,6 +404,8 @@ pub struct AppEnv {
     /// Free loopback ports picked for this run (`ZDT_PORT`, `ZDT_PORT_2`, ...: see
     /// [`external::RUN_PORTS`]).
     pub ports: Vec<u16>,
+    /// What the load trusts on an https target (an external stack's probe trusts the same).
+    pub target_trust: external::TargetTrust,
 }
 
 impl AppEnv {

@@ -1,5 +1,5 @@
-//! `[front]`: the front server between the load and the app (nginx), its tuning
-//! and its checks.
+//! `[front]`: the front server between the load and the app (nginx, or the haproxy a
+//! haproxy strategy runs), its tuning and its checks.
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -27,7 +27,8 @@ const NEXT_UPSTREAM: &[&str] = &[
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FrontConfig {
-    /// `nginx`.
+    /// `nginx`, or `haproxy` (only with a strategy that runs haproxy: then only `tls`
+    /// applies).
     pub kind: Spanned<String>,
     /// nginx worker processes.
     pub worker_processes: Spanned<u32>,
@@ -52,10 +53,16 @@ pub struct FrontConfig {
     /// Serve https: a CA and a server certificate made for the run, and the load
     /// trusting that CA (unless `load.ca_file` says otherwise).
     pub tls: Spanned<bool>,
+    /// Serve HTTP/2 (`listen ... http2`): negotiated by ALPN with `tls`, else h2c with
+    /// prior knowledge only (nginx then speaks no HTTP/1.1 on that port).
+    pub http2: Spanned<bool>,
 }
 
 /// The front server kinds that can serve https.
-pub const TLS_KINDS: &[&str] = &["nginx"];
+pub const TLS_KINDS: &[&str] = &["nginx", "haproxy"];
+
+/// The front server kinds.
+pub const KINDS: &[&str] = &["nginx", "haproxy"];
 
 impl Default for FrontConfig {
     fn default() -> Self {
@@ -68,6 +75,7 @@ impl Default for FrontConfig {
             upstream_keepalive_timeout: None,
             next_upstream: Spanned::new(0..0, "off".into()),
             tls: Spanned::new(0..0, false),
+            http2: Spanned::new(0..0, false),
         }
     }
 }
@@ -78,15 +86,69 @@ impl FrontConfig {
         *self.tls.get_ref()
     }
 
+    /// Whether the front serves HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        *self.http2.get_ref()
+    }
+
+    /// The front server kind (`nginx` or `haproxy`).
+    pub fn kind(&self) -> &str {
+        self.kind.get_ref()
+    }
+
+    /// The keys given that only nginx takes, with where each is (a default value has
+    /// an empty span).
+    fn nginx_keys(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        let mut keys = vec![
+            ("front.worker_processes", self.worker_processes.span()),
+            ("front.upstream_keepalive", self.upstream_keepalive.span()),
+            ("front.next_upstream", self.next_upstream.span()),
+            ("front.http2", self.http2.span()),
+        ];
+        keys.extend(self.listen.as_ref().map(|l| ("front.listen", l.span())));
+        keys.extend(
+            self.worker_shutdown_timeout
+                .as_ref()
+                .map(|t| ("front.worker_shutdown_timeout", t.span())),
+        );
+        keys.extend(
+            self.upstream_keepalive_timeout
+                .as_ref()
+                .map(|t| ("front.upstream_keepalive_timeout", t.span())),
+        );
+        keys.retain(|(_, span)| !span.is_empty());
+        keys
+    }
+
     /// Checks what serde cannot: allowed values and ranges, located by `loc`.
     pub fn validate(&self, loc: &Locator) -> Result<()> {
-        one_of(loc, &self.kind, "front.kind", &["nginx"])?;
+        one_of(loc, &self.kind, "front.kind", KINDS)?;
+        if self.kind() == "haproxy" {
+            if let Some((key, span)) = self.nginx_keys().into_iter().next() {
+                return Err(loc.error(
+                    span,
+                    Some(key),
+                    "an nginx key: a haproxy front takes only `kind` and `tls` (the haproxy strategy sets the rest in [reload])",
+                ));
+            }
+        }
         if *self.tls.get_ref() && !TLS_KINDS.contains(&self.kind.get_ref().as_str()) {
             return Err(loc.error(
                 self.tls.span(),
                 Some("front.tls"),
                 &format!(
                     "front kind {:?} cannot serve TLS here (only {})",
+                    self.kind.get_ref(),
+                    TLS_KINDS.join(", ")
+                ),
+            ));
+        }
+        if *self.http2.get_ref() && !TLS_KINDS.contains(&self.kind.get_ref().as_str()) {
+            return Err(loc.error(
+                self.http2.span(),
+                Some("front.http2"),
+                &format!(
+                    "front kind {:?} cannot serve HTTP/2 here (only {})",
                     self.kind.get_ref(),
                     TLS_KINDS.join(", ")
                 ),

@@ -61,6 +61,8 @@ pub struct Tuning {
     pub next_upstream: String,
     /// Serve https with these certificate files (None: plain HTTP).
     pub tls: Option<super::tls::TlsFiles>,
+    /// `listen ... http2`: HTTP/2 by ALPN over TLS, h2c with prior knowledge without.
+    pub http2: bool,
 }
 
 impl Default for Tuning {
@@ -72,6 +74,7 @@ impl Default for Tuning {
             upstream_keepalive_timeout: None,
             next_upstream: "off".into(),
             tls: None,
+            http2: false,
         }
     }
 }
@@ -89,6 +92,7 @@ impl Tuning {
                 .map(|d| d.get_ref().0),
             next_upstream: fc.next_upstream.get_ref().clone(),
             tls: None,
+            http2: fc.is_http2(),
         }
     }
 
@@ -190,6 +194,19 @@ fn quoted_inner(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The `listen` parameters after the address, in nginx 1.22's syntax (`http2` is a
+/// listen parameter there, not yet a directive of its own): ` ssl`, ` http2`, ` ssl http2`.
+fn listen_params(tuning: &Tuning) -> String {
+    let mut p = String::new();
+    if tuning.tls.is_some() {
+        p.push_str(" ssl");
+    }
+    if tuning.http2 {
+        p.push_str(" http2");
+    }
+    p
+}
+
 /// Renders nginx.conf for `upstream`, listening on `listen`.
 pub fn render(
     prefix: &std::path::Path,
@@ -240,10 +257,7 @@ pub fn render(
     }
     conf.replace("{{prefix}}", &quoted_inner(&prefix.display().to_string()))
         .replace("{{listen}}", &listen.to_string())
-        .replace(
-            "{{listen_ssl}}",
-            if tuning.tls.is_some() { " ssl" } else { "" },
-        )
+        .replace("{{listen_ssl}}", &listen_params(tuning))
         .replace("{{ssl}}\n", &ssl)
         .replace("{{worker_processes}}", &tuning.worker_processes.to_string())
         .replace(
@@ -318,9 +332,12 @@ impl Nginx {
             child,
         };
         let endpoint = ngx.endpoint();
-        crate::sys::readiness::wait_ready(
+        // A plain `listen ... http2` port speaks h2c only: the probe does too.
+        let h2c = ngx.tuning.http2 && ngx.tuning.tls.is_none();
+        crate::sys::readiness::wait_ready_speaking(
             &endpoint,
             probe_tls.as_ref(),
+            h2c,
             env.status_path,
             env.ready_timeout,
             Some(&mut ngx.child),

@@ -62,6 +62,19 @@ pub fn generate(dir: &Path) -> Result<TlsFiles> {
     Ok(files)
 }
 
+/// Writes the server certificate followed by its key into one PEM next to them,
+/// `server-with-key.pem` (0600), what haproxy's `crt` reads; returns its path.
+pub fn cert_with_key(files: &TlsFiles) -> Result<PathBuf> {
+    let mut pem = std::fs::read(&files.cert).map_err(|e| Error::io(&files.cert, e))?;
+    if !pem.ends_with(b"\n") {
+        pem.push(b'\n');
+    }
+    pem.extend(std::fs::read(&files.key).map_err(|e| Error::io(&files.key, e))?);
+    let path = files.cert.with_file_name("server-with-key.pem");
+    write_private(&path, &pem)?;
+    Ok(path)
+}
+
 /// The run CA's parameters (its name is what a server certificate names as issuer).
 fn ca_params() -> std::result::Result<CertificateParams, rcgen::Error> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
@@ -197,6 +210,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&files.key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let both = std::fs::read_to_string(cert_with_key(&files).unwrap()).unwrap();
+        assert!(both.starts_with("-----BEGIN CERTIFICATE-----"), "{both}");
+        assert!(both.contains("\n-----BEGIN PRIVATE KEY-----"), "{both}");
         // A second run in the same dir does not overwrite the first's files.
         assert!(generate(&dir.path().join("tls")).is_err());
     }

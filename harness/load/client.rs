@@ -31,7 +31,13 @@ pub struct Conn {
     resumed: Option<bool>,
     /// Over TLS after a full handshake: the server certificate's fingerprint.
     cert: Option<super::tls::CertId>,
+    /// Over TLS: the server chose `h2` by ALPN.
+    alpn_h2: bool,
 }
+
+/// A connection's byte stream as the HTTP/2 client drives it.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 enum Stream {
     Tcp(TcpStream),
@@ -110,6 +116,7 @@ impl Conn {
                     served: 0,
                     resumed: None,
                     cert: None,
+                    alpn_h2: false,
                 })
             }
         };
@@ -125,11 +132,13 @@ impl Conn {
                     .and_then(|c| c.first())
                     .filter(|_| !resumed)
                     .map(|leaf| super::tls::fingerprint(leaf));
+                let alpn_h2 = tls.alpn_protocol() == Some(super::tls::ALPN_H2);
                 Ok(Conn {
                     stream: Stream::Tls(Box::new(s)),
                     served: 0,
                     resumed: Some(resumed),
                     cert,
+                    alpn_h2,
                 })
             }
             Ok(Err(e)) if is_cert_rejection(&e) => Err(Outcome::TlsCertRejected),
@@ -146,6 +155,20 @@ impl Conn {
     /// ([`fingerprint`](super::tls::fingerprint)); None when resumed or plain.
     pub fn cert(&self) -> Option<super::tls::CertId> {
         self.cert
+    }
+
+    /// Over TLS: whether the server chose `h2` by ALPN.
+    pub fn alpn_h2(&self) -> bool {
+        self.alpn_h2
+    }
+
+    /// The byte stream, for a protocol other than this client's HTTP/1.1.
+    pub fn into_io(self) -> Box<dyn Io> {
+        match self.stream {
+            Stream::Tcp(s) => Box::new(s),
+            Stream::Unix(s) => Box::new(s),
+            Stream::Tls(s) => s,
+        }
     }
 
     /// True if a previous exchange completed on this connection.

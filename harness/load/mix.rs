@@ -42,6 +42,57 @@ pub struct RequestKind {
     pub keep_alive: bool,
     /// The echo a 2xx must carry, if checked.
     pub echo: Option<Echo>,
+    /// HTTP/1.1, or HTTP/2 streams on shared connections.
+    pub protocol: Protocol,
+}
+
+/// The protocol a request kind speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// HTTP/1.1 (over TLS for an https target).
+    #[default]
+    H1,
+    /// HTTP/2 negotiated by ALPN over TLS (an https target).
+    H2,
+    /// HTTP/2 over plain TCP or a unix socket with prior knowledge (no upgrade).
+    H2c,
+}
+
+impl Protocol {
+    /// The names `load.protocol`, a mix kind's `protocol` and `--protocol` take.
+    pub const NAMES: &'static [&'static str] = &["h1", "h2", "h2c"];
+
+    /// From its name (validated before).
+    pub fn named(name: &str) -> Protocol {
+        match name {
+            "h2" => Protocol::H2,
+            "h2c" => Protocol::H2c,
+            _ => Protocol::H1,
+        }
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::H1 => "h1",
+            Protocol::H2 => "h2",
+            Protocol::H2c => "h2c",
+        }
+    }
+
+    /// HTTP/2 (over TLS or not).
+    pub fn is_h2(self) -> bool {
+        self != Protocol::H1
+    }
+
+    /// Why this protocol cannot be spoken to a target that is (or is not) https.
+    pub fn target_problem(self, https: bool) -> Option<&'static str> {
+        match (self, https) {
+            (Protocol::H2, false) => Some("h2 is negotiated by ALPN over TLS: the target is not https (use h2c for HTTP/2 with prior knowledge over plain TCP)"),
+            (Protocol::H2c, true) => Some("h2c is HTTP/2 over plain TCP: the target is https (use h2)"),
+            _ => None,
+        }
+    }
 }
 
 impl RequestKind {
@@ -56,6 +107,15 @@ impl RequestKind {
             upload_ms: self.upload.map(|d| d.as_secs_f64() * 1000.0),
             keep_alive: self.keep_alive,
             echo: self.echo.is_some(),
+            protocol: self.protocol.name().into(),
+        }
+    }
+
+    /// Speaks `protocol`; an HTTP/2 kind's streams share their connection (keep-alive).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+        if protocol.is_h2() {
+            self.keep_alive = true;
         }
     }
 
@@ -72,6 +132,7 @@ impl RequestKind {
             upload: None,
             keep_alive,
             echo: None,
+            protocol: Protocol::H1,
         }
     }
 
@@ -122,6 +183,7 @@ impl RequestKind {
             upload,
             keep_alive,
             echo,
+            protocol: Protocol::H1,
         }
     }
 }
@@ -176,6 +238,30 @@ impl Mix {
             per_kind: false,
             ..Mix::new(vec![RequestKind::plain(target, keep_alive)], 1)
         }
+    }
+
+    /// Every kind speaking `protocol` (an HTTP/2 kind always shares its connection).
+    pub fn speaking(mut self, protocol: Protocol) -> Mix {
+        for k in &mut self.kinds {
+            k.set_protocol(protocol);
+        }
+        self
+    }
+
+    /// Whether any kind speaks HTTP/2.
+    pub fn has_h2(&self) -> bool {
+        self.kinds.iter().any(|k| k.protocol.is_h2())
+    }
+
+    /// The protocols spoken, in kind order, each once (`h1`, `h1+h2`).
+    pub fn protocols(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for k in &self.kinds {
+            if !names.contains(&k.protocol.name()) {
+                names.push(k.protocol.name());
+            }
+        }
+        names.join("+")
     }
 
     /// Connection `conn`'s own draw (the same sequence for the same seed).

@@ -8,6 +8,7 @@
 //! identity is a real check.
 
 pub mod client;
+pub mod http2;
 pub mod limits;
 pub mod mix;
 
@@ -34,7 +35,7 @@ use crate::stats::versions::{VersionCache, VersionTable, NO_VERSION};
 use crate::stats::LoadCounters;
 use crate::stats::{Collector, Sample};
 use client::{Conn, ReadSpec};
-pub use mix::{Mix, RequestKind};
+pub use mix::{Mix, Protocol, RequestKind};
 pub use target::{Endpoint, Target};
 use tls::CertId;
 
@@ -128,6 +129,10 @@ pub struct LoadSpec {
     pub mode: Mode,
     /// Concurrent connections (open loop: the most requests in flight at once).
     pub connections: usize,
+    /// HTTP/2: concurrent streams per connection (with HTTP/2 kinds, `connections` x
+    /// `streams` workers, each with one request in flight; an HTTP/1.1 kind a worker
+    /// draws goes on that worker's own connection).
+    pub streams: usize,
     /// Reuse connections, or open one per request (the mix's kinds each say their own).
     pub keep_alive: bool,
     /// Whether a kept connection is checked for a close before it is reused.
@@ -246,6 +251,8 @@ pub struct LoadRun {
     tls: bool,
     /// The engine that runs, and why it is not the one asked for.
     engine: (Engine, Option<String>),
+    /// With HTTP/2 kinds, their connections' counters.
+    h2: Option<Arc<http2::H2Stats>>,
 }
 
 impl LoadRun {
@@ -286,18 +293,30 @@ impl LoadRun {
             None => None,
         };
         let spec = Arc::new(spec);
-        let conns = spec.connections.max(1);
+        // With HTTP/2 kinds: `streams` workers per connection, a group on one thread.
+        let h2 = spec
+            .mix
+            .has_h2()
+            .then(|| Arc::new(http2::H2Stats::default()));
+        let streams = if h2.is_some() { spec.streams.max(1) } else { 1 };
+        let groups = spec.connections.max(1);
+        let conns = groups * streams;
+        let h2_requests = Arc::new(h2_requests(&spec).map_err(std::io::Error::other)?);
+        let h2_tls = tls.as_ref().map(tls::TlsClient::offering_h2);
         let cores = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(conns);
+            .min(groups);
         let target_rate = match spec.mode {
             Mode::Open { rate } => rate,
             Mode::Closed => 0.0,
         };
-        // Connection i runs on thread i % cores.
+        // Worker i is in group i / streams, which runs on thread (i / streams) % cores.
+        let thread_of = |i: usize| (i / streams) % cores;
         let pool = match spec.mode {
             Mode::Open { rate } => {
-                let workers: Vec<usize> = (0..cores).map(|t| (conns - t).div_ceil(cores)).collect();
+                let workers: Vec<usize> = (0..cores)
+                    .map(|t| (0..conns).filter(|&i| thread_of(i) == t).count())
+                    .collect();
                 Some(Arc::new(pacer::Pool::new(rate, &workers)))
             }
             Mode::Closed => None,
@@ -318,14 +337,20 @@ impl LoadRun {
         let counters: Vec<Arc<WorkerCounters>> = (0..conns)
             .map(|_| Arc::new(WorkerCounters::new(kinds)))
             .collect();
+        let mut group = None;
         for (i, c) in counters.iter().enumerate() {
-            workers[i % cores].push(Worker {
+            if i % streams == 0 {
+                group = h2
+                    .as_ref()
+                    .map(|st| Arc::new(http2::Group::new(st.clone())));
+            }
+            workers[thread_of(i)].push(Worker {
                 counters: c.clone(),
                 spec: spec.clone(),
                 clock,
                 shared: shared.clone(),
                 versions: VersionCache::new(versions.clone()),
-                batch: batches[i % cores].clone(),
+                batch: batches[thread_of(i)].clone(),
                 rng: spec.mix.rng(i),
                 read: ReadSpec {
                     version_header: spec.version.header.clone(),
@@ -339,6 +364,9 @@ impl LoadRun {
                 conn_meta: (NO_CONN, 0),
                 used: (NO_CONN, 0),
                 held: None,
+                h2: group.clone(),
+                h2_tls: h2_tls.clone(),
+                h2_requests: h2_requests.clone(),
             });
         }
         let abort = crate::cancel::Cancel::new();
@@ -378,6 +406,7 @@ impl LoadRun {
                 span,
                 tls: tls.is_some(),
                 engine,
+                h2: None,
             });
         }
         drop(tx);
@@ -449,6 +478,7 @@ impl LoadRun {
             span,
             tls: tls.is_some(),
             engine,
+            h2,
         })
     }
 
@@ -575,6 +605,7 @@ impl LoadRun {
                 resumed: sum(|c| &c.tls_resumed),
                 certs: certs_seen(&self.counters),
             }),
+            h2: self.h2.as_ref().map(|h| h.counts()),
             queued_at_end: queued,
             interrupted: ending == Ending::Interrupted,
             target_rate: self.target_rate,
@@ -620,6 +651,25 @@ fn choose_engine(
             None,
         ),
     }
+}
+
+/// Each kind's HTTP/2 request (None for an HTTP/1.1 kind).
+fn h2_requests(spec: &LoadSpec) -> std::result::Result<Vec<Option<http2::H2Request>>, String> {
+    let scheme = if spec.target.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    spec.mix
+        .kinds
+        .iter()
+        .map(|k| {
+            k.protocol
+                .is_h2()
+                .then(|| http2::H2Request::of(k, scheme, &spec.target.host))
+                .transpose()
+        })
+        .collect()
 }
 
 /// Counts a full handshake that saw certificate `id` at `at_ns`.
@@ -732,6 +782,12 @@ struct Worker {
     /// out or the connection ends: bytes arriving after it before then make it a
     /// `protocol_error` (see [`Worker::settle`]).
     held: Option<Sample>,
+    /// With HTTP/2 kinds: the group whose connection this worker's streams go on.
+    h2: Option<Arc<http2::Group>>,
+    /// The TLS client offering h2 by ALPN (https targets).
+    h2_tls: Option<tls::TlsClient>,
+    /// Each kind's HTTP/2 request (None for HTTP/1.1 kinds).
+    h2_requests: Arc<Vec<Option<http2::H2Request>>>,
 }
 
 impl Drop for Worker {
@@ -776,7 +832,9 @@ impl Worker {
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         self.counters.sent_at_ns.store(sent_ns, Ordering::Relaxed);
         let kind = self.spec.mix.draw(&mut self.rng);
-        let keep_alive = self.spec.mix.kinds[kind].keep_alive;
+        // An HTTP/2 stream shares its group's connection: nothing to hold or settle.
+        let keep_alive =
+            self.spec.mix.kinds[kind].keep_alive && !self.spec.mix.kinds[kind].protocol.is_h2();
         if keep_alive {
             self.settle();
         }
@@ -856,6 +914,35 @@ impl Worker {
     async fn exchange(&mut self, k: usize) -> (Outcome, u16, Cut) {
         let spec = &*self.spec;
         let kind = &spec.mix.kinds[k];
+        if let (Some(group), Some(req)) = (&self.h2, &self.h2_requests[k]) {
+            let reply = group
+                .exchange(
+                    req,
+                    spec,
+                    self.h2_tls.as_ref(),
+                    self.clock,
+                    &self.counters,
+                    self.read.keep_body,
+                    kind.echo.is_some(),
+                    &mut self.used,
+                )
+                .await;
+            return match reply {
+                Err((outcome, cut)) => (outcome, NO_VERSION, cut),
+                Ok(r) => {
+                    let version = r.version.as_deref();
+                    judge(
+                        spec,
+                        kind,
+                        &mut self.versions,
+                        r.status,
+                        version,
+                        &r.body,
+                        r.echo,
+                    )
+                }
+            };
+        }
         let mut fresh = None;
         let slot = if kind.keep_alive {
             &mut self.conn
@@ -916,25 +1003,37 @@ impl Worker {
                     *slot = None;
                     return (Outcome::ProtocolError, NO_VERSION, Cut::NONE);
                 }
-                judge(spec, kind, &reply, &self.buf, &mut self.versions)
+                let version = reply.version(&self.buf);
+                judge(
+                    spec,
+                    kind,
+                    &mut self.versions,
+                    reply.status,
+                    version,
+                    &reply.body,
+                    reply.echo,
+                )
             }
         }
     }
 }
 
-/// A complete response's outcome and serving version's id: its status, then the
-/// expected versions and the body echo of `kind` (both engines judge with this).
+/// A complete response judged: its status's class, the serving version (from the
+/// header `version`, else the body regex) against the expected ones, the body's echo
+/// against the one `kind` expects.
 fn judge(
     spec: &LoadSpec,
     kind: &RequestKind,
-    reply: &client::Reply,
-    buf: &[u8],
     versions: &mut VersionCache,
+    status: u16,
+    version: Option<&[u8]>,
+    body: &[u8],
+    echo: (Option<u64>, Option<u32>),
 ) -> (Outcome, u16, Cut) {
-    let outcome = Outcome::from_status(reply.status);
-    let name: Option<&[u8]> = reply.version(buf).or_else(|| {
+    let outcome = Outcome::from_status(status);
+    let name: Option<&[u8]> = version.or_else(|| {
         let re = spec.version.body_regex.as_ref()?;
-        let caps = re.captures(&reply.body)?;
+        let caps = re.captures(body)?;
         let m = caps.get(1).or_else(|| caps.get(0))?;
         Some(m.as_bytes())
     });
@@ -946,7 +1045,7 @@ fn judge(
         }
     }
     if let (Outcome::Ok, Some(want)) = (outcome, kind.echo) {
-        if reply.echo != (Some(want.len), Some(want.crc)) {
+        if echo != (Some(want.len), Some(want.crc)) {
             return (Outcome::BadBody, version, Cut::NONE);
         }
     }

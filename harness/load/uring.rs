@@ -56,6 +56,12 @@ pub fn unsupported(spec: &LoadSpec) -> Option<String> {
     if spec.target.tls.is_some() {
         return Some("https targets are not supported".into());
     }
+    if let Some(k) = spec.mix.kinds.iter().find(|k| k.protocol.is_h2()) {
+        return Some(format!(
+            "request kind `{}` speaks HTTP/2 (not supported)",
+            k.name
+        ));
+    }
     if let Some(k) = spec.mix.kinds.iter().find(|k| k.upload.is_some()) {
         return Some(format!(
             "request kind `{}` uploads slowly (not supported)",
@@ -760,14 +766,24 @@ impl LoadThread {
                 if let Some(s) = self.conns[i].sock.as_mut() {
                     s.served += 1;
                 }
-                if !(kind.keep_alive && reply.reusable) {
-                    self.drop_sock(i);
-                    judge(&spec, kind, &reply, &self.conns[i].buf, &mut self.versions)
-                } else if reply.trailing {
+                if reply.trailing && kind.keep_alive && reply.reusable {
+                    // Bytes after the response on a connection kept for the next request.
                     self.drop_sock(i);
                     (Outcome::ProtocolError, NO_VERSION, Cut::NONE)
                 } else {
-                    judge(&spec, kind, &reply, &self.conns[i].buf, &mut self.versions)
+                    if !(kind.keep_alive && reply.reusable) {
+                        self.drop_sock(i);
+                    }
+                    let version = reply.version(&self.conns[i].buf);
+                    judge(
+                        &spec,
+                        kind,
+                        &mut self.versions,
+                        reply.status,
+                        version,
+                        &reply.body,
+                        reply.echo,
+                    )
                 }
             }
         };

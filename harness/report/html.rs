@@ -172,9 +172,15 @@ pub(crate) fn scenario_line(
         let rate = l.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default();
         let _ = write!(
             sub,
-            " · load {} loop{rate}, {} connections, {}",
+            " · load {} loop{rate}, {}, {} connections{}, {}",
             escape(&l.mode),
+            escape(&l.protocol),
             l.connections,
+            if l.streams > 1 {
+                format!(" x {} streams", l.streams)
+            } else {
+                String::new()
+            },
             if l.keep_alive {
                 "keep-alive"
             } else {
@@ -516,7 +522,7 @@ fn kinds_table(o: &mut String, kinds: &[RequestKindStats]) {
         .first()
         .map(|k| k.phases.iter().map(|p| p.name.as_str()).collect())
         .unwrap_or_default();
-    o.push_str("<h3>Requests by kind</h3>\n<table class=\"kinds\"><thead><tr><th>kind</th><th>request</th><th>connection</th><th class=\"num\">scheduled</th><th class=\"num\">ok</th><th class=\"num\">hung</th><th>identity</th>");
+    o.push_str("<h3>Requests by kind</h3>\n<table class=\"kinds\"><thead><tr><th>kind</th><th>request</th><th>protocol, connection</th><th class=\"num\">scheduled</th><th class=\"num\">ok</th><th class=\"num\">hung</th><th>identity</th>");
     for p in &phases {
         let _ = write!(o, "<th class=\"num\">p99 {} (ms)</th>", escape(p));
     }
@@ -535,7 +541,11 @@ fn kinds_table(o: &mut String, kinds: &[RequestKindStats]) {
             escape(&k.info.name),
             escape(&k.info.name),
             escape(&k.info.request_line()),
-            if k.info.keep_alive { "reused" } else { "fresh" },
+            format_args!(
+                "{} {}",
+                escape(&k.info.protocol),
+                if k.info.keep_alive { "reused" } else { "fresh" }
+            ),
             k.scheduled,
             k.ok,
             k.hung,
@@ -665,6 +675,8 @@ pub(crate) mod tests {
                 rate: Some(1000.0),
                 connections: 32,
                 keep_alive: false,
+                protocol: "h1".into(),
+                streams: 1,
                 target: "unix:/tmp/app.sock".into(),
             }),
             steps: vec![

@@ -85,7 +85,10 @@ fn run(o: &mut String, r: &RunReport) {
         } else {
             "a new connection per request"
         };
-        head.push(format!("{rate}, {} connections, {conn}", l.connections));
+        head.push(format!(
+            "{rate}, {}, {} connections, {conn}",
+            l.protocol, l.connections
+        ));
     }
     let _ = writeln!(o, "{}; {:.1} s\n", head.join("; "), r.duration_s);
     if let Some(e) = &r.error {

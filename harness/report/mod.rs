@@ -36,6 +36,10 @@ pub struct LoadSummary {
     pub connections: usize,
     /// Keep-alive or a new connection per request.
     pub keep_alive: bool,
+    /// The protocols spoken, in mix order (`h1`, `h2`, `h1+h2`).
+    pub protocol: String,
+    /// HTTP/2: concurrent streams per connection.
+    pub streams: usize,
     /// The target, with the request path.
     pub target: String,
 }

@@ -38,10 +38,15 @@ pub fn render(r: &RunReport) -> String {
         } else {
             "new connection per request"
         };
+        let streams = if l.streams > 1 {
+            format!(" x {} streams", l.streams)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "strategy {}; load {} loop{rate}, {} connections, {conn}; target {}",
-            r.strategy, l.mode, l.connections, l.target
+            "strategy {}; load {} loop{rate}, {}, {} connections{streams}, {conn}; target {}",
+            r.strategy, l.mode, l.protocol, l.connections, l.target
         );
     }
     if !r.steps.is_empty() {
@@ -118,6 +123,13 @@ pub fn render(r: &RunReport) -> String {
                 o,
                 "  (keep-alive: {} idle connections the server had closed were found closed before reuse and reopened, as a pooled client does; not failures)",
                 st.stale_closes
+            );
+        }
+        if let Some(h2) = &st.h2 {
+            let _ = writeln!(
+                o,
+                "  h2: {} connections, {} GOAWAYs received, {} unsent requests moved to a new connection",
+                h2.connections, h2.goaways, h2.unsent_reconnects
             );
         }
         if let Some(tls) = &st.tls {
@@ -314,8 +326,8 @@ fn kinds(o: &mut String, kinds: &[RequestKindStats]) {
     let w = rows.iter().map(|(_, r)| r.len()).max().unwrap_or(0).max(7);
     let _ = writeln!(
         o,
-        "  {:<12} {:<w$} {:<6} {:>9} {:>8} {:>7} {:>8} {:>8}  failed",
-        "kind", "request", "conn", "scheduled", "ok", "hung", "p50", "p99"
+        "  {:<12} {:<w$} {:<5} {:<6} {:>9} {:>8} {:>7} {:>8} {:>8}  failed",
+        "kind", "request", "proto", "conn", "scheduled", "ok", "hung", "p50", "p99"
     );
     let mut broken = Vec::new();
     for (k, req) in &rows {
@@ -333,9 +345,10 @@ fn kinds(o: &mut String, kinds: &[RequestKindStats]) {
             .collect();
         let _ = writeln!(
             o,
-            "  {:<12} {:<w$} {:<6} {:>9} {:>8} {:>7} {:>8.2} {:>8.2}  {}",
+            "  {:<12} {:<w$} {:<5} {:<6} {:>9} {:>8} {:>7} {:>8.2} {:>8.2}  {}",
             i.name,
             req,
+            i.protocol,
             if i.keep_alive { "reused" } else { "fresh" },
             k.scheduled,
             k.ok,

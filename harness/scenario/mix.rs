@@ -59,6 +59,9 @@ pub struct MixEntry {
     /// Where `echo` is written, if it is (its errors point there).
     #[serde(skip)]
     pub echo_at: Option<Range<usize>>,
+    /// `h1`, `h2` (ALPN over TLS) or `h2c` (prior knowledge) (default: `load.protocol`);
+    /// kinds of both in one mix give h1 and h2 side by side.
+    pub protocol: Option<Spanned<String>>,
 }
 
 /// A [`MixEntry`] as written in the file: the same keys, `echo` with its location.
@@ -82,6 +85,8 @@ struct Written {
     keep_alive: Option<bool>,
     #[serde(default)]
     echo: Option<Spanned<bool>>,
+    #[serde(default)]
+    protocol: Option<Spanned<String>>,
 }
 
 impl From<Written> for MixEntry {
@@ -97,6 +102,7 @@ impl From<Written> for MixEntry {
             keep_alive: w.keep_alive,
             echo: w.echo.as_ref().is_some_and(|e| *e.get_ref()),
             echo_at: w.echo.map(|e| e.span()),
+            protocol: w.protocol,
         }
     }
 }
@@ -118,6 +124,11 @@ impl MixEntry {
     /// Whether it reuses connections.
     pub fn keep_alive(&self, load: &LoadConfig) -> bool {
         self.keep_alive.unwrap_or(load.keep_alive)
+    }
+
+    /// The protocol it speaks: its own, or the load's.
+    pub fn protocol(&self, load: &LoadConfig) -> crate::load::Protocol {
+        crate::load::Protocol::named(self.protocol.as_ref().unwrap_or(&load.protocol).get_ref())
     }
 
     /// The body's size, bytes.

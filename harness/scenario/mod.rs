@@ -97,6 +97,12 @@ pub struct LoadConfig {
     /// Open-loop engine: `epoll` (the default) or `io_uring` (a measured prototype,
     /// see docs/benchmarks.md; falls back to epoll, with a note, where it cannot run).
     pub engine: Spanned<String>,
+    /// `h1` (HTTP/1.1), `h2` (HTTP/2 by ALPN, an https target) or `h2c` (HTTP/2 with
+    /// prior knowledge, a plain target): the load's, and each mix kind's default.
+    pub protocol: Spanned<String>,
+    /// HTTP/2: concurrent streams per connection (1 to 1000); with h2 kinds the load
+    /// runs `connections` x `streams` workers, one request in flight each.
+    pub streams: Spanned<usize>,
     /// Request path, e.g. `/slow?ms=20` to keep requests in flight across the reload.
     pub path: Spanned<String>,
     /// Per-request time limit (more than 0).
@@ -144,6 +150,8 @@ impl Default for LoadConfig {
             keep_alive: false,
             reuse: Spanned::new(0..0, "pooled".into()),
             engine: Spanned::new(0..0, "epoll".into()),
+            protocol: Spanned::new(0..0, "h1".into()),
+            streams: Spanned::new(0..0, 1),
             path: Spanned::new(0..0, "/".into()),
             timeout: Spanned::new(0..0, Dur::ms(5000)),
             connect_timeout: Spanned::new(0..0, Dur::ms(2000)),
@@ -186,6 +194,15 @@ impl LoadConfig {
         keys
     }
 
+    /// The TLS keys, as what an https target's client trusts.
+    pub fn trust(&self) -> crate::app::external::TargetTrust {
+        crate::app::external::TargetTrust {
+            ca_file: self.ca_path.clone(),
+            insecure_skip_verify: *self.insecure_skip_verify.get_ref(),
+            server_name: self.server_name.as_ref().map(|n| n.get_ref().clone()),
+        }
+    }
+
     /// The TLS keys onto an https target's settings; given for a plain target, an error.
     pub fn apply_tls(&self, target: &mut crate::load::Target) -> Result<()> {
         let Some(t) = target.tls.as_mut() else {
@@ -196,16 +213,7 @@ impl LoadConfig {
                 None => Ok(()),
             };
         };
-        if let Some(ca) = &self.ca_path {
-            t.ca_file = Some(ca.clone());
-        }
-        if *self.insecure_skip_verify.get_ref() {
-            t.insecure_skip_verify = true;
-            t.ca_file = None;
-        }
-        if let Some(n) = &self.server_name {
-            t.server_name = n.get_ref().clone();
-        }
+        self.trust().apply(t);
         Ok(())
     }
 
@@ -585,7 +593,8 @@ fn validate(
     ];
     problems.extend(sections.into_iter().filter_map(Result::err));
     validate_load(&s.load, loc, problems);
-    validate_load_tls(s, loc, problems);
+    validate_load_tls(s, app_options.as_ref(), loc, problems);
+    validate_protocols(s, app_options.as_ref(), loc, problems);
     problems.extend(s.assert.validate(loc).err());
     problems.extend(validate_sweep(s, loc).err());
     app_options
@@ -662,18 +671,110 @@ fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
     }
 }
 
-/// The `[load]` TLS keys: each well formed, and only where the target is https (a
-/// TLS front, or an external app, whose target may be).
-fn validate_load_tls(s: &Scenario<(), ()>, loc: &Locator, problems: &mut Vec<Error>) {
+/// Most HTTP/2 streams per connection `load.streams` takes.
+pub const MAX_STREAMS: usize = 1000;
+
+/// `load.protocol`, `load.streams` and each mix kind's `protocol`: known names, and
+/// each protocol one the target speaks (h2 over https, h2c over plain TCP).
+fn validate_protocols(
+    s: &Scenario<(), ()>,
+    app_options: Option<&Arc<dyn AppOptions>>,
+    loc: &Locator,
+    problems: &mut Vec<Error>,
+) {
+    use crate::load::Protocol;
     let load = &s.load;
-    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls);
-    if !https {
-        for (key, span) in load.tls_keys() {
+    let own = app_options.and_then(|o| o.as_any().downcast_ref::<app::external::Options>());
+    let external = s.app.is_external();
+    if external && own.is_none() {
+        // Its options did not parse: that is the problem to report.
+        return;
+    }
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls)
+        || own.is_some_and(app::external::Options::is_https);
+    let front_h2 = s.front.as_ref().is_some_and(FrontConfig::is_http2);
+    let mut check = |p: &Spanned<String>, key: &str| {
+        if let Err(e) = one_of(loc, p, key, Protocol::NAMES) {
+            problems.push(e);
+            return;
+        }
+        let protocol = Protocol::named(p.get_ref());
+        let why = protocol.target_problem(https).or(match (&s.front, protocol) {
+            (Some(_), Protocol::H1) if front_h2 && !https => Some(
+                "the front's plain `listen ... http2` port speaks h2c only: give protocol = \"h2c\"",
+            ),
+            (Some(_), p) if p.is_h2() && !front_h2 => {
+                Some("the front speaks HTTP/1.1 only: add `http2 = true` to [front]")
+            }
+            (None, p) if p.is_h2() && !external => {
+                Some("HTTP/2 goes through a front: add [front] with `http2 = true`")
+            }
+            _ => None,
+        });
+        if let Some(why) = why {
+            problems.push(loc.error(p.span(), Some(key), why));
+        }
+    };
+    if load.mix.iter().any(|k| k.protocol.is_none()) || load.mix.is_empty() {
+        check(&load.protocol, "load.protocol");
+    }
+    for (i, k) in load.mix.iter().enumerate() {
+        if let Some(p) = &k.protocol {
+            check(p, &format!("load.mix[{i}].protocol"));
+        }
+    }
+    if !(1..=MAX_STREAMS).contains(load.streams.get_ref()) {
+        problems.push(loc.error(
+            load.streams.span(),
+            Some("load.streams"),
+            &format!("must be 1 to {MAX_STREAMS} (concurrent HTTP/2 streams per connection)"),
+        ));
+    }
+    for (i, k) in load.mix.iter().enumerate() {
+        if !k.protocol(load).is_h2() {
+            continue;
+        }
+        if let Some(u) = &k.upload {
             problems.push(loc.error(
-                span,
-                Some(key),
-                "only for an https target: add `tls = true` to [front]",
+                u.span(),
+                Some(&format!("load.mix[{i}].upload")),
+                "a slow upload is HTTP/1.1 only (this kind speaks HTTP/2)",
             ));
+        }
+        if k.keep_alive == Some(false) {
+            problems.push(loc.error(
+                k.name.span(),
+                Some(&format!("load.mix[{i}].keep_alive")),
+                "an HTTP/2 kind's streams share their connection: keep_alive = false is HTTP/1.1 only",
+            ));
+        }
+    }
+}
+
+/// The `[load]` TLS keys: each well formed, and only where the target is https (a
+/// TLS front, or an external app's `https://` target).
+fn validate_load_tls(
+    s: &Scenario<(), ()>,
+    app_options: Option<&Arc<dyn AppOptions>>,
+    loc: &Locator,
+    problems: &mut Vec<Error>,
+) {
+    let load = &s.load;
+    let external = app_options.and_then(|o| o.as_any().downcast_ref::<app::external::Options>());
+    if s.app.is_external() && external.is_none() {
+        // Its options did not parse: that is the problem to report.
+        return;
+    }
+    let https = s.front.as_ref().is_some_and(FrontConfig::is_tls)
+        || external.is_some_and(app::external::Options::is_https);
+    if !https {
+        let how = if s.app.is_external() {
+            "only for an https target: give `app.target` as https://"
+        } else {
+            "only for an https target: add `tls = true` to [front]"
+        };
+        for (key, span) in load.tls_keys() {
+            problems.push(loc.error(span, Some(key), how));
         }
         return;
     }
@@ -841,6 +942,18 @@ fn validate_reload(
         ));
     } else if let (Some(why), None) = (entry.needs_front, &s.front) {
         problems.push(loc.error(r.strategy.span(), Some("reload.strategy"), why));
+    } else if let Some(f) = s.front.as_ref().filter(|f| f.kind() != entry.front_kind) {
+        let span = if f.kind.span().is_empty() {
+            loc.table_at("front")
+        } else {
+            f.kind.span()
+        };
+        let why = if entry.front_kind == "haproxy" {
+            format!("strategy {strategy:?} runs haproxy as its own front server: drop [front], or write `kind = \"haproxy\"` in it (for `tls`)")
+        } else {
+            format!("a haproxy front is run only by the haproxy strategies; strategy {strategy:?} puts nginx in front: write `kind = \"nginx\"`")
+        };
+        problems.push(loc.error(span, Some("front.kind"), &why));
     } else if let (Some(why), None) = (app::find_kind(kind).and_then(|k| k.needs_front), &s.front) {
         problems.push(loc.error(s.app.kind.span(), Some("app.kind"), why));
     }
@@ -1083,6 +1196,43 @@ mod tests {
             e.starts_with(
                 "s.toml:4:27: `front.worker_shutdown_timeout`: must be between 1ms and 1h"
             ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn protocols_are_checked_against_the_target_and_the_front() {
+        let nr = "[reload]\nstrategy = \"naive-restart\"\n";
+        let e = err(&format!("[load]\nstreams = 0\n{nr}"));
+        assert!(
+            e.starts_with("s.toml:2:11: `load.streams`: must be 1 to 1000"),
+            "{e}"
+        );
+        let e = err(&format!("[load]\nprotocol = \"h3\"\n{nr}"));
+        assert!(e.contains("`load.protocol`: unknown value \"h3\""), "{e}");
+        let e = err(&format!(
+            "[front]\nhttp2 = true\n[load]\nprotocol = \"h2\"\n{nr}"
+        ));
+        assert!(
+            e.starts_with("s.toml:4:12: `load.protocol`: h2 is negotiated by ALPN over TLS"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[front]\ntls = true\n[load]\nprotocol = \"h2\"\n{nr}"
+        ));
+        assert!(e.contains("add `http2 = true` to [front]"), "{e}");
+        let e = err(&format!("[front]\nhttp2 = true\n{nr}"));
+        assert!(
+            e.contains(
+                "`load.protocol`: the front's plain `listen ... http2` port speaks h2c only"
+            ),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[front]\ntls = true\nhttp2 = true\n[[load.mix]]\nname = \"a\"\nprotocol = \"h2\"\nupload = \"1s\"\nbody = 10\n{nr}"
+        ));
+        assert!(
+            e.contains("`load.mix[0].upload`: a slow upload is HTTP/1.1 only"),
             "{e}"
         );
     }

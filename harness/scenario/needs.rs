@@ -25,7 +25,7 @@ pub fn needs<O, A>(s: &Scenario<O, A>) -> Vec<Need> {
     if let Some(e) = strategy::find(s.reload.strategy.get_ref()) {
         add(e.tools, "reload.strategy");
     }
-    if s.front.is_some() {
+    if s.front.as_ref().is_some_and(|f| f.kind() == "nginx") {
         add(&[Tool::Nginx], "front");
     }
     n.sort_by_key(|x| x.tool);

@@ -549,6 +549,7 @@ impl Collector {
             grace_ms: counters.grace_ns as f64 / 1e6,
             stale_closes: counters.stale_closes,
             tls: counters.tls.clone(),
+            h2: counters.h2.clone(),
             identity_holds: counters.scheduled == recorded + hung + interrupted,
             failure_rate: run_bound.rate(),
             failure_rate_upper95: run_bound.upper95(),
@@ -660,6 +661,7 @@ mod tests {
             upload_ms: None,
             keep_alive: false,
             echo: false,
+            protocol: "h1".into(),
         }
     }
 

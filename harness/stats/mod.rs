@@ -21,8 +21,8 @@ pub use failure_bound::FailureBound;
 pub use histogram::{CurvePoint, Percentiles};
 pub use request_kinds::{RequestKindInfo, RequestKindPhase, RequestKindStats};
 pub use run_stats::{
-    CertSeen, LoadCounters, PhaseStats, RunStats, Spread, TlsCounts, Truncations, VersionSeen,
-    WindowRow,
+    CertSeen, H2Counts, LoadCounters, PhaseStats, RunStats, Spread, TlsCounts, Truncations,
+    VersionSeen, WindowRow,
 };
 
 use crate::stats::outcome::{Cut, Outcome};

@@ -35,6 +35,13 @@ pub enum Outcome {
     ResetReused,
     /// The response started, then the connection was cut.
     Truncated,
+    /// HTTP/2: a stream the server refused unprocessed: above the last stream id of a
+    /// GOAWAY it sent, or reset with REFUSED_STREAM (never retried silently). With
+    /// `load.reuse = "naive"`, also a stream opened on a connection after its GOAWAY.
+    H2Refused,
+    /// HTTP/2: a stream the server reset (RST_STREAM) with another error code, or a
+    /// stream still open when a GOAWAY with an error code ended its connection.
+    H2Reset,
     /// The server sent something that is not HTTP/1.x: a head that does not parse, a
     /// length that cannot be right, broken chunk framing, bytes after a complete response
     /// on a connection kept for the next request, an upgrade nobody asked for.
@@ -110,6 +117,8 @@ pub const CLASS_NAMES: &[&str] = &[
     "reset_fresh",
     "reset_reused",
     "truncated",
+    "h2_refused",
+    "h2_reset",
     "protocol_error",
     "oversize",
     "timeout",
@@ -134,6 +143,8 @@ impl Outcome {
             Outcome::ResetFresh => "reset_fresh",
             Outcome::ResetReused => "reset_reused",
             Outcome::Truncated => "truncated",
+            Outcome::H2Refused => "h2_refused",
+            Outcome::H2Reset => "h2_reset",
             Outcome::ProtocolError => "protocol_error",
             Outcome::Oversize => "oversize",
             Outcome::Timeout => "timeout",
@@ -281,6 +292,8 @@ mod tests {
         assert_eq!(Outcome::TlsCertRejected.class(), "tls_cert_rejected");
         assert!(Outcome::TlsHandshake.is_failure());
         assert!(is_valid_name("http_502"));
+        assert!(is_valid_name("h2_refused") && is_valid_name("h2_reset"));
+        assert_eq!(Outcome::H2Reset.class(), "h2_reset");
         assert!(!is_valid_name("http_200"));
         assert!(!is_valid_name("nope"));
     }

@@ -36,6 +36,8 @@ pub struct RequestKindInfo {
     pub keep_alive: bool,
     /// Whether the body's echo is checked.
     pub echo: bool,
+    /// `h1`, `h2` (ALPN over TLS) or `h2c` (prior knowledge).
+    pub protocol: String,
 }
 
 impl RequestKindInfo {

@@ -34,6 +34,8 @@ pub struct LoadCounters {
     pub stale_closes: u64,
     /// TLS handshakes of an https target (None: plain HTTP).
     pub tls: Option<TlsCounts>,
+    /// HTTP/2 connections and GOAWAYs (None: HTTP/1.1 only).
+    pub h2: Option<H2Counts>,
     /// The load was cut short by an interruption (a signal): what was still open at
     /// the end (in flight or queued) counts as `interrupted`, not as `hung`.
     pub interrupted: bool,
@@ -59,6 +61,19 @@ pub struct TlsCounts {
     pub resumed: u64,
     /// The server certificates the full handshakes saw, first seen first.
     pub certs: Vec<CertSeen>,
+}
+
+/// The HTTP/2 connections of a load with h2 or h2c kinds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct H2Counts {
+    /// Connections opened (TLS, ALPN and the SETTINGS exchange done).
+    pub connections: u64,
+    /// Connections on which the server sent GOAWAY, each counted once.
+    pub goaways: u64,
+    /// Requests not yet sent when their connection was gone (after a GOAWAY or a
+    /// close), sent on a new connection instead: not failures, and never a stream that
+    /// had been sent.
+    pub unsent_reconnects: u64,
 }
 
 /// One server certificate as the full handshakes saw it.
@@ -104,6 +119,9 @@ pub struct RunStats {
     /// TLS handshakes of an https target, and how many resumed a session (absent: plain HTTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsCounts>,
+    /// HTTP/2 connections and the GOAWAYs they got (absent: HTTP/1.1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Counts>,
     /// scheduled = ok + Σ failure classes + hung + interrupted.
     pub identity_holds: bool,
     /// `failed / (ok + failed)`, hung included, interrupted left out (none: no request ended).

@@ -160,6 +160,7 @@ impl Spec for HaproxyPool {
         OptionDoc::new("link_down_for", "`\"1s\"`", "how long `link_down` keeps the link down after haproxy marked the server DOWN (at most `\"5m\"`)"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
+    const FRONT_KIND: &'static str = "haproxy";
     const APP_KINDS: &'static [&'static str] =
         &["builtin", "gunicorn", "uvicorn", "granian", "hypercorn"];
     type Options = Options;
@@ -618,11 +619,7 @@ impl Strategy for HaproxyPool {
     }
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
-        if ctx.front_config.is_some() {
-            return Err(Error::Harness(
-                "haproxy-pool runs haproxy as its own front server: drop [front]".into(),
-            ));
-        }
+        let tls = super::haproxy_front_tls(ctx)?;
         let n = self.opts.servers as usize;
         if self.opts.netns {
             if ctx
@@ -669,6 +666,8 @@ impl Strategy for HaproxyPool {
             disable_on_404: self.opts.take_out == "404",
             status_path: ctx.app.config.status_path.clone(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
+            tls: tls.as_ref().map(|(bind, _)| bind.clone()),
         };
         let hap = Haproxy::start(&ctx.app.site(), &cfg, None).await?;
         let endpoint = hap.endpoint();
@@ -683,7 +682,7 @@ impl Strategy for HaproxyPool {
             endpoint,
             host,
             path: "/".into(),
-            tls: None,
+            tls: tls.map(|(_, trust)| trust),
         })
     }
 

@@ -101,6 +101,11 @@ pub struct Options {
     /// `backlog 1024`. At that many connections haproxy stops accepting and new ones
     /// wait in its listener's kernel queue: a saturated haproxy.
     pub frontend_maxconn: Option<Spanned<u32>>,
+    /// `option idle-close-on-response` on the frontend: on a soft stop, the old worker
+    /// keeps its idle keep-alive connections until each carries one more request, and
+    /// answers it with `Connection: close` (default false, haproxy's default: it closes
+    /// them at once, racing clients that reuse them).
+    pub idle_close_on_response: bool,
 }
 
 impl Default for Options {
@@ -110,6 +115,7 @@ impl Default for Options {
             how: Spanned::new(0..0, "master-cli".into()),
             check_inter: Spanned::new(0..0, Dur::ms(100)),
             frontend_maxconn: None,
+            idle_close_on_response: false,
         }
     }
 }
@@ -121,10 +127,13 @@ impl Spec for HaproxyReload {
         OptionDoc::new("servers", "`2`", "app instances behind haproxy, a fresh set per deploy (1 to 16)"),
         OptionDoc::new("how", "`\"master-cli\"`", "how haproxy reloads: `master-cli` (`reload` on the master CLI, sockets passed to the new worker), `restart` (broken: stop, then start) or `sf` (broken: replaced with `-sf`, no `-x`; the old listener's queue is reset)"),
         OptionDoc::new("check_inter", "`\"100ms\"`", "haproxy's health-check `inter` (10ms to 60s)"),
+        OptionDoc::new("idle_close_on_response", "`false`", "`option idle-close-on-response` on the frontend: on a soft stop the old worker keeps its idle keep-alive connections until each carries one more request, answered with `Connection: close`; false (haproxy's default): it closes them at once, and a client reusing one just then gets a reset"),
         OptionDoc::new("frontend_maxconn", "—", "the frontend's `maxconn` (1 to 100000): at that many connections haproxy stops accepting and new ones wait in its listener's kernel queue (a saturated haproxy); absent: only the global limit"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
-    const APP_KINDS: &'static [&'static str] = &["builtin", "gunicorn"];
+    const FRONT_KIND: &'static str = "haproxy";
+    const APP_KINDS: &'static [&'static str] =
+        &["builtin", "gunicorn", "uvicorn", "granian", "hypercorn"];
     type Options = Options;
 
     fn validate(o: &Options, at: &ReloadTable) -> Result<()> {
@@ -158,11 +167,13 @@ impl Spec for HaproxyReload {
             how: o.how.get_ref().clone(),
             inter: o.check_inter.get_ref().0,
             frontend_maxconn: o.frontend_maxconn.as_ref().map(|m| *m.get_ref()),
+            idle_close_on_response: o.idle_close_on_response,
             step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(40)),
             haproxy: None,
             instances: Vec::new(),
             generation: 0,
             listen: None,
+            tls: None,
         })
     }
 }
@@ -173,6 +184,7 @@ pub struct HaproxyReload {
     how: String,
     inter: Duration,
     frontend_maxconn: Option<u32>,
+    idle_close_on_response: bool,
     step_timeout: Duration,
     haproxy: Option<Haproxy>,
     /// The instances haproxy's current config points at.
@@ -181,6 +193,8 @@ pub struct HaproxyReload {
     generation: u32,
     /// haproxy's listening address (kept across restarts).
     listen: Option<std::net::SocketAddr>,
+    /// The frontend's TLS (`[front] kind = "haproxy"`, `tls = true`), kept across reloads.
+    tls: Option<crate::front::haproxy::TlsBind>,
 }
 
 impl HaproxyReload {
@@ -209,6 +223,8 @@ impl HaproxyReload {
             disable_on_404: false,
             status_path: ctx.app.config.status_path.clone(),
             frontend_maxconn: self.frontend_maxconn,
+            idle_close_on_response: self.idle_close_on_response,
+            tls: self.tls.clone(),
         }
     }
 
@@ -466,11 +482,8 @@ impl Strategy for HaproxyReload {
     }
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
-        if ctx.front_config.is_some() {
-            return Err(Error::Harness(
-                "haproxy-reload runs haproxy as its own front server: drop [front]".into(),
-            ));
-        }
+        let tls = super::haproxy_front_tls(ctx)?;
+        self.tls = tls.as_ref().map(|(bind, _)| bind.clone());
         let (instances, ready) = self.start_instances(ctx, version).await;
         self.instances = instances;
         ready?;
@@ -483,7 +496,7 @@ impl Strategy for HaproxyReload {
             endpoint: Endpoint::Tcp(listen),
             host: listen.to_string(),
             path: "/".into(),
-            tls: None,
+            tls: tls.map(|(_, trust)| trust),
         })
     }
 

@@ -114,6 +114,44 @@ pub async fn expose(ctx: &mut Ctx, upstream: &Endpoint) -> Result<Target> {
     })
 }
 
+/// The front TLS of a strategy that runs haproxy itself (`[front] kind = "haproxy"`,
+/// `tls = true`): the run's CA and server certificate made in the run dir's `tls/`,
+/// the frontend's `bind ... ssl` settings, and what the load trusts (the run's CA, the
+/// name `localhost`). None for plain HTTP.
+pub(crate) fn haproxy_front_tls(
+    ctx: &Ctx,
+) -> Result<
+    Option<(
+        crate::front::haproxy::TlsBind,
+        crate::load::tls::TlsSettings,
+    )>,
+> {
+    let Some(fc) = &ctx.front_config else {
+        return Ok(None);
+    };
+    if fc.kind() != "haproxy" {
+        return Err(crate::error::Error::Harness(format!(
+            "this strategy runs haproxy as its own front server: drop [front], or write `kind = \"haproxy\"` in it (not {:?})",
+            fc.kind()
+        )));
+    }
+    if !fc.is_tls() {
+        return Ok(None);
+    }
+    let files = crate::front::tls::generate(&ctx.app.site().run_dir.join("tls"))?;
+    let bind = crate::front::haproxy::TlsBind {
+        crt: crate::front::tls::cert_with_key(&files)?,
+        ca: files.ca.clone(),
+        alpn: crate::front::haproxy::ALPN.to_vec(),
+    };
+    let trust = crate::load::tls::TlsSettings {
+        server_name: crate::front::tls::SERVER_NAME.into(),
+        ca_file: Some(files.ca),
+        insecure_skip_verify: false,
+    };
+    Ok(Some((bind, trust)))
+}
+
 /// Removes the run's test hosts (network namespaces and their links) once their
 /// processes are gone, as the step "test hosts removed"; one that cannot be removed
 /// goes to `ctx.not_cleaned_up`, so the run does not pass.
@@ -188,6 +226,9 @@ pub trait Spec: 'static {
     const OPTIONS: &'static [OptionDoc];
     /// The error to show when the scenario has no `[front]` and the strategy needs one.
     const NEEDS_FRONT: Option<&'static str> = None;
+    /// The `front.kind` its `[front]` must name: `nginx` (started by [`expose`]), or
+    /// `haproxy` for a strategy that runs haproxy as its own front.
+    const FRONT_KIND: &'static str = "nginx";
     /// What must be installed besides the app kind's and the front server's tools.
     const TOOLS: &'static [Tool] = &[];
     /// Its own `[reload]` keys: a serde struct with `deny_unknown_fields` (the common
@@ -240,6 +281,8 @@ pub struct Entry {
     pub app_kinds: &'static [&'static str],
     /// The error to show when it needs a `[front]` and the scenario has none.
     pub needs_front: Option<&'static str>,
+    /// The `front.kind` its `[front]` must name ([`Spec::FRONT_KIND`]).
+    pub front_kind: &'static str,
     /// What must be installed besides the app kind's and the front server's tools.
     pub tools: &'static [Tool],
     /// One line: its mechanism.
@@ -268,6 +311,7 @@ const fn entry<S: Spec>() -> Entry {
         name: S::NAME,
         app_kinds: S::APP_KINDS,
         needs_front: S::NEEDS_FRONT,
+        front_kind: S::FRONT_KIND,
         tools: S::TOOLS,
         summary: S::SUMMARY,
         options: S::OPTIONS,

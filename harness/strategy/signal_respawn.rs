@@ -200,6 +200,11 @@ impl Respawner {
         }
     }
 
+    /// Drives `server` instead (a version of it that respawns differently); before `start`.
+    pub fn set_server(&mut self, server: &'static Server) {
+        self.server = server;
+    }
+
     /// Starts the first instance (slot `app`), waits until its `n` workers have
     /// reported ready and it answers, and exposes it.
     pub async fn start(&mut self, ctx: &mut Ctx, n: usize, version: &str) -> Result<Target> {
@@ -314,7 +319,7 @@ async fn respawn(
             "old workers exited",
             t,
             format!(
-                "old workers {old:?} gone before any new one started: no {} worker serves",
+                "old workers {old:?} gone before any new one was ready: no {} worker serves",
                 server.name
             ),
         );

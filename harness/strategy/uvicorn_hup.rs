@@ -20,7 +20,8 @@
 //!
 //! Knowing it is done: N workers that were not serving before the HUP have each sent
 //! their readiness datagram (asgi_app.py, at lifespan startup, after its import), and
-//! the old worker pids are gone (the mechanics shared with granian-hup, in
+//! the old worker pids are gone (before 0.51, waited for in that server's order: the
+//! old pids first, then the new workers) (the mechanics shared with granian-hup, in
 //! [`super::signal_respawn`]).
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 use super::signal_respawn::{Abandoned, Respawned, Respawner, Server};
 use super::{Build, Ctx, Spec, Strategy};
+use crate::app::server_version;
 use crate::config::OptionDoc;
 use crate::error::Result;
 use crate::load::Target;
@@ -66,6 +68,16 @@ const UVICORN: Server = Server {
     old_first: false,
 };
 
+/// uvicorn before 0.51: its old workers are all stopped before the new ones have
+/// imported the app, so they are waited for first (each step then recorded when it
+/// happened); it has no healthcheck to abandon a restart on.
+const UVICORN_BEFORE_051: Server = Server {
+    name: "uvicorn",
+    abandoned: None,
+    notable: &[],
+    old_first: true,
+};
+
 #[async_trait]
 impl Strategy for UvicornHup {
     fn name(&self) -> &'static str {
@@ -73,7 +85,11 @@ impl Strategy for UvicornHup {
     }
 
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
-        let n = *ctx.app.config.uvicorn()?.workers.get_ref() as usize;
+        let o = ctx.app.config.uvicorn()?;
+        let n = *o.workers.get_ref() as usize;
+        if !server_version::at_least(o.server_version.as_ref(), "0.51.0") {
+            self.0.set_server(&UVICORN_BEFORE_051);
+        }
         self.0.start(ctx, n, version).await
     }
 

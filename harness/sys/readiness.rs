@@ -54,6 +54,19 @@ pub async fn wait_ready(
     tls: Option<&TlsClient>,
     path: &str,
     timeout: Duration,
+    child: Option<&mut Child>,
+) -> Result<Option<String>> {
+    wait_ready_speaking(endpoint, tls, false, path, timeout, child).await
+}
+
+/// [`wait_ready`], probing in HTTP/2 with prior knowledge if `h2c` (a port that
+/// speaks nothing else).
+pub async fn wait_ready_speaking(
+    endpoint: &Endpoint,
+    tls: Option<&TlsClient>,
+    h2c: bool,
+    path: &str,
+    timeout: Duration,
     mut child: Option<&mut Child>,
 ) -> Result<Option<String>> {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -64,7 +77,17 @@ pub async fn wait_ready(
                 return Err(c.error(format!("exited ({status}) before it was ready")));
             }
         }
-        match probe_once(endpoint, tls, path).await {
+        let probe = async {
+            if h2c {
+                let h2 = crate::load::http2::probe_h2c(endpoint, path);
+                tokio::time::timeout(Duration::from_secs(2), h2)
+                    .await
+                    .unwrap_or_else(|_| Err("probe timed out".into()))
+            } else {
+                probe_once(endpoint, tls, path).await
+            }
+        };
+        match probe.await {
             Ok((200..=299, version)) => return Ok(version),
             Ok((status, _)) => last = format!("status {status}"),
             Err(why) => last = why,

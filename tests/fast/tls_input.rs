@@ -42,15 +42,57 @@ fn tls_keys_need_an_https_target() {
     );
 }
 
+/// An external stack's https target: the load's TLS keys apply to it (and to its
+/// readiness probe), and are checked where they are written; with a plain target they
+/// say to give an https:// one.
 #[test]
-fn an_external_https_target_is_refused() {
+fn an_external_https_target_takes_the_tls_keys() {
+    const EXT: &str = "[app]\nkind = \"external\"\ntarget = \"https://127.0.0.1:8443/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.toml");
+    let ca = at("fixtures/tls/other-ca.pem");
+    std::fs::write(
+        &path,
+        format!("{EXT}[load]\nca_file = {ca:?}\nserver_name = \"localhost\"\n"),
+    )
+    .unwrap();
+    let out = bin().args(["check"]).arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "an https target with a CA file is accepted: {}",
+        dump(&out)
+    );
+    let (code, err) = run_text(&format!(
+        "{EXT}[load]\nca_file = {ca:?}\ninsecure_skip_verify = true\n"
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:9:24: `load.insecure_skip_verify`: give `ca_file` or `insecure_skip_verify`, not both"),
+        "{err}"
+    );
+    let (code, err) = run_text(&format!("{EXT}[load]\nserver_name = \"a b\"\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.toml:8:15: `load.server_name`"), "{err}");
+    let (code, err) = run_text(&format!("{EXT}[load]\nca_file = \"missing.pem\"\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:8:11: `load.ca_file`: cannot read"),
+        "{err}"
+    );
     let (code, err) = run_text(
-        "[app]\nkind = \"external\"\ntarget = \"https://127.0.0.1:8443/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n",
+        "[app]\nkind = \"external\"\ntarget = \"http://127.0.0.1:8080/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n[load]\ninsecure_skip_verify = true\n",
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("bad.toml:3:10: `app.target`")
-            && err.contains("https target is not supported yet"),
+        err.contains("bad.toml:8:24: `load.insecure_skip_verify`: only for an https target: give `app.target` as https://"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        "[app]\nkind = \"external\"\ntarget = \"https://10.1.2.3:8443/\"\n[reload]\nstrategy = \"command\"\ncommand = [\"true\"]\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:3:10: `app.target`") && err.contains("not a loopback address"),
         "{err}"
     );
 }
@@ -167,5 +209,73 @@ fn a_front_without_tls_support_refuses_front_tls() {
         said.contains("front.tls:") && said.contains("was built without the SSL module"),
         "{}",
         dump(&out)
+    );
+}
+
+/// `wait-ready` takes the https flags of `load`, checked the same way.
+#[test]
+fn wait_ready_takes_the_https_flags() {
+    let out = bin()
+        .args(["wait-ready", "http://127.0.0.1:9/", "--ca-file", "x.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--ca-file: only for an https:// target"),
+        "{err}"
+    );
+    let out = bin()
+        .args([
+            "wait-ready",
+            "https://127.0.0.1:9/",
+            "--ca-file",
+            "missing.pem",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--ca-file: cannot read"),
+        "{}",
+        dump(&out)
+    );
+}
+
+/// `[front] kind = "haproxy"` only with a haproxy strategy, which takes no nginx front
+/// and no nginx key in its own: each a located error.
+#[test]
+fn a_haproxy_front_goes_with_the_haproxy_strategies_only() {
+    let (code, err) = run_text(
+        "[front]\nkind = \"haproxy\"\ntls = true\n[reload]\nstrategy = \"nginx-reload\"\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "bad.toml:2:8: `front.kind`: a haproxy front is run only by the haproxy strategies"
+        ),
+        "{err}"
+    );
+    let (code, err) = run_text("[front]\ntls = true\n[reload]\nstrategy = \"haproxy-reload\"\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:1:1: `front.kind`: strategy \"haproxy-reload\" runs haproxy as its own front server"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        "[front]\nkind = \"haproxy\"\ntls = true\nworker_processes = 2\n[reload]\nstrategy = \"haproxy-pool\"\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:4:20: `front.worker_processes`: an nginx key: a haproxy front takes only `kind` and `tls`"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        "[front]\nkind = \"haproxy\"\n[reload]\nstrategy = \"haproxy-pool\"\n[load]\nca_file = \"x.pem\"\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml:6:11: `load.ca_file`: only for an https target"),
+        "{err}"
     );
 }

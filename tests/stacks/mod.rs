@@ -3,17 +3,21 @@
 //! network namespaces; remote: targets off this machine, on a test host; reuseport: the
 //! SO_REUSEPORT
 //! handover on a test host, with net.ipv4.tcp_migrate_req at 0 and 1).
+//! external_tls: a user's own stack serving https (its own nginx, its own CA).
 //! python_kinds: uvicorn and granian under symlink-swap, nginx-reload and haproxy-pool.
 //! In CI a missing server fails the test; elsewhere the test says what to install.
 
+mod external_tls;
 mod flup;
 mod granian;
 mod gunicorn;
 mod haproxy;
 mod haproxy_reload;
+mod haproxy_tls;
 mod hypercorn;
 mod netns;
 mod nginx;
+mod nginx_h2;
 mod nginx_tls;
 mod python_kinds;
 mod remote;

@@ -126,15 +126,21 @@ fn certificate_rotation_torn_fails_on_new_cert_served() {
 
 /// nginx serving https from a config of the test's own (`return 200`), with a CA and
 /// certificate made by `front::tls::generate`; stopped, its whole process group, on drop.
-struct TlsNginx {
+pub(super) struct TlsNginx {
     child: std::process::Child,
-    port: u16,
+    pub(super) port: u16,
     _dir: tempfile::TempDir,
-    ca: std::path::PathBuf,
+    pub(super) ca: std::path::PathBuf,
 }
 
 impl TlsNginx {
     fn start() -> TlsNginx {
+        TlsNginx::listening("ssl")
+    }
+
+    /// nginx with `listen 127.0.0.1:PORT <params>` (`ssl`, `ssl http2`, `http2`; the
+    /// certificate directives are there in every case).
+    pub(super) fn listening(params: &str) -> TlsNginx {
         use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
         let files = zdt_check::front::tls::generate(&dir.path().join("tls")).unwrap();
@@ -155,7 +161,7 @@ impl TlsNginx {
              events {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n\
              client_body_temp_path \"{d}/cb\"; proxy_temp_path \"{d}/p\"; fastcgi_temp_path \"{d}/f\";\n\
              uwsgi_temp_path \"{d}/u\"; scgi_temp_path \"{d}/s\";\n\
-             server {{ listen 127.0.0.1:{port} ssl; ssl_certificate \"{}\"; ssl_certificate_key \"{}\";\n\
+             server {{ listen 127.0.0.1:{port} {params}; ssl_certificate \"{}\"; ssl_certificate_key \"{}\";\n\
              location / {{ return 200 \"ok\\n\"; }} }}\n}}\n",
             files.cert.display(),
             files.key.display()

@@ -1,7 +1,8 @@
-//! The Python servers uvicorn and granian under the strategies that are not their
-//! own signal (symlink-swap, nginx-reload, haproxy-pool): each passes with nothing
-//! failed and v2 serving after, through the strategy's own steps; and the nginx
-//! reload that stops the old granian at once fails with 502s and nothing else.
+//! The Python servers uvicorn and granian (and hypercorn under haproxy-reload) under
+//! the strategies that are not their own signal (symlink-swap, nginx-reload,
+//! haproxy-pool, haproxy-reload): each passes with nothing failed and v2 serving
+//! after, through the strategy's own steps; and the nginx reload that stops the old
+//! granian at once fails with 502s and nothing else.
 
 use crate::util::{at, require_stack, run_scenario};
 
@@ -138,4 +139,39 @@ fn nginx_reload_stopping_the_old_granian_at_once_fails_with_502() {
         "{}",
         r.dump()
     );
+}
+
+/// haproxy reloading itself through its master CLI in front of each Python server:
+/// the fresh instances answer before haproxy is moved to them, so nothing fails.
+fn assert_haproxy_reload_passes(kind: &str) {
+    assert_passes(
+        &format!("scenarios/haproxy-reload-{kind}.toml"),
+        &["haproxy", kind],
+        &[
+            "new apps ready",
+            "config checked",
+            "show proc before",
+            "reload sent",
+            "new worker up",
+            "new worker checks passed",
+            "old worker gone",
+            "old app stopped",
+            "old app stopped",
+        ],
+    );
+}
+
+#[test]
+fn haproxy_reload_in_front_of_uvicorn_passes() {
+    assert_haproxy_reload_passes("uvicorn");
+}
+
+#[test]
+fn haproxy_reload_in_front_of_granian_passes() {
+    assert_haproxy_reload_passes("granian");
+}
+
+#[test]
+fn haproxy_reload_in_front_of_hypercorn_passes() {
+    assert_haproxy_reload_passes("hypercorn");
 }

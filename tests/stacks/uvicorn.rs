@@ -60,9 +60,21 @@ fn hup_on_050_restarts_every_worker_at_once_and_stalls() {
     assert_eq!(r.failed_beyond_residual_race(), 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
-    // Both new workers came up together, not one import apart.
+    // The old workers were all gone before a new one was ready, and both new workers
+    // came up together, not one import apart.
+    assert_eq!(
+        r.step_names(),
+        [
+            "SIGHUP",
+            "old workers exited",
+            "new worker ready",
+            "new worker ready"
+        ],
+        "{}",
+        r.dump()
+    );
     let s = steps(&r);
-    let second = s[2]["end_ms"].as_f64().unwrap() - s[2]["start_ms"].as_f64().unwrap();
+    let second = s[3]["end_ms"].as_f64().unwrap() - s[3]["start_ms"].as_f64().unwrap();
     assert!(
         second < 1000.0,
         "second worker after {second} ms: {}",

@@ -35,7 +35,28 @@ pub(crate) struct PoolConfig {
     /// The frontend's `maxconn`, if limited: at that many connections haproxy stops
     /// accepting and new ones wait in its listener's kernel accept queue.
     pub frontend_maxconn: Option<u32>,
+    /// `option idle-close-on-response`: on a soft stop, idle keep-alive connections are
+    /// kept until their next request, answered with `Connection: close`.
+    pub idle_close_on_response: bool,
+    /// Serve https on the frontend (`bind ... ssl crt ...`), or plain HTTP.
+    pub tls: Option<TlsBind>,
 }
+
+/// The frontend's TLS: haproxy 2.6 reads the certificate and its key from one PEM
+/// (`crt`; a key apart would have to be named `<crt>.key`, haproxy has no `key`
+/// keyword before 3.0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsBind {
+    /// The PEM with the server certificate and its private key.
+    pub crt: std::path::PathBuf,
+    /// The CA that signed it (what the readiness probe trusts).
+    pub ca: std::path::PathBuf,
+    /// The protocols offered by ALPN, in order of preference.
+    pub alpn: Vec<&'static str>,
+}
+
+/// The ALPN protocols the frontend offers today: HTTP/1.1 only.
+pub(crate) const ALPN: &[&str] = &["http/1.1"];
 
 impl PoolConfig {
     /// Server name of the `i`th (0-based) server.
@@ -95,11 +116,22 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
     } else {
         s.push_str("    no option redispatch\n");
     }
-    s.push_str(&format!("frontend fe\n    bind {listen}\n"));
+    s.push_str(&format!("frontend fe\n    bind {listen}"));
+    if let Some(t) = &cfg.tls {
+        s.push_str(&format!(
+            " ssl crt {} alpn {}",
+            quoted(&t.crt.display().to_string()),
+            t.alpn.join(",")
+        ));
+    }
+    s.push('\n');
     if let Some(n) = cfg.frontend_maxconn {
         // haproxy's listen backlog defaults to the frontend's maxconn: the queue must
         // hold what waits beyond it, not drop SYNs (a 1 s retransmission each).
         s.push_str(&format!("    maxconn {n}\n    backlog 1024\n"));
+    }
+    if cfg.idle_close_on_response {
+        s.push_str("    option idle-close-on-response\n");
     }
     s.push_str(&format!("    default_backend {BACKEND}\n"));
     s.push_str(&format!("backend {BACKEND}\n    balance roundrobin\n"));
@@ -155,6 +187,8 @@ mod tests {
             disable_on_404: false,
             status_path: "/_status".into(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
+            tls: None,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("backlog"), "{plain}");
@@ -181,6 +215,8 @@ mod tests {
             disable_on_404: false,
             status_path: "/_status".into(),
             frontend_maxconn: None,
+            idle_close_on_response: false,
+            tls: None,
         };
         let c = render(
             Path::new("/tmp/r/hap"),
@@ -209,5 +245,41 @@ mod tests {
             assert!(!c.contains(root_only), "{root_only}: {c}");
         }
         assert!(!c.contains("disable-on-404"));
+    }
+
+    #[test]
+    fn a_tls_frontend_binds_with_ssl_its_pem_and_alpn() {
+        let mut cfg = PoolConfig {
+            servers: vec![Endpoint::Tcp("127.0.0.1:9001".parse().unwrap())],
+            inter: Duration::from_millis(100),
+            fall: 2,
+            rise: 2,
+            retries: 0,
+            redispatch: false,
+            disable_on_404: false,
+            status_path: "/_status".into(),
+            frontend_maxconn: None,
+            idle_close_on_response: false,
+            tls: None,
+        };
+        let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(!plain.contains("ssl"), "{plain}");
+        cfg.tls = Some(TlsBind {
+            crt: "/run/tls/haproxy.pem".into(),
+            ca: "/run/tls/ca.pem".into(),
+            alpn: vec!["h2", "http/1.1"],
+        });
+        cfg.idle_close_on_response = true;
+        let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(
+            out.contains("    option idle-close-on-response\n    default_backend be\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "    bind 127.0.0.1:1 ssl crt \"/run/tls/haproxy.pem\" alpn h2,http/1.1\n"
+            ),
+            "{out}"
+        );
     }
 }

@@ -32,7 +32,7 @@ mod master_cli;
 mod show_stat;
 
 pub(crate) use admin_socket::cli;
-pub(crate) use config::{check_inter_problem, render, PoolConfig, BACKEND};
+pub(crate) use config::{check_inter_problem, render, PoolConfig, TlsBind, ALPN, BACKEND};
 pub(crate) use master_cli::{master_cli, master_prompt, parse_show_proc, ProcList};
 pub(crate) use show_stat::{parse_stat, Counters, ServerStat};
 
@@ -285,6 +285,18 @@ impl Haproxy {
             }
             RunMode::Standalone { .. } => {}
         }
+        // Over https, the probe trusts the run's CA and checks the name the certificate is for.
+        let probe_tls = match &cfg.tls {
+            Some(t) => Some(
+                crate::load::tls::TlsClient::new(&crate::load::tls::TlsSettings {
+                    server_name: super::tls::SERVER_NAME.into(),
+                    ca_file: Some(t.ca.clone()),
+                    insecure_skip_verify: false,
+                })
+                .map_err(Error::Harness)?,
+            ),
+            None => None,
+        };
         let child = Child::spawn("haproxy", &bin, &args, &[], &dir, &dir.join("haproxy.out"))?;
         let mut hap = Haproxy { dir, listen, child };
         let limit = env.ready_timeout;
@@ -316,7 +328,7 @@ impl Haproxy {
         let waited = match waited {
             Ok(()) => crate::sys::readiness::wait_ready(
                 &hap.endpoint(),
-                None,
+                probe_tls.as_ref(),
                 env.status_path,
                 limit,
                 Some(&mut hap.child),

@@ -13,7 +13,7 @@
 # (`oha -q RATE --latency-correction`), the same for both tools closed loop (with
 # wrk), and system calls per request from `strace -f -c` in a separate short run.
 #
-#   benches/compare-wrk.sh [--install-oha] [--cpu-only] [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
+#   benches/compare-wrk.sh [--install-oha] [--cpu-only | --engines] [CONNECTIONS=64] [DURATION=5s] [ROUNDS=3]
 #
 # ZDT_BIN=path compares another build of zdt-check (e.g. the previous commit's) against the
 # same tools; oha is looked for on PATH and in ~/.cargo/bin.
@@ -21,23 +21,30 @@
 # --install-oha: `cargo install oha --locked` when oha is missing (about 5 min);
 #   without it and without oha the oha columns say "n/a".
 # --cpu-only: only the CPU table (skips the requests/s and open-loop rate tables).
+# --engines: only the engines table (issue 22): open loop at 1000, 5000, 20000 and
+#   50000 req/s against nginx, zdt-check's epoll engine, its io_uring engine and oha
+#   alternating in each round; CPU per request, system calls per request, achieved
+#   rate and send lateness p50/p99 of each, and the ratios to oha.
 #
 # Servers: the built-in fixture (TCP) and nginx serving `return 200` (both on
 # loopback, started here, stopped by PID at the end). Needs wrk (apt install wrk),
 # strace (apt install strace) and nginx; build first with `cargo build --release`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-INSTALL_OHA=0; CPU_ONLY=0
+INSTALL_OHA=0; CPU_ONLY=0; ENGINES=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --install-oha) INSTALL_OHA=1; shift ;;
         --cpu-only) CPU_ONLY=1; shift ;;
+        --engines) ENGINES=1; CPU_ONLY=1; shift ;;
         --) shift; break ;;
         -*) echo "unknown flag $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
 C=${1:-64}; D=${2:-5s}; ROUNDS=${3:-3}
+# The engine zdt_cpu and strace_per_req run (the --engines table sets it per run).
+ENGINE=epoll
 BIN=${ZDT_BIN:-target/release/zdt-check}
 # cargo install puts oha here, often not on PATH.
 export PATH="$PATH:$HOME/.cargo/bin"
@@ -131,7 +138,7 @@ fi
 cpu_of() { awk '{printf "%.3f", $1 + $2}' "$1"; }
 zdt_cpu() { # RATE|closed -> "cpu_s requests share_reported sent/target lateness_p50_us lateness_p99_us"
     local rate_args=(); [ "$1" != closed ] && rate_args=(--rate "$1")
-    /usr/bin/time -f '%U %S' -o "$WORK/t" "$BIN" load "$NGINX" "${rate_args[@]}" -c "$C" -d "$D" --json "$WORK/c.json" >/dev/null 2>&1 || true
+    /usr/bin/time -f '%U %S' -o "$WORK/t" "$BIN" load "$NGINX" "${rate_args[@]}" --engine "$ENGINE" -c "$C" -d "$D" --json "$WORK/c.json" >/dev/null 2>&1 || true
     python3 - "$WORK/c.json" "$(cpu_of "$WORK/t")" "$1" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["runs"][0]
@@ -159,7 +166,7 @@ strace_per_req() { # TOOL RATE|closed -> syscalls per request (short run under s
     case "$tool" in
         zdt)
             local ra=(); [ "$rate" != closed ] && ra=(--rate "$rate")
-            strace -f -c -o "$WORK/st" "$BIN" load "$NGINX" "${ra[@]}" -c "$C" -d "$SHORT" --json "$WORK/s.json" >/dev/null 2>&1 || true
+            strace -f -c -o "$WORK/st" "$BIN" load "$NGINX" "${ra[@]}" --engine "$ENGINE" -c "$C" -d "$SHORT" --json "$WORK/s.json" >/dev/null 2>&1 || true
             n=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["runs"][0]["stats"]; print(s["scheduled"] - s["never_sent"])' "$WORK/s.json") ;;
         oha)
             local ra=(); [ "$rate" != closed ] && ra=(-q "$rate" --latency-correction)
@@ -174,6 +181,44 @@ strace_per_req() { # TOOL RATE|closed -> syscalls per request (short run under s
 }
 HAVE_OHA=0; command -v oha >/dev/null && HAVE_OHA=1
 HAVE_STRACE=0; command -v strace >/dev/null && HAVE_STRACE=1
+
+if [ "$ENGINES" = 1 ]; then
+    [ "$HAVE_OHA" = 1 ] || { echo "--engines needs oha (cargo install oha --locked, or --install-oha)" >&2; exit 2; }
+    [ "$HAVE_STRACE" = 1 ] || { echo "--engines needs strace" >&2; exit 2; }
+    echo "engines against nginx, open loop, $C connections, $D per run, median of $ROUNDS rounds,"
+    echo "epoll, io_uring and oha alternating in each round; syscalls from a separate $SHORT run under strace -f -c"
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure before: $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
+    printf '%-7s %-9s | %8s %8s %7s %6s | %7s %6s | %8s %11s\n' \
+        rate engine cpu_s reqs us/req ÷oha sc/req ÷oha sent/tg 'late50/99'
+    for rate in 1000 5000 20000 50000; do
+        for t in epoll io_uring oha; do for f in c r u t l m; do : > "$WORK/$t.$f"; done; done
+        for _ in $(seq "$ROUNDS"); do
+            for t in epoll io_uring oha; do
+                if [ "$t" = oha ]; then
+                    read -r c n < <(oha_cpu "$rate"); tg=-; l=-; m=-
+                else
+                    ENGINE=$t
+                    read -r c n _ tg l m < <(zdt_cpu "$rate")
+                fi
+                echo "$c" >> "$WORK/$t.c"; echo "${n:-0}" >> "$WORK/$t.r"; per_req_us "$c" "${n:-0}" >> "$WORK/$t.u"; echo >> "$WORK/$t.u"
+                echo "$tg" >> "$WORK/$t.t"; echo "$l" >> "$WORK/$t.l"; echo "$m" >> "$WORK/$t.m"
+            done
+        done
+        ou=$(median < "$WORK/oha.u")
+        ENGINE=epoll; osc=$(strace_per_req oha "$rate")
+        for t in epoll io_uring oha; do
+            u=$(median < "$WORK/$t.u")
+            if [ "$t" = oha ]; then sc=$osc; tg=-; late=-
+            else ENGINE=$t; sc=$(strace_per_req zdt "$rate"); tg=$(median < "$WORK/$t.t"); late="$(median < "$WORK/$t.l")/$(median < "$WORK/$t.m")"; fi
+            printf '%-7s %-9s | %8s %8s %7s %6.2f | %7s %6.2f | %8s %11s\n' "$rate" "$t" "$(median < "$WORK/$t.c")" \
+                "$(median < "$WORK/$t.r")" "$u" "$(ratio "$u" "$ou")" "$sc" "$(ratio "$sc" "$osc")" "$tg" "$late"
+        done
+    done
+    echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure after:  $(head -1 /proc/pressure/cpu 2>/dev/null || echo n/a)"
+    echo "us/req = CPU (user + system) us per request sent; sc/req = system calls per request; ÷oha = ratio to oha;"
+    echo "sent/tg = achieved rate / target; late50/99 = send lateness p50/p99 in us (zdt-check's own measure)"
+    exit 0
+fi
 
 echo
 echo "load generator CPU against nginx, $C connections, $D per run (median of $ROUNDS, tools alternating);"

@@ -259,6 +259,10 @@ pub struct LoadArgs {
     /// a close fails the next request as reset_reused.
     #[arg(long, default_value = "pooled", value_parser = clap::builder::PossibleValuesParser::new(["pooled", "naive"]))]
     pub reuse: String,
+    /// Open-loop engine: `epoll` (the default) or `io_uring` (a measured prototype,
+    /// see docs/benchmarks.md; falls back to epoll, with a note, where it cannot run).
+    #[arg(long, default_value = "epoll", value_parser = clap::builder::PossibleValuesParser::new(["epoll", "io_uring"]))]
+    pub engine: String,
     /// `h1` (HTTP/1.1), `h2` (HTTP/2 negotiated by ALPN: an https:// target) or `h2c`
     /// (HTTP/2 with prior knowledge: an http:// or unix: target).
     #[arg(long, default_value = "h1", value_parser = clap::builder::PossibleValuesParser::new(["h1", "h2", "h2c"]))]
@@ -792,6 +796,7 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
         streams: a.streams,
         keep_alive,
         reuse: crate::load::Reuse::named(&a.reuse),
+        engine: crate::load::Engine::named(&a.engine),
         mix: crate::load::Mix::plain(&target, keep_alive).speaking(protocol),
         timeout: a.timeout,
         connect_timeout: a.timeout.min(Duration::from_secs(2)),
@@ -806,6 +811,9 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let cpu = report::footprint::CpuMark::now();
     let mut load = LoadRun::start(spec, table.clone())
         .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
+    if let (_, Some(note)) = load.engine() {
+        eprintln!("zdt-check: note: {note}");
+    }
     // The duration counts on the load's clock, which started inside `LoadRun::start`
     // (on a busy machine, starting the load threads can take a noticeable while).
     let end = tokio::time::Instant::from_std(load.clock().0 + a.duration);

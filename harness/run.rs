@@ -226,6 +226,9 @@ async fn run_inner(
             return;
         }
     };
+    if let (_, Some(note)) = load.engine() {
+        eprintln!("zdt-check: {}: note: {note}", report.name);
+    }
     ctx.steps.set_clock(load.clock());
     let ws = ws_spec.map(|w| WsRun::start(w, load.clock()));
     let status = crate::progress::Status::default();
@@ -438,6 +441,7 @@ pub fn load_spec(sc: &Scenario, mut target: Target) -> Result<LoadSpec> {
         streams: *l.streams.get_ref(),
         keep_alive: l.keep_alive,
         reuse: crate::load::Reuse::named(l.reuse.get_ref()),
+        engine: crate::load::Engine::named(l.engine.get_ref()),
         timeout: l.timeout.get_ref().0,
         connect_timeout: l.connect_timeout.get_ref().0,
         version: VersionSpec {

@@ -250,6 +250,17 @@ pub fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The load engines this kernel runs: epoll, and io_uring where a ring can be set up
+/// (a kernel or seccomp policy without it: the io_uring variants say so and are skipped).
+pub fn engines() -> Vec<&'static str> {
+    if io_uring::IoUring::new(8).is_ok() {
+        vec!["epoll", "io_uring"]
+    } else {
+        eprintln!("no io_uring here: the tests' io_uring variants are skipped");
+        vec!["epoll"]
+    }
+}
+
 /// The venv the real-stack tests use.
 pub fn venv() -> Option<PathBuf> {
     let v = std::env::var_os("ZDT_VENV")

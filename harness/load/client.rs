@@ -347,7 +347,7 @@ impl From<Outcome> for Failed {
 
 /// False once the first bytes cannot begin an HTTP/1.x status line (so junk is an error
 /// at once, not after the head limit or the timeout).
-fn looks_like_http(buf: &[u8]) -> bool {
+pub(super) fn looks_like_http(buf: &[u8]) -> bool {
     let n = buf.len().min(5);
     buf[..n] == b"HTTP/"[..n]
 }

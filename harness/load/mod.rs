@@ -17,6 +17,7 @@ pub mod remote;
 pub mod response;
 pub mod target;
 pub mod tls;
+pub mod uring;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,6 +75,39 @@ impl Reuse {
     }
 }
 
+/// What runs an open-loop load: the epoll engine (tokio, the default) or the
+/// io_uring prototype ([`uring`]), which falls back to epoll where it cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// One current-thread tokio runtime per core, paced by a timerfd.
+    #[default]
+    Epoll,
+    /// One io_uring per core, one `io_uring_enter` per wake-up.
+    IoUring,
+}
+
+impl Engine {
+    /// The names `load.engine` and `--engine` take.
+    pub const NAMES: &'static [&'static str] = &["epoll", "io_uring"];
+
+    /// From its name (validated before).
+    pub fn named(name: &str) -> Engine {
+        if name == "io_uring" {
+            Engine::IoUring
+        } else {
+            Engine::Epoll
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Epoll => "epoll",
+            Engine::IoUring => "io_uring",
+        }
+    }
+}
+
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -115,6 +149,8 @@ pub struct LoadSpec {
     pub version: VersionSpec,
     /// Width of a timeline window.
     pub window: Duration,
+    /// The engine asked for (the run says which one ran: [`LoadRun::engine`]).
+    pub engine: Engine,
 }
 
 /// How to read the serving version from a response, and which versions are acceptable.
@@ -213,6 +249,8 @@ pub struct LoadRun {
     span: Arc<LiveSpan>,
     /// The target is https (the TLS counts are reported).
     tls: bool,
+    /// The engine that runs, and why it is not the one asked for.
+    engine: (Engine, Option<String>),
     /// With HTTP/2 kinds, their connections' counters.
     h2: Option<Arc<http2::H2Stats>>,
 }
@@ -284,6 +322,7 @@ impl LoadRun {
             Mode::Closed => None,
         };
         let stop = Arc::new(pacer::Stop::default());
+        let (engine, mut rings) = choose_engine(&spec, cores, conns);
         let mut workers: Vec<Vec<Worker>> = (0..cores).map(|_| Vec::new()).collect();
         // One batch per load thread, shared by its connections (never contended: they
         // all run on that thread).
@@ -330,9 +369,47 @@ impl LoadRun {
                 h2_requests: h2_requests.clone(),
             });
         }
-        drop(tx);
         let abort = crate::cancel::Cancel::new();
         let mut threads = Vec::with_capacity(cores);
+        if let (Some(rings), Some(pool)) = (rings.take(), &pool) {
+            for (i, (ring, mine)) in rings.into_iter().zip(workers).enumerate() {
+                let conns: Vec<_> = mine
+                    .iter()
+                    .map(|w| (w.counters.clone(), w.rng.clone()))
+                    .collect();
+                let (spec, pool, stop, abort) =
+                    (spec.clone(), pool.clone(), stop.clone(), abort.clone());
+                let versions = VersionCache::new(versions.clone());
+                let batch = Batch::new(tx.clone());
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("zdt-load-{i}"))
+                        .spawn(move || {
+                            uring::run_thread(
+                                ring, spec, clock, i, pool, stop, abort, conns, versions, batch,
+                            )
+                        })?,
+                );
+            }
+            drop(tx);
+            return Ok(LoadRun {
+                clock,
+                shared,
+                threads,
+                abort,
+                counters,
+                pool: Some(pool.clone()),
+                stop,
+                collector,
+                target_rate,
+                schedule_end_ns: None,
+                span,
+                tls: tls.is_some(),
+                engine,
+                h2: None,
+            });
+        }
+        drop(tx);
         for (i, (mine, batch)) in workers.into_iter().zip(batches).enumerate() {
             let abort = abort.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -400,8 +477,15 @@ impl LoadRun {
             schedule_end_ns: None,
             span,
             tls: tls.is_some(),
+            engine,
             h2,
         })
+    }
+
+    /// The engine that runs this load, and why it is not the one asked for (io_uring
+    /// refused by the kernel, or a load it does not support): one line for the report.
+    pub fn engine(&self) -> (Engine, Option<&str>) {
+        (self.engine.0, self.engine.1.as_deref())
     }
 
     /// The clock all of this run's timestamps are on.
@@ -531,6 +615,41 @@ impl LoadRun {
             grace_ns: grace.as_nanos() as u64,
         };
         Ok((collector, counters))
+    }
+}
+
+/// The engine for `spec` (and, for io_uring, one ring per load thread), or epoll
+/// and the reason io_uring was asked for and cannot run.
+#[allow(clippy::type_complexity)]
+fn choose_engine(
+    spec: &LoadSpec,
+    cores: usize,
+    conns: usize,
+) -> ((Engine, Option<String>), Option<Vec<io_uring::IoUring>>) {
+    if spec.engine != Engine::IoUring {
+        return ((Engine::Epoll, None), None);
+    }
+    if let Some(why) = uring::unsupported(spec) {
+        return (
+            (
+                Engine::Epoll,
+                Some(format!("io_uring engine not used: {why}; epoll runs")),
+            ),
+            None,
+        );
+    }
+    let rings: std::io::Result<Vec<_>> = (0..cores)
+        .map(|t| uring::ring((conns - t).div_ceil(cores)))
+        .collect();
+    match rings {
+        Ok(rings) => ((Engine::IoUring, None), Some(rings)),
+        Err(e) => (
+            (
+                Engine::Epoll,
+                Some(format!("io_uring unavailable here ({e}): epoll runs")),
+            ),
+            None,
+        ),
     }
 }
 

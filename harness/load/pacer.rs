@@ -207,7 +207,7 @@ impl Pool {
     /// A slot for a worker of thread `own` (its scheduled time): its own thread's
     /// oldest, else one that waited too long on another thread.
     #[inline]
-    fn take(&self, own: usize, clock: Clock) -> Option<u64> {
+    pub(super) fn take(&self, own: usize, clock: Clock) -> Option<u64> {
         if let Some(at) = self.shares[own].take(u64::MAX) {
             return Some(at);
         }
@@ -249,7 +249,7 @@ impl Pool {
     /// Thread `own`'s pacer wake-up: releases its slots due by `now_ns` (and before
     /// `stop_ns`), and those of other threads overdue by [`HELP_AFTER_NS`]; wakes as
     /// many of its idle workers as there are slots for them.
-    fn release(&self, own: usize, now_ns: u64, stop_ns: u64) {
+    pub(super) fn release(&self, own: usize, now_ns: u64, stop_ns: u64) {
         let share = &self.shares[own];
         let by = now_ns.min(stop_ns.saturating_sub(1));
         let mut fresh = share.release(by);
@@ -268,7 +268,7 @@ impl Pool {
     }
 
     /// Thread `own` releases no more slots: its workers drain its queue, then stop.
-    fn close(&self, own: usize) {
+    pub(super) fn close(&self, own: usize) {
         let share = &self.shares[own];
         share.closed.store(true, Ordering::Release);
         share.ready.notify_waiters();
@@ -387,6 +387,16 @@ impl Stop {
             .at_ns
             .compare_exchange(u64::MAX, at_ns, Ordering::SeqCst, Ordering::SeqCst);
         self.flag.cancel();
+    }
+
+    /// Slots at or after this time (ns on the load clock) are not released.
+    pub(super) fn at_ns(&self) -> u64 {
+        self.at_ns.load(Ordering::SeqCst)
+    }
+
+    /// Whether scheduling was stopped.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.flag.is_cancelled()
     }
 }
 

@@ -94,6 +94,9 @@ pub struct LoadConfig {
     /// Before reusing a kept connection: `pooled` (look whether the server closed it, and
     /// reopen it if so, as pooled clients do) or `naive` (reuse it blindly).
     pub reuse: Spanned<String>,
+    /// Open-loop engine: `epoll` (the default) or `io_uring` (a measured prototype,
+    /// see docs/benchmarks.md; falls back to epoll, with a note, where it cannot run).
+    pub engine: Spanned<String>,
     /// `h1` (HTTP/1.1), `h2` (HTTP/2 by ALPN, an https target) or `h2c` (HTTP/2 with
     /// prior knowledge, a plain target): the load's, and each mix kind's default.
     pub protocol: Spanned<String>,
@@ -146,6 +149,7 @@ impl Default for LoadConfig {
             connections: Spanned::new(0..0, 32),
             keep_alive: false,
             reuse: Spanned::new(0..0, "pooled".into()),
+            engine: Spanned::new(0..0, "epoll".into()),
             protocol: Spanned::new(0..0, "h1".into()),
             streams: Spanned::new(0..0, 1),
             path: Spanned::new(0..0, "/".into()),
@@ -625,6 +629,7 @@ fn validate_version_list(s: &Scenario<(), ()>, loc: &Locator) -> Result<()> {
 fn validate_load(load: &LoadConfig, loc: &Locator, problems: &mut Vec<Error>) {
     problems.extend(one_of(loc, &load.mode, "load.mode", &["open", "closed"]).err());
     problems.extend(one_of(loc, &load.reuse, "load.reuse", crate::load::Reuse::NAMES).err());
+    problems.extend(one_of(loc, &load.engine, "load.engine", crate::load::Engine::NAMES).err());
     if let Some(why) = limits::rate_problem(*load.rate.get_ref()) {
         problems.push(loc.error(load.rate.span(), Some("load.rate"), &why));
     }

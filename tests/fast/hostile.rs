@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{bin, serial};
+use crate::util::{bin, engines, serial};
 
 /// What a server does with one accepted connection; `stop` is set when the run is over.
 type Behave = fn(&mut TcpStream, &AtomicBool);
@@ -312,6 +312,27 @@ const CASES: &[Case] = &[
         args: &[],
         class: "timeout",
     },
+    Case {
+        name: "body_cut_short",
+        behave: |s, _| {
+            if read_request(s) {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd");
+            }
+        },
+        args: &[],
+        class: "truncated",
+    },
+    Case {
+        name: "service_unavailable",
+        behave: |s, _| {
+            answer_each(
+                s,
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            )
+        },
+        args: &[],
+        class: "http_5xx",
+    },
 ];
 
 /// A listener on a free loopback port running `behave` on every connection, until dropped.
@@ -375,6 +396,11 @@ struct Ran {
 /// (VmHWM) as it runs: `ru_maxrss` would not do, Linux carries it over an exec from the
 /// forking test process.
 fn load(port: u16, extra: &[&str]) -> Ran {
+    load_env(port, extra, &[])
+}
+
+/// [`load`] with environment variables set for `zdt-check`.
+fn load_env(port: u16, extra: &[&str], env: &[(&str, &str)]) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("load.json");
     let out_path = dir.path().join("out.txt");
@@ -405,6 +431,7 @@ fn load(port: u16, extra: &[&str]) -> Ran {
         .args(args)
         .arg("--json")
         .arg(&json)
+        .envs(env.iter().copied())
         .stdout(out.try_clone().unwrap())
         .stderr(out);
     // Reaped by the waitpid below, not by Child::wait.
@@ -450,11 +477,18 @@ fn load(port: u16, extra: &[&str]) -> Ran {
     }
 }
 
-/// Runs one case; returns its line for the table, or why it failed.
-fn run_case(case: &Case) -> Result<String, String> {
+/// Runs one case on `engine`; returns its line for the table, or why it failed.
+fn run_case(case: &Case, engine: &str) -> Result<String, String> {
     let server = Server::start(case.behave);
-    let ran = load(server.port, case.args);
+    let args = [case.args, &["--engine", engine]].concat();
+    let ran = load(server.port, &args);
     drop(server);
+    if ran.output.contains("epoll runs") {
+        return Err(format!(
+            "{}: the {engine} engine did not run\n{}",
+            case.name, ran.output
+        ));
+    }
     let s = &ran.stats;
     let scheduled = s["scheduled"].as_u64().unwrap_or(0);
     let classes: Vec<String> = s["classes"]
@@ -491,6 +525,18 @@ fn run_case(case: &Case) -> Result<String, String> {
 
 #[test]
 fn hostile_servers_get_their_class_within_bounded_memory() {
+    every_case_on("epoll");
+}
+
+#[test]
+fn hostile_servers_get_the_same_class_on_the_io_uring_engine() {
+    if engines().contains(&"io_uring") {
+        every_case_on("io_uring");
+    }
+}
+
+/// Runs every case (those named in `ZDT_HOSTILE` only, if set) on `engine`.
+fn every_case_on(engine: &str) {
     let _g = serial();
     let only = std::env::var("ZDT_HOSTILE").ok();
     let mut failed = Vec::new();
@@ -498,7 +544,7 @@ fn hostile_servers_get_their_class_within_bounded_memory() {
         if only.as_deref().is_some_and(|o| !case.name.contains(o)) {
             continue;
         }
-        match run_case(case) {
+        match run_case(case, engine) {
             Ok(line) => eprintln!("{line}"),
             Err(e) => {
                 eprintln!("{e}");
@@ -520,19 +566,126 @@ fn idle_connections_closed_by_the_server_are_reopened_like_a_pooled_client() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    let args = ["-c", "1", "--rate", "5", "-d", "1s"];
     let server = Server::start(behave);
-    let pooled = load(server.port, &args);
-    let naive = load(server.port, &[&args[..], &["--reuse", "naive"]].concat());
+    for engine in engines() {
+        let args = ["-c", "1", "--rate", "5", "-d", "1s", "--engine", engine];
+        let pooled = load(server.port, &args);
+        let naive = load(server.port, &[&args[..], &["--reuse", "naive"]].concat());
+        let (p, n) = (&pooled.stats, &naive.stats);
+        assert_eq!(
+            p["ok"], p["scheduled"],
+            "{engine} pooled: {}",
+            pooled.output
+        );
+        assert!(
+            p["stale_closes"].as_u64().unwrap() >= 3,
+            "{engine}: {}",
+            pooled.output
+        );
+        let resets = n["classes"]["reset_reused"].as_u64().unwrap_or(0);
+        assert!(resets >= 2, "{engine} naive: {}", naive.output);
+        assert_eq!(n["stale_closes"], 0, "{engine}: {}", naive.output);
+    }
     drop(server);
-    let (p, n) = (&pooled.stats, &naive.stats);
-    assert_eq!(p["ok"], p["scheduled"], "pooled: {}", pooled.output);
-    assert!(
-        p["stale_closes"].as_u64().unwrap() >= 3,
-        "{}",
-        pooled.output
-    );
-    let resets = n["classes"]["reset_reused"].as_u64().unwrap_or(0);
-    assert!(resets >= 2, "naive: {}", naive.output);
-    assert_eq!(n["stale_closes"], 0, "{}", naive.output);
+}
+
+/// The classes with a non-zero count, and whether the identity holds.
+fn classes(ran: &Ran) -> (Vec<String>, bool) {
+    let s = &ran.stats;
+    let mut got: Vec<String> = s["classes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.as_u64() != Some(0))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    got.sort();
+    (got, s["identity_holds"] == true)
+}
+
+#[test]
+fn both_engines_tell_refused_connects_and_resets_of_reused_connections_apart() {
+    let _g = serial();
+    // Nothing listens on the port: every connect is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Each connection answers its first request and resets on its second.
+    let behave: Behave = |s, _| {
+        use std::os::fd::AsRawFd;
+        if read_request(s) && s.write_all(OK).is_ok() && read_request(s) {
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: setsockopt on a socket we own, with a valid linger struct.
+            unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        }
+    };
+    let server = Server::start(behave);
+    for engine in engines() {
+        let refused = load(port, &["--engine", engine]);
+        assert!(!refused.output.contains("epoll runs"), "{}", refused.output);
+        assert_eq!(
+            classes(&refused),
+            (vec!["connect_refused".to_string()], true),
+            "{engine}: {}",
+            refused.output
+        );
+        let reset = load(server.port, &["-c", "1", "--engine", engine]);
+        assert_eq!(
+            classes(&reset),
+            (vec!["ok".to_string(), "reset_reused".to_string()], true),
+            "{engine}: {}",
+            reset.output
+        );
+        let fresh = load(server.port, &["--no-keep-alive", "--engine", engine]);
+        assert_eq!(
+            classes(&fresh),
+            (vec!["ok".to_string()], true),
+            "{engine}: {}",
+            fresh.output
+        );
+    }
+    drop(server);
+}
+
+#[test]
+fn io_uring_refused_by_the_kernel_falls_back_to_epoll_with_one_line() {
+    let _g = serial();
+    let server = Server::start(|s, _| answer_each(s, OK));
+    for errno in ["EPERM", "ENOSYS"] {
+        let ran = load_env(
+            server.port,
+            &["--engine", "io_uring"],
+            &[("ZDT_IO_URING_FORCE_FAIL", errno)],
+        );
+        let notes: Vec<&str> = ran
+            .output
+            .lines()
+            .filter(|l| l.contains("io_uring"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{}", ran.output);
+        assert!(notes[0].contains("io_uring unavailable") && notes[0].contains("epoll runs"));
+        assert_eq!(ran.code, 0, "{}", ran.output);
+        assert_eq!(
+            classes(&ran),
+            (vec!["ok".to_string()], true),
+            "{}",
+            ran.output
+        );
+    }
+    drop(server);
 }

@@ -4,7 +4,7 @@
 //! harness's own namespace's value, and the host is removed.
 
 use super::netns::{detail, require_root, test_host_names};
-use crate::util::{at, require_stack, run_scenario, RunResult};
+use crate::util::{at, engines, require_stack, run_scenario, run_scenario_text, RunResult};
 
 const MIGRATE_REQ: &str = "/proc/sys/net/ipv4/tcp_migrate_req";
 
@@ -29,13 +29,51 @@ fn assert_ran_on_a_test_host_with(r: &RunResult, migrate: &str) {
     assert_eq!(left, Vec::<String>::new(), "{}", r.dump());
 }
 
+/// The scenario at `rel` run on the io_uring load engine (`[load] engine`), which
+/// must really run (no fallback to epoll).
+fn run_on_io_uring(rel: &str) -> RunResult {
+    let toml = std::fs::read_to_string(at(rel)).unwrap().replacen(
+        "[load]\n",
+        "[load]\nengine = \"io_uring\"\n",
+        1,
+    );
+    let r = run_scenario_text("io-uring", &toml);
+    assert!(!r.stderr.contains("epoll runs"), "{}", r.dump());
+    r
+}
+
 #[test]
 fn reuseport_with_tcp_migrate_req_passes() {
+    passes(|| run_scenario(&at("scenarios/reuseport-migrate.toml")));
+}
+
+#[test]
+fn reuseport_with_tcp_migrate_req_passes_on_the_io_uring_engine() {
+    if !engines().contains(&"io_uring") {
+        return;
+    }
+    passes(|| run_on_io_uring("scenarios/reuseport-migrate.toml"));
+}
+
+#[test]
+fn reuseport_without_tcp_migrate_req_is_caught_as_resets_of_the_old_queue() {
+    caught(|| run_scenario(&at("scenarios/negative/reuseport-no-migrate.toml")));
+}
+
+#[test]
+fn reuseport_without_tcp_migrate_req_is_caught_on_the_io_uring_engine() {
+    if !engines().contains(&"io_uring") {
+        return;
+    }
+    caught(|| run_on_io_uring("scenarios/negative/reuseport-no-migrate.toml"));
+}
+
+fn passes(run: impl FnOnce() -> RunResult) {
     if !ready() {
         return;
     }
     let root_before = std::fs::read_to_string(MIGRATE_REQ).unwrap();
-    let r = run_scenario(&at("scenarios/reuseport-migrate.toml"));
+    let r = run();
     assert_eq!(r.code, 0, "{}", r.dump());
     assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
     assert!(r.check("new_version_took_over"), "{}", r.dump());
@@ -43,13 +81,12 @@ fn reuseport_with_tcp_migrate_req_passes() {
     assert_eq!(std::fs::read_to_string(MIGRATE_REQ).unwrap(), root_before);
 }
 
-#[test]
-fn reuseport_without_tcp_migrate_req_is_caught_as_resets_of_the_old_queue() {
+fn caught(run: impl FnOnce() -> RunResult) {
     if !ready() {
         return;
     }
     let root_before = std::fs::read_to_string(MIGRATE_REQ).unwrap();
-    let r = run_scenario(&at("scenarios/negative/reuseport-no-migrate.toml"));
+    let r = run();
     assert_eq!(r.code, 1, "{}", r.dump());
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());

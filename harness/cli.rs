@@ -811,9 +811,8 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
     let cpu = report::footprint::CpuMark::now();
     let mut load = LoadRun::start(spec, table.clone())
         .map_err(|e| Error::Harness(format!("starting the load: {e}")))?;
-    if let (_, Some(note)) = load.engine() {
-        eprintln!("zdt-check: note: {note}");
-    }
+    let (engine, engine_note) = load.engine();
+    let engine_note = engine_note.map(str::to_string);
     // The duration counts on the load's clock, which started inside `LoadRun::start`
     // (on a busy machine, starting the load threads can take a noticeable while).
     let end = tokio::time::Instant::from_std(load.clock().0 + a.duration);
@@ -849,6 +848,8 @@ async fn cmd_load(a: LoadArgs, cancel: &Cancel) -> Result<u8> {
             protocol: protocol.name().into(),
             streams: a.streams,
             target: crate::load::remote::describe(&target),
+            engine: engine.name().into(),
+            engine_note,
         }),
         steps: Vec::new(),
         stats: Some(stats),

@@ -215,6 +215,8 @@ async fn run_inner(
         protocol: spec.mix.protocols(),
         streams: spec.streams,
         target: crate::load::remote::describe(&spec.target),
+        engine: spec.engine.name().into(),
+        engine_note: None,
     });
     let table = VersionTable::default();
     // The verifier's own CPU from load start to load finish (the app's children excluded).
@@ -226,8 +228,10 @@ async fn run_inner(
             return;
         }
     };
-    if let (_, Some(note)) = load.engine() {
-        eprintln!("zdt-check: {}: note: {note}", report.name);
+    let (engine, note) = load.engine();
+    if let Some(l) = report.load.as_mut() {
+        l.engine = engine.name().into();
+        l.engine_note = note.map(str::to_string);
     }
     ctx.steps.set_clock(load.clock());
     let ws = ws_spec.map(|w| WsRun::start(w, load.clock()));

@@ -77,6 +77,8 @@ pub fn fixture(name: &str, passed: bool) -> RunReport {
             protocol: "h1".into(),
             streams: 1,
             target: "unix:/tmp/app.sock /slow?ms=2".into(),
+            engine: "epoll".into(),
+            engine_note: None,
         }),
         steps: vec![
             StepEvent {

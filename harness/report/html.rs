@@ -676,6 +676,8 @@ pub(crate) mod tests {
                 connections: 32,
                 keep_alive: false,
                 protocol: "h1".into(),
+                engine: "epoll".into(),
+                engine_note: None,
                 streams: 1,
                 target: "unix:/tmp/app.sock".into(),
             }),

@@ -91,6 +91,9 @@ fn run(o: &mut String, r: &RunReport) {
         ));
     }
     let _ = writeln!(o, "{}; {:.1} s\n", head.join("; "), r.duration_s);
+    if let Some(note) = r.load.as_ref().and_then(|l| l.engine_note.as_ref()) {
+        let _ = writeln!(o, "Note: {}\n", cell(note));
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(o, "**Error:** {}\n", cell(e));
     }

@@ -42,6 +42,11 @@ pub struct LoadSummary {
     pub streams: usize,
     /// The target, with the request path.
     pub target: String,
+    /// The load engine that ran (`epoll` or `io_uring`).
+    pub engine: String,
+    /// Why it is not the one asked for (`load.engine = "io_uring"` where the kernel or
+    /// the load cannot have it): one line, the run goes on with epoll.
+    pub engine_note: Option<String>,
 }
 
 /// Everything about one scenario run.

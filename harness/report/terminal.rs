@@ -48,6 +48,9 @@ pub fn render(r: &RunReport) -> String {
             "strategy {}; load {} loop{rate}, {}, {} connections{streams}, {conn}; target {}",
             r.strategy, l.mode, l.protocol, l.connections, l.target
         );
+        if let Some(note) = &l.engine_note {
+            let _ = writeln!(o, "note: {note}");
+        }
     }
     if !r.steps.is_empty() {
         let _ = writeln!(

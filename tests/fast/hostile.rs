@@ -387,6 +387,8 @@ impl Drop for Server {
 /// What one `zdt-check load` run gave: its report's stats, exit code and peak RSS.
 struct Ran {
     stats: Value,
+    /// The report's load summary (engine and engine_note among it).
+    load: Value,
     code: i32,
     peak_rss_kb: u64,
     output: String,
@@ -464,13 +466,13 @@ fn load_env(port: u16, extra: &[&str], env: &[(&str, &str)]) -> Ran {
         std::thread::sleep(Duration::from_millis(5));
     };
     let output = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stats = std::fs::read_to_string(&json)
+    let report = std::fs::read_to_string(&json)
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .map(|d| d["runs"][0]["stats"].clone())
         .unwrap_or(Value::Null);
     Ran {
-        stats,
+        stats: report["runs"][0]["stats"].clone(),
+        load: report["runs"][0]["load"].clone(),
         code,
         peak_rss_kb,
         output,
@@ -679,6 +681,14 @@ fn io_uring_refused_by_the_kernel_falls_back_to_epoll_with_one_line() {
             .collect();
         assert_eq!(notes.len(), 1, "{}", ran.output);
         assert!(notes[0].contains("io_uring unavailable") && notes[0].contains("epoll runs"));
+        // The same line is in the report, beside the engine that ran.
+        assert_eq!(ran.load["engine"], "epoll", "{}", ran.load);
+        assert_eq!(
+            notes[0].trim_start_matches("note: "),
+            ran.load["engine_note"].as_str().unwrap_or_default(),
+            "{}",
+            ran.output
+        );
         assert_eq!(ran.code, 0, "{}", ran.output);
         assert_eq!(
             classes(&ran),

@@ -174,6 +174,7 @@ impl Spec for HaproxyReload {
             generation: 0,
             listen: None,
             tls: None,
+            http2: false,
         })
     }
 }
@@ -195,6 +196,8 @@ pub struct HaproxyReload {
     listen: Option<std::net::SocketAddr>,
     /// The frontend's TLS (`[front] kind = "haproxy"`, `tls = true`), kept across reloads.
     tls: Option<crate::front::haproxy::TlsBind>,
+    /// HTTP/2 on the frontend (`[front] http2 = true`), kept across reloads.
+    http2: bool,
 }
 
 impl HaproxyReload {
@@ -225,6 +228,7 @@ impl HaproxyReload {
             frontend_maxconn: self.frontend_maxconn,
             idle_close_on_response: self.idle_close_on_response,
             tls: self.tls.clone(),
+            http2: self.http2,
         }
     }
 
@@ -484,6 +488,7 @@ impl Strategy for HaproxyReload {
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
         let tls = super::haproxy_front_tls(ctx)?;
         self.tls = tls.as_ref().map(|(bind, _)| bind.clone());
+        self.http2 = super::haproxy_front_http2(ctx);
         let (instances, ready) = self.start_instances(ctx, version).await;
         self.instances = instances;
         ready?;

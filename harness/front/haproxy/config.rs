@@ -43,7 +43,13 @@ pub(crate) struct PoolConfig {
     /// HTTP/2 on the frontend (`[front] http2`): over TLS, `h2` first in the ALPN list
     /// ([`ALPN_H2`]); on a plain bind, `proto h2`: h2c with prior knowledge only.
     pub http2: bool,
+    /// `hard-stop-after`: how long an old worker may finish its connections on a soft
+    /// stop before haproxy closes what is left ([`HARD_STOP_AFTER`] unless set).
+    pub hard_stop_after: Duration,
 }
+
+/// The default `hard-stop-after` (an old worker's longest soft stop).
+pub(crate) const HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 
 /// The frontend's TLS: haproxy 2.6 reads the certificate and its key from one PEM
 /// (`crt`; a key apart would have to be named `<crt>.key`, haproxy has no `key`
@@ -108,7 +114,7 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
         quoted(&dir.join("a.sock").display().to_string())
     ));
     s.push_str(&format!("    maxconn {}\n", fitting_maxconn()));
-    s.push_str("    hard-stop-after 30s\n");
+    s.push_str(&format!("    hard-stop-after {}\n", ms(cfg.hard_stop_after)));
     s.push_str("defaults\n    mode http\n    log global\n");
     s.push_str("    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n");
     s.push_str(&format!(
@@ -200,6 +206,7 @@ mod tests {
             idle_close_on_response: false,
             tls: None,
             http2: false,
+            hard_stop_after: HARD_STOP_AFTER,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("backlog"), "{plain}");
@@ -229,6 +236,7 @@ mod tests {
             idle_close_on_response: false,
             tls: None,
             http2: false,
+            hard_stop_after: HARD_STOP_AFTER,
         };
         let c = render(
             Path::new("/tmp/r/hap"),
@@ -274,6 +282,7 @@ mod tests {
             idle_close_on_response: false,
             tls: None,
             http2: false,
+            hard_stop_after: HARD_STOP_AFTER,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("ssl"), "{plain}");
@@ -311,9 +320,11 @@ mod tests {
             idle_close_on_response: false,
             tls: None,
             http2: true,
+            hard_stop_after: Duration::from_millis(1500),
         };
         let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(out.contains("    bind 127.0.0.1:1 proto h2\n"), "{out}");
+        assert!(out.contains("    hard-stop-after 1500ms\n"), "{out}");
         cfg.tls = Some(TlsBind {
             crt: "/run/tls/haproxy.pem".into(),
             ca: "/run/tls/ca.pem".into(),

@@ -114,7 +114,10 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
         quoted(&dir.join("a.sock").display().to_string())
     ));
     s.push_str(&format!("    maxconn {}\n", fitting_maxconn()));
-    s.push_str(&format!("    hard-stop-after {}\n", ms(cfg.hard_stop_after)));
+    s.push_str(&format!(
+        "    hard-stop-after {}\n",
+        ms(cfg.hard_stop_after)
+    ));
     s.push_str("defaults\n    mode http\n    log global\n");
     s.push_str("    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n");
     s.push_str(&format!(

@@ -32,8 +32,8 @@ mod master_cli;
 mod show_stat;
 
 pub(crate) use admin_socket::cli;
-pub(crate) use config::{check_inter_problem, render, PoolConfig, TlsBind, ALPN, ALPN_H2, BACKEND,
-    HARD_STOP_AFTER,
+pub(crate) use config::{
+    check_inter_problem, render, PoolConfig, TlsBind, ALPN, ALPN_H2, BACKEND, HARD_STOP_AFTER,
 };
 pub(crate) use master_cli::{master_cli, master_prompt, parse_show_proc, ProcList};
 pub(crate) use show_stat::{parse_stat, Counters, ServerStat};

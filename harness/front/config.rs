@@ -28,7 +28,7 @@ const NEXT_UPSTREAM: &[&str] = &[
 #[serde(deny_unknown_fields, default)]
 pub struct FrontConfig {
     /// `nginx`, or `haproxy` (only with a strategy that runs haproxy: then only `tls`
-    /// applies).
+    /// and `http2` apply).
     pub kind: Spanned<String>,
     /// nginx worker processes.
     pub worker_processes: Spanned<u32>,
@@ -53,8 +53,9 @@ pub struct FrontConfig {
     /// Serve https: a CA and a server certificate made for the run, and the load
     /// trusting that CA (unless `load.ca_file` says otherwise).
     pub tls: Spanned<bool>,
-    /// Serve HTTP/2 (`listen ... http2`): negotiated by ALPN with `tls`, else h2c with
-    /// prior knowledge only (nginx then speaks no HTTP/1.1 on that port).
+    /// Serve HTTP/2 (nginx: `listen ... http2`; haproxy: `alpn h2,http/1.1`, or
+    /// `proto h2` on a plain bind): negotiated by ALPN with `tls`, else h2c with prior
+    /// knowledge only (the front then speaks no HTTP/1.1 on that port).
     pub http2: Spanned<bool>,
 }
 
@@ -103,7 +104,6 @@ impl FrontConfig {
             ("front.worker_processes", self.worker_processes.span()),
             ("front.upstream_keepalive", self.upstream_keepalive.span()),
             ("front.next_upstream", self.next_upstream.span()),
-            ("front.http2", self.http2.span()),
         ];
         keys.extend(self.listen.as_ref().map(|l| ("front.listen", l.span())));
         keys.extend(
@@ -128,7 +128,7 @@ impl FrontConfig {
                 return Err(loc.error(
                     span,
                     Some(key),
-                    "an nginx key: a haproxy front takes only `kind` and `tls` (the haproxy strategy sets the rest in [reload])",
+                    "an nginx key: a haproxy front takes only `kind`, `tls` and `http2` (the haproxy strategy sets the rest in [reload])",
                 ));
             }
         }

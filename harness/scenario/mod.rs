@@ -701,7 +701,7 @@ fn validate_protocols(
         let protocol = Protocol::named(p.get_ref());
         let why = protocol.target_problem(https).or(match (&s.front, protocol) {
             (Some(_), Protocol::H1) if front_h2 && !https => Some(
-                "the front's plain `listen ... http2` port speaks h2c only: give protocol = \"h2c\"",
+                "the front's plain HTTP/2 port (nginx `listen ... http2`, haproxy `proto h2`) speaks h2c only: give protocol = \"h2c\"",
             ),
             (Some(_), p) if p.is_h2() && !front_h2 => {
                 Some("the front speaks HTTP/1.1 only: add `http2 = true` to [front]")
@@ -1224,10 +1224,19 @@ mod tests {
         let e = err(&format!("[front]\nhttp2 = true\n{nr}"));
         assert!(
             e.contains(
-                "`load.protocol`: the front's plain `listen ... http2` port speaks h2c only"
+                "`load.protocol`: the front's plain HTTP/2 port (nginx `listen ... http2`, haproxy `proto h2`) speaks h2c only"
             ),
             "{e}"
         );
+        // A haproxy front serves HTTP/2 too: h2 over its TLS bind, h2c on a plain one.
+        let hr = "[reload]\nstrategy = \"haproxy-reload\"\n";
+        for (front, protocol) in [("tls = true\nhttp2 = true", "h2"), ("http2 = true", "h2c")] {
+            let text = format!(
+                "[front]\nkind = \"haproxy\"\n{front}\n[load]\nprotocol = \"{protocol}\"\n{hr}"
+            );
+            let s = parse(Path::new("s.toml"), &text);
+            assert!(s.is_ok(), "{front} / {protocol}: {:?}", s.err());
+        }
         let e = err(&format!(
             "[front]\ntls = true\nhttp2 = true\n[[load.mix]]\nname = \"a\"\nprotocol = \"h2\"\nupload = \"1s\"\nbody = 10\n{nr}"
         ));

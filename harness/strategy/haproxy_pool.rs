@@ -668,6 +668,8 @@ impl Strategy for HaproxyPool {
             frontend_maxconn: None,
             idle_close_on_response: false,
             tls: tls.as_ref().map(|(bind, _)| bind.clone()),
+            http2: super::haproxy_front_http2(ctx),
+            hard_stop_after: crate::front::haproxy::HARD_STOP_AFTER,
         };
         let hap = Haproxy::start(&ctx.app.site(), &cfg, None).await?;
         let endpoint = hap.endpoint();

@@ -15,8 +15,8 @@
 //!   `master[ReloadFailed]>`, and one more "Loading success." in haproxy's output;
 //!   then until the new worker's own checks say L7OK for every server (`@!<pid>
 //!   show stat` on the master CLI); then until the old
-//!   worker has left `show proc` (it finishes its connections; `hard-stop-after 30s`
-//!   bounds it). The master passes the listening sockets to the new worker
+//!   worker has left `show proc` (it finishes its connections; `hard-stop-after`,
+//!   30s unless `hard_stop_after` says, bounds it). The master passes the listening sockets to the new worker
 //!   (`-x sockpair@N`), so no connection is refused or reset.
 //! - `how = "restart"` (broken, a negative control): stop haproxy (soft stop, in-flight
 //!   requests finish), then start it again on the same port with the new config:
@@ -106,6 +106,9 @@ pub struct Options {
     /// answers it with `Connection: close` (default false, haproxy's default: it closes
     /// them at once, racing clients that reuse them).
     pub idle_close_on_response: bool,
+    /// haproxy's `hard-stop-after` (100ms to 1h, default 30s): how long an old worker
+    /// may finish its connections after a reload before haproxy closes what is left.
+    pub hard_stop_after: Spanned<Dur>,
 }
 
 impl Default for Options {
@@ -116,6 +119,7 @@ impl Default for Options {
             check_inter: Spanned::new(0..0, Dur::ms(100)),
             frontend_maxconn: None,
             idle_close_on_response: false,
+            hard_stop_after: Spanned::new(0..0, Dur(crate::front::haproxy::HARD_STOP_AFTER)),
         }
     }
 }
@@ -128,6 +132,7 @@ impl Spec for HaproxyReload {
         OptionDoc::new("how", "`\"master-cli\"`", "how haproxy reloads: `master-cli` (`reload` on the master CLI, sockets passed to the new worker), `restart` (broken: stop, then start) or `sf` (broken: replaced with `-sf`, no `-x`; the old listener's queue is reset)"),
         OptionDoc::new("check_inter", "`\"100ms\"`", "haproxy's health-check `inter` (10ms to 60s)"),
         OptionDoc::new("idle_close_on_response", "`false`", "`option idle-close-on-response` on the frontend: on a soft stop the old worker keeps its idle keep-alive connections until each carries one more request, answered with `Connection: close`; false (haproxy's default): it closes them at once, and a client reusing one just then gets a reset"),
+        OptionDoc::new("hard_stop_after", "`\"30s\"`", "haproxy's `hard-stop-after` (100ms to 1h): how long the old worker may finish its connections after a reload before haproxy closes what is left (requests, HTTP/2 streams in flight are cut); `step_timeout` must outlast it"),
         OptionDoc::new("frontend_maxconn", "—", "the frontend's `maxconn` (1 to 100000): at that many connections haproxy stops accepting and new ones wait in its listener's kernel queue (a saturated haproxy); absent: only the global limit"),
     ];
     const TOOLS: &'static [Tool] = &[Tool::Haproxy];
@@ -149,6 +154,14 @@ impl Spec for HaproxyReload {
         if let Some(why) = crate::front::haproxy::check_inter_problem(o.check_inter.get_ref().0) {
             return Err(at.error(o.check_inter.span(), "reload.check_inter", why));
         }
+        let hsa = o.hard_stop_after.get_ref().0;
+        if hsa < Duration::from_millis(100) || hsa > Duration::from_secs(3600) {
+            return Err(at.error(
+                o.hard_stop_after.span(),
+                "reload.hard_stop_after",
+                "must be between 100ms and 1h",
+            ));
+        }
         if let Some(m) = &o.frontend_maxconn {
             if !(1..=100_000).contains(m.get_ref()) {
                 return Err(at.error(
@@ -168,12 +181,14 @@ impl Spec for HaproxyReload {
             inter: o.check_inter.get_ref().0,
             frontend_maxconn: o.frontend_maxconn.as_ref().map(|m| *m.get_ref()),
             idle_close_on_response: o.idle_close_on_response,
+            hard_stop_after: o.hard_stop_after.get_ref().0,
             step_timeout: b.step_timeout.unwrap_or(Duration::from_secs(40)),
             haproxy: None,
             instances: Vec::new(),
             generation: 0,
             listen: None,
             tls: None,
+            http2: false,
         })
     }
 }
@@ -185,6 +200,7 @@ pub struct HaproxyReload {
     inter: Duration,
     frontend_maxconn: Option<u32>,
     idle_close_on_response: bool,
+    hard_stop_after: Duration,
     step_timeout: Duration,
     haproxy: Option<Haproxy>,
     /// The instances haproxy's current config points at.
@@ -195,6 +211,8 @@ pub struct HaproxyReload {
     listen: Option<std::net::SocketAddr>,
     /// The frontend's TLS (`[front] kind = "haproxy"`, `tls = true`), kept across reloads.
     tls: Option<crate::front::haproxy::TlsBind>,
+    /// HTTP/2 on the frontend (`[front] http2 = true`), kept across reloads.
+    http2: bool,
 }
 
 impl HaproxyReload {
@@ -225,6 +243,8 @@ impl HaproxyReload {
             frontend_maxconn: self.frontend_maxconn,
             idle_close_on_response: self.idle_close_on_response,
             tls: self.tls.clone(),
+            http2: self.http2,
+            hard_stop_after: self.hard_stop_after,
         }
     }
 
@@ -484,6 +504,7 @@ impl Strategy for HaproxyReload {
     async fn start(&mut self, ctx: &mut Ctx, version: &str) -> Result<Target> {
         let tls = super::haproxy_front_tls(ctx)?;
         self.tls = tls.as_ref().map(|(bind, _)| bind.clone());
+        self.http2 = super::haproxy_front_http2(ctx);
         let (instances, ready) = self.start_instances(ctx, version).await;
         self.instances = instances;
         ready?;

@@ -142,7 +142,11 @@ pub(crate) fn haproxy_front_tls(
     let bind = crate::front::haproxy::TlsBind {
         crt: crate::front::tls::cert_with_key(&files)?,
         ca: files.ca.clone(),
-        alpn: crate::front::haproxy::ALPN.to_vec(),
+        alpn: if fc.is_http2() {
+            crate::front::haproxy::ALPN_H2.to_vec()
+        } else {
+            crate::front::haproxy::ALPN.to_vec()
+        },
     };
     let trust = crate::load::tls::TlsSettings {
         server_name: crate::front::tls::SERVER_NAME.into(),
@@ -150,6 +154,12 @@ pub(crate) fn haproxy_front_tls(
         insecure_skip_verify: false,
     };
     Ok(Some((bind, trust)))
+}
+
+/// Whether a strategy that runs haproxy itself serves HTTP/2 at its front
+/// (`[front] kind = "haproxy"`, `http2 = true`).
+pub(crate) fn haproxy_front_http2(ctx: &Ctx) -> bool {
+    ctx.front_config.as_ref().is_some_and(|fc| fc.is_http2())
 }
 
 /// Removes the run's test hosts (network namespaces and their links) once their

@@ -267,7 +267,7 @@ fn a_haproxy_front_goes_with_the_haproxy_strategies_only() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("bad.toml:4:20: `front.worker_processes`: an nginx key: a haproxy front takes only `kind` and `tls`"),
+        err.contains("bad.toml:4:20: `front.worker_processes`: an nginx key: a haproxy front takes only `kind`, `tls` and `http2`"),
         "{err}"
     );
     let (code, err) = run_text(

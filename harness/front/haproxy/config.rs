@@ -40,7 +40,16 @@ pub(crate) struct PoolConfig {
     pub idle_close_on_response: bool,
     /// Serve https on the frontend (`bind ... ssl crt ...`), or plain HTTP.
     pub tls: Option<TlsBind>,
+    /// HTTP/2 on the frontend (`[front] http2`): over TLS, `h2` first in the ALPN list
+    /// ([`ALPN_H2`]); on a plain bind, `proto h2`: h2c with prior knowledge only.
+    pub http2: bool,
+    /// `hard-stop-after`: how long an old worker may finish its connections on a soft
+    /// stop before haproxy closes what is left ([`HARD_STOP_AFTER`] unless set).
+    pub hard_stop_after: Duration,
 }
+
+/// The default `hard-stop-after` (an old worker's longest soft stop).
+pub(crate) const HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 
 /// The frontend's TLS: haproxy 2.6 reads the certificate and its key from one PEM
 /// (`crt`; a key apart would have to be named `<crt>.key`, haproxy has no `key`
@@ -55,8 +64,11 @@ pub(crate) struct TlsBind {
     pub alpn: Vec<&'static str>,
 }
 
-/// The ALPN protocols the frontend offers today: HTTP/1.1 only.
+/// The ALPN protocols the frontend offers without `[front] http2`: HTTP/1.1 only.
 pub(crate) const ALPN: &[&str] = &["http/1.1"];
+
+/// The ALPN protocols the frontend offers with `[front] http2`: h2 first, then HTTP/1.1.
+pub(crate) const ALPN_H2: &[&str] = &["h2", "http/1.1"];
 
 impl PoolConfig {
     /// Server name of the `i`th (0-based) server.
@@ -102,7 +114,10 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
         quoted(&dir.join("a.sock").display().to_string())
     ));
     s.push_str(&format!("    maxconn {}\n", fitting_maxconn()));
-    s.push_str("    hard-stop-after 30s\n");
+    s.push_str(&format!(
+        "    hard-stop-after {}\n",
+        ms(cfg.hard_stop_after)
+    ));
     s.push_str("defaults\n    mode http\n    log global\n");
     s.push_str("    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n");
     s.push_str(&format!(
@@ -123,6 +138,10 @@ pub(crate) fn render(dir: &Path, listen: SocketAddr, cfg: &PoolConfig) -> String
             quoted(&t.crt.display().to_string()),
             t.alpn.join(",")
         ));
+    } else if cfg.http2 {
+        // A plain bind detects the HTTP/2 preface by itself (haproxy 2.6 answers h1 and
+        // h2c on one port); `proto h2` makes it h2c only, as nginx's `listen ... http2`.
+        s.push_str(" proto h2");
     }
     s.push('\n');
     if let Some(n) = cfg.frontend_maxconn {
@@ -189,6 +208,8 @@ mod tests {
             frontend_maxconn: None,
             idle_close_on_response: false,
             tls: None,
+            http2: false,
+            hard_stop_after: HARD_STOP_AFTER,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("backlog"), "{plain}");
@@ -217,6 +238,8 @@ mod tests {
             frontend_maxconn: None,
             idle_close_on_response: false,
             tls: None,
+            http2: false,
+            hard_stop_after: HARD_STOP_AFTER,
         };
         let c = render(
             Path::new("/tmp/r/hap"),
@@ -261,6 +284,8 @@ mod tests {
             frontend_maxconn: None,
             idle_close_on_response: false,
             tls: None,
+            http2: false,
+            hard_stop_after: HARD_STOP_AFTER,
         };
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("ssl"), "{plain}");
@@ -281,5 +306,38 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn http2_without_tls_is_an_h2c_only_bind() {
+        let mut cfg = PoolConfig {
+            servers: vec![Endpoint::Tcp("127.0.0.1:9001".parse().unwrap())],
+            inter: Duration::from_millis(100),
+            fall: 2,
+            rise: 2,
+            retries: 0,
+            redispatch: false,
+            disable_on_404: false,
+            status_path: "/_status".into(),
+            frontend_maxconn: None,
+            idle_close_on_response: false,
+            tls: None,
+            http2: true,
+            hard_stop_after: Duration::from_millis(1500),
+        };
+        let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(out.contains("    bind 127.0.0.1:1 proto h2\n"), "{out}");
+        assert!(out.contains("    hard-stop-after 1500ms\n"), "{out}");
+        cfg.tls = Some(TlsBind {
+            crt: "/run/tls/haproxy.pem".into(),
+            ca: "/run/tls/ca.pem".into(),
+            alpn: ALPN_H2.to_vec(),
+        });
+        let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
+        assert!(
+            out.contains("ssl crt \"/run/tls/haproxy.pem\" alpn h2,http/1.1\n"),
+            "{out}"
+        );
+        assert!(!out.contains("proto h2"), "{out}");
     }
 }

@@ -32,7 +32,9 @@ mod master_cli;
 mod show_stat;
 
 pub(crate) use admin_socket::cli;
-pub(crate) use config::{check_inter_problem, render, PoolConfig, TlsBind, ALPN, BACKEND};
+pub(crate) use config::{
+    check_inter_problem, render, PoolConfig, TlsBind, ALPN, ALPN_H2, BACKEND, HARD_STOP_AFTER,
+};
 pub(crate) use master_cli::{master_cli, master_prompt, parse_show_proc, ProcList};
 pub(crate) use show_stat::{parse_stat, Counters, ServerStat};
 
@@ -326,9 +328,11 @@ impl Haproxy {
             Err(e) => Err(e),
         };
         let waited = match waited {
-            Ok(()) => crate::sys::readiness::wait_ready(
+            // An h2c-only bind (`proto h2`): the probe speaks h2c too.
+            Ok(()) => crate::sys::readiness::wait_ready_speaking(
                 &hap.endpoint(),
                 probe_tls.as_ref(),
+                cfg.http2 && cfg.tls.is_none(),
                 env.status_path,
                 limit,
                 Some(&mut hap.child),

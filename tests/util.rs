@@ -131,6 +131,51 @@ impl RunResult {
             .unwrap_or_default()
     }
 
+    /// The failure classes that occurred (a count above 0), by name.
+    pub fn failed_classes(&self) -> Vec<String> {
+        self.other_failures(&[])
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// A passing run over https: nothing failed, the new version took over, the load
+    /// went to an https target and did handshakes, most of them resumed (every fresh
+    /// request is a handshake; most resume the session the last one got).
+    pub fn assert_passes_over_https(&self) {
+        assert_eq!(self.code, 0, "{}", self.dump());
+        assert_eq!(self.report["stats"]["failed"], 0, "{}", self.dump());
+        assert!(self.failed_classes().is_empty(), "{}", self.dump());
+        assert!(self.check("new_version_took_over"), "{}", self.dump());
+        let target = self.report["load"]["target"].as_str().unwrap_or_default();
+        assert!(target.starts_with("https://127.0.0.1:"), "{}", self.dump());
+        let tls = &self.report["stats"]["tls"];
+        let handshakes = tls["handshakes"].as_u64().unwrap_or(0);
+        let resumed = tls["resumed"].as_u64().unwrap_or(0);
+        assert!(handshakes > 100, "{}", self.dump());
+        assert!(resumed > 0 && resumed < handshakes, "{}", self.dump());
+    }
+
+    /// A naive HTTP/2 client across a front's reload: it failed on refused streams
+    /// alone, and moved nothing to a new connection.
+    pub fn assert_naive_h2_client_refused(&self) {
+        assert_eq!(self.code, 1, "{}", self.dump());
+        assert!(!self.check("no_failed_requests"), "{}", self.dump());
+        assert!(self.class("h2_refused") > 0, "{}", self.dump());
+        assert_eq!(
+            self.other_failures(&["h2_refused"]),
+            vec![],
+            "{}",
+            self.dump()
+        );
+        assert_eq!(
+            self.report["stats"]["h2"]["unsent_reconnects"],
+            0,
+            "a naive client moves nothing to a new connection: {}",
+            self.dump()
+        );
+    }
+
     /// Whether the named check passed.
     pub fn check(&self, name: &str) -> bool {
         self.report["verdict"]["checks"]

@@ -77,16 +77,7 @@ fn a_naive_h2_client_fails_with_h2_refused_under_haproxy_reload() {
     let r = run_scenario(&at(
         "scenarios/negative/haproxy-reload-h2-naive-client.toml",
     ));
-    assert_eq!(r.code, 1, "{}", r.dump());
-    assert!(!r.check("no_failed_requests"), "{}", r.dump());
-    assert!(r.class("h2_refused") > 0, "{}", r.dump());
-    assert_eq!(r.other_failures(&["h2_refused"]), vec![], "{}", r.dump());
-    assert_eq!(
-        r.report["stats"]["h2"]["unsent_reconnects"],
-        0,
-        "a naive client moves nothing to a new connection: {}",
-        r.dump()
-    );
+    r.assert_naive_h2_client_refused();
 }
 
 #[test]

@@ -4,6 +4,19 @@
 
 use crate::util::{at, require_stack, run_scenario, RunResult};
 
+/// The steps of one master-CLI deploy in front of 2 servers.
+pub const MASTER_CLI_DEPLOY_STEPS: [&str; 9] = [
+    "new apps ready",
+    "config checked",
+    "show proc before",
+    "reload sent",
+    "new worker up",
+    "new worker checks passed",
+    "old worker gone",
+    "old app stopped",
+    "old app stopped",
+];
+
 /// The detail of every step called `name`.
 fn details(r: &RunResult, name: &str) -> Vec<String> {
     r.report["steps"]
@@ -12,19 +25,6 @@ fn details(r: &RunResult, name: &str) -> Vec<String> {
             a.iter()
                 .filter(|s| s["name"] == name)
                 .filter_map(|s| s["detail"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Failure classes with a count.
-fn failed_classes(r: &RunResult) -> Vec<String> {
-    r.report["stats"]["classes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, v)| k.as_str() != "ok" && v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, _)| k.clone())
                 .collect()
         })
         .unwrap_or_default()
@@ -41,22 +41,7 @@ fn haproxy_reload_through_the_master_cli_passes_with_a_new_worker_each_time() {
     assert!(r.check("new_version_took_over"), "{}", r.dump());
     let names = r.step_names();
     let first: Vec<&str> = names.iter().take(9).map(String::as_str).collect();
-    assert_eq!(
-        first,
-        [
-            "new apps ready",
-            "config checked",
-            "show proc before",
-            "reload sent",
-            "new worker up",
-            "new worker checks passed",
-            "old worker gone",
-            "old app stopped",
-            "old app stopped",
-        ],
-        "{}",
-        r.dump()
-    );
+    assert_eq!(first, MASTER_CLI_DEPLOY_STEPS, "{}", r.dump());
     // Two deploys: the master counted two reloads, none failed.
     let up = details(&r, "new worker up");
     assert_eq!(up.len(), 2, "{}", r.dump());
@@ -78,7 +63,7 @@ fn haproxy_hard_restart_refuses_connections() {
     // process may also close its listener on a connect still queued (reset, rare at
     // this rate); nothing else.
     assert!(r.class("connect_refused") >= 5, "{}", r.dump());
-    for c in failed_classes(&r) {
+    for c in r.failed_classes() {
         assert!(
             ["connect_refused", "reset_fresh", "connect_other"].contains(&c.as_str()),
             "{c}\n{}",

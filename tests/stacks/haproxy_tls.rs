@@ -5,43 +5,14 @@
 //! of a saturated haproxy with the handshakes of its old listener's queue reset
 //! (`tls_handshake`, nothing else).
 
-use crate::util::{at, require_stack, run_scenario, RunResult};
-
-/// Failure classes with a count.
-fn failed_classes(r: &RunResult) -> Vec<String> {
-    r.report["stats"]["classes"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, v)| k.as_str() != "ok" && v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A passing run over https: nothing failed, the new version took over, the load went
-/// to an https target and did handshakes, most of them resumed.
-fn passes_over_https(r: &RunResult) {
-    assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
-    assert!(failed_classes(r).is_empty(), "{}", r.dump());
-    assert!(r.check("new_version_took_over"), "{}", r.dump());
-    let target = r.report["load"]["target"].as_str().unwrap_or_default();
-    assert!(target.starts_with("https://127.0.0.1:"), "{}", r.dump());
-    let tls = &r.report["stats"]["tls"];
-    let handshakes = tls["handshakes"].as_u64().unwrap_or(0);
-    let resumed = tls["resumed"].as_u64().unwrap_or(0);
-    assert!(handshakes > 100, "{}", r.dump());
-    assert!(resumed > 0 && resumed < handshakes, "{}", r.dump());
-}
+use crate::util::{at, require_stack, run_scenario};
 
 #[test]
 fn haproxy_reload_with_tls_passes() {
     if !require_stack(&["haproxy"]) {
         return;
     }
-    passes_over_https(&run_scenario(&at("scenarios/haproxy-reload-tls.toml")));
+    run_scenario(&at("scenarios/haproxy-reload-tls.toml")).assert_passes_over_https();
 }
 
 #[test]
@@ -49,7 +20,7 @@ fn haproxy_pool_roll_with_tls_passes() {
     if !require_stack(&["haproxy"]) {
         return;
     }
-    passes_over_https(&run_scenario(&at("scenarios/haproxy-pool-tls.toml")));
+    run_scenario(&at("scenarios/haproxy-pool-tls.toml")).assert_passes_over_https();
 }
 
 #[test]
@@ -62,7 +33,7 @@ fn haproxy_legacy_sf_reload_with_tls_fails_with_tls_handshake() {
     assert!(!r.check("no_failed_requests"), "{}", r.dump());
     assert!(r.check("reload_completed"), "{}", r.dump());
     assert!(r.class("tls_handshake") > 0, "{}", r.dump());
-    assert_eq!(failed_classes(&r), ["tls_handshake"], "{}", r.dump());
+    assert_eq!(r.failed_classes(), ["tls_handshake"], "{}", r.dump());
 }
 
 #[test]
@@ -77,13 +48,13 @@ fn haproxy_reload_with_tls_closing_idle_connections_at_once_fails_with_reset_reu
         assert!(r.check("reload_completed"), "{}", r.dump());
         assert!(r.check("new_version_took_over"), "{}", r.dump());
         if r.code == 0 {
-            assert!(failed_classes(&r).is_empty(), "{}", r.dump());
+            assert!(r.failed_classes().is_empty(), "{}", r.dump());
             continue;
         }
         assert_eq!(r.code, 1, "{}", r.dump());
         assert!(!r.check("no_failed_requests"), "{}", r.dump());
         assert!(r.class("reset_reused") > 0, "{}", r.dump());
-        assert_eq!(failed_classes(&r), ["reset_reused"], "{}", r.dump());
+        assert_eq!(r.failed_classes(), ["reset_reused"], "{}", r.dump());
         return;
     }
     panic!("3 runs in a row lost no kept TLS connection to haproxy's idle close");

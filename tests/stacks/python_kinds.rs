@@ -147,17 +147,7 @@ fn assert_haproxy_reload_passes(kind: &str) {
     assert_passes(
         &format!("scenarios/haproxy-reload-{kind}.toml"),
         &["haproxy", kind],
-        &[
-            "new apps ready",
-            "config checked",
-            "show proc before",
-            "reload sent",
-            "new worker up",
-            "new worker checks passed",
-            "old worker gone",
-            "old app stopped",
-            "old app stopped",
-        ],
+        &super::haproxy_reload::MASTER_CLI_DEPLOY_STEPS,
     );
 }
 

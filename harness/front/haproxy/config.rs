@@ -194,9 +194,9 @@ pub(crate) fn check_inter_problem(inter: Duration) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_frontend_maxconn_comes_with_a_backlog_that_holds_the_wait() {
-        let mut cfg = PoolConfig {
+    /// One TCP server, haproxy's defaults as the strategies render them.
+    fn one_server() -> PoolConfig {
+        PoolConfig {
             servers: vec![Endpoint::Tcp("127.0.0.1:9001".parse().unwrap())],
             inter: Duration::from_millis(100),
             fall: 2,
@@ -210,7 +210,12 @@ mod tests {
             tls: None,
             http2: false,
             hard_stop_after: HARD_STOP_AFTER,
-        };
+        }
+    }
+
+    #[test]
+    fn a_frontend_maxconn_comes_with_a_backlog_that_holds_the_wait() {
+        let mut cfg = one_server();
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("backlog"), "{plain}");
         cfg.frontend_maxconn = Some(4);
@@ -228,18 +233,8 @@ mod tests {
                 Endpoint::Unix("/tmp/run dir/s1.sock".into()),
                 Endpoint::Tcp("127.0.0.1:9001".parse().unwrap()),
             ],
-            inter: Duration::from_millis(100),
-            fall: 2,
             rise: 3,
-            retries: 0,
-            redispatch: false,
-            disable_on_404: false,
-            status_path: "/_status".into(),
-            frontend_maxconn: None,
-            idle_close_on_response: false,
-            tls: None,
-            http2: false,
-            hard_stop_after: HARD_STOP_AFTER,
+            ..one_server()
         };
         let c = render(
             Path::new("/tmp/r/hap"),
@@ -272,21 +267,7 @@ mod tests {
 
     #[test]
     fn a_tls_frontend_binds_with_ssl_its_pem_and_alpn() {
-        let mut cfg = PoolConfig {
-            servers: vec![Endpoint::Tcp("127.0.0.1:9001".parse().unwrap())],
-            inter: Duration::from_millis(100),
-            fall: 2,
-            rise: 2,
-            retries: 0,
-            redispatch: false,
-            disable_on_404: false,
-            status_path: "/_status".into(),
-            frontend_maxconn: None,
-            idle_close_on_response: false,
-            tls: None,
-            http2: false,
-            hard_stop_after: HARD_STOP_AFTER,
-        };
+        let mut cfg = one_server();
         let plain = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(!plain.contains("ssl"), "{plain}");
         cfg.tls = Some(TlsBind {
@@ -311,19 +292,9 @@ mod tests {
     #[test]
     fn http2_without_tls_is_an_h2c_only_bind() {
         let mut cfg = PoolConfig {
-            servers: vec![Endpoint::Tcp("127.0.0.1:9001".parse().unwrap())],
-            inter: Duration::from_millis(100),
-            fall: 2,
-            rise: 2,
-            retries: 0,
-            redispatch: false,
-            disable_on_404: false,
-            status_path: "/_status".into(),
-            frontend_maxconn: None,
-            idle_close_on_response: false,
-            tls: None,
             http2: true,
             hard_stop_after: Duration::from_millis(1500),
+            ..one_server()
         };
         let out = render(Path::new("/run"), "127.0.0.1:1".parse().unwrap(), &cfg);
         assert!(out.contains("    bind 127.0.0.1:1 proto h2\n"), "{out}");

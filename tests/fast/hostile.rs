@@ -242,24 +242,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "reset_right_after_accept",
-        behave: |s, _| {
-            use std::os::fd::AsRawFd;
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: setsockopt on a socket we own, with a valid linger struct: the
-            // close when `s` drops sends an RST.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    (&linger as *const libc::linger).cast(),
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                );
-            }
-        },
+        behave: |s, _| reset_on_close(s),
         args: &["--no-keep-alive", "--rate", "100"],
         class: "reset_fresh",
     },
@@ -592,6 +575,25 @@ fn idle_connections_closed_by_the_server_are_reopened_like_a_pooled_client() {
 }
 
 /// The classes with a non-zero count, and whether the identity holds.
+/// Sets SO_LINGER 0 on `s`: its close, when it drops, sends an RST.
+fn reset_on_close(s: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket we own, with a valid linger struct.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 fn classes(ran: &Ran) -> (Vec<String>, bool) {
     let s = &ran.stats;
     let mut got: Vec<String> = s["classes"]
@@ -618,22 +620,8 @@ fn both_engines_tell_refused_connects_and_resets_of_reused_connections_apart() {
         .port();
     // Each connection answers its first request and resets on its second.
     let behave: Behave = |s, _| {
-        use std::os::fd::AsRawFd;
         if read_request(s) && s.write_all(OK).is_ok() && read_request(s) {
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: setsockopt on a socket we own, with a valid linger struct.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    (&linger as *const libc::linger).cast(),
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                );
-            }
+            reset_on_close(s);
         }
     };
     let server = Server::start(behave);

@@ -397,13 +397,13 @@ pub async fn probe_h2c(
     let (send, connection) = ::h2::client::handshake(conn.into_io())
         .await
         .map_err(|e| e.to_string())?;
+    let req = http::Request::get(format!("http://localhost{path}"))
+        .header("user-agent", "zdt-check-probe")
+        .body(())
+        .map_err(|e| format!("path {path:?}: {e}"))?;
     let driver = tokio::spawn(connection);
     let exchange = async {
         let mut send = send.ready().await?;
-        let req = http::Request::get(format!("http://localhost{path}"))
-            .header("user-agent", "zdt-check-probe")
-            .body(())
-            .expect("a GET with a valid path");
         let (response, _) = send.send_request(req, true)?;
         let response = response.await?;
         let version = response

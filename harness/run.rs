@@ -211,7 +211,8 @@ async fn run_inner(
         mode: sc.load.mode.get_ref().clone(),
         rate: matches!(spec.mode, Mode::Open { .. }).then_some(*sc.load.rate.get_ref()),
         connections: spec.connections,
-        keep_alive: spec.keep_alive,
+        // HTTP/2 streams share their connections whatever `load.keep_alive` says.
+        keep_alive: spec.keep_alive || !spec.mix.protocols().split('+').any(|p| p == "h1"),
         protocol: spec.mix.protocols(),
         streams: spec.streams,
         target: crate::load::remote::describe(&spec.target),

@@ -16,14 +16,21 @@ fn kind<'a>(r: &'a RunResult, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no kind {name}: {}", r.dump()))
 }
 
+/// Streams a correct client may still see refused across nginx's reload: one it sent
+/// while the GOAWAY was on its way has an id above the GOAWAY's last stream id
+/// (RFC 9113 6.8: not processed, safe to retry). Browsers retry it; a client that does
+/// not (dotnet/corefx #39013) loses the request, so the scenario fails on it, and the
+/// test, checking the mechanism, accepts at most this many. Seen once in a CI run
+/// (1 of 1064); 0 in 15 runs measured.
+const H2_RACE: u64 = 2;
+
 #[test]
 fn nginx_reload_under_h2_clients_passes() {
     if !require_stack(&["nginx", "gunicorn"]) {
         return;
     }
     let r = crate::util::run_scenario(&at("scenarios/nginx-reload-h2.toml"));
-    assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    r.assert_pass_but_for_race("h2_refused", H2_RACE);
     assert_eq!(r.report["load"]["protocol"], "h2", "{}", r.dump());
     let h2 = &r.report["stats"]["h2"];
     // The old workers' connections each got a GOAWAY; new ones were opened after it.
@@ -41,8 +48,7 @@ fn nginx_reload_under_h2c_clients_passes() {
         return;
     }
     let r = crate::util::run_scenario(&at("scenarios/nginx-reload-h2c.toml"));
-    assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    r.assert_pass_but_for_race("h2_refused", H2_RACE);
     assert_eq!(r.report["load"]["protocol"], "h2c", "{}", r.dump());
     assert!(r.report["stats"]["tls"].is_null(), "{}", r.dump());
     let goaways = r.report["stats"]["h2"]["goaways"].as_u64().unwrap_or(0);
@@ -55,8 +61,7 @@ fn nginx_reload_with_h1_and_h2_side_by_side_passes() {
         return;
     }
     let r = crate::util::run_scenario(&at("scenarios/nginx-reload-h1-h2.toml"));
-    assert_eq!(r.code, 0, "{}", r.dump());
-    assert_eq!(r.report["stats"]["failed"], 0, "{}", r.dump());
+    r.assert_pass_but_for_race("h2_refused", H2_RACE);
     assert_eq!(r.report["load"]["protocol"], "h1+h2", "{}", r.dump());
     for (name, protocol) in [("h1", "h1"), ("h2", "h2")] {
         let k = kind(&r, name);
